@@ -1,0 +1,1 @@
+//! tower Layer and axum extractor for sessile.

@@ -1,0 +1,254 @@
+//! Configuration, with defaults a careful deployment can keep.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cookie::SameSite;
+use http::HeaderName;
+
+use crate::events::{EventSink, TracingEvents};
+use crate::keys::Keys;
+use crate::record::Record;
+use crate::session::Session;
+use crate::time::{Clock, SystemClock};
+
+/// Default idle timeout: 30 minutes, the upper end OWASP suggests for low-risk applications.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Default absolute lifetime: 12 hours, a working day with margin, after which even an active
+/// session signs in again (a stolen cookie stops working within a day).
+pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+/// Default touch throttle: an unchanged session is written again once a quarter of the idle
+/// window has passed, so a read-mostly user costs one write per 7.5 minutes, while the
+/// effective idle timeout shrinks by at most a quarter.
+pub const DEFAULT_TOUCH_THROTTLE: f64 = 0.25;
+/// Default bound on one store call before the request fails with 503.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the session id travels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdTransport {
+    /// A cookie (the default), named by [`CookieConfig::name`].
+    Cookie,
+    /// A request header, answered with a response header of the same name when the id changes
+    /// (an empty value when the session ends). For API clients without cookies.
+    Header(HeaderName),
+}
+
+/// The session cookie's name and attributes. Defaults: `id`, Secure, HttpOnly, SameSite=Lax,
+/// Path=/, no Domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// Cookie name. A `__Host-` prefix requires Secure, Path=/ and no Domain, which
+    /// [`Config::validate`] checks.
+    pub name: String,
+    /// Send only over HTTPS.
+    pub secure: bool,
+    /// Hide from JavaScript.
+    pub http_only: bool,
+    /// Cross-site policy.
+    pub same_site: SameSite,
+    /// Cookie path.
+    pub path: String,
+    /// Cookie domain; `None` keeps it host-only.
+    pub domain: Option<String>,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self {
+            name: "id".to_owned(),
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            path: "/".to_owned(),
+            domain: None,
+        }
+    }
+}
+
+/// Called after a session loads; `false` discards it and starts a fresh one (koa-session's `valid`).
+pub type ValidityCheck = Arc<dyn Fn(&Record) -> bool + Send + Sync>;
+/// Called just before a session with changes is committed; may add changes (koa-session's `beforeSave`).
+pub type BeforeSave = Arc<dyn Fn(&Session) + Send + Sync>;
+
+/// Session configuration.
+///
+/// ```
+/// use sessile::{Config, Keys};
+/// use std::time::Duration;
+/// let config = Config::new(Keys::generate())
+///     .with_idle_timeout(Duration::from_secs(600))
+///     .with_touch_throttle(0.0); // rolling: touch on every request
+/// assert_eq!(config.cookie.name, "id");
+/// assert!(config.validate().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    /// Cookie name and attributes.
+    pub cookie: CookieConfig,
+    /// Cookie (default) or header.
+    pub transport: IdTransport,
+    /// Inactivity timeout, refreshed by activity.
+    pub idle_timeout: Duration,
+    /// Lifetime from creation; rotation keeps it.
+    pub absolute_lifetime: Duration,
+    /// Fraction of `idle_timeout` that must pass before an unchanged session is written again;
+    /// 0 writes on every request (rolling).
+    pub touch_throttle: f64,
+    /// Signing keys: the first signs, any verifies.
+    pub keys: Keys,
+    /// Bound on each store call; past it the request fails with 503.
+    pub store_timeout: Duration,
+    /// Store the client's IP address in the device metadata.
+    pub record_ip: bool,
+    /// Optional check after load.
+    pub validity_check: Option<ValidityCheck>,
+    /// Optional hook before commit.
+    pub before_save: Option<BeforeSave>,
+    /// Source of the current time.
+    pub clock: Arc<dyn Clock>,
+    /// Receiver of session events.
+    pub events: Arc<dyn EventSink>,
+}
+
+impl Config {
+    /// Defaults with the given keys.
+    pub fn new(keys: Keys) -> Self {
+        Self {
+            cookie: CookieConfig::default(),
+            transport: IdTransport::Cookie,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            absolute_lifetime: DEFAULT_ABSOLUTE_LIFETIME,
+            touch_throttle: DEFAULT_TOUCH_THROTTLE,
+            keys,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            record_ip: false,
+            validity_check: None,
+            before_save: None,
+            clock: Arc::new(SystemClock),
+            events: Arc::new(TracingEvents),
+        }
+    }
+
+    /// Sets the cookie name.
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// Sets the Secure attribute. Turning it off is for plain-http development only.
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// Carries the id in a header instead of a cookie.
+    pub fn with_header_transport(mut self, name: HeaderName) -> Self {
+        self.transport = IdTransport::Header(name);
+        self
+    }
+
+    /// Sets the idle timeout.
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets the absolute lifetime.
+    pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.absolute_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the touch throttle, clamped to `0.0..=1.0`.
+    pub fn with_touch_throttle(mut self, fraction: f64) -> Self {
+        self.touch_throttle = fraction.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Sets the bound on each store call.
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// Records client IP addresses in the device metadata.
+    pub fn with_record_ip(mut self, record_ip: bool) -> Self {
+        self.record_ip = record_ip;
+        self
+    }
+
+    /// Sets the validity check.
+    pub fn with_validity_check(
+        mut self,
+        check: impl Fn(&Record) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.validity_check = Some(Arc::new(check));
+        self
+    }
+
+    /// Sets the before-save hook.
+    pub fn with_before_save(mut self, hook: impl Fn(&Session) + Send + Sync + 'static) -> Self {
+        self.before_save = Some(Arc::new(hook));
+        self
+    }
+
+    /// Sets the clock.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Sets the event sink.
+    pub fn with_events(mut self, events: impl EventSink) -> Self {
+        self.events = Arc::new(events);
+        self
+    }
+
+    /// Warnings about settings weaker than the defaults; the engine logs each at startup.
+    pub fn validate(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let cookie = &self.cookie;
+        if self.transport == IdTransport::Cookie {
+            if !cookie.secure {
+                warnings.push("session cookie without Secure: it travels over plain http".into());
+            }
+            if !cookie.http_only {
+                warnings.push("session cookie without HttpOnly: scripts can read it".into());
+            }
+            if cookie.same_site == SameSite::None {
+                warnings.push("session cookie with SameSite=None: sent on cross-site requests".into());
+            }
+            if cookie.domain.is_some() {
+                warnings.push("session cookie with a Domain: sent to every subdomain".into());
+            }
+            if cookie.name.starts_with("__Host-")
+                && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some())
+            {
+                warnings.push(
+                    "a __Host- cookie needs Secure, Path=/ and no Domain; browsers will drop it"
+                        .into(),
+                );
+            }
+        }
+        if self.absolute_lifetime < self.idle_timeout {
+            warnings.push("absolute lifetime shorter than the idle timeout".into());
+        }
+        warnings
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cookie", &self.cookie)
+            .field("transport", &self.transport)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_lifetime", &self.absolute_lifetime)
+            .field("touch_throttle", &self.touch_throttle)
+            .field("store_timeout", &self.store_timeout)
+            .field("record_ip", &self.record_ip)
+            .finish_non_exhaustive()
+    }
+}

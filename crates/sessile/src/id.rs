@@ -1,0 +1,171 @@
+//! Session ids, the store keys derived from them, and the short tags logs use.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Length of an encoded [`SessionId`]: 32 bytes in unpadded base64url.
+pub const ENCODED_ID_LEN: usize = 43;
+
+/// A session id: 256 bits from the operating system's CSPRNG.
+///
+/// The id is the bearer secret of a session. Its `Debug` and `Display` never print it; stores only
+/// ever see its [`StoreKey`] (SHA-256 of the id) and logs a short keyed [`SessionId::log_tag`].
+///
+/// ```
+/// use sessile::SessionId;
+/// let id = SessionId::generate();
+/// assert_eq!(id.encode().len(), 43);
+/// assert_eq!(SessionId::decode(&id.encode()), Some(id.clone()));
+/// assert!(!format!("{id:?}").contains(&id.encode()));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId([u8; 32]);
+
+impl SessionId {
+    /// A fresh id from the OS CSPRNG.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The id as it travels in a cookie or header: 43 characters of base64url.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// Parses an encoded id, checking its exact length and alphabet first; `None` for anything else.
+    pub fn decode(encoded: &str) -> Option<Self> {
+        if encoded.len() != ENCODED_ID_LEN || !encoded.bytes().all(is_base64url) {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        let written = URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes).ok()?;
+        (written == 32).then_some(Self(bytes))
+    }
+
+    /// The key this session is stored under: SHA-256 of the id.
+    pub fn store_key(&self) -> StoreKey {
+        StoreKey(Sha256::digest(self.0).into())
+    }
+
+    /// A short tag for logs and events, keyed with a per-process secret so it cannot be reversed
+    /// or matched against a leaked store.
+    pub fn log_tag(&self) -> String {
+        self.store_key().log_tag()
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({})", self.log_tag())
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session {}", self.log_tag())
+    }
+}
+
+pub(crate) fn is_base64url(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+}
+
+/// The key a session is stored under: SHA-256 of its id. A leaked store reveals no usable id.
+///
+/// ```
+/// use sessile::{SessionId, StoreKey};
+/// let key = SessionId::generate().store_key();
+/// assert_eq!(StoreKey::from_hex(&key.to_hex()), Some(key));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreKey([u8; 32]);
+
+impl StoreKey {
+    /// Wraps 32 bytes read back from a store.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Wraps a byte slice read back from a store; `None` unless it is exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    /// The 32 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lower-case hex, 64 characters: for stores with text keys and for the "my devices" page,
+    /// where it names a session without revealing its id.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses [`StoreKey::to_hex`] output; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (slot, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *slot = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
+
+    /// A short keyed hash for logs: 8 hex characters of HMAC-SHA256 under a per-process key.
+    pub fn log_tag(&self) -> String {
+        static LOG_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+        let key = LOG_KEY.get_or_init(|| {
+            let mut key = [0u8; 32];
+            OsRng.fill_bytes(&mut key);
+            key
+        });
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(&self.0);
+        mac.finalize().into_bytes()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreKey({})", self.log_tag())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_rejects_wrong_shapes() {
+        assert!(SessionId::decode("").is_none());
+        assert!(SessionId::decode(&"a".repeat(42)).is_none());
+        assert!(SessionId::decode(&"a".repeat(44)).is_none());
+        assert!(SessionId::decode(&format!("{}=", "a".repeat(42))).is_none());
+        assert!(SessionId::decode(&format!("{}é", "a".repeat(41))).is_none());
+    }
+
+    #[test]
+    fn ids_are_distinct_and_keys_differ_from_ids() {
+        let a = SessionId::generate();
+        let b = SessionId::generate();
+        assert_ne!(a, b);
+        assert_ne!(a.store_key().as_bytes(), &a.0);
+        assert!(!a.store_key().to_hex().contains(&a.encode()));
+    }
+}

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod change;
+pub mod config;
+pub mod engine;
+pub mod events;
+pub mod id;
+pub mod keys;
+pub mod record;
+pub mod session;
+pub mod store;
+pub mod stores;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod time;
+
+pub use change::{ChangeSet, KeyChange, Touch};
+pub use config::{Config, CookieConfig, IdTransport};
+pub use engine::{ResponseHeaders, SessionManager};
+pub use events::{Event, EventSink, RejectReason, TracingEvents};
+pub use id::{SessionId, StoreKey};
+pub use keys::{Key, KeyError, Keys};
+pub use record::{Device, Record, SessionData, SessionSummary};
+pub use session::{Session, SessionError};
+pub use store::{
+    BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+};
+pub use stores::cookie::CookieStore;
+pub use stores::memory::MemoryStore;
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,0 +1,98 @@
+//! The stored session record.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::time::Timestamp;
+
+/// The handler's data: string keys, JSON values.
+pub type SessionData = Map<String, Value>;
+
+/// What the "my devices" page shows about the client that created (or signed in to) a session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// A short summary of the User-Agent, such as "Firefox on Linux".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The client's IP address, only when the app opted in ([`crate::Config::record_ip`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// One session as a store keeps it.
+///
+/// A record is live while `now` is before both its idle and its absolute deadline; stores never
+/// return a record that is not ([`Record::expires_at`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The handler's data.
+    pub data: SessionData,
+    /// The signed-in user, kept in the store's per-user index.
+    pub user: Option<String>,
+    /// When the session was created. Rotation keeps it.
+    pub created_at: Timestamp,
+    /// When the session was last written (created, changed or touched).
+    pub last_seen: Timestamp,
+    /// Inactivity deadline, moved forward by activity.
+    pub idle_deadline: Timestamp,
+    /// Hard deadline from creation, never moved.
+    pub absolute_deadline: Timestamp,
+    /// Whether the cookie outlives the browser session ("remember me").
+    pub persistent: bool,
+    /// The client that created or signed in to the session.
+    pub device: Device,
+}
+
+impl Record {
+    /// The moment the record stops being live: the earlier of its two deadlines.
+    pub fn expires_at(&self) -> Timestamp {
+        self.idle_deadline.min(self.absolute_deadline)
+    }
+
+    /// Whether the record is still live at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires_at()
+    }
+}
+
+/// A session as the per-user listing shows it, without its data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// The session's store key, which names it without revealing its id.
+    pub key: crate::id::StoreKey,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last written.
+    pub last_seen: Timestamp,
+    /// When it expires unless used.
+    pub expires_at: Timestamp,
+    /// The client that created or signed in to it.
+    pub device: Device,
+}
+
+impl SessionSummary {
+    /// The summary of a record stored under `key`.
+    pub fn of(key: crate::id::StoreKey, record: &Record) -> Self {
+        Self {
+            key,
+            created_at: record.created_at,
+            last_seen: record.last_seen,
+            expires_at: record.expires_at(),
+            device: record.device.clone(),
+        }
+    }
+}
+
+impl Serialize for crate::id::StoreKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for crate::id::StoreKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::id::StoreKey::from_hex(&text)
+            .ok_or_else(|| serde::de::Error::custom("a store key is 64 hex characters"))
+    }
+}

@@ -1,0 +1,155 @@
+//! The store contract: what every session store guarantees, its typed errors and outcomes.
+
+use async_trait::async_trait;
+
+use crate::change::{ChangeSet, Touch};
+use crate::id::StoreKey;
+use crate::record::{Record, SessionSummary};
+use crate::time::Timestamp;
+
+/// A boxed error from a store's driver.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What can go wrong talking to a store. Conflicts are outcomes, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached in time: connection refused or lost, pool exhausted,
+    /// timeout. The request fails with 503 and the app recovers when the store is back.
+    #[error("session store unavailable: {0}")]
+    Unavailable(BoxError),
+    /// A record exists but cannot be decoded. The engine treats it as no session.
+    #[error("corrupt session record: {0}")]
+    Corrupt(String),
+    /// Anything else the store reported.
+    #[error("session store error: {0}")]
+    Backend(BoxError),
+}
+
+impl StoreError {
+    /// An `Unavailable` error from a message.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable(message.into().into())
+    }
+}
+
+/// Result of [`Store::create`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The record was inserted.
+    Created,
+    /// A record already exists under that key; nothing was written. The engine picks a new id.
+    Collision,
+}
+
+/// Result of [`Store::update`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// The changes were applied.
+    Applied,
+    /// The record is gone (deleted, revoked or expired); nothing was written, nothing recreated.
+    Gone,
+}
+
+/// Result of [`Store::rotate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The record now lives under the new key only, with the changes applied.
+    Rotated,
+    /// The old record is gone; nothing was written.
+    Gone,
+    /// The new key is taken; nothing was written. The engine picks another id.
+    Collision,
+}
+
+/// Result of [`Store::increment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncrementOutcome {
+    /// The value after this and every earlier increment.
+    Value(i64),
+    /// The record is gone; nothing was written.
+    Gone,
+    /// The key holds something other than an integer, or the sum would overflow; nothing was written.
+    NotAnInteger,
+}
+
+/// A session store.
+///
+/// The contract, which [`crate::testkit`] checks against a real server:
+/// - records are addressed by [`StoreKey`] (SHA-256 of the id), never by the raw id;
+/// - a record whose deadline has passed at `now` is never returned or changed;
+/// - every method is one atomic operation (one statement, transaction or script);
+/// - `update`, `rotate` and `increment` never create a record: a deleted session stays deleted;
+/// - concurrent updates of different keys all persist; `increment` is atomic;
+/// - the per-user index is kept in the same atomic operation as the record.
+///
+/// Implement it with `#[async_trait]`:
+///
+/// ```
+/// use sessile::{MemoryStore, Store, SessionId, Timestamp};
+/// # tokio_test_block(async {
+/// let store = MemoryStore::new();
+/// let key = SessionId::generate().store_key();
+/// assert!(store.load(&key, Timestamp::from_millis(0)).await.unwrap().is_none());
+/// # });
+/// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The live record under `key`, or `None`.
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError>;
+
+    /// Inserts a new record; never overwrites (an existing live key is a [`CreateOutcome::Collision`];
+    /// an expired one may be replaced).
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError>;
+
+    /// Applies `changes` to the live record under `key`.
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError>;
+
+    /// Moves the live record from `from` to `to` with `changes` applied; `from` is dead afterwards.
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError>;
+
+    /// Adds `by` to the integer under `field` (absent counts as 0) and applies `touch`, atomically;
+    /// returns the new value.
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError>;
+
+    /// Deletes the record under `key`; whether there was one.
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError>;
+
+    /// The live sessions of `user`, oldest first.
+    async fn list_user_sessions(
+        &self,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError>;
+
+    /// Deletes every session of `user` except `keep`; how many were deleted.
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes at most `limit` records that expired before `now`; how many were deleted.
+    /// Callers loop until it returns less than `limit`.
+    async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
+}

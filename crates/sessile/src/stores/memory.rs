@@ -1,0 +1,263 @@
+//! A store in process memory: for tests, development and single-process apps.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::change::{incremented, ChangeSet, Touch};
+use crate::id::StoreKey;
+use crate::record::{Record, SessionSummary};
+use crate::store::{
+    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+};
+use crate::time::Timestamp;
+
+/// How many expired entries one write frees on its way, so memory is reclaimed without waiting
+/// for lookups of those keys and without one write paying for a large backlog.
+const EXPIRED_FREED_PER_WRITE: usize = 16;
+
+/// A concurrent in-memory store.
+///
+/// Every operation is atomic under one lock. Expired entries are freed by writes (a few at a
+/// time, oldest first) and by [`Store::delete_expired`]. With a capacity bound, creating a
+/// session in a full store evicts the session closest to expiry.
+///
+/// ```
+/// use sessile::MemoryStore;
+/// let store = MemoryStore::new().with_capacity(10_000);
+/// # let _ = store;
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    capacity: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: HashMap<StoreKey, Record>,
+    by_expiry: BTreeSet<(Timestamp, StoreKey)>,
+    by_user: HashMap<String, HashSet<StoreKey>>,
+}
+
+impl Inner {
+    fn live(&self, key: &StoreKey, now: Timestamp) -> Option<&Record> {
+        self.records.get(key).filter(|record| record.is_live(now))
+    }
+
+    fn insert(&mut self, key: StoreKey, record: Record) {
+        self.remove(&key);
+        self.by_expiry.insert((record.expires_at(), key));
+        if let Some(user) = &record.user {
+            self.by_user.entry(user.clone()).or_default().insert(key);
+        }
+        self.records.insert(key, record);
+    }
+
+    fn remove(&mut self, key: &StoreKey) -> Option<Record> {
+        let record = self.records.remove(key)?;
+        self.by_expiry.remove(&(record.expires_at(), *key));
+        if let Some(user) = &record.user {
+            if let Some(keys) = self.by_user.get_mut(user) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_user.remove(user);
+                }
+            }
+        }
+        Some(record)
+    }
+
+    fn free_expired(&mut self, now: Timestamp, limit: usize) -> u64 {
+        let expired: Vec<StoreKey> = self
+            .by_expiry
+            .iter()
+            .take_while(|(expires_at, _)| *expires_at <= now)
+            .take(limit)
+            .map(|(_, key)| *key)
+            .collect();
+        for key in &expired {
+            self.remove(key);
+        }
+        expired.len() as u64
+    }
+
+    /// Applies `changes` to the live record under `key`, moving it to `to`.
+    fn apply(
+        &mut self,
+        key: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> bool {
+        if self.live(key, now).is_none() {
+            return false;
+        }
+        let mut record = self.remove(key).expect("checked live above");
+        changes.apply_to(&mut record);
+        self.insert(*to, record);
+        true
+    }
+}
+
+impl MemoryStore {
+    /// An unbounded store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bounds the number of sessions; a create in a full store evicts the one closest to expiry.
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity.max(1));
+        self
+    }
+
+    /// How many records are held, expired ones not yet freed included.
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// Whether no records are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way later
+        // operations trust, so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self, now: Timestamp) -> MutexGuard<'_, Inner> {
+        let mut inner = self.lock();
+        inner.free_expired(now, EXPIRED_FREED_PER_WRITE);
+        inner
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        Ok(self.lock().live(key, now).cloned())
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        let now = record.last_seen;
+        let mut inner = self.write(now);
+        if inner.live(key, now).is_some() {
+            return Ok(CreateOutcome::Collision);
+        }
+        if let Some(capacity) = self.capacity {
+            while inner.records.len() >= capacity {
+                let Some(&(_, soonest)) = inner.by_expiry.iter().next() else {
+                    break;
+                };
+                inner.remove(&soonest);
+            }
+        }
+        inner.insert(*key, record.clone());
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let applied = self.write(now).apply(key, key, changes, now);
+        Ok(if applied {
+            UpdateOutcome::Applied
+        } else {
+            UpdateOutcome::Gone
+        })
+    }
+
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut inner = self.write(now);
+        if inner.live(to, now).is_some() {
+            return Ok(RotateOutcome::Collision);
+        }
+        Ok(if inner.apply(from, to, changes, now) {
+            RotateOutcome::Rotated
+        } else {
+            RotateOutcome::Gone
+        })
+    }
+
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        let mut inner = self.write(now);
+        let Some(record) = inner.live(key, now) else {
+            return Ok(IncrementOutcome::Gone);
+        };
+        let Some(value) = incremented(record.data.get(field), by) else {
+            return Ok(IncrementOutcome::NotAnInteger);
+        };
+        let mut changes = ChangeSet {
+            touch: Some(touch),
+            ..ChangeSet::default()
+        };
+        changes.set(field, value.into());
+        inner.apply(key, key, &changes, now);
+        Ok(IncrementOutcome::Value(value))
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        Ok(self.lock().remove(key).is_some())
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let inner = self.lock();
+        let mut sessions: Vec<SessionSummary> = inner
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| inner.live(key, now).map(|r| SessionSummary::of(*key, r)))
+            .collect();
+        sessions.sort_by_key(|s| (s.created_at, s.key));
+        Ok(sessions)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let doomed: Vec<StoreKey> = inner
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter(|key| Some(*key) != keep)
+            .copied()
+            .collect();
+        for key in &doomed {
+            inner.remove(key);
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        Ok(self.lock().free_expired(now, limit as usize))
+    }
+}

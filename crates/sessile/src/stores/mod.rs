@@ -1,0 +1,4 @@
+//! The stores that ship with the core.
+
+pub mod cookie;
+pub mod memory;
