@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod change;
+pub mod cleanup;
 pub mod config;
 pub mod engine;
 pub mod events;
