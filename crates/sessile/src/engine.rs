@@ -324,9 +324,12 @@ impl Shared {
                 if let Some(id) = &ended {
                     events.emit(&Event::Destroyed { tag: id.log_tag() });
                 }
-                if !changes.is_empty() {
-                    let mut record = self.new_record(now, state.device);
-                    changes.apply_to(&mut record);
+                let mut record = self.new_record(now, state.device);
+                changes.apply_to(&mut record);
+                // A new session that would hold nothing (say, a sign-out on a visitor without a
+                // session) is never stored: no row, no cookie.
+                let holds_something = !record.data.is_empty() || record.user.is_some();
+                if holds_something {
                     let (id, header) = self.create(backend, &record, now).await?;
                     events.emit(&Event::Created { tag: id.log_tag() });
                     out.headers.push(header);

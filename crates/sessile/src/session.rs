@@ -6,11 +6,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::change::incremented;
+use crate::change::{incremented, KeyChange};
 use crate::engine::{Backend, Phase, RequestState, ResponseHeaders, Shared};
 use crate::events::Event;
 use crate::id::StoreKey;
-use crate::record::SessionSummary;
+use crate::record::{SessionData, SessionSummary};
 use crate::store::{IncrementOutcome, StoreError};
 
 /// Why a session operation failed.
@@ -131,6 +131,44 @@ impl Session {
                 key: key.to_owned(),
                 source,
             })
+    }
+
+    /// Every key and value as this request sees them: the stored data with the request's own
+    /// changes applied. Loads the record on first use, like [`Session::get`].
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.insert("theme", "dark")?;
+    /// session.insert("lang", "fr")?;
+    /// session.remove("lang");
+    /// let data = session.data().await?;
+    /// assert_eq!(data.len(), 1);
+    /// assert_eq!(data["theme"], "dark");
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn data(&self) -> Result<SessionData, SessionError> {
+        self.ensure_loaded().await?;
+        Ok(self.with_state(|state| {
+            let mut data = match &state.phase {
+                Phase::Existing { record, .. } if !state.changes.cleared => record.data.clone(),
+                _ => SessionData::new(),
+            };
+            for (key, change) in &state.changes.keys {
+                match change {
+                    KeyChange::Set(value) => {
+                        data.insert(key.clone(), value.clone());
+                    }
+                    KeyChange::Remove => {
+                        data.remove(key);
+                    }
+                }
+            }
+            data
+        }))
     }
 
     /// Records `key = value`, committed after the handler.
@@ -379,12 +417,14 @@ impl Session {
     /// Commits the request's changes (at most one store operation) and returns the headers the
     /// response must carry. Adapters call it once, after the handler.
     pub async fn finish(&self) -> Result<ResponseHeaders, SessionError> {
-        let needs_record = self.with_state(|state| {
-            matches!(state.phase, Phase::Unloaded { .. })
-                && (state.rotate || state.changes.persistent.is_some())
+        let needs_record = self.with_state(|state| match state.phase {
+            // Rotation and persistence changes re-issue the cookie, whose lifetime the record holds.
+            Phase::Unloaded { .. } => state.rotate || state.changes.persistent.is_some(),
+            // The cookie store re-seals the whole record, so changes need it opened first.
+            Phase::Sealed { .. } => state.rotate || !state.changes.is_empty(),
+            _ => false,
         });
         if needs_record {
-            // Rotation and persistence changes re-issue the cookie, whose lifetime the record holds.
             self.ensure_loaded().await?;
         }
         let has_changes = self.with_state(|state| !state.changes.is_empty() || state.rotate);

@@ -1,1 +1,132 @@
-//! placeholder
+//! Test helpers for sessile and for anyone writing a store: the store conformance suite
+//! ([`cases`], generated as one test per case by [`crate::store_conformance!`]), a call-counting
+//! store wrapper ([`CountingStore`]), a store that never answers ([`HangingStore`]) and an event
+//! sink that remembers what it saw ([`RecordingEvents`]).
+//!
+//! Enabled by the `testkit` feature; add it to your `[dev-dependencies]`:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! sessile = { version = "0.1", features = ["testkit"] }
+//! ```
+//!
+//! A store is done when its test file runs the whole suite against a real server:
+//!
+//! ```
+//! // tests/memory_conformance.rs
+//! use sessile::MemoryStore;
+//!
+//! sessile::store_conformance!(async { MemoryStore::new() });
+//! # fn main() {}
+//! ```
+
+pub mod cases;
+mod counting;
+mod hanging;
+mod recording;
+
+pub use counting::{CountingStore, StoreCalls};
+pub use hanging::HangingStore;
+pub use recording::RecordingEvents;
+
+/// Generates the store conformance suite: one `#[test]` per case of [`cases`], named after it,
+/// so a failing case names the broken guarantee.
+///
+/// The first argument is an expression evaluated once per case that yields a future resolving to
+/// a fresh store (any `impl Store`). Each case runs on its own multi-threaded Tokio runtime with
+/// two workers (what `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` gives), so the
+/// future may connect pools or spawn tasks. Cases run in parallel and never assume the store is
+/// empty: stores for SQL servers can share one table between them.
+///
+/// Stores that can hold undecodable data pass `corrupt = <hook>`, which adds
+/// [`cases::corrupt_record_is_reported`]: the hook receives the store (`Arc<S>`) and the key of a
+/// record the case just created, and must overwrite that record with garbage, for example
+/// `UPDATE sessions SET data = 'not json' WHERE key = $1`. [`crate::MemoryStore`] keeps typed
+/// records and cannot hold corrupt data, so that case does not apply to it.
+///
+/// ```
+/// // tests/my_store_conformance.rs
+/// # mod my_store {
+/// #     pub use sessile::MemoryStore as MyStore;
+/// #     pub async fn write_garbage(_store: &MyStore, _key: sessile::StoreKey) {}
+/// # }
+/// use my_store::{write_garbage, MyStore};
+///
+/// sessile::store_conformance!(
+///     async { MyStore::new() },
+///     corrupt = |store, key| async move { write_garbage(&store, key).await },
+/// );
+/// # fn main() {}
+/// ```
+///
+/// To run the suite twice in one file (two backends), invoke it in two modules.
+#[macro_export]
+macro_rules! store_conformance {
+    ($make_store:expr $(,)?) => {
+        $crate::__store_conformance_cases!(
+            $make_store;
+            round_trip_keeps_every_field,
+            idle_deadline_expires_record,
+            absolute_deadline_caps_every_touch,
+            expired_record_is_never_changed,
+            deleted_session_is_never_resurrected,
+            concurrent_updates_of_different_keys_all_persist,
+            concurrent_increments_add_up,
+            increment_follows_the_integer_rule,
+            rotate_keeps_data_and_deadlines,
+            rotate_collision_changes_nothing,
+            update_changes_metadata_and_touch,
+            user_index_lists_live_sessions_oldest_first,
+            delete_user_sessions_keeps_one,
+            user_change_moves_session_between_users,
+            delete_expired_removes_only_expired_in_batches,
+            clear_and_set_in_one_change_set,
+            unicode_keys_and_values_round_trip,
+            large_value_round_trips,
+            create_collides_with_live_key,
+            create_over_expired_key_is_consistent,
+        );
+    };
+    ($make_store:expr, corrupt = $corrupt:expr $(,)?) => {
+        $crate::store_conformance!($make_store);
+
+        #[test]
+        fn corrupt_record_is_reported() {
+            $crate::testkit::__private::run(async {
+                let store = $make_store.await;
+                $crate::testkit::cases::corrupt_record_is_reported(store, $corrupt).await;
+            });
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_cases {
+    ($make_store:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testkit::__private::run(async {
+                    let store = $make_store.await;
+                    $crate::testkit::cases::$case(store).await;
+                });
+            }
+        )+
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+
+    /// Runs one conformance case on a fresh two-worker runtime.
+    pub fn run(case: impl Future<Output = ()>) {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime for the conformance case")
+            .block_on(case);
+    }
+}

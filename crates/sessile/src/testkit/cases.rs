@@ -1,0 +1,1282 @@
+//! The store conformance cases: each is a guarantee of the [`Store`] contract, checked against
+//! a store the caller made.
+//!
+//! [`crate::store_conformance!`] turns every case into a test of its own; call a case directly to
+//! run it under your own harness:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! sessile::testkit::cases::round_trip_keeps_every_field(sessile::MemoryStore::new()).await;
+//! # });
+//! ```
+//!
+//! Every case works on fresh random keys and user names and passes explicit `now` values (no
+//! sleeping), so cases can run in parallel against one shared table that also holds other data.
+//! Ordinary cases use times around the real current time; the one case that calls
+//! [`Store::delete_expired`] works twenty years in the past, so its cutoff reaches no other case's
+//! records. Cases panic with a message naming the broken guarantee.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use crate::change::{ChangeSet, Touch};
+use crate::id::{SessionId, StoreKey};
+use crate::record::{Device, Record, SessionData, SessionSummary};
+use crate::store::{
+    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+};
+use crate::time::{Clock, SystemClock, Timestamp};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const IDLE: Duration = Duration::from_secs(30 * 60);
+const ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
+const CONCURRENT_WRITERS: usize = 200;
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+fn fresh_key() -> StoreKey {
+    SessionId::generate().store_key()
+}
+
+fn fresh_user() -> String {
+    format!("conformance-{}", &fresh_key().to_hex()[..16])
+}
+
+fn one_ms() -> Duration {
+    Duration::from_millis(1)
+}
+
+/// A record created at `at` with the default 30-minute idle and 12-hour absolute deadlines.
+fn record_at(at: Timestamp) -> Record {
+    Record {
+        data: SessionData::new(),
+        user: None,
+        created_at: at,
+        last_seen: at,
+        idle_deadline: at + IDLE,
+        absolute_deadline: at + ABSOLUTE,
+        persistent: false,
+        device: Device::default(),
+    }
+}
+
+fn touch_at(at: Timestamp) -> Touch {
+    Touch {
+        last_seen: at,
+        idle_deadline: at + IDLE,
+    }
+}
+
+fn data(value: Value) -> SessionData {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("test data must be a JSON object, got {other}"),
+    }
+}
+
+/// `changes` with the touch every engine commit carries.
+fn touched(mut changes: ChangeSet, at: Timestamp) -> ChangeSet {
+    changes.touch = Some(touch_at(at));
+    changes
+}
+
+fn setting(key: &str, value: Value, at: Timestamp) -> ChangeSet {
+    let mut changes = ChangeSet::default();
+    changes.set(key, value);
+    touched(changes, at)
+}
+
+async fn create<S: Store + ?Sized>(store: &S, key: &StoreKey, record: &Record) {
+    let outcome = store.create(key, record).await.expect("create failed");
+    assert_eq!(
+        outcome,
+        CreateOutcome::Created,
+        "create of a fresh random key must insert the record"
+    );
+}
+
+async fn load<S: Store + ?Sized>(store: &S, key: &StoreKey, at: Timestamp) -> Option<Record> {
+    store.load(key, at).await.expect("load failed")
+}
+
+async fn load_live<S: Store + ?Sized>(store: &S, key: &StoreKey, at: Timestamp) -> Record {
+    load(store, key, at)
+        .await
+        .expect("a live record must load before its deadlines")
+}
+
+async fn update<S: Store + ?Sized>(
+    store: &S,
+    key: &StoreKey,
+    changes: &ChangeSet,
+    at: Timestamp,
+) -> UpdateOutcome {
+    store.update(key, changes, at).await.expect("update failed")
+}
+
+async fn increment<S: Store + ?Sized>(
+    store: &S,
+    key: &StoreKey,
+    field: &str,
+    by: i64,
+    at: Timestamp,
+) -> IncrementOutcome {
+    store
+        .increment(key, field, by, touch_at(at), at)
+        .await
+        .expect("increment failed")
+}
+
+async fn rotate<S: Store + ?Sized>(
+    store: &S,
+    from: &StoreKey,
+    to: &StoreKey,
+    changes: &ChangeSet,
+    at: Timestamp,
+) -> RotateOutcome {
+    store
+        .rotate(from, to, changes, at)
+        .await
+        .expect("rotate failed")
+}
+
+async fn list<S: Store + ?Sized>(store: &S, user: &str, at: Timestamp) -> Vec<SessionSummary> {
+    store
+        .list_user_sessions(user, at)
+        .await
+        .expect("list_user_sessions failed")
+}
+
+fn keys_of(summaries: &[SessionSummary]) -> Vec<StoreKey> {
+    summaries.iter().map(|summary| summary.key).collect()
+}
+
+/// Every field of a record, including the optional ones, reads back exactly as written; a key
+/// never written reads as `None`.
+pub async fn round_trip_keeps_every_field<S: Store>(store: S) {
+    let t = now();
+    let full_key = fresh_key();
+    let full = Record {
+        data: data(json!({
+            "text": "hello",
+            "number": 42,
+            "negative": -7,
+            "fraction": 2.5,
+            "flag": true,
+            "nothing": null,
+            "list": [1, "two", {"three": 3}],
+            "nested": {"deeper": {"deepest": [true, false]}},
+        })),
+        user: Some(fresh_user()),
+        created_at: t - 5 * MINUTE,
+        last_seen: t,
+        idle_deadline: t + IDLE,
+        absolute_deadline: t - 5 * MINUTE + ABSOLUTE,
+        persistent: true,
+        device: Device {
+            user_agent: Some("Firefox on Linux".to_owned()),
+            ip: Some("2001:db8::7".to_owned()),
+        },
+    };
+    create(&store, &full_key, &full).await;
+    assert_eq!(
+        load(&store, &full_key, t).await,
+        Some(full.clone()),
+        "a record must read back with every field as written"
+    );
+
+    let bare_key = fresh_key();
+    let bare = Record {
+        device: Device {
+            user_agent: Some("curl".to_owned()),
+            ip: None,
+        },
+        ..record_at(t)
+    };
+    create(&store, &bare_key, &bare).await;
+    assert_eq!(
+        load(&store, &bare_key, t).await,
+        Some(bare),
+        "a record without user, ip or data must read back as written"
+    );
+    assert_eq!(
+        load(&store, &full_key, t).await,
+        Some(full),
+        "creating one record must not change another"
+    );
+    assert_eq!(
+        load(&store, &fresh_key(), t).await,
+        None,
+        "an unknown key loads as None"
+    );
+}
+
+/// A record is live strictly before its idle deadline and gone from it on; a touch moves the
+/// idle deadline forward.
+pub async fn idle_deadline_expires_record<S: Store>(store: S) {
+    let t = now();
+    let untouched = fresh_key();
+    let record = record_at(t);
+    create(&store, &untouched, &record).await;
+    assert_eq!(
+        load(&store, &untouched, t + IDLE - one_ms()).await,
+        Some(record)
+    );
+    assert_eq!(
+        load(&store, &untouched, t + IDLE).await,
+        None,
+        "a record must not load once `now` reaches its idle deadline"
+    );
+    assert_eq!(load(&store, &untouched, t + 2 * IDLE).await, None);
+
+    let touched_key = fresh_key();
+    create(&store, &touched_key, &record_at(t)).await;
+    let touch_only = touched(ChangeSet::default(), t + 20 * MINUTE);
+    assert_eq!(
+        update(&store, &touched_key, &touch_only, t + 20 * MINUTE).await,
+        UpdateOutcome::Applied
+    );
+    let loaded = load(&store, &touched_key, t + IDLE + 10 * MINUTE)
+        .await
+        .expect("a touch must move the idle deadline forward");
+    assert_eq!(loaded.last_seen, t + 20 * MINUTE);
+    assert_eq!(loaded.idle_deadline, t + 20 * MINUTE + IDLE);
+    assert_eq!(loaded.created_at, t, "a touch keeps created_at");
+    assert_eq!(
+        load(&store, &touched_key, t + 20 * MINUTE + IDLE).await,
+        None
+    );
+}
+
+/// Touches by `update` and `increment` never move the idle deadline past the absolute one, and
+/// the record dies at its absolute deadline however active it is.
+pub async fn absolute_deadline_caps_every_touch<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let record = Record {
+        absolute_deadline: t + HOUR,
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+
+    let at = t + 20 * MINUTE;
+    assert_eq!(
+        update(&store, &key, &setting("step", json!(1), at), at).await,
+        UpdateOutcome::Applied
+    );
+    assert_eq!(load_live(&store, &key, at).await.idle_deadline, at + IDLE);
+    let at = t + 45 * MINUTE;
+    assert_eq!(
+        update(&store, &key, &setting("step", json!(2), at), at).await,
+        UpdateOutcome::Applied
+    );
+    let loaded = load_live(&store, &key, at).await;
+    assert_eq!(
+        loaded.idle_deadline,
+        t + HOUR,
+        "a touch past the absolute deadline is clamped to it"
+    );
+    assert_eq!(
+        loaded.absolute_deadline,
+        t + HOUR,
+        "the absolute deadline never moves"
+    );
+
+    let at = t + 59 * MINUTE;
+    assert_eq!(
+        increment(&store, &key, "hits", 1, at).await,
+        IncrementOutcome::Value(1)
+    );
+    let loaded = load_live(&store, &key, t + HOUR - one_ms()).await;
+    assert_eq!(
+        loaded.idle_deadline,
+        t + HOUR,
+        "increment clamps its touch too"
+    );
+    assert_eq!(loaded.last_seen, at);
+
+    assert_eq!(
+        load(&store, &key, t + HOUR).await,
+        None,
+        "a record must not load once `now` reaches its absolute deadline"
+    );
+    let late = t + HOUR + MINUTE;
+    assert_eq!(
+        update(&store, &key, &setting("step", json!(3), late), late).await,
+        UpdateOutcome::Gone,
+        "an update past the absolute deadline must find nothing"
+    );
+}
+
+/// An expired record is never updated, incremented or rotated: each reports `Gone`, writes
+/// nothing and creates nothing.
+pub async fn expired_record_is_never_changed<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let record = Record {
+        data: data(json!({"a": 1})),
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+    let late = t + IDLE + MINUTE;
+
+    assert_eq!(
+        update(&store, &key, &setting("a", json!(2), late), late).await,
+        UpdateOutcome::Gone,
+        "update of an expired record"
+    );
+    assert_eq!(
+        increment(&store, &key, "a", 1, late).await,
+        IncrementOutcome::Gone,
+        "increment of an expired record"
+    );
+    let target = fresh_key();
+    assert_eq!(
+        rotate(&store, &key, &target, &setting("a", json!(3), late), late).await,
+        RotateOutcome::Gone,
+        "rotate of an expired record"
+    );
+    assert_eq!(load(&store, &target, late).await, None);
+    assert_eq!(
+        load(&store, &target, t).await,
+        None,
+        "rotating an expired record must not create the target"
+    );
+    // Looking back to a time the record was live shows it unchanged, unless cleanup freed it.
+    match load(&store, &key, t).await {
+        None => {}
+        Some(seen) => assert_eq!(seen, record, "an expired record must never be changed"),
+    }
+    assert_eq!(load(&store, &key, late).await, None);
+}
+
+/// After `delete`, every write reports `Gone` and nothing exists again under either key.
+pub async fn deleted_session_is_never_resurrected<S: Store>(store: S) {
+    let t = now();
+    let user = fresh_user();
+    let key = fresh_key();
+    let record = Record {
+        data: data(json!({"cart": [1, 2]})),
+        user: Some(user.clone()),
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+    assert!(
+        store.delete(&key).await.expect("delete failed"),
+        "delete of a live record"
+    );
+
+    let at = t + MINUTE;
+    assert_eq!(
+        update(&store, &key, &setting("cart", json!([3]), at), at).await,
+        UpdateOutcome::Gone,
+        "update after delete must not recreate the record"
+    );
+    assert_eq!(
+        increment(&store, &key, "hits", 1, at).await,
+        IncrementOutcome::Gone,
+        "increment after delete must not recreate the record"
+    );
+    let target = fresh_key();
+    assert_eq!(
+        rotate(&store, &key, &target, &setting("x", json!(1), at), at).await,
+        RotateOutcome::Gone,
+        "rotate after delete must not create the target"
+    );
+    assert_eq!(
+        load(&store, &key, at).await,
+        None,
+        "nothing under the deleted key"
+    );
+    assert_eq!(
+        load(&store, &target, at).await,
+        None,
+        "nothing under the rotation target"
+    );
+    assert!(
+        list(&store, &user, at).await.is_empty(),
+        "nothing in the user's index"
+    );
+    assert!(
+        !store.delete(&key).await.expect("delete failed"),
+        "a second delete finds nothing"
+    );
+    assert!(!store.delete(&target).await.expect("delete failed"));
+}
+
+/// 200 concurrent updates, each setting its own key, all persist; a key every writer sets ends
+/// with one of the written values.
+pub async fn concurrent_updates_of_different_keys_all_persist<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let t = now();
+    let key = fresh_key();
+    create(&*store, &key, &record_at(t)).await;
+    let at = t + MINUTE;
+
+    let mut writers = JoinSet::new();
+    for writer in 0..CONCURRENT_WRITERS {
+        let store = store.clone();
+        writers.spawn(async move {
+            let mut changes = ChangeSet::default();
+            changes.set(format!("key-{writer}"), json!(writer));
+            changes.set("last", json!(writer));
+            let changes = touched(changes, at);
+            store.update(&key, &changes, at).await
+        });
+    }
+    while let Some(joined) = writers.join_next().await {
+        let outcome = joined
+            .expect("update task panicked")
+            .expect("update failed");
+        assert_eq!(outcome, UpdateOutcome::Applied);
+    }
+
+    let loaded = load_live(&*store, &key, at).await;
+    for writer in 0..CONCURRENT_WRITERS {
+        assert_eq!(
+            loaded.data.get(&format!("key-{writer}")),
+            Some(&json!(writer)),
+            "concurrent updates of different keys must all persist (lost key-{writer})"
+        );
+    }
+    let last = loaded.data.get("last").and_then(Value::as_u64);
+    assert!(
+        last.is_some_and(|last| last < CONCURRENT_WRITERS as u64),
+        "a key written by every writer holds one of their values, got {last:?}"
+    );
+    assert_eq!(loaded.data.len(), CONCURRENT_WRITERS + 1);
+}
+
+/// 200 concurrent increments by one add 200, and each returns a distinct value.
+pub async fn concurrent_increments_add_up<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let t = now();
+    let key = fresh_key();
+    create(&*store, &key, &record_at(t)).await;
+    let at = t + MINUTE;
+
+    let mut incrementers = JoinSet::new();
+    for _ in 0..CONCURRENT_WRITERS {
+        let store = store.clone();
+        incrementers.spawn(async move { store.increment(&key, "hits", 1, touch_at(at), at).await });
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(joined) = incrementers.join_next().await {
+        match joined
+            .expect("increment task panicked")
+            .expect("increment failed")
+        {
+            IncrementOutcome::Value(value) => {
+                assert!(
+                    seen.insert(value),
+                    "two increments returned the same value {value}"
+                )
+            }
+            other => panic!("increment of a live record returned {other:?}"),
+        }
+    }
+    let expected: BTreeSet<i64> = (1..=CONCURRENT_WRITERS as i64).collect();
+    assert_eq!(seen, expected, "each increment returns the value after it");
+    let loaded = load_live(&*store, &key, at).await;
+    assert_eq!(loaded.data.get("hits"), Some(&json!(CONCURRENT_WRITERS)));
+}
+
+/// `increment` follows [`crate::change::incremented`]: absent and null count as 0; strings
+/// (even numeric ones), fractions and overflow are `NotAnInteger` and change nothing. It applies
+/// its touch.
+pub async fn increment_follows_the_integer_rule<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let original = data(json!({
+        "text": "x",
+        "numeric_text": "5",
+        "fraction": 1.5,
+        "max": i64::MAX,
+        "null": null,
+        "negative": -3,
+    }));
+    let record = Record {
+        data: original.clone(),
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+    let at = t + 20 * MINUTE;
+
+    assert_eq!(
+        increment(&store, &key, "absent", 5, at).await,
+        IncrementOutcome::Value(5)
+    );
+    assert_eq!(
+        increment(&store, &key, "absent", -2, at).await,
+        IncrementOutcome::Value(3)
+    );
+    assert_eq!(
+        increment(&store, &key, "negative", 3, at).await,
+        IncrementOutcome::Value(0)
+    );
+    assert_eq!(
+        increment(&store, &key, "null", 2, at).await,
+        IncrementOutcome::Value(2)
+    );
+    for field in ["text", "numeric_text", "fraction", "max"] {
+        assert_eq!(
+            increment(&store, &key, field, 1, at).await,
+            IncrementOutcome::NotAnInteger,
+            "increment of {field:?} ({}) must be NotAnInteger",
+            original[field]
+        );
+    }
+
+    let loaded = load(&store, &key, t + IDLE + MINUTE)
+        .await
+        .expect("increment must apply its touch");
+    assert_eq!(loaded.last_seen, at);
+    let mut expected = original;
+    expected.insert("absent".into(), json!(3));
+    expected.insert("negative".into(), json!(0));
+    expected.insert("null".into(), json!(2));
+    assert_eq!(
+        loaded.data, expected,
+        "refused increments must change nothing"
+    );
+}
+
+/// `rotate` moves the record to the new key with the changes applied, keeping data, user,
+/// device, `created_at` and the absolute deadline; the old key is dead for every operation and
+/// the user's index follows the move.
+pub async fn rotate_keeps_data_and_deadlines<S: Store>(store: S) {
+    let t = now();
+    let user = fresh_user();
+    let from = fresh_key();
+    let record = Record {
+        data: data(json!({"a": 1, "b": 2})),
+        user: Some(user.clone()),
+        created_at: t - HOUR,
+        absolute_deadline: t - HOUR + ABSOLUTE,
+        persistent: true,
+        device: Device {
+            user_agent: Some("Safari on iOS".to_owned()),
+            ip: None,
+        },
+        ..record_at(t)
+    };
+    create(&store, &from, &record).await;
+
+    let at = t + MINUTE;
+    let mut changes = ChangeSet::default();
+    changes.set("c", json!(3));
+    changes.remove("b");
+    let changes = touched(changes, at);
+    let to = fresh_key();
+    assert_eq!(
+        rotate(&store, &from, &to, &changes, at).await,
+        RotateOutcome::Rotated
+    );
+
+    let mut expected = record;
+    changes.apply_to(&mut expected);
+    assert_eq!(
+        load(&store, &to, at).await,
+        Some(expected),
+        "the rotated record keeps everything, with the changes applied"
+    );
+    assert_eq!(
+        load(&store, &from, at).await,
+        None,
+        "the old key is dead after rotate"
+    );
+    assert_eq!(
+        update(&store, &from, &setting("a", json!(9), at), at).await,
+        UpdateOutcome::Gone
+    );
+    assert_eq!(
+        increment(&store, &from, "a", 1, at).await,
+        IncrementOutcome::Gone
+    );
+    assert_eq!(
+        keys_of(&list(&store, &user, at).await),
+        vec![to],
+        "the user's index lists the new key only"
+    );
+    assert_eq!(load_live(&store, &to, at).await.data["a"], json!(1));
+}
+
+/// A rotation onto a key that holds a live record reports `Collision` and changes neither.
+pub async fn rotate_collision_changes_nothing<S: Store>(store: S) {
+    let t = now();
+    let (from, taken) = (fresh_key(), fresh_key());
+    let from_record = Record {
+        data: data(json!({"owner": "from"})),
+        ..record_at(t)
+    };
+    let taken_record = Record {
+        data: data(json!({"owner": "taken"})),
+        ..record_at(t)
+    };
+    create(&store, &from, &from_record).await;
+    create(&store, &taken, &taken_record).await;
+
+    let at = t + MINUTE;
+    assert_eq!(
+        rotate(&store, &from, &taken, &setting("x", json!(1), at), at).await,
+        RotateOutcome::Collision,
+        "rotate onto a live key"
+    );
+    assert_eq!(
+        load(&store, &from, at).await,
+        Some(from_record),
+        "the source is untouched"
+    );
+    assert_eq!(
+        load(&store, &taken, at).await,
+        Some(taken_record),
+        "the target is untouched"
+    );
+}
+
+/// `update` changes persistence, device and user as the change set says, and a change set with
+/// only a touch (the engine's periodic refresh) moves just the activity times.
+pub async fn update_changes_metadata_and_touch<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let mut expected = Record {
+        data: data(json!({"keep": "me"})),
+        user: Some(fresh_user()),
+        ..record_at(t)
+    };
+    create(&store, &key, &expected).await;
+
+    let at = t + MINUTE;
+    let changes = touched(
+        ChangeSet {
+            persistent: Some(true),
+            device: Some(Device {
+                user_agent: Some("Edge on Windows".to_owned()),
+                ip: Some("192.0.2.1".to_owned()),
+            }),
+            ..ChangeSet::default()
+        },
+        at,
+    );
+    assert_eq!(
+        update(&store, &key, &changes, at).await,
+        UpdateOutcome::Applied
+    );
+    changes.apply_to(&mut expected);
+    assert_eq!(load(&store, &key, at).await, Some(expected.clone()));
+
+    let at = t + 2 * MINUTE;
+    let changes = touched(
+        ChangeSet {
+            user: Some(None),
+            persistent: Some(false),
+            ..ChangeSet::default()
+        },
+        at,
+    );
+    assert_eq!(
+        update(&store, &key, &changes, at).await,
+        UpdateOutcome::Applied
+    );
+    changes.apply_to(&mut expected);
+    assert_eq!(load(&store, &key, at).await, Some(expected.clone()));
+
+    let at = t + 10 * MINUTE;
+    let touch_only = touched(ChangeSet::default(), at);
+    assert_eq!(
+        update(&store, &key, &touch_only, at).await,
+        UpdateOutcome::Applied
+    );
+    touch_only.apply_to(&mut expected);
+    assert_eq!(
+        load(&store, &key, at).await,
+        Some(expected),
+        "a touch-only update moves last_seen and the idle deadline, nothing else"
+    );
+}
+
+/// The per-user listing shows only the user's live sessions, oldest first, with their summaries.
+pub async fn user_index_lists_live_sessions_oldest_first<S: Store>(store: S) {
+    let t = now();
+    let (user, other_user) = (fresh_user(), fresh_user());
+    let owned = |created: Timestamp, user: &str| Record {
+        data: data(json!({"secret": "not in summaries"})),
+        user: Some(user.to_owned()),
+        device: Device {
+            user_agent: Some(format!("agent {}", created.as_millis())),
+            ip: None,
+        },
+        ..record_at(created)
+    };
+    let expired_key = fresh_key();
+    let expired = Record {
+        idle_deadline: t - HOUR + MINUTE,
+        ..owned(t - HOUR, &user)
+    };
+    let sessions = [
+        (fresh_key(), owned(t - 3 * MINUTE, &user)),
+        (fresh_key(), owned(t - 2 * MINUTE, &user)),
+        (fresh_key(), owned(t - MINUTE, &user)),
+    ];
+    let other_key = fresh_key();
+    let other = owned(t, &other_user);
+
+    create(&store, &expired_key, &expired).await;
+    // Created newest first, so insertion order cannot pass for creation order.
+    for (key, record) in sessions.iter().rev() {
+        create(&store, key, record).await;
+    }
+    create(&store, &other_key, &other).await;
+
+    let listed = list(&store, &user, t).await;
+    let expected: Vec<SessionSummary> = sessions
+        .iter()
+        .map(|(key, record)| SessionSummary::of(*key, record))
+        .collect();
+    assert_eq!(
+        listed, expected,
+        "the listing holds the user's live sessions only, oldest first"
+    );
+    assert_eq!(
+        list(&store, &other_user, t).await,
+        vec![SessionSummary::of(other_key, &other)]
+    );
+    assert!(list(&store, &fresh_user(), t).await.is_empty());
+    assert_eq!(
+        keys_of(&list(&store, &user, t - 3 * MINUTE + IDLE).await),
+        vec![sessions[1].0, sessions[2].0],
+        "a session drops out of the listing when it expires"
+    );
+}
+
+/// `delete_user_sessions` deletes the user's sessions except `keep`, counts them, and leaves
+/// other users alone; `delete` drops a session from the index.
+pub async fn delete_user_sessions_keeps_one<S: Store>(store: S) {
+    let t = now();
+    let (user, other_user) = (fresh_user(), fresh_user());
+    let owned = |user: &str| Record {
+        user: Some(user.to_owned()),
+        ..record_at(t)
+    };
+    let (first, kept, third) = (fresh_key(), fresh_key(), fresh_key());
+    for key in [&first, &kept, &third] {
+        create(&store, key, &owned(&user)).await;
+    }
+    let other_key = fresh_key();
+    create(&store, &other_key, &owned(&other_user)).await;
+
+    let deleted = store
+        .delete_user_sessions(&user, Some(&kept))
+        .await
+        .expect("delete_user_sessions failed");
+    assert_eq!(deleted, 2, "all of the user's sessions but the kept one");
+    assert_eq!(load(&store, &first, t).await, None);
+    assert_eq!(load(&store, &third, t).await, None);
+    assert!(
+        load(&store, &kept, t).await.is_some(),
+        "the kept session survives"
+    );
+    assert!(
+        load(&store, &other_key, t).await.is_some(),
+        "other users are untouched"
+    );
+    assert_eq!(keys_of(&list(&store, &user, t).await), vec![kept]);
+
+    let deleted = store
+        .delete_user_sessions(&user, None)
+        .await
+        .expect("delete_user_sessions failed");
+    assert_eq!(deleted, 1);
+    assert_eq!(load(&store, &kept, t).await, None);
+    assert!(list(&store, &user, t).await.is_empty());
+    let nobody = fresh_user();
+    assert_eq!(
+        store
+            .delete_user_sessions(&nobody, None)
+            .await
+            .expect("delete_user_sessions failed"),
+        0
+    );
+
+    assert!(store.delete(&other_key).await.expect("delete failed"));
+    assert!(
+        list(&store, &other_user, t).await.is_empty(),
+        "delete removes the session from the user's index"
+    );
+}
+
+/// Changing the user with `update` moves the session between users' listings; a stale index
+/// entry never lets the old user's revocation delete the session.
+pub async fn user_change_moves_session_between_users<S: Store>(store: S) {
+    let t = now();
+    let (alice, bob) = (fresh_user(), fresh_user());
+    let key = fresh_key();
+    let record = Record {
+        user: Some(alice.clone()),
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+
+    let at = t + MINUTE;
+    let to_bob = touched(
+        ChangeSet {
+            user: Some(Some(bob.clone())),
+            ..ChangeSet::default()
+        },
+        at,
+    );
+    assert_eq!(
+        update(&store, &key, &to_bob, at).await,
+        UpdateOutcome::Applied
+    );
+    assert!(
+        list(&store, &alice, at).await.is_empty(),
+        "the session left alice's listing"
+    );
+    assert_eq!(keys_of(&list(&store, &bob, at).await), vec![key]);
+    assert_eq!(
+        load_live(&store, &key, at).await.user.as_deref(),
+        Some(bob.as_str())
+    );
+    assert_eq!(
+        store
+            .delete_user_sessions(&alice, None)
+            .await
+            .expect("delete_user_sessions failed"),
+        0,
+        "revoking alice must not delete a session that now belongs to bob"
+    );
+    assert!(load(&store, &key, at).await.is_some());
+
+    let signed_out = touched(
+        ChangeSet {
+            user: Some(None),
+            ..ChangeSet::default()
+        },
+        at,
+    );
+    assert_eq!(
+        update(&store, &key, &signed_out, at).await,
+        UpdateOutcome::Applied
+    );
+    assert!(
+        list(&store, &bob, at).await.is_empty(),
+        "signing out leaves every listing"
+    );
+    assert_eq!(load_live(&store, &key, at).await.user, None);
+
+    let back_to_alice = touched(
+        ChangeSet {
+            user: Some(Some(alice.clone())),
+            ..ChangeSet::default()
+        },
+        at,
+    );
+    assert_eq!(
+        update(&store, &key, &back_to_alice, at).await,
+        UpdateOutcome::Applied
+    );
+    assert_eq!(keys_of(&list(&store, &alice, at).await), vec![key]);
+    assert!(list(&store, &bob, at).await.is_empty());
+}
+
+/// `delete_expired` deletes only records expired (by either deadline) before its `now`, at most
+/// `limit` per call, and a caller looping until a call returns less than `limit` gets them all.
+///
+/// It works twenty years in the past so its cutoff reaches no other test's records. Its
+/// surviving records stay live in real time too, so a real-time cleanup running at the same
+/// time does not disturb it; a real-time cleanup could still take some of its expired records
+/// before the first batch, so do not run one against the same table concurrently.
+pub async fn delete_expired_removes_only_expired_in_batches<S: Store>(store: S) {
+    const LIMIT: u32 = 3;
+    let real_now = now();
+    let base = real_now - 20 * 365 * DAY;
+    let cutoff = base + DAY;
+
+    let mut expired = Vec::new();
+    for _ in 0..7 {
+        let key = fresh_key();
+        let record = Record {
+            idle_deadline: base + HOUR,
+            ..record_at(base)
+        };
+        create(&store, &key, &record).await;
+        expired.push(key);
+    }
+    let absolute_expired = fresh_key();
+    let record = Record {
+        idle_deadline: real_now + DAY,
+        absolute_deadline: base + 2 * HOUR,
+        ..record_at(base)
+    };
+    create(&store, &absolute_expired, &record).await;
+    expired.push(absolute_expired);
+
+    let mut live = Vec::new();
+    for _ in 0..2 {
+        let key = fresh_key();
+        let record = Record {
+            idle_deadline: real_now + DAY,
+            absolute_deadline: real_now + DAY,
+            user: Some(fresh_user()),
+            ..record_at(base)
+        };
+        create(&store, &key, &record).await;
+        live.push(key);
+    }
+
+    let first = store
+        .delete_expired(cutoff, LIMIT)
+        .await
+        .expect("delete_expired failed");
+    assert_eq!(
+        first,
+        u64::from(LIMIT),
+        "with more expired records than the limit, one call deletes exactly `limit`"
+    );
+    let mut total = first;
+    let mut calls = 1;
+    loop {
+        let deleted = store
+            .delete_expired(cutoff, LIMIT)
+            .await
+            .expect("delete_expired failed");
+        assert!(
+            deleted <= u64::from(LIMIT),
+            "one call deleted {deleted}, over the limit"
+        );
+        total += deleted;
+        calls += 1;
+        if deleted < u64::from(LIMIT) {
+            break;
+        }
+        assert!(calls < 1_000, "delete_expired keeps reporting full batches");
+    }
+    assert!(
+        total >= expired.len() as u64,
+        "the batches deleted {total} records, fewer than the {} this case expired",
+        expired.len()
+    );
+
+    for key in &expired {
+        assert!(
+            !store.delete(key).await.expect("delete failed"),
+            "an expired record survived delete_expired"
+        );
+    }
+    for key in &live {
+        assert!(
+            load(&store, key, cutoff).await.is_some(),
+            "delete_expired deleted a record that was live at its `now`"
+        );
+        assert!(store.delete(key).await.expect("delete failed"));
+    }
+}
+
+/// `clear` and `set` in one change set: the old keys go, the new ones stay; `remove` of an
+/// absent key is harmless.
+pub async fn clear_and_set_in_one_change_set<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let record = Record {
+        data: data(json!({"a": 1, "b": 2, "c": 3})),
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+    let at = t + MINUTE;
+
+    let mut changes = ChangeSet::default();
+    changes.clear();
+    changes.set("c", json!(30));
+    changes.set("d", json!({"four": 4}));
+    changes.remove("never-there");
+    let changes = touched(changes, at);
+    assert_eq!(
+        update(&store, &key, &changes, at).await,
+        UpdateOutcome::Applied
+    );
+    assert_eq!(
+        load_live(&store, &key, at).await.data,
+        data(json!({"c": 30, "d": {"four": 4}})),
+        "clear drops every earlier key, then the set keys apply"
+    );
+
+    let mut changes = ChangeSet::default();
+    changes.set("a", json!("back"));
+    changes.remove("c");
+    assert_eq!(
+        update(&store, &key, &touched(changes, at), at).await,
+        UpdateOutcome::Applied
+    );
+    assert_eq!(
+        load_live(&store, &key, at).await.data,
+        data(json!({"a": "back", "d": {"four": 4}}))
+    );
+
+    let mut changes = ChangeSet::default();
+    changes.clear();
+    assert_eq!(
+        update(&store, &key, &touched(changes, at), at).await,
+        UpdateOutcome::Applied
+    );
+    assert!(
+        load_live(&store, &key, at).await.data.is_empty(),
+        "clear alone empties the data"
+    );
+}
+
+/// Keys that stores might mistake for syntax (JSON paths, SQL, Lua patterns).
+const AWKWARD_KEYS: [&str; 14] = [
+    "",
+    "ключ",
+    "quote\"d",
+    "single'quote",
+    "back\\slash",
+    "dot.ted",
+    "$dollar",
+    "$.path[0]",
+    "emoji 🎉👩‍👩‍👧",
+    "{braces}",
+    "percent%_under",
+    "tab\tnew\nline",
+    "' OR '1'='1",
+    "%s %d {} ?",
+];
+
+/// Keys and values with quotes, backslashes, dots, `$`, emoji, control characters and the empty
+/// string survive create, update, remove and increment.
+pub async fn unicode_keys_and_values_round_trip<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let mut initial = SessionData::new();
+    for (index, awkward) in AWKWARD_KEYS.iter().enumerate() {
+        initial.insert(
+            (*awkward).to_owned(),
+            json!(format!("{awkward} → value {index} ✓")),
+        );
+    }
+    initial.insert(
+        "nested".to_owned(),
+        json!({"inner.key": "x\"y\\z", "$": [1, "🎉", {"'": "\u{1F600}"}]}),
+    );
+    let record = Record {
+        data: initial.clone(),
+        user: Some(format!("{} ✓ \"quoted\" 'user'", fresh_user())),
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+    assert_eq!(
+        load(&store, &key, t).await,
+        Some(record.clone()),
+        "awkward data must round-trip"
+    );
+
+    let at = t + MINUTE;
+    let mut changes = ChangeSet::default();
+    let mut expected = initial;
+    for (index, awkward) in AWKWARD_KEYS.iter().enumerate() {
+        let value = json!({"n": index, "key": awkward});
+        changes.set(*awkward, value.clone());
+        expected.insert((*awkward).to_owned(), value);
+    }
+    changes.remove("nested");
+    expected.remove("nested");
+    assert_eq!(
+        update(&store, &key, &touched(changes, at), at).await,
+        UpdateOutcome::Applied
+    );
+    assert_eq!(
+        load_live(&store, &key, at).await.data,
+        expected,
+        "awkward keys must be updated as plain keys"
+    );
+    assert_eq!(
+        keys_of(&list(&store, record.user.as_deref().unwrap_or_default(), at).await),
+        vec![key],
+        "a user name with quotes and non-ASCII characters is indexed"
+    );
+
+    let counter = "zähler.$\"'🎉";
+    assert_eq!(
+        increment(&store, &key, counter, 1, at).await,
+        IncrementOutcome::Value(1)
+    );
+    assert_eq!(
+        increment(&store, &key, counter, 1, at).await,
+        IncrementOutcome::Value(2)
+    );
+    assert_eq!(
+        increment(&store, &key, "", 7, at).await,
+        IncrementOutcome::NotAnInteger
+    );
+    let mut changes = ChangeSet::default();
+    changes.set("", json!(10));
+    assert_eq!(
+        update(&store, &key, &touched(changes, at), at).await,
+        UpdateOutcome::Applied
+    );
+    assert_eq!(
+        increment(&store, &key, "", 7, at).await,
+        IncrementOutcome::Value(17)
+    );
+
+    let loaded = load_live(&store, &key, at).await.data;
+    assert_eq!(loaded.get(counter), Some(&json!(2)));
+    assert_eq!(
+        loaded.get(""),
+        Some(&json!(17)),
+        "the empty key is a key like any other"
+    );
+    assert_eq!(loaded.get("dot.ted"), expected.get("dot.ted"));
+    assert_eq!(loaded.len(), AWKWARD_KEYS.len() + 1);
+}
+
+/// A 100 KB value (mixed ASCII and multi-byte characters) survives create and update.
+pub async fn large_value_round_trips<S: Store>(store: S) {
+    const SIZE: usize = 100 * 1024;
+    let t = now();
+    let key = fresh_key();
+    let pattern = "large value ✓ é 🎉 \"q\" \\ ";
+    let large: String = pattern.chars().cycle().take(SIZE).collect();
+    assert!(large.len() >= SIZE);
+    let record = Record {
+        data: data(json!({"large": large})),
+        ..record_at(t)
+    };
+    create(&store, &key, &record).await;
+    assert_eq!(
+        load(&store, &key, t).await,
+        Some(record),
+        "a 100 KB value must round-trip"
+    );
+
+    let at = t + MINUTE;
+    let items: Vec<String> = (0..1_000).map(|i| format!("{i:0>100}")).collect();
+    assert_eq!(
+        update(&store, &key, &setting("list", json!(items), at), at).await,
+        UpdateOutcome::Applied
+    );
+    let loaded = load_live(&store, &key, at).await;
+    assert_eq!(loaded.data.get("large"), Some(&json!(large)));
+    assert_eq!(loaded.data.get("list"), Some(&json!(items)));
+}
+
+/// `create` on a key holding a live record reports `Collision` and overwrites nothing.
+pub async fn create_collides_with_live_key<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let original = Record {
+        data: data(json!({"owner": "first"})),
+        user: Some(fresh_user()),
+        ..record_at(t)
+    };
+    create(&store, &key, &original).await;
+    let intruder = Record {
+        data: data(json!({"owner": "second"})),
+        user: Some(fresh_user()),
+        ..record_at(t + MINUTE)
+    };
+    assert_eq!(
+        store.create(&key, &intruder).await.expect("create failed"),
+        CreateOutcome::Collision,
+        "create must never overwrite a live record"
+    );
+    assert_eq!(load(&store, &key, t + MINUTE).await, Some(original));
+    assert!(list(
+        &store,
+        intruder.user.as_deref().unwrap_or_default(),
+        t + MINUTE
+    )
+    .await
+    .is_empty());
+}
+
+/// `create` on a key whose record has expired (its "now" is the new record's `last_seen`) may
+/// replace it or report `Collision`, as the trait allows; either way the store stays
+/// consistent: the new record is what loads after `Created`, nothing loads after `Collision`.
+pub async fn create_over_expired_key_is_consistent<S: Store>(store: S) {
+    let t = now();
+    let key = fresh_key();
+    let old_user = fresh_user();
+    let old = Record {
+        data: data(json!({"generation": 1})),
+        user: Some(old_user.clone()),
+        ..record_at(t)
+    };
+    create(&store, &key, &old).await;
+
+    let later = t + IDLE + HOUR;
+    let new_user = fresh_user();
+    let new = Record {
+        data: data(json!({"generation": 2})),
+        user: Some(new_user.clone()),
+        ..record_at(later)
+    };
+    match store.create(&key, &new).await.expect("create failed") {
+        CreateOutcome::Created => {
+            assert_eq!(
+                load(&store, &key, later).await,
+                Some(new),
+                "the replacement loads"
+            );
+            assert_eq!(keys_of(&list(&store, &new_user, later).await), vec![key]);
+        }
+        CreateOutcome::Collision => {
+            assert_eq!(
+                load(&store, &key, later).await,
+                None,
+                "the expired record stays dead"
+            );
+        }
+    }
+    assert!(
+        list(&store, &old_user, later).await.is_empty(),
+        "the expired record's user lists nothing"
+    );
+}
+
+/// A record the store cannot decode makes `load` fail with [`StoreError::Corrupt`] (the engine
+/// then starts a fresh session), and `delete` still removes it.
+///
+/// `corrupt` receives the store and the key of a live record this case created, and must
+/// overwrite that record with undecodable data in the store's own format.
+pub async fn corrupt_record_is_reported<S, F, Fut>(store: S, corrupt: F)
+where
+    S: Store,
+    F: FnOnce(Arc<S>, StoreKey) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let store = Arc::new(store);
+    let t = now();
+    let key = fresh_key();
+    let record = Record {
+        data: data(json!({"about": "to be corrupted"})),
+        user: Some(fresh_user()),
+        ..record_at(t)
+    };
+    create(&*store, &key, &record).await;
+    corrupt(store.clone(), key).await;
+
+    match store.load(&key, t).await {
+        Err(StoreError::Corrupt(_)) => {}
+        other => panic!("load of an undecodable record must be Err(Corrupt), got {other:?}"),
+    }
+    store
+        .delete(&key)
+        .await
+        .expect("delete of a corrupt record must work");
+    assert_eq!(
+        load(&*store, &key, t).await,
+        None,
+        "a deleted corrupt record is gone"
+    );
+}

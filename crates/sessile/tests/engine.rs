@@ -1,0 +1,1050 @@
+//! Engine behaviour through `SessionManager` and `Session`: store calls per request, hostile
+//! input, key rotation, expiry, the logout race, the cookie store, the header transport and the
+//! store timeout. Time comes from a `ManualClock`; nothing sleeps.
+
+use std::time::Duration;
+
+use cookie::Cookie;
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use proptest::prelude::*;
+use sessile::testkit::{CountingStore, HangingStore, RecordingEvents};
+use sessile::{
+    Clock, Config, CookieStore, Event, Key, Keys, ManualClock, MemoryStore, RejectReason,
+    ResponseHeaders, SessionError, SessionId, SessionManager, Store, Timestamp,
+};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const COOKIE_NAME: &str = "id";
+const START: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+/// A manager over a counting memory store, with a manual clock and recorded events.
+struct Harness {
+    store: CountingStore<MemoryStore>,
+    clock: ManualClock,
+    events: RecordingEvents,
+    manager: SessionManager,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with_config(Keys::generate(), |config| config)
+    }
+
+    fn with_config(keys: Keys, tweak: impl FnOnce(Config) -> Config) -> Self {
+        let store = CountingStore::new(MemoryStore::new());
+        let clock = ManualClock::new(START);
+        let events = RecordingEvents::new();
+        let config = tweak(
+            Config::new(keys)
+                .with_clock(clock.clone())
+                .with_events(events.clone()),
+        );
+        let manager = SessionManager::new(store.clone(), config);
+        Self {
+            store,
+            clock,
+            events,
+            manager,
+        }
+    }
+
+    /// Another manager on the same store, clock and events, with other keys.
+    fn manager_with_keys(&self, keys: Keys) -> SessionManager {
+        let config = Config::new(keys)
+            .with_clock(self.clock.clone())
+            .with_events(self.events.clone());
+        SessionManager::new(self.store.clone(), config)
+    }
+
+    /// Creates a session holding `name = "ada"` and returns its cookie value; counts and events
+    /// start from zero afterwards.
+    async fn existing_session(&self) -> String {
+        let session = self.manager.start(&HeaderMap::new(), None);
+        session.insert("name", "ada").unwrap();
+        let value = issued_value(&session.finish().await.unwrap());
+        self.store.reset();
+        self.events.clear();
+        value
+    }
+}
+
+fn cookie_request(value: &str) -> HeaderMap {
+    raw_cookie_request(&format!("{COOKIE_NAME}={value}"))
+}
+
+fn raw_cookie_request(line: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(COOKIE, HeaderValue::from_str(line).unwrap());
+    headers
+}
+
+/// The single `Set-Cookie` of a response, parsed.
+fn set_cookie(response: &ResponseHeaders) -> Cookie<'static> {
+    let values: Vec<&HeaderValue> = response
+        .headers
+        .iter()
+        .filter(|(name, _)| name == SET_COOKIE)
+        .map(|(_, value)| value)
+        .collect();
+    assert_eq!(values.len(), 1, "expected one Set-Cookie in {response:?}");
+    Cookie::parse(values[0].to_str().unwrap().to_owned()).unwrap()
+}
+
+/// The cookie value a response hands out (not a removal).
+fn issued_value(response: &ResponseHeaders) -> String {
+    let cookie = set_cookie(response);
+    assert!(
+        !is_removal(&cookie),
+        "expected a session cookie, got a removal"
+    );
+    cookie.value().to_owned()
+}
+
+fn is_removal(cookie: &Cookie<'_>) -> bool {
+    cookie.value().is_empty() && cookie.max_age() == Some(cookie::time::Duration::ZERO)
+}
+
+fn assert_removal(response: &ResponseHeaders) {
+    let cookie = set_cookie(response);
+    assert!(
+        is_removal(&cookie),
+        "expected a removal cookie, got {cookie}"
+    );
+}
+
+fn signed(keys: &Keys, name: &str, id: &SessionId) -> String {
+    let encoded = id.encode();
+    format!("{encoded}.{}", keys.sign(name, &encoded))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store calls per request
+
+#[tokio::test]
+async fn an_untouched_session_costs_no_store_call() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    let response = session.finish().await.unwrap();
+    assert!(response.is_empty());
+    assert_eq!(h.store.counts().total(), 0);
+}
+
+#[tokio::test]
+async fn a_read_inside_the_throttle_window_costs_one_load() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    h.clock.advance(5 * MINUTE);
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert_eq!(session.get::<String>("other").await.unwrap(), None);
+    assert!(session.finish().await.unwrap().is_empty());
+    let counts = h.store.counts();
+    assert_eq!((counts.load, counts.writes()), (1, 0), "{counts:?}");
+}
+
+#[tokio::test]
+async fn a_read_after_the_throttle_window_touches_once() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    // The default throttle is a quarter of the 30-minute idle timeout.
+    h.clock.advance(8 * MINUTE);
+    let session = h.manager.start(&cookie_request(&value), None);
+    let key = session.current_key().unwrap();
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    let response = session.finish().await.unwrap();
+    assert!(
+        response.is_empty(),
+        "a touch of a browser-session cookie sends no cookie"
+    );
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.load, counts.update, counts.total()),
+        (1, 1, 2),
+        "{counts:?}"
+    );
+    let record = h
+        .store
+        .inner()
+        .load(&key, h.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.last_seen, h.clock.now());
+    assert_eq!(record.idle_deadline, h.clock.now() + 30 * MINUTE);
+}
+
+#[tokio::test]
+async fn a_write_after_a_read_costs_one_load_and_one_update() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    session.insert("theme", "dark").unwrap();
+    assert!(session.finish().await.unwrap().is_empty());
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.load, counts.update, counts.total()),
+        (1, 1, 2),
+        "{counts:?}"
+    );
+
+    let next = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        next.get::<String>("theme").await.unwrap().as_deref(),
+        Some("dark")
+    );
+    assert_eq!(
+        next.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+}
+
+#[tokio::test]
+async fn a_blind_write_costs_one_update() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.insert("theme", "dark").unwrap();
+    session.finish().await.unwrap();
+    let counts = h.store.counts();
+    assert_eq!((counts.update, counts.total()), (1, 1), "{counts:?}");
+}
+
+#[tokio::test]
+async fn an_increment_alone_costs_exactly_one_store_call() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    for expected in 1..=2 {
+        h.clock.advance(10 * MINUTE);
+        let session = h.manager.start(&cookie_request(&value), None);
+        assert_eq!(session.increment("visits", 1).await.unwrap(), expected);
+        assert!(session.finish().await.unwrap().is_empty());
+    }
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.increment, counts.total()),
+        (2, 2),
+        "one call per request, even when a touch is due: {counts:?}"
+    );
+
+    h.store.reset();
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert_eq!(session.increment("visits", 1).await.unwrap(), 3);
+    assert_eq!(session.get::<i64>("visits").await.unwrap(), Some(3));
+    session.finish().await.unwrap();
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.load, counts.increment, counts.total()),
+        (1, 1, 2),
+        "the increment's touch makes a commit-time touch unnecessary: {counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_session_with_data_costs_one_create_and_sets_a_safe_cookie() {
+    let h = Harness::new();
+    let session = h.manager.start(&HeaderMap::new(), None);
+    session.insert("name", "ada").unwrap();
+    assert_eq!(session.increment("visits", 1).await.unwrap(), 1);
+    let response = session.finish().await.unwrap();
+    let counts = h.store.counts();
+    assert_eq!((counts.create, counts.total()), (1, 1), "{counts:?}");
+
+    let cookie = set_cookie(&response);
+    assert_eq!(cookie.name(), COOKIE_NAME);
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.domain(), None);
+    assert_eq!(
+        cookie.max_age(),
+        None,
+        "a browser-session cookie by default"
+    );
+    assert!(h.events.count(|e| matches!(e, Event::Created { .. })) == 1);
+
+    let mut headers = HeaderMap::new();
+    response.apply_to(&mut headers);
+    assert_eq!(headers[CACHE_CONTROL], "no-store");
+    assert_eq!(headers[VARY], "Cookie");
+}
+
+#[tokio::test]
+async fn a_new_empty_session_costs_nothing_and_sends_nothing() {
+    let h = Harness::new();
+    let session = h.manager.start(&HeaderMap::new(), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    assert_eq!(session.user().await.unwrap(), None);
+    let response = session.finish().await.unwrap();
+    assert!(response.is_empty());
+    assert_eq!(h.store.counts().total(), 0);
+    let mut headers = HeaderMap::new();
+    response.apply_to(&mut headers);
+    assert!(
+        headers.is_empty(),
+        "no Cache-Control or Vary without a session header"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: never a panic, never a store call
+
+/// Reads the session the request presents and checks it behaves as a fresh one without asking
+/// the store anything.
+async fn assert_fresh_without_io(h: &Harness, manager: &SessionManager, headers: &HeaderMap) {
+    h.store.reset();
+    let session = manager.start(headers, None);
+    assert!(session.current_key().is_none());
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    assert_eq!(session.user().await.unwrap(), None);
+    let response = session.finish().await.unwrap();
+    for (name, value) in &response.headers {
+        // A rejected id may be cleared client-side; nothing else may be sent.
+        if name == SET_COOKIE {
+            assert_removal(&response);
+        } else {
+            assert_eq!(
+                value, "",
+                "only an empty id header may answer a rejected id"
+            );
+        }
+    }
+    assert_eq!(
+        h.store.counts().total(),
+        0,
+        "the store was asked about {headers:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_cookies_become_fresh_sessions_without_io() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let (encoded, signature) = value.split_once('.').unwrap();
+    let other_keys = Keys::generate();
+    let never_issued = SessionId::generate();
+
+    let mut invalid_utf8 = HeaderMap::new();
+    invalid_utf8.insert(
+        COOKIE,
+        HeaderValue::from_bytes(b"id=\xc3\x28\xff\xfe.abc").unwrap(),
+    );
+    assert_fresh_without_io(&h, &h.manager, &invalid_utf8).await;
+
+    let malformed = [
+        String::new(),
+        "x".repeat(10 * 1024),
+        format!("{value}{}", "A".repeat(10 * 1024)),
+        value[..value.len() - 1].to_owned(),
+        encoded.to_owned(),
+        format!("{encoded}."),
+        format!("{signature}.{encoded}x"),
+        format!("{encoded}.{signature}=="),
+        format!("{}.{signature}", &encoded[1..]),
+        value.replace('.', ":"),
+        never_issued.encode(),
+        format!("{}.", never_issued.encode()),
+        "é".repeat(43),
+    ];
+    for bad in &malformed {
+        assert_fresh_without_io(&h, &h.manager, &cookie_request(bad)).await;
+    }
+    assert_fresh_without_io(&h, &h.manager, &raw_cookie_request(COOKIE_NAME)).await;
+
+    let mut flipped = signature.as_bytes().to_vec();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let badly_signed = [
+        format!("{encoded}.{}", String::from_utf8(flipped).unwrap()),
+        signed(&other_keys, COOKIE_NAME, &never_issued),
+        signed(
+            &other_keys,
+            COOKIE_NAME,
+            &SessionId::decode(encoded).unwrap(),
+        ),
+        signed(&h.manager.config().keys, "another-name", &never_issued),
+    ];
+    h.events.clear();
+    for bad in &badly_signed {
+        assert_fresh_without_io(&h, &h.manager, &cookie_request(bad)).await;
+    }
+    assert_eq!(
+        h.events.count(|e| *e
+            == Event::Rejected {
+                reason: RejectReason::BadSignature
+            }),
+        badly_signed.len()
+    );
+
+    // The genuine cookie still works afterwards.
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+}
+
+fn run_blocking(future: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future);
+}
+
+/// Bytes a `HeaderValue` accepts: visible ASCII, space, tab and obs-text.
+fn header_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        prop_oneof![
+            0x20u8..0x7f,
+            0x80u8..=0xff,
+            Just(b'\t'),
+            Just(b';'),
+            Just(b'=')
+        ],
+        0..max,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_cookie_headers_never_panic_or_reach_the_store(
+        prefix in prop_oneof![Just(Vec::new()), Just(b"id=".to_vec()), Just(b"a=b; id=".to_vec())],
+        bytes in header_bytes(300),
+    ) {
+        let line = [prefix, bytes].concat();
+        let value = HeaderValue::from_bytes(&line).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, value);
+        run_blocking(async {
+            let h = Harness::new();
+            assert_fresh_without_io(&h, &h.manager, &headers).await;
+        });
+    }
+
+    #[test]
+    fn id_shaped_values_with_forged_signatures_never_reach_the_store(
+        id in "[A-Za-z0-9_-]{43}",
+        signature in "[A-Za-z0-9_-]{43}",
+    ) {
+        run_blocking(async {
+            let h = Harness::new();
+            assert_fresh_without_io(&h, &h.manager, &cookie_request(&format!("{id}.{signature}"))).await;
+        });
+    }
+
+    #[test]
+    fn random_id_headers_never_panic_or_reach_the_store(bytes in header_bytes(200)) {
+        let value = HeaderValue::from_bytes(&bytes).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(HeaderName::from_static("x-session"), value);
+        run_blocking(async {
+            let h = Harness::with_config(Keys::generate(), |config| {
+                config.with_header_transport(HeaderName::from_static("x-session"))
+            });
+            assert_fresh_without_io(&h, &h.manager, &headers).await;
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key rotation
+
+#[tokio::test]
+async fn a_cookie_signed_by_a_retired_key_is_accepted_and_reissued() {
+    let (old, new) = (Key::generate(), Key::generate());
+    let h = Harness::with_config(Keys::new(vec![old.clone()]).unwrap(), |config| config);
+    let old_value = h.existing_session().await;
+    let rotated = h.manager_with_keys(Keys::new(vec![new.clone(), old]).unwrap());
+    let new_only = h.manager_with_keys(Keys::new(vec![new]).unwrap());
+
+    let untouched = rotated.start(&cookie_request(&old_value), None);
+    assert!(
+        untouched.finish().await.unwrap().is_empty(),
+        "an unread session is not re-issued: that would need a load"
+    );
+
+    let session = rotated.start(&cookie_request(&old_value), None);
+    let key = session.current_key().unwrap();
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    let new_value = issued_value(&session.finish().await.unwrap());
+    assert_ne!(new_value, old_value);
+    assert_eq!(
+        new_value.split_once('.').unwrap().0,
+        old_value.split_once('.').unwrap().0,
+        "re-issuing keeps the id and changes the signature"
+    );
+    let counts = h.store.counts();
+    assert_eq!((counts.load, counts.writes()), (1, 0), "{counts:?}");
+
+    let session = new_only.start(&cookie_request(&new_value), None);
+    assert_eq!(session.current_key(), Some(key));
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert!(
+        session.finish().await.unwrap().is_empty(),
+        "signed by the current key already"
+    );
+
+    assert_fresh_without_io(&h, &new_only, &cookie_request(&old_value)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expiry through the engine
+
+#[tokio::test]
+async fn activity_extends_the_idle_deadline_and_inactivity_ends_the_session() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    for _ in 0..3 {
+        h.clock.advance(29 * MINUTE);
+        let session = h.manager.start(&cookie_request(&value), None);
+        assert_eq!(
+            session.get::<String>("name").await.unwrap().as_deref(),
+            Some("ada"),
+            "each read within the idle timeout keeps the session alive"
+        );
+        session.finish().await.unwrap();
+    }
+    assert_eq!(
+        h.store.counts().update,
+        3,
+        "every read past the throttle touched"
+    );
+
+    h.clock.advance(30 * MINUTE);
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    assert_removal(&session.finish().await.unwrap());
+    assert_eq!(h.events.count(|e| matches!(e, Event::Expired { .. })), 1);
+}
+
+#[tokio::test]
+async fn touches_never_extend_past_the_absolute_lifetime() {
+    let h = Harness::with_config(Keys::generate(), |config| {
+        config.with_absolute_lifetime(60 * MINUTE)
+    });
+    let value = h.existing_session().await;
+    let key = h
+        .manager
+        .start(&cookie_request(&value), None)
+        .current_key()
+        .unwrap();
+    for _ in 0..2 {
+        h.clock.advance(20 * MINUTE);
+        let session = h.manager.start(&cookie_request(&value), None);
+        session.insert("step", 1).unwrap();
+        session.finish().await.unwrap();
+    }
+    let record = h
+        .store
+        .inner()
+        .load(&key, h.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.idle_deadline,
+        START + 60 * MINUTE,
+        "the touch is clamped"
+    );
+    assert_eq!(record.absolute_deadline, START + 60 * MINUTE);
+
+    h.clock.advance(19 * MINUTE);
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    session.finish().await.unwrap();
+
+    h.clock.advance(MINUTE);
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap(),
+        None,
+        "the absolute lifetime ends an active session"
+    );
+    session.insert("after", true).unwrap();
+    let response = session.finish().await.unwrap();
+    let fresh_value = issued_value(&response);
+    let fresh = h.manager.start(&cookie_request(&fresh_value), None);
+    assert_ne!(
+        fresh.current_key(),
+        Some(key),
+        "writes after expiry start a new session"
+    );
+    assert_eq!(fresh.get::<String>("name").await.unwrap(), None);
+    assert_eq!(fresh.get::<bool>("after").await.unwrap(), Some(true));
+}
+
+#[tokio::test]
+async fn rotation_moves_the_session_and_keeps_its_creation_time() {
+    let h = Harness::new();
+    let old_value = h.existing_session().await;
+    let old_key = h
+        .manager
+        .start(&cookie_request(&old_value), None)
+        .current_key()
+        .unwrap();
+    h.clock.advance(10 * MINUTE);
+
+    let session = h.manager.start(&cookie_request(&old_value), None);
+    session.set_user(Some("ada"));
+    session.rotate_id();
+    let new_value = issued_value(&session.finish().await.unwrap());
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.load, counts.rotate, counts.total()),
+        (1, 1, 2),
+        "{counts:?}"
+    );
+
+    let now = h.clock.now();
+    assert!(h.store.inner().load(&old_key, now).await.unwrap().is_none());
+    let session = h.manager.start(&cookie_request(&new_value), None);
+    let new_key = session.current_key().unwrap();
+    assert_ne!(new_key, old_key);
+    let record = h.store.inner().load(&new_key, now).await.unwrap().unwrap();
+    assert_eq!(record.created_at, START, "rotation keeps created_at");
+    assert_eq!(record.absolute_deadline, START + 12 * 60 * MINUTE);
+    assert_eq!(record.last_seen, now);
+    assert_eq!(record.user.as_deref(), Some("ada"));
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+
+    let stale = h.manager.start(&cookie_request(&old_value), None);
+    assert_eq!(
+        stale.get::<String>("name").await.unwrap(),
+        None,
+        "the old id is dead"
+    );
+    assert_eq!(
+        h.events.count(|e| matches!(e, Event::Rotated { .. })),
+        1,
+        "{:?}",
+        h.events.events()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The logout race
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_finishing_after_a_logout_never_resurrect_the_session() {
+    const REQUESTS: usize = 50;
+    let h = Harness::new();
+    let value = h.existing_session().await;
+
+    let mut in_flight = Vec::new();
+    for _ in 0..REQUESTS {
+        let session = h.manager.start(&cookie_request(&value), None);
+        assert_eq!(
+            session.get::<String>("name").await.unwrap().as_deref(),
+            Some("ada")
+        );
+        in_flight.push(session);
+    }
+    let logout = h.manager.start(&cookie_request(&value), None);
+    logout.destroy();
+    assert_removal(&logout.finish().await.unwrap());
+    assert!(h.store.inner().is_empty());
+
+    let mut finishing = tokio::task::JoinSet::new();
+    for (index, session) in in_flight.into_iter().enumerate() {
+        finishing.spawn(async move {
+            session.insert(&format!("late-{index}"), index).unwrap();
+            session.finish().await
+        });
+    }
+    while let Some(joined) = finishing.join_next().await {
+        let response = joined.unwrap().unwrap();
+        assert_removal(&response);
+    }
+    assert!(
+        h.store.inner().is_empty(),
+        "a late commit recreated the session"
+    );
+    assert_eq!(h.store.counts().create, 0);
+    assert_eq!(
+        h.events.count(|e| matches!(e, Event::Interrupted { .. })),
+        REQUESTS
+    );
+    assert_eq!(h.events.count(|e| matches!(e, Event::Destroyed { .. })), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cookie store
+
+struct CookieHarness {
+    clock: ManualClock,
+    events: RecordingEvents,
+}
+
+impl CookieHarness {
+    fn new() -> Self {
+        Self {
+            clock: ManualClock::new(START),
+            events: RecordingEvents::new(),
+        }
+    }
+
+    fn manager(&self, keys: Keys, name: &str) -> SessionManager {
+        let config = Config::new(keys)
+            .with_cookie_name(name)
+            .with_clock(self.clock.clone())
+            .with_events(self.events.clone());
+        SessionManager::with_cookie_store(CookieStore::new(), config)
+    }
+}
+
+fn named_cookie_request(name: &str, value: &str) -> HeaderMap {
+    raw_cookie_request(&format!("{name}={value}"))
+}
+
+async fn cookie_session(manager: &SessionManager, name: &str) -> String {
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("name", "ada").unwrap();
+    let response = session.finish().await.unwrap();
+    let cookie = set_cookie(&response);
+    assert_eq!(cookie.name(), name);
+    cookie.value().to_owned()
+}
+
+#[tokio::test]
+async fn cookie_store_round_trips_and_updates() {
+    let h = CookieHarness::new();
+    let manager = h.manager(Keys::generate(), "id");
+    let value = cookie_session(&manager, "id").await;
+    assert!(!value.contains("ada"), "the cookie is encrypted");
+
+    let session = manager.start(&named_cookie_request("id", &value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert_eq!(session.increment("visits", 2).await.unwrap(), 2);
+    let updated = issued_value(&session.finish().await.unwrap());
+
+    let session = manager.start(&named_cookie_request("id", &updated), None);
+    assert_eq!(session.get::<i64>("visits").await.unwrap(), Some(2));
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert!(
+        session.finish().await.unwrap().is_empty(),
+        "an unchanged read sends nothing"
+    );
+}
+
+#[tokio::test]
+async fn cookie_store_refuses_tampered_values() {
+    let h = CookieHarness::new();
+    let manager = h.manager(Keys::generate(), "id");
+    let value = cookie_session(&manager, "id").await;
+    let middle = value.len() / 2;
+    let mut bytes = value.into_bytes();
+    bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+
+    let session = manager.start(&named_cookie_request("id", &tampered), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    assert_eq!(
+        h.events.count(|e| *e
+            == Event::Rejected {
+                reason: RejectReason::Unsealable
+            }),
+        1
+    );
+}
+
+#[tokio::test]
+async fn cookie_store_refuses_expired_cookies() {
+    let h = CookieHarness::new();
+    let manager = h.manager(Keys::generate(), "id");
+    let value = cookie_session(&manager, "id").await;
+    h.clock.advance(31 * MINUTE);
+    let session = manager.start(&named_cookie_request("id", &value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap(),
+        None,
+        "a replayed cookie is dead past its sealed idle deadline"
+    );
+    assert_removal(&session.finish().await.unwrap());
+    assert_eq!(h.events.count(|e| matches!(e, Event::Expired { .. })), 1);
+}
+
+#[tokio::test]
+async fn cookie_store_reseals_under_the_current_key() {
+    let (old, new) = (Key::generate(), Key::generate());
+    let h = CookieHarness::new();
+    let old_manager = h.manager(Keys::new(vec![old.clone()]).unwrap(), "id");
+    let rotated = h.manager(Keys::new(vec![new.clone(), old]).unwrap(), "id");
+    let new_only = h.manager(Keys::new(vec![new]).unwrap(), "id");
+    let old_value = cookie_session(&old_manager, "id").await;
+
+    let session = rotated.start(&named_cookie_request("id", &old_value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    let resealed = issued_value(&session.finish().await.unwrap());
+
+    let session = new_only.start(&named_cookie_request("id", &resealed), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    let session = new_only.start(&named_cookie_request("id", &old_value), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn cookie_store_reports_a_cookie_over_the_browser_limit() {
+    let h = CookieHarness::new();
+    let manager = h.manager(Keys::generate(), "id");
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("bio", "x".repeat(5_000)).unwrap();
+    match session.finish().await {
+        Err(SessionError::CookieTooLarge { size, limit }) => {
+            assert_eq!(limit, 4096);
+            assert!(size > limit);
+        }
+        other => panic!("expected CookieTooLarge, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cookie_store_binds_the_cookie_name() {
+    let h = CookieHarness::new();
+    let keys = Keys::generate();
+    let first = h.manager(keys.clone(), "first");
+    let second = h.manager(keys, "second");
+    let value = cookie_session(&first, "first").await;
+
+    let session = second.start(&named_cookie_request("second", &value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap(),
+        None,
+        "a value sealed for one cookie name does not open under another"
+    );
+    let session = first.start(&named_cookie_request("first", &value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The header transport
+
+#[tokio::test]
+async fn the_header_transport_carries_the_id_in_both_directions() {
+    let header = HeaderName::from_static("x-session");
+    let h = Harness::with_config(Keys::generate(), |config| {
+        config.with_header_transport(header.clone())
+    });
+    let session = h.manager.start(&HeaderMap::new(), None);
+    session.insert("name", "ada").unwrap();
+    let response = session.finish().await.unwrap();
+    assert_eq!(response.headers.len(), 1);
+    let (name, value) = &response.headers[0];
+    assert_eq!(name, header);
+    let value = value.to_str().unwrap().to_owned();
+
+    let mut request = HeaderMap::new();
+    request.insert(header.clone(), HeaderValue::from_str(&value).unwrap());
+    let session = h.manager.start(&request, None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert!(session.finish().await.unwrap().is_empty());
+
+    h.store.reset();
+    let as_cookie = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        as_cookie.get::<String>("name").await.unwrap(),
+        None,
+        "with the header transport a cookie is not a session id"
+    );
+    assert_eq!(h.store.counts().total(), 0);
+
+    let session = h.manager.start(&request, None);
+    session.destroy();
+    let response = session.finish().await.unwrap();
+    assert_eq!(response.headers.len(), 1);
+    assert_eq!(response.headers[0].0, header);
+    assert_eq!(
+        response.headers[0].1, "",
+        "an empty header ends the session client-side"
+    );
+    assert!(h.store.inner().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store timeout
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_never_answers_fails_as_unavailable() {
+    let keys = Keys::generate();
+    let config = Config::new(keys.clone()).with_store_timeout(Duration::from_millis(200));
+    let manager = SessionManager::new(HangingStore, config);
+    let value = signed(&keys, COOKIE_NAME, &SessionId::generate());
+
+    let session = manager.start(&cookie_request(&value), None);
+    let error = session.get::<String>("name").await.unwrap_err();
+    assert!(error.is_unavailable(), "{error}");
+
+    let session = manager.start(&cookie_request(&value), None);
+    let error = session.increment("visits", 1).await.unwrap_err();
+    assert!(error.is_unavailable(), "{error}");
+
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("name", "ada").unwrap();
+    let error = session.finish().await.unwrap_err();
+    assert!(error.is_unavailable(), "{error}");
+}
+
+#[tokio::test]
+async fn cookie_store_keeps_writes_made_without_a_read() {
+    let h = CookieHarness::new();
+    let manager = h.manager(Keys::generate(), "id");
+    let value = cookie_session(&manager, "id").await;
+
+    let session = manager.start(&named_cookie_request("id", &value), None);
+    session.insert("theme", "dark").unwrap();
+    session.set_user(Some("ada"));
+    let updated = issued_value(&session.finish().await.unwrap());
+
+    let session = manager.start(&named_cookie_request("id", &updated), None);
+    assert_eq!(
+        session.get::<String>("theme").await.unwrap().as_deref(),
+        Some("dark")
+    );
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert_eq!(session.user().await.unwrap().as_deref(), Some("ada"));
+}
+
+#[tokio::test]
+async fn cookie_store_rotates_without_a_read() {
+    let h = CookieHarness::new();
+    let manager = h.manager(Keys::generate(), "id");
+    let value = cookie_session(&manager, "id").await;
+
+    let session = manager.start(&named_cookie_request("id", &value), None);
+    session.rotate_id();
+    let rotated = issued_value(&session.finish().await.unwrap());
+    assert_eq!(h.events.count(|e| matches!(e, Event::Rotated { .. })), 1);
+    let session = manager.start(&named_cookie_request("id", &rotated), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strict ids, persistence, increments racing a logout
+
+#[tokio::test]
+async fn a_validly_signed_id_the_server_never_issued_is_never_adopted() {
+    let h = Harness::new();
+    let keys = h.manager.config().keys.clone();
+    let planted = signed(&keys, COOKIE_NAME, &SessionId::generate());
+
+    let session = h.manager.start(&cookie_request(&planted), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    session.insert("name", "mallory's victim").unwrap();
+    let issued = issued_value(&session.finish().await.unwrap());
+    assert_ne!(
+        issued.split_once('.').unwrap().0,
+        planted.split_once('.').unwrap().0,
+        "a fresh id replaces the planted one"
+    );
+
+    h.store.reset();
+    let blind = h.manager.start(&cookie_request(&planted), None);
+    blind.insert("name", "blind write").unwrap();
+    assert_removal(&blind.finish().await.unwrap());
+    assert_eq!(
+        h.store.counts().create,
+        0,
+        "a blind write never creates the planted id"
+    );
+    assert_eq!(h.store.inner().len(), 1);
+}
+
+#[tokio::test]
+async fn a_persistent_session_gets_a_cookie_that_lasts_until_the_absolute_deadline() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    h.clock.advance(20 * MINUTE);
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.set_persistent(true);
+    let cookie = set_cookie(&session.finish().await.unwrap());
+    assert_eq!(cookie.value(), value, "the same id, re-issued");
+    assert_eq!(
+        cookie.max_age(),
+        Some(cookie::time::Duration::minutes(12 * 60 - 20)),
+        "the 12-hour lifetime minus the 20 minutes already used"
+    );
+
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.set_persistent(false);
+    let cookie = set_cookie(&session.finish().await.unwrap());
+    assert_eq!(cookie.max_age(), None, "back to a browser-session cookie");
+}
+
+#[tokio::test]
+async fn an_increment_after_a_logout_reports_gone_and_clears_the_cookie() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+
+    let logout = h.manager.start(&cookie_request(&value), None);
+    logout.destroy();
+    logout.finish().await.unwrap();
+
+    assert!(matches!(
+        session.increment("visits", 1).await,
+        Err(SessionError::Gone)
+    ));
+    assert_removal(&session.finish().await.unwrap());
+    assert!(h.store.inner().is_empty());
+    assert_eq!(
+        h.events.count(|e| matches!(e, Event::Interrupted { .. })),
+        1
+    );
+}

@@ -1,0 +1,273 @@
+//! The conformance suite checked against itself: stores with one deliberate flaw each must fail
+//! the case that guards against that flaw, and the `corrupt = ...` form of the macro must work.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sessile::testkit::cases;
+use sessile::{
+    ChangeSet, CreateOutcome, IncrementOutcome, MemoryStore, Record, RotateOutcome, SessionSummary,
+    Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+};
+
+/// The one guarantee a [`FlawedStore`] breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flaw {
+    None,
+    /// Returns records whatever their deadlines.
+    IgnoresExpiry,
+    /// `update` of a missing record inserts it (the peers' upsert).
+    Upserts,
+    /// Treats numeric strings as integers.
+    LenientIncrement,
+    /// Lists a user's sessions newest first.
+    NewestFirst,
+    /// `delete_expired` ignores its limit.
+    UnboundedCleanup,
+    /// Writes whole snapshots: every concurrent update reads before any writes.
+    LastWriterWins,
+    /// Reports undecodable records as absent.
+    HidesCorruption,
+}
+
+/// A memory store with one flaw, and a set of keys "corrupted" by the test hook.
+struct FlawedStore {
+    inner: MemoryStore,
+    flaw: Flaw,
+    corrupted: Mutex<HashSet<StoreKey>>,
+    readers_before_writing: tokio::sync::Barrier,
+}
+
+impl FlawedStore {
+    fn new(flaw: Flaw) -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            flaw,
+            corrupted: Mutex::default(),
+            // The concurrent-updates case runs 200 writers.
+            readers_before_writing: tokio::sync::Barrier::new(200),
+        }
+    }
+
+    fn corrupt(&self, key: StoreKey) {
+        self.corrupted.lock().unwrap().insert(key);
+    }
+}
+
+#[async_trait]
+impl Store for FlawedStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        if self.corrupted.lock().unwrap().contains(key) {
+            return match self.flaw {
+                Flaw::HidesCorruption => Ok(None),
+                _ => Err(StoreError::Corrupt("garbage written by the test".into())),
+            };
+        }
+        let now = match self.flaw {
+            Flaw::IgnoresExpiry => Timestamp::from_millis(i64::MIN),
+            _ => now,
+        };
+        self.inner.load(key, now).await
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.inner.create(key, record).await
+    }
+
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        match self.flaw {
+            Flaw::Upserts if self.inner.load(key, now).await?.is_none() => {
+                let touch = changes.touch.expect("the cases always touch");
+                let mut record = Record {
+                    data: Default::default(),
+                    user: None,
+                    created_at: now,
+                    last_seen: now,
+                    idle_deadline: touch.idle_deadline,
+                    absolute_deadline: touch.idle_deadline,
+                    persistent: false,
+                    device: Default::default(),
+                };
+                changes.apply_to(&mut record);
+                self.inner.create(key, &record).await?;
+                Ok(UpdateOutcome::Applied)
+            }
+            Flaw::LastWriterWins => {
+                let Some(mut record) = self.inner.load(key, now).await? else {
+                    return Ok(UpdateOutcome::Gone);
+                };
+                self.readers_before_writing.wait().await;
+                changes.apply_to(&mut record);
+                self.inner.delete(key).await?;
+                self.inner.create(key, &record).await?;
+                Ok(UpdateOutcome::Applied)
+            }
+            _ => self.inner.update(key, changes, now).await,
+        }
+    }
+
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.inner.rotate(from, to, changes, now).await
+    }
+
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        if self.flaw == Flaw::LenientIncrement {
+            let numeric = self
+                .inner
+                .load(key, now)
+                .await?
+                .and_then(|record| record.data.get(field)?.as_str()?.parse::<i64>().ok());
+            if let Some(number) = numeric {
+                let mut changes = ChangeSet::default();
+                changes.set(field, (number + by).into());
+                changes.touch = Some(touch);
+                self.inner.update(key, &changes, now).await?;
+                return Ok(IncrementOutcome::Value(number + by));
+            }
+        }
+        self.inner.increment(key, field, by, touch, now).await
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let was_corrupt = self.corrupted.lock().unwrap().remove(key);
+        Ok(self.inner.delete(key).await? || was_corrupt)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let mut sessions = self.inner.list_user_sessions(user, now).await?;
+        if self.flaw == Flaw::NewestFirst {
+            sessions.reverse();
+        }
+        Ok(sessions)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_user_sessions(user, keep).await
+    }
+
+    async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let limit = match self.flaw {
+            Flaw::UnboundedCleanup => u32::MAX,
+            _ => limit,
+        };
+        self.inner.delete_expired(now, limit).await
+    }
+}
+
+async fn corrupt_hook(store: Arc<FlawedStore>, key: StoreKey) {
+    store.corrupt(key);
+}
+
+/// The whole suite, corrupt case included, passes on the store without a flaw.
+mod flawless {
+    use super::*;
+
+    sessile::store_conformance!(
+        async { FlawedStore::new(Flaw::None) },
+        corrupt = corrupt_hook,
+    );
+}
+
+/// Runs a case on its own thread and runtime; whether it failed.
+fn case_fails<F>(case: impl FnOnce(FlawedStore) -> F + Send + 'static, flaw: Flaw) -> bool
+where
+    F: Future<Output = ()>,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(case(FlawedStore::new(flaw)));
+    })
+    .join()
+    .is_err()
+}
+
+#[test]
+fn returning_expired_records_fails_the_expiry_cases() {
+    assert!(case_fails(
+        cases::idle_deadline_expires_record,
+        Flaw::IgnoresExpiry
+    ));
+    assert!(case_fails(
+        cases::absolute_deadline_caps_every_touch,
+        Flaw::IgnoresExpiry
+    ));
+}
+
+#[test]
+fn an_upserting_update_fails_the_resurrection_case() {
+    assert!(case_fails(
+        cases::deleted_session_is_never_resurrected,
+        Flaw::Upserts
+    ));
+}
+
+#[test]
+fn a_lenient_increment_fails_the_integer_rule() {
+    assert!(case_fails(
+        cases::increment_follows_the_integer_rule,
+        Flaw::LenientIncrement
+    ));
+}
+
+#[test]
+fn a_newest_first_listing_fails_the_index_case() {
+    assert!(case_fails(
+        cases::user_index_lists_live_sessions_oldest_first,
+        Flaw::NewestFirst
+    ));
+}
+
+#[test]
+fn an_unbounded_cleanup_fails_the_batch_case() {
+    assert!(case_fails(
+        cases::delete_expired_removes_only_expired_in_batches,
+        Flaw::UnboundedCleanup
+    ));
+}
+
+#[test]
+fn snapshot_writes_fail_the_concurrent_update_case() {
+    assert!(case_fails(
+        cases::concurrent_updates_of_different_keys_all_persist,
+        Flaw::LastWriterWins
+    ));
+}
+
+#[test]
+fn hiding_corruption_fails_the_corrupt_case() {
+    let case = |store| cases::corrupt_record_is_reported(store, corrupt_hook);
+    assert!(case_fails(case, Flaw::HidesCorruption));
+    assert!(!case_fails(case, Flaw::None));
+}
