@@ -218,7 +218,8 @@ impl Config {
                 warnings.push("session cookie without HttpOnly: scripts can read it".into());
             }
             if cookie.same_site == SameSite::None {
-                warnings.push("session cookie with SameSite=None: sent on cross-site requests".into());
+                warnings
+                    .push("session cookie with SameSite=None: sent on cross-site requests".into());
             }
             if cookie.domain.is_some() {
                 warnings.push("session cookie with a Domain: sent to every subdomain".into());

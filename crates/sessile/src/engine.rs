@@ -268,7 +268,12 @@ impl Shared {
         }
     }
 
-    fn issue_id(&self, id: &SessionId, record: &Record, now: Timestamp) -> (HeaderName, HeaderValue) {
+    fn issue_id(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        now: Timestamp,
+    ) -> (HeaderName, HeaderValue) {
         let encoded = id.encode();
         let signature = self.config.keys.sign(self.id_name(), &encoded);
         self.issue(format!("{encoded}.{signature}"), record, now)
@@ -317,7 +322,13 @@ impl Shared {
             (Backend::Store(_), Phase::Sealed { .. }) => {
                 unreachable!("sealed values exist only with the cookie backend")
             }
-            (backend, Phase::Fresh { ended, clear_cookie }) => {
+            (
+                backend,
+                Phase::Fresh {
+                    ended,
+                    clear_cookie,
+                },
+            ) => {
                 if let (Backend::Store(store), Some(id)) = (backend, &ended) {
                     self.call(store.delete(&id.store_key())).await?;
                 }
@@ -366,7 +377,10 @@ impl Shared {
                     let mut rotated = None;
                     for _ in 0..ID_ATTEMPTS {
                         let to = SessionId::generate();
-                        match self.call(store.rotate(&from, &to.store_key(), &changes, now)).await? {
+                        match self
+                            .call(store.rotate(&from, &to.store_key(), &changes, now))
+                            .await?
+                        {
                             RotateOutcome::Rotated => {
                                 rotated = Some(Some(to));
                                 break;
@@ -394,7 +408,10 @@ impl Shared {
                     }
                     return Ok(out);
                 }
-                match self.call(store.update(&id.store_key(), &changes, now)).await? {
+                match self
+                    .call(store.update(&id.store_key(), &changes, now))
+                    .await?
+                {
                     UpdateOutcome::Applied => {
                         let persistence_changed = changes
                             .persistent
@@ -427,7 +444,8 @@ impl Shared {
                 } else {
                     id
                 };
-                out.headers.push(self.sealed_cookie(cookie_store, &id, &record, now)?);
+                out.headers
+                    .push(self.sealed_cookie(cookie_store, &id, &record, now)?);
             }
             (Backend::Cookie(_), Phase::Unloaded { .. }) => {
                 unreachable!("the cookie backend never has an unloaded id")

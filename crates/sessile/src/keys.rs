@@ -67,8 +67,8 @@ impl Key {
     }
 
     fn mac(&self, name: &str, value: &str) -> Hmac<Sha256> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.signing).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.signing)
+            .expect("HMAC takes any key length");
         // The cookie (or header) name is signed too, so a value cannot be replayed under another name.
         mac.update(name.as_bytes());
         mac.update(b"=");
@@ -201,7 +201,12 @@ mod tests {
         assert_eq!(keys.verify("sid", "v", &signature), Some(0));
         assert_eq!(keys.verify("other", "v", &signature), None);
         assert_eq!(keys.verify("sid", "w", &signature), None);
-        assert_eq!(Keys::new(vec![key(2)]).unwrap().verify("sid", "v", &signature), None);
+        assert_eq!(
+            Keys::new(vec![key(2)])
+                .unwrap()
+                .verify("sid", "v", &signature),
+            None
+        );
         assert_eq!(keys.verify("sid", "v", &signature[1..]), None);
     }
 
@@ -220,7 +225,10 @@ mod tests {
 
     #[test]
     fn short_secrets_and_empty_lists_are_refused() {
-        assert_eq!(Key::from_secret(&[0; 31]).unwrap_err(), KeyError::TooShort(31));
+        assert_eq!(
+            Key::from_secret(&[0; 31]).unwrap_err(),
+            KeyError::TooShort(31)
+        );
         assert_eq!(Keys::new(vec![]).unwrap_err(), KeyError::Empty);
     }
 }

@@ -249,13 +249,19 @@ impl Session {
             IncrementOutcome::Gone => match state.phase {
                 // Loaded earlier in this request and deleted since: the session ended under us.
                 Phase::Existing { .. } => {
-                    shared.config.events.emit(&Event::Interrupted { tag: id.log_tag() });
+                    shared
+                        .config
+                        .events
+                        .emit(&Event::Interrupted { tag: id.log_tag() });
                     state.phase = Phase::Interrupted;
                     Err(SessionError::Gone)
                 }
                 // Never loaded: it had ended before this request, like an expired session.
                 _ => {
-                    shared.config.events.emit(&Event::Expired { tag: id.log_tag() });
+                    shared
+                        .config
+                        .events
+                        .emit(&Event::Expired { tag: id.log_tag() });
                     state.phase = Phase::dead_cookie();
                     local(state, None)
                 }
@@ -294,11 +300,13 @@ impl Session {
     /// The signed-in user.
     pub async fn user(&self) -> Result<Option<String>, SessionError> {
         self.ensure_loaded().await?;
-        Ok(self.with_state(|state| match (&state.changes.user, &state.phase) {
-            (Some(user), _) => user.clone(),
-            (None, Phase::Existing { record, .. }) => record.user.clone(),
-            (None, _) => None,
-        }))
+        Ok(
+            self.with_state(|state| match (&state.changes.user, &state.phase) {
+                (Some(user), _) => user.clone(),
+                (None, Phase::Existing { record, .. }) => record.user.clone(),
+                (None, _) => None,
+            }),
+        )
     }
 
     /// Makes the cookie persistent until the absolute deadline ("remember me"), or a
