@@ -1,1 +1,40 @@
-//! SQL session stores.
+//! SQL session stores for [`sessile`].
+//!
+//! [`SqliteStore`] (feature `sqlite`, on by default) keeps sessions in one SQLite file: the
+//! embedded default for apps that run on a single machine. PostgreSQL and MySQL stores will live
+//! beside it behind their own features and share the dialect-neutral pieces of this crate (record
+//! encoding, error classification, the migration list format).
+//!
+//! Every store here follows the [`sessile::Store`] contract: records are addressed by the
+//! SHA-256 store key (raw ids are never stored), each method is one statement or one transaction,
+//! `update`, `rotate` and `increment` never recreate a deleted session, and expired rows are
+//! never returned, whether or not cleanup has deleted them yet.
+//!
+//! ```
+//! use sessile::{SessionId, Store, Timestamp};
+//! use sessile_sql::SqliteStore;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let path = std::env::temp_dir().join(format!("sessile-doc-{}.db", std::process::id()));
+//! let store = SqliteStore::open(&path).await?;
+//! let key = SessionId::generate().store_key();
+//! assert!(store.load(&key, Timestamp::from_millis(0)).await?.is_none());
+//! # store.pool().close().await;
+//! # for suffix in ["", "-wal", "-shm"] {
+//! #     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+mod migrations;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use error::Error;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteStore, SqliteStoreOptions};
