@@ -1,1 +1,318 @@
-//! tower Layer and axum extractor for sessile.
+//! tower [`Layer`] and axum extractor for [sessile](sessile) sessions.
+//!
+//! [`SessionLayer`] gives every request a lazy [`sessile::Session`] and commits it after the
+//! handler, in one store operation, adding the cookie (with `Cache-Control: no-store` and
+//! `Vary: Cookie`) only when the response needs one. Handlers take the [`Session`] extractor and
+//! may return [`Error`], which turns session failures into short 503/500 responses.
+//!
+//! A handler that never touches its session costs no store call.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//!
+//! use axum::routing::{get, post};
+//! use axum::{Json, Router};
+//! use sessile::{Config, Keys, MemoryStore, SessionManager};
+//! use sessile_axum::{Error, Session, SessionLayer};
+//!
+//! async fn visits(session: Session) -> Result<Json<i64>, Error> {
+//!     // One atomic store round trip; concurrent requests never lose a count.
+//!     Ok(Json(session.increment("visits", 1).await?))
+//! }
+//!
+//! async fn login(session: Session) -> Result<&'static str, Error> {
+//!     session.user().await?; // load first, so a stale cookie starts a fresh session
+//!     session.rotate_id(); // against session fixation
+//!     session.set_user(Some("alice"));
+//!     Ok("signed in")
+//! }
+//!
+//! async fn logout(session: Session) -> &'static str {
+//!     session.destroy();
+//!     "signed out"
+//! }
+//!
+//! async fn health() -> &'static str {
+//!     "ok" // never touches the session: no store call, no cookie
+//! }
+//!
+//! fn app(manager: SessionManager) -> Router {
+//!     Router::new()
+//!         .route("/visits", post(visits))
+//!         .route("/login", post(login))
+//!         .route("/logout", post(logout))
+//!         .route("/health", get(health))
+//!         .layer(SessionLayer::new(manager))
+//! }
+//!
+//! # async fn serve() -> std::io::Result<()> {
+//! let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! // With connect info, the layer records client addresses when `Config::record_ip` is on.
+//! axum::serve(
+//!     listener,
+//!     app(manager).into_make_service_with_connect_info::<SocketAddr>(),
+//! )
+//! .await
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! #     use tower::ServiceExt;
+//! #     let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+//! #     let request = http::Request::post("/visits").body(axum::body::Body::empty()).unwrap();
+//! #     let response = app(manager).oneshot(request).await.unwrap();
+//! #     assert_eq!(response.status(), 200);
+//! #     assert!(response.headers().contains_key("set-cookie"));
+//! # });
+//! ```
+
+#![warn(missing_docs)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{header, HeaderValue, Request, StatusCode};
+use sessile::{SessionError, SessionManager};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Body of the 503 answered when the session store is unreachable or too slow.
+pub const UNAVAILABLE_BODY: &str = "session store unavailable";
+/// Body of the 500 answered for any other session failure.
+pub const FAILURE_BODY: &str = "session error";
+/// Body of the 500 answered when a handler asks for a session without [`SessionLayer`].
+pub const MISSING_LAYER_BODY: &str = "session layer missing";
+
+/// Adds sessions to every request of the wrapped service.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+/// use sessile_axum::SessionLayer;
+///
+/// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .layer(SessionLayer::new(manager));
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct SessionLayer {
+    manager: SessionManager,
+}
+
+impl SessionLayer {
+    /// A layer that starts and commits sessions with `manager`.
+    pub fn new(manager: SessionManager) -> Self {
+        Self { manager }
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            manager: self.manager.clone(),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around the app: starts the session before the inner
+/// service and commits it after.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    manager: SessionManager,
+}
+
+impl<S, RequestBody> Service<Request<RequestBody>> for SessionService<S>
+where
+    S: Service<Request<RequestBody>> + Clone + Send + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+    RequestBody: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<RequestBody>) -> Self::Future {
+        // The clone is not ready yet; keep the one `poll_ready` prepared and leave the clone here.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let client_ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
+        let session = self.manager.start(request.headers(), client_ip);
+        request.extensions_mut().insert(session.clone());
+        Box::pin(async move {
+            let mut response = inner.call(request).await?.into_response();
+            match session.finish().await {
+                Ok(session_headers) => {
+                    session_headers.apply_to(response.headers_mut());
+                    Ok(response)
+                }
+                Err(error) => Ok(commit_failure(&error)),
+            }
+        })
+    }
+}
+
+/// The response that replaces the handler's when its session could not be committed: the
+/// handler's answer would claim a change the store never saw.
+fn commit_failure(error: &SessionError) -> Response {
+    if error.is_unavailable() {
+        tracing::error!(%error, "session commit failed: store unavailable");
+    } else {
+        tracing::error!(%error, "session commit failed");
+    }
+    failure_response(error)
+}
+
+fn failure_response(error: &SessionError) -> Response {
+    let (status, body) = if error.is_unavailable() {
+        (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_BODY)
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, FAILURE_BODY)
+    };
+    plain(status, body)
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response {
+    let mut response = (status, body).into_response();
+    // An error page must not be cached as the answer for everyone.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The request's session, extracted in handlers. Dereferences to [`sessile::Session`].
+///
+/// Requires [`SessionLayer`]; without it extraction fails with 500 "session layer missing".
+///
+/// ```
+/// use sessile_axum::{Error, Session};
+///
+/// async fn theme(session: Session) -> Result<String, Error> {
+///     let theme: Option<String> = session.get("theme").await?;
+///     Ok(theme.unwrap_or_else(|| "light".to_owned()))
+/// }
+/// # let _ = theme;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Session(pub sessile::Session);
+
+impl Session {
+    /// The underlying session handle.
+    pub fn into_inner(self) -> sessile::Session {
+        self.0
+    }
+}
+
+impl Deref for Session {
+    type Target = sessile::Session;
+
+    fn deref(&self) -> &sessile::Session {
+        &self.0
+    }
+}
+
+/// Why [`Session`] could not be extracted: the request did not pass through [`SessionLayer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MissingSessionLayer;
+
+impl std::fmt::Display for MissingSessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(MISSING_LAYER_BODY)
+    }
+}
+
+impl std::error::Error for MissingSessionLayer {}
+
+impl IntoResponse for MissingSessionLayer {
+    fn into_response(self) -> Response {
+        tracing::error!("a handler extracts a session but SessionLayer is not installed");
+        plain(StatusCode::INTERNAL_SERVER_ERROR, MISSING_LAYER_BODY)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = MissingSessionLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<sessile::Session>()
+            .cloned()
+            .map(Session)
+            .ok_or(MissingSessionLayer)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Session {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<sessile::Session>()
+            .cloned()
+            .map(Session))
+    }
+}
+
+/// A session failure a handler returns with `?`: 503 "session store unavailable" when the store
+/// is unreachable or timed out, 500 "session error" otherwise. The details go to the log, never
+/// to the client.
+///
+/// ```
+/// use sessile_axum::{Error, Session};
+///
+/// async fn count(session: Session) -> Result<String, Error> {
+///     Ok(session.increment("count", 1).await?.to_string())
+/// }
+/// # let _ = count;
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(#[from] pub SessionError);
+
+impl Error {
+    /// Whether the store was unreachable or too slow (answered with 503).
+    pub fn is_unavailable(&self) -> bool {
+        self.0.is_unavailable()
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        if self.is_unavailable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self.0, "session operation failed");
+        failure_response(&self.0)
+    }
+}

@@ -1,0 +1,521 @@
+//! The layer over real HTTP on loopback: concurrency, logout races, timeouts, headers and the
+//! number of store calls per request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Query;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use reqwest::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use sessile::testkit::{CountingStore, HangingStore};
+use sessile::{
+    Config, CookieStore, Keys, MemoryStore, SessionId, SessionManager, Store, StoreKey, Timestamp,
+};
+use sessile_axum::{Error, Session, SessionLayer};
+use tokio::sync::{Barrier, Semaphore};
+use tokio::task::JoinSet;
+
+/// A server on an ephemeral loopback port, stopped when dropped.
+struct TestServer {
+    base: String,
+    client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    async fn start(router: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, service).await.unwrap();
+        });
+        Self {
+            base: format!("http://{address}"),
+            client: reqwest::Client::new(),
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, cookie: Option<&str>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, format!("id={cookie}"));
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        self.send(reqwest::Method::GET, path, cookie).await
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>) -> Response {
+        self.send(reqwest::Method::POST, path, cookie).await
+    }
+}
+
+/// What a response did to the `id` cookie.
+#[derive(Debug, PartialEq, Eq)]
+enum CookieChange {
+    Set(String),
+    Removed,
+}
+
+fn session_cookie_changes(response: &Response) -> Vec<CookieChange> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .filter_map(|line| {
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            (name.trim() == "id").then(|| {
+                if value.is_empty() {
+                    assert!(
+                        line.contains("Max-Age=0"),
+                        "a removal expires at once: {line}"
+                    );
+                    CookieChange::Removed
+                } else {
+                    CookieChange::Set(value.to_owned())
+                }
+            })
+        })
+        .collect()
+}
+
+/// The one cookie value the response hands out; fails the test otherwise.
+fn issued_cookie(response: &Response) -> String {
+    match session_cookie_changes(response).as_slice() {
+        [CookieChange::Set(value)] => value.clone(),
+        other => panic!("expected one session cookie with a value, got {other:?}"),
+    }
+}
+
+fn store_key_of(cookie: &str) -> StoreKey {
+    let (encoded, _signature) = cookie.split_once('.').unwrap();
+    SessionId::decode(encoded).unwrap().store_key()
+}
+
+fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    Timestamp::from_millis(i64::try_from(millis).unwrap())
+}
+
+fn config(keys: Keys) -> Config {
+    Config::new(keys)
+}
+
+/// Routes that exercise one session operation each.
+fn routes() -> Router {
+    async fn start(session: Session) -> Result<&'static str, Error> {
+        session.insert("started", true)?;
+        Ok("started")
+    }
+    async fn set(
+        session: Session,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Result<&'static str, Error> {
+        let key = query.get("k").map(String::as_str).unwrap_or("unnamed");
+        session.insert(key, true)?;
+        Ok("set")
+    }
+    async fn data(session: Session) -> Result<Json<Value>, Error> {
+        Ok(Json(json!({
+            "user": session.user().await?,
+            "data": session.data().await?,
+        })))
+    }
+    async fn read(session: Session) -> Result<String, Error> {
+        let started: Option<bool> = session.get("started").await?;
+        Ok(format!("{started:?}"))
+    }
+    async fn read_write(session: Session) -> Result<&'static str, Error> {
+        let _: Option<bool> = session.get("started").await?;
+        session.insert("written", true)?;
+        Ok("ok")
+    }
+    async fn write(session: Session) -> Result<&'static str, Error> {
+        session.insert("written", true)?;
+        Ok("ok")
+    }
+    async fn increment(
+        session: Session,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Result<String, Error> {
+        let key = query.get("k").map(String::as_str).unwrap_or("n");
+        Ok(session.increment(key, 1).await?.to_string())
+    }
+    async fn login(session: Session) -> Result<&'static str, Error> {
+        session.user().await?;
+        session.rotate_id();
+        session.set_user(Some("alice"));
+        Ok("signed in")
+    }
+    async fn logout(session: Session) -> &'static str {
+        session.destroy();
+        "signed out"
+    }
+    async fn big(session: Session) -> Result<&'static str, Error> {
+        session.insert("big", "x".repeat(8_000))?;
+        Ok("too big for a cookie")
+    }
+    Router::new()
+        .route("/start", post(start))
+        .route("/set", post(set))
+        .route("/data", get(data))
+        .route("/read", get(read))
+        .route("/read-write", post(read_write))
+        .route("/write", post(write))
+        .route("/increment", post(increment))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/big", post(big))
+        .route("/untouched", get(|| async { "untouched" }))
+}
+
+fn app(manager: SessionManager) -> Router {
+    routes().layer(SessionLayer::new(manager))
+}
+
+fn memory_app() -> (Router, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let manager = SessionManager::from_shared_store(store.clone(), config(Keys::generate()));
+    (app(manager), store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_of_different_keys_all_persist() {
+    let (router, _store) = memory_app();
+    let server = Arc::new(TestServer::start(router).await);
+    let cookie = issued_cookie(&server.post("/start", None).await);
+
+    let mut requests = JoinSet::new();
+    for index in 0..200 {
+        let server = server.clone();
+        let cookie = cookie.clone();
+        requests.spawn(async move {
+            let response = server
+                .post(&format!("/set?k=key{index}"), Some(&cookie))
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(session_cookie_changes(&response), vec![]);
+        });
+    }
+    while let Some(done) = requests.join_next().await {
+        done.unwrap();
+    }
+
+    let body: Value = server
+        .get("/data", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let data = body["data"].as_object().unwrap();
+    for index in 0..200 {
+        assert_eq!(
+            data.get(&format!("key{index}")),
+            Some(&json!(true)),
+            "key{index} lost"
+        );
+    }
+    assert_eq!(data.len(), 201, "200 keys and `started`: {data:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_increments_add_up() {
+    let (router, _store) = memory_app();
+    let server = Arc::new(TestServer::start(router).await);
+    let cookie = issued_cookie(&server.post("/start", None).await);
+
+    let mut requests = JoinSet::new();
+    for _ in 0..200 {
+        let server = server.clone();
+        let cookie = cookie.clone();
+        requests.spawn(async move {
+            let response = server.post("/increment", Some(&cookie)).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap().parse::<i64>().unwrap()
+        });
+    }
+    let mut seen = Vec::new();
+    while let Some(value) = requests.join_next().await {
+        seen.push(value.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=200).collect::<Vec<i64>>(),
+        "each increment sees its own total"
+    );
+    let body: Value = server
+        .get("/data", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["n"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_during_slow_writes_stays_logged_out() {
+    const SLOW_REQUESTS: usize = 50;
+    // Every slow request has loaded the session once all of them and the test meet here.
+    let loaded = Arc::new(Barrier::new(SLOW_REQUESTS + 1));
+    // The slow requests write only after the logout has completed and the test opens this.
+    let release = Arc::new(Semaphore::new(0));
+
+    let slow = {
+        let loaded = loaded.clone();
+        let release = release.clone();
+        move |session: Session| async move {
+            let user = session.user().await;
+            // Meet the test even on failure, so a broken load fails the test instead of hanging it.
+            loaded.wait().await;
+            release.acquire().await.unwrap().forget();
+            if user?.as_deref() != Some("alice") {
+                return Ok::<_, Error>("did not see the live session");
+            }
+            session.insert("late", true)?;
+            Ok("wrote late")
+        }
+    };
+    let store = Arc::new(MemoryStore::new());
+    let manager = SessionManager::from_shared_store(store.clone(), config(Keys::generate()));
+    let router = routes()
+        .route("/slow", post(slow))
+        .layer(SessionLayer::new(manager));
+    let server = Arc::new(TestServer::start(router).await);
+
+    let cookie = issued_cookie(&server.post("/login", None).await);
+    let key = store_key_of(&cookie);
+    assert!(store.load(&key, now()).await.unwrap().is_some());
+
+    let mut slow_requests = JoinSet::new();
+    for _ in 0..SLOW_REQUESTS {
+        let server = server.clone();
+        let cookie = cookie.clone();
+        slow_requests.spawn(async move { server.post("/slow", Some(&cookie)).await });
+    }
+    loaded.wait().await;
+
+    let logout = server.post("/logout", Some(&cookie)).await;
+    assert_eq!(logout.status(), StatusCode::OK);
+    assert_eq!(session_cookie_changes(&logout), vec![CookieChange::Removed]);
+    assert!(store.load(&key, now()).await.unwrap().is_none());
+
+    release.add_permits(SLOW_REQUESTS);
+    let mut finished = 0;
+    while let Some(response) = slow_requests.join_next().await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            session_cookie_changes(&response),
+            vec![CookieChange::Removed],
+            "a write after logout only clears the cookie"
+        );
+        assert_eq!(response.text().await.unwrap(), "wrote late");
+        finished += 1;
+    }
+    assert_eq!(finished, SLOW_REQUESTS);
+
+    assert!(store.load(&key, now()).await.unwrap().is_none());
+    assert!(store.is_empty(), "no record of the session was recreated");
+    let after: Value = server
+        .get("/data", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, json!({"user": null, "data": {}}));
+}
+
+/// A cookie value signed with `keys`, for a session that a different store holds.
+async fn signed_cookie(keys: &Keys) -> String {
+    let manager = SessionManager::new(MemoryStore::new(), config(keys.clone()));
+    let session = manager.start(&http::HeaderMap::new(), None);
+    session.insert("started", true).unwrap();
+    let mut headers = http::HeaderMap::new();
+    session.finish().await.unwrap().apply_to(&mut headers);
+    let line = headers[SET_COOKIE].to_str().unwrap();
+    let pair = line.split(';').next().unwrap();
+    pair.strip_prefix("id=").unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_store_answers_503() {
+    let keys = Keys::generate();
+    let cookie = signed_cookie(&keys).await;
+    let manager = SessionManager::new(
+        HangingStore,
+        config(keys).with_store_timeout(Duration::from_millis(300)),
+    );
+    let server = TestServer::start(app(manager)).await;
+
+    // The handler's read times out and the handler returns the error.
+    let read = server.get("/read", Some(&cookie)).await;
+    assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(session_cookie_changes(&read), vec![]);
+    assert_eq!(read.text().await.unwrap(), "session store unavailable");
+
+    // The handler succeeds but the commit after it times out.
+    let write = server.post("/write", None).await;
+    assert_eq!(write.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(session_cookie_changes(&write), vec![]);
+    assert_eq!(write.text().await.unwrap(), "session store unavailable");
+
+    // A handler that never touches the session does not notice the store.
+    let untouched = server.get("/untouched", Some(&cookie)).await;
+    assert_eq!(untouched.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_session_failures_answer_500() {
+    let (router, _store) = memory_app();
+    let server = TestServer::start(router).await;
+    let cookie = issued_cookie(&server.post("/start", None).await);
+    let not_a_number = server.post("/increment?k=started", Some(&cookie)).await;
+    assert_eq!(not_a_number.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(not_a_number.text().await.unwrap(), "session error");
+
+    let manager = SessionManager::with_cookie_store(CookieStore::new(), config(Keys::generate()));
+    let server = TestServer::start(app(manager)).await;
+    let too_big = server.post("/big", None).await;
+    assert_eq!(too_big.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(session_cookie_changes(&too_big), vec![]);
+    assert_eq!(too_big.text().await.unwrap(), "session error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_layer_answers_500() {
+    let server = TestServer::start(routes()).await;
+    let response = server.get("/read", None).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.text().await.unwrap(), "session layer missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_responses_that_set_the_cookie_carry_cache_headers() {
+    let (router, _store) = memory_app();
+    let server = TestServer::start(router).await;
+
+    let start = server.post("/start", None).await;
+    let cookie = issued_cookie(&start);
+    assert_eq!(start.headers()[CACHE_CONTROL], "no-store");
+    assert!(start
+        .headers()
+        .get_all(VARY)
+        .iter()
+        .any(|value| value.to_str().unwrap().contains("Cookie")));
+    let set_cookie = start.headers()[SET_COOKIE].to_str().unwrap();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(
+            set_cookie.contains(attribute),
+            "{attribute} missing: {set_cookie}"
+        );
+    }
+
+    for (path, cookie) in [
+        ("/untouched", None),
+        ("/untouched", Some(cookie.as_str())),
+        ("/read", None),
+        ("/read", Some(cookie.as_str())),
+    ] {
+        let response = server.get(path, cookie).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers().get(SET_COOKIE).is_none(),
+            "{path} with {cookie:?} set a cookie"
+        );
+        assert!(response.headers().get(CACHE_CONTROL).is_none());
+        assert!(response.headers().get(VARY).is_none());
+    }
+
+    let logout = server.post("/logout", Some(&cookie)).await;
+    assert_eq!(session_cookie_changes(&logout), vec![CookieChange::Removed]);
+    assert_eq!(logout.headers()[CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_calls_per_request() {
+    let store = CountingStore::new(MemoryStore::new());
+    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let server = TestServer::start(app(manager)).await;
+    let cookie = issued_cookie(&server.post("/start", None).await);
+    assert_eq!(store.counts().create, 1);
+
+    let cases: [(reqwest::Method, &str, Option<&str>, [u64; 4]); 7] = [
+        // [load, update, increment, total]
+        (reqwest::Method::GET, "/untouched", None, [0, 0, 0, 0]),
+        (
+            reqwest::Method::GET,
+            "/untouched",
+            Some(&cookie),
+            [0, 0, 0, 0],
+        ),
+        (reqwest::Method::GET, "/read", None, [0, 0, 0, 0]),
+        (reqwest::Method::GET, "/read", Some(&cookie), [1, 0, 0, 1]),
+        (
+            reqwest::Method::POST,
+            "/read-write",
+            Some(&cookie),
+            [1, 1, 0, 2],
+        ),
+        (reqwest::Method::POST, "/write", Some(&cookie), [0, 1, 0, 1]),
+        (
+            reqwest::Method::POST,
+            "/increment",
+            Some(&cookie),
+            [0, 0, 1, 1],
+        ),
+    ];
+    for (method, path, cookie, [load, update, increment, total]) in cases {
+        store.reset();
+        let response = server.send(method, path, cookie).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let counts = store.counts();
+        let seen = [counts.load, counts.update, counts.increment, counts.total()];
+        assert_eq!(
+            seen,
+            [load, update, increment, total],
+            "{path} with cookie {}: {counts:?}",
+            cookie.is_some()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_address_reaches_the_device_record() {
+    let store = Arc::new(MemoryStore::new());
+    let manager = SessionManager::from_shared_store(
+        store.clone(),
+        config(Keys::generate()).with_record_ip(true),
+    );
+    let server = TestServer::start(app(manager)).await;
+    let response = server.post("/login", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let sessions = store.list_user_sessions("alice", now()).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].device.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(sessions[0].key, store_key_of(&issued_cookie(&response)));
+}
