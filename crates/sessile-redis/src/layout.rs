@@ -1,0 +1,339 @@
+//! How a [`Record`] is laid out in Redis: key names and hash fields.
+
+use sessile::{ChangeSet, Device, KeyChange, Record, SessionData, StoreError, StoreKey, Timestamp};
+
+/// Prefix of the hash fields that hold the handler's data (JSON values).
+pub(crate) const DATA: &str = "d:";
+const USER: &str = "m:user";
+const CREATED_AT: &str = "m:created_at";
+const LAST_SEEN: &str = "m:last_seen";
+const IDLE_DEADLINE: &str = "m:idle_deadline";
+const ABSOLUTE_DEADLINE: &str = "m:absolute_deadline";
+const PERSISTENT: &str = "m:persistent";
+const DEVICE: &str = "m:device";
+const REVISION: &str = "m:rev";
+
+/// The metadata fields a per-user listing reads, in the order [`summary_fields`] expects them.
+pub(crate) const SUMMARY_FIELDS: [&str; 6] = [
+    USER,
+    CREATED_AT,
+    LAST_SEEN,
+    IDLE_DEADLINE,
+    ABSOLUTE_DEADLINE,
+    DEVICE,
+];
+
+/// Key names under one prefix.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyNames {
+    prefix: String,
+}
+
+impl KeyNames {
+    pub(crate) fn new(prefix: String) -> Self {
+        Self { prefix }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>{<hex>}`: the hash tag keeps everything about one session in one slot.
+    pub(crate) fn session(&self, key: &StoreKey) -> String {
+        self.session_of_member(&key.to_hex())
+    }
+
+    pub(crate) fn session_of_member(&self, member: &str) -> String {
+        format!("{}{{{member}}}", self.prefix)
+    }
+
+    /// `<prefix>user:{<user>}`: a sorted set of hex store keys.
+    pub(crate) fn user_index(&self, user: &str) -> String {
+        format!("{}user:{{{user}}}", self.prefix)
+    }
+
+    /// `<prefix>expiry`: a sorted set of hex store keys scored by expiry, for `delete_expired`.
+    pub(crate) fn expiry_index(&self) -> String {
+        format!("{}expiry", self.prefix)
+    }
+}
+
+/// A decoded session hash with its write counter.
+pub(crate) struct StoredRecord {
+    pub record: Record,
+    pub revision: String,
+}
+
+/// The hash fields of a new record, as a flat field/value list for `HSET`.
+pub(crate) fn record_fields(record: &Record) -> Vec<String> {
+    let mut fields = Vec::with_capacity(16 + 2 * record.data.len());
+    let mut push = |field: &str, value: String| {
+        fields.push(field.to_owned());
+        fields.push(value);
+    };
+    push(CREATED_AT, record.created_at.as_millis().to_string());
+    push(LAST_SEEN, record.last_seen.as_millis().to_string());
+    push(IDLE_DEADLINE, record.idle_deadline.as_millis().to_string());
+    push(
+        ABSOLUTE_DEADLINE,
+        record.absolute_deadline.as_millis().to_string(),
+    );
+    push(PERSISTENT, flag(record.persistent).to_owned());
+    push(DEVICE, device_json(&record.device));
+    push(REVISION, "0".to_owned());
+    if let Some(user) = &record.user {
+        push(USER, user.clone());
+    }
+    for (key, value) in &record.data {
+        push(&format!("{DATA}{key}"), value.to_string());
+    }
+    fields
+}
+
+/// `"1"` or `"0"`: how the scripts read booleans.
+pub(crate) fn flag(on: bool) -> &'static str {
+    if on {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+pub(crate) fn device_json(device: &Device) -> String {
+    serde_json::to_string(device).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The arguments that encode a [`ChangeSet`] for the update and rotate scripts (the layout
+/// `apply_changes` in the scripts reads): cleared, touch last_seen, touch idle deadline, user
+/// mode, user, persistent, device, number of sets, the set pairs, then the removed fields.
+pub(crate) fn change_args(changes: &ChangeSet) -> Vec<String> {
+    let mut args = Vec::with_capacity(8 + 2 * changes.keys.len());
+    args.push(flag(changes.cleared).to_owned());
+    match changes.touch {
+        Some(touch) => {
+            args.push(touch.last_seen.as_millis().to_string());
+            args.push(touch.idle_deadline.as_millis().to_string());
+        }
+        None => {
+            args.push(String::new());
+            args.push(String::new());
+        }
+    }
+    match &changes.user {
+        None => args.extend(["0".to_owned(), String::new()]),
+        Some(Some(user)) => args.extend(["1".to_owned(), user.clone()]),
+        Some(None) => args.extend(["2".to_owned(), String::new()]),
+    }
+    args.push(
+        changes
+            .persistent
+            .map(|persistent| flag(persistent).to_owned())
+            .unwrap_or_default(),
+    );
+    args.push(changes.device.as_ref().map(device_json).unwrap_or_default());
+    let sets: Vec<(&String, &serde_json::Value)> = changes
+        .keys
+        .iter()
+        .filter_map(|(key, change)| match change {
+            KeyChange::Set(value) => Some((key, value)),
+            KeyChange::Remove => None,
+        })
+        .collect();
+    args.push(sets.len().to_string());
+    for (key, value) in sets {
+        args.push(format!("{DATA}{key}"));
+        args.push(value.to_string());
+    }
+    for (key, change) in &changes.keys {
+        if *change == KeyChange::Remove {
+            args.push(format!("{DATA}{key}"));
+        }
+    }
+    args
+}
+
+fn text(field: &[u8], value: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(value.to_vec()).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "field {} is not UTF-8",
+            String::from_utf8_lossy(field)
+        ))
+    })
+}
+
+fn millis(field: &str, value: Option<String>) -> Result<Timestamp, StoreError> {
+    let value = value.ok_or_else(|| StoreError::Corrupt(format!("field {field} is missing")))?;
+    value
+        .parse::<i64>()
+        .map(Timestamp::from_millis)
+        .map_err(|_| StoreError::Corrupt(format!("field {field} is not an integer: {value:?}")))
+}
+
+fn device(value: Option<String>) -> Result<Device, StoreError> {
+    match value {
+        None => Ok(Device::default()),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|error| StoreError::Corrupt(format!("field {DEVICE}: {error}"))),
+    }
+}
+
+/// Decodes an `HGETALL` answer; `None` for an empty hash (no such key).
+pub(crate) fn decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<StoredRecord>, StoreError> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let mut data = SessionData::new();
+    let mut meta = std::collections::HashMap::new();
+    for (field, value) in fields {
+        if let Some(key) = field.strip_prefix(DATA.as_bytes()) {
+            let key = text(&field, key)?;
+            let value = serde_json::from_slice(&value).map_err(|error| {
+                StoreError::Corrupt(format!("value of {key:?} is not JSON: {error}"))
+            })?;
+            data.insert(key, value);
+        } else {
+            let name = text(&field, &field)?;
+            let value = text(&field, &value)?;
+            meta.insert(name, value);
+        }
+    }
+    let persistent = match meta.remove(PERSISTENT).as_deref() {
+        Some("1") => true,
+        Some("0") | None => false,
+        Some(other) => {
+            return Err(StoreError::Corrupt(format!(
+                "field {PERSISTENT} is neither 0 nor 1: {other:?}"
+            )))
+        }
+    };
+    let record = Record {
+        data,
+        user: meta.remove(USER),
+        created_at: millis(CREATED_AT, meta.remove(CREATED_AT))?,
+        last_seen: millis(LAST_SEEN, meta.remove(LAST_SEEN))?,
+        idle_deadline: millis(IDLE_DEADLINE, meta.remove(IDLE_DEADLINE))?,
+        absolute_deadline: millis(ABSOLUTE_DEADLINE, meta.remove(ABSOLUTE_DEADLINE))?,
+        persistent,
+        device: device(meta.remove(DEVICE))?,
+    };
+    let revision = meta.remove(REVISION).unwrap_or_else(|| "0".to_owned());
+    Ok(Some(StoredRecord { record, revision }))
+}
+
+/// What a listing needs from one session: its user and summary fields, from an `HMGET` of
+/// [`SUMMARY_FIELDS`].
+pub(crate) struct SummaryFields {
+    pub user: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seen: Timestamp,
+    pub expires_at: Timestamp,
+    pub device: Device,
+}
+
+/// Decodes an `HMGET` of [`SUMMARY_FIELDS`]; `None` when the session is gone.
+pub(crate) fn summary_fields(
+    values: Vec<Option<Vec<u8>>>,
+) -> Result<Option<SummaryFields>, StoreError> {
+    let mut values = values.into_iter();
+    let mut next = |name: &str| -> Result<Option<String>, StoreError> {
+        match values.next().flatten() {
+            None => Ok(None),
+            Some(value) => text(name.as_bytes(), &value).map(Some),
+        }
+    };
+    let user = next(USER)?;
+    let created_at = next(CREATED_AT)?;
+    let last_seen = next(LAST_SEEN)?;
+    let idle_deadline = next(IDLE_DEADLINE)?;
+    let absolute_deadline = next(ABSOLUTE_DEADLINE)?;
+    let device_json = next(DEVICE)?;
+    if created_at.is_none() && idle_deadline.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(SummaryFields {
+        user,
+        created_at: millis(CREATED_AT, created_at)?,
+        last_seen: millis(LAST_SEEN, last_seen)?,
+        expires_at: millis(IDLE_DEADLINE, idle_deadline)?
+            .min(millis(ABSOLUTE_DEADLINE, absolute_deadline)?),
+        device: device(device_json)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Record {
+        let mut data = SessionData::new();
+        data.insert("plain".into(), json!(1));
+        data.insert("d:looks like a field".into(), json!({"x": [true, null]}));
+        data.insert("m:user".into(), json!("not the user"));
+        Record {
+            data,
+            user: Some("alice".into()),
+            created_at: Timestamp::from_millis(1_000),
+            last_seen: Timestamp::from_millis(2_000),
+            idle_deadline: Timestamp::from_millis(3_000),
+            absolute_deadline: Timestamp::from_millis(4_000),
+            persistent: true,
+            device: Device {
+                user_agent: Some("curl".into()),
+                ip: None,
+            },
+        }
+    }
+
+    fn as_pairs(fields: Vec<String>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        fields
+            .chunks(2)
+            .map(|pair| (pair[0].clone().into_bytes(), pair[1].clone().into_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn data_keys_that_look_like_metadata_stay_data() {
+        let record = sample();
+        let decoded = decode(as_pairs(record_fields(&record)))
+            .expect("decodes")
+            .expect("not empty");
+        assert_eq!(decoded.record, record);
+        assert_eq!(decoded.revision, "0");
+    }
+
+    #[test]
+    fn garbage_is_corrupt_not_a_panic() {
+        let mut pairs = as_pairs(record_fields(&sample()));
+        pairs.push((b"d:broken".to_vec(), b"{not json".to_vec()));
+        assert!(matches!(decode(pairs), Err(StoreError::Corrupt(_))));
+        let mut pairs = as_pairs(record_fields(&sample()));
+        pairs.retain(|(field, _)| field != b"m:created_at");
+        assert!(matches!(decode(pairs), Err(StoreError::Corrupt(_))));
+        let pairs = vec![(vec![0xff, 0xfe], b"x".to_vec())];
+        assert!(matches!(decode(pairs), Err(StoreError::Corrupt(_))));
+        assert!(decode(Vec::new()).expect("empty is fine").is_none());
+    }
+
+    #[test]
+    fn change_args_put_sets_before_removes() {
+        let mut changes = ChangeSet::default();
+        changes.set("b", json!(2));
+        changes.remove("a");
+        changes.user = Some(None);
+        let args = change_args(&changes);
+        assert_eq!(
+            args,
+            ["0", "", "", "2", "", "", "", "1", "d:b", "2", "d:a"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn key_names_tag_the_session_and_user() {
+        let names = KeyNames::new("app:".into());
+        let key = StoreKey::from_bytes([0xab; 32]);
+        assert_eq!(names.session(&key), format!("app:{{{}}}", "ab".repeat(32)));
+        assert_eq!(names.user_index("bob"), "app:user:{bob}");
+        assert_eq!(names.expiry_index(), "app:expiry");
+    }
+}

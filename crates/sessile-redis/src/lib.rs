@@ -1,0 +1,106 @@
+//! Redis session store for [sessile](sessile): one Redis server or a Redis Cluster.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), sessile::StoreError> {
+//! use sessile::{Config, Keys, SessionManager};
+//! use sessile_redis::RedisStore;
+//!
+//! // One server…
+//! let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+//! // …or a Cluster, through any of its nodes.
+//! let clustered = RedisStore::builder()
+//!     .key_prefix("shop:")
+//!     .cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+//!     .await?;
+//! let manager = SessionManager::new(store, Config::new(Keys::generate()));
+//! # let _ = (manager, clustered);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! A session is one hash, `<prefix>{<hex store key>}` (default prefix `sessile:`). The braces
+//! are a hash tag: everything about one session lives in one Cluster slot. Its fields:
+//!
+//! - `d:<key>`: one per data key, the value's JSON text. An integer's JSON is its decimal text,
+//!   so `increment` is a plain `HINCRBY` on it;
+//! - `m:user`, `m:created_at`, `m:last_seen`, `m:idle_deadline`, `m:absolute_deadline`
+//!   (milliseconds), `m:persistent` (`0`/`1`), `m:device` (JSON), and `m:rev`, a write counter.
+//!   The `d:`/`m:` prefixes keep data keys from ever colliding with metadata.
+//!
+//! The hash carries `PEXPIREAT` at the earlier of its two deadlines, so Redis drops it on time;
+//! every read also compares the deadlines with the engine's `now`, so an expired record is never
+//! returned even before Redis has dropped it.
+//!
+//! Two sorted sets of hex store keys index the sessions: `<prefix>user:{<user>}` per user (for
+//! "my devices" and "sign out everywhere") and `<prefix>expiry` (for
+//! [`Store::delete_expired`](sessile::Store::delete_expired)). Both expire on their own once
+//! the longest absolute deadline they index has passed.
+//!
+//! # Round trips
+//!
+//! `load` is one `HGETALL`. `update` (commit), `increment`, `create`, `delete` and (standalone)
+//! `rotate` are each one `EVALSHA` of a Lua script, which Redis runs atomically: check that the
+//! session exists and is live at `now` (no resurrection), apply `HSET`/`HDEL`/`HINCRBY`, move the
+//! metadata and the expiry. Scripts are loaded when the store connects; a server that lost them
+//! (a restart) answers `NOSCRIPT` once, and that call costs `EVALSHA`, `SCRIPT LOAD`, `EVALSHA`.
+//!
+//! # Guarantees per mode
+//!
+//! **Standalone.** Every operation is one script, and the script keeps both indexes itself
+//! (their key names are derived inside the script, which a single server allows). The contract
+//! holds exactly: the per-user index and the expiry index change in the same atomic step as the
+//! session, scored by the session's exact expiry; `rotate` moves the record with `RENAME` in
+//! the same script (data, user, deadlines kept; the old key gone in the same instant).
+//!
+//! **Cluster.** A session's hash is one slot, so `load`, `update`, `increment` and `delete` of the
+//! session itself are as atomic as in standalone: concurrent different-key writes all persist,
+//! increments add up, nothing is resurrected. The indexes live in other slots, so they are kept
+//! with separate calls, ordered so that they never *miss* a session: entries are added before
+//! the session is written (`create`, a user change, `rotate`) and removed after it is deleted.
+//! In between they may hold stale entries, which every reader checks against the session's own
+//! hash (its user and deadlines) and ignores: listings and revocations are exact, and a stale
+//! entry never deletes a session that now belongs to someone else. Entries are scored by the
+//! absolute deadline (which never moves), so touches cost no index write, and a stale entry is
+//! pruned once that deadline passes. Consequences:
+//!
+//! - a commit that changes the user costs two more round trips (read the absolute deadline, add
+//!   the entry) plus one to remove the old user's entry; `create` costs one more (the index
+//!   adds, in parallel);
+//! - `rotate` copies the record to the new key (a create that fails on a live key), then deletes
+//!   the old key only if no write reached it since it was read (its `m:rev`); if one did, the copy
+//!   is dropped and the move starts again, so no concurrent change is lost; if the old key was
+//!   deleted meanwhile, the copy is dropped and the outcome is `Gone`. Between the two steps both
+//!   keys hold the record: a request still carrying the old id can read it for that moment (the
+//!   new id is not known to anyone until the response carries it);
+//! - `delete_expired` sees a session once its absolute deadline has passed; one that died of
+//!   idleness earlier is already gone from Redis (its `PEXPIREAT`), and only its index entry
+//!   waits for cleanup. The expiry index is one key, on one node.
+//!
+//! # The client
+//!
+//! This crate uses redis-rs (the `redis` crate) rather than fred:
+//!
+//! - **reconnects**: [`ConnectionManager`](redis::aio::ConnectionManager) and the async Cluster
+//!   connection reconnect on their own after the server comes back; requests meanwhile fail fast
+//!   and become [`StoreError::Unavailable`](sessile::StoreError::Unavailable) (503), bounded by
+//!   [`RedisStoreBuilder::timeout`];
+//! - **pipelining**: both connections are multiplexed, so concurrent requests share one socket
+//!   and are written back to back without waiting for each other's replies;
+//! - **Cluster redirections**: the async Cluster client follows `MOVED`/`ASK`, retries `TRYAGAIN`
+//!   and `CLUSTERDOWN` with backoff and refreshes its slot map, which is what carries requests
+//!   through a failover;
+//! - **RESP3**: supported by redis-rs (`protocol=resp3` in the URL), but not needed: the store
+//!   uses no push messages or client-side caching, so the default RESP2 is used;
+//! - and its `Script` type does `EVALSHA` with the `NOSCRIPT` fallback. fred offers the same
+//!   features with more machinery (its own pools and reconnect policies); redis-rs is the more
+//!   widely used client and the one other sessile crates' users most likely already have.
+
+#![warn(missing_docs)]
+
+mod layout;
+mod scripts;
+mod store;
+
+pub use store::{Mode, RedisStore, RedisStoreBuilder, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};

@@ -1,0 +1,863 @@
+//! [`RedisStore`]: the [`Store`] implementation, its builder and its two connection modes.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
+use sessile::{
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
+    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+};
+
+use crate::layout::{self, KeyNames, StoredRecord, DATA, SUMMARY_FIELDS};
+use crate::scripts::{self, SCRIPTS};
+
+/// The key prefix used unless [`RedisStoreBuilder::key_prefix`] says otherwise.
+pub const DEFAULT_KEY_PREFIX: &str = "sessile:";
+/// The bound on connecting and on each command unless [`RedisStoreBuilder::timeout`] says
+/// otherwise. Shorter than the engine's default store timeout, so a dead server is reported by
+/// the store with a precise message.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a Cluster rotation retries when the old record changed while it was being copied.
+const ROTATE_ATTEMPTS: usize = 8;
+
+/// Whether a [`RedisStore`] talks to one server or to a Redis Cluster. The guarantees differ
+/// where the per-user and expiry indexes live in other slots than the session; see the crate
+/// documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One Redis server (or a primary with replicas behind one address).
+    Standalone,
+    /// A Redis Cluster.
+    Cluster,
+}
+
+/// One multiplexed connection of either kind; both reconnect on their own.
+#[derive(Clone)]
+enum Connection {
+    Standalone(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Standalone(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Standalone(connection) => connection.req_packed_commands(cmd, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Standalone(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Configures and connects a [`RedisStore`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), sessile::StoreError> {
+/// use std::time::Duration;
+/// use sessile_redis::RedisStore;
+///
+/// let store = RedisStore::builder()
+///     .key_prefix("shop:sessions:")
+///     .timeout(Duration::from_millis(500))
+///     .connect("redis://127.0.0.1:6379")
+///     .await?;
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Sets the prefix of every key the store writes (default [`DEFAULT_KEY_PREFIX`]). It must
+    /// not contain `{` or `}`, which would break the hash tags that keep a session in one slot.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the bound on connecting, on each command, and on each store call as a whole
+    /// (default [`DEFAULT_TIMEOUT`]); past it the call fails with [`StoreError::Unavailable`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn key_names(&self) -> Result<KeyNames, StoreError> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(StoreError::Backend(
+                format!(
+                    "key prefix {:?} contains a brace, which would break the hash tags",
+                    self.prefix
+                )
+                .into(),
+            ));
+        }
+        Ok(KeyNames::new(self.prefix.clone()))
+    }
+
+    /// Connects to one Redis server, such as `redis://127.0.0.1:6379` or
+    /// `redis://:password@host:6379/2`.
+    pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let names = self.key_names()?;
+        let client = redis::Client::open(url).map_err(backend)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            // Reconnection is retried in the background on the next command; a short retry
+            // budget keeps each command's wait within the timeout.
+            .set_number_of_retries(2)
+            .set_max_delay(200);
+        let manager = bounded(
+            self.timeout,
+            "connecting",
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await?;
+        RedisStore::ready(Connection::Standalone(manager), names, self.timeout).await
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes, such as
+    /// `["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]`.
+    pub async fn cluster<I, S>(self, urls: I) -> Result<RedisStore, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names = self.key_names()?;
+        let urls: Vec<String> = urls
+            .into_iter()
+            .map(|url| url.as_ref().to_owned())
+            .collect();
+        let client = ClusterClientBuilder::new(urls)
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            // During a failover, MOVED/TRYAGAIN/CLUSTERDOWN answers are retried with backoff
+            // (and the slot map refreshed) until the store's own timeout gives up.
+            .retries(6)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .build()
+            .map_err(backend)?;
+        let connection = bounded(
+            self.timeout,
+            "connecting to the cluster",
+            client.get_async_connection(),
+        )
+        .await?;
+        RedisStore::ready(Connection::Cluster(connection), names, self.timeout).await
+    }
+}
+
+/// A session store on Redis or a Redis Cluster: one hash per session, one Lua script per commit.
+///
+/// See the crate documentation for the layout and the exact guarantees of each mode.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), sessile::StoreError> {
+/// use sessile::{Config, Keys, SessionManager};
+/// use sessile_redis::RedisStore;
+///
+/// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// let manager = SessionManager::new(store, Config::new(Keys::generate()));
+/// # let _ = manager;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    names: KeyNames,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("mode", &self.mode())
+            .field("prefix", &self.names.prefix())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to one Redis server with the default prefix and timeout.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        RedisStoreBuilder::default().connect(url).await
+    }
+
+    /// Connects to a Redis Cluster with the default prefix and timeout.
+    pub async fn cluster<I, S>(urls: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        RedisStoreBuilder::default().cluster(urls).await
+    }
+
+    /// A builder for the key prefix and the timeout.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// Whether this store talks to one server or to a Cluster.
+    pub fn mode(&self) -> Mode {
+        match self.connection {
+            Connection::Standalone(_) => Mode::Standalone,
+            Connection::Cluster(_) => Mode::Cluster,
+        }
+    }
+
+    /// The name of the hash that holds the session under `key`: `<prefix>{<hex key>}`.
+    pub fn session_key(&self, key: &StoreKey) -> String {
+        self.names.session(key)
+    }
+
+    /// The name of the sorted set that indexes `user`'s sessions: `<prefix>user:{<user>}`.
+    pub fn user_index_key(&self, user: &str) -> String {
+        self.names.user_index(user)
+    }
+
+    /// Loads every script (on every primary, in a Cluster) so the first commit after connecting
+    /// costs one `EVALSHA`. A server that lost its scripts (a restart) gets them back through
+    /// the `EVALSHA` → `NOSCRIPT` → `SCRIPT LOAD` fallback.
+    async fn ready(
+        connection: Connection,
+        names: KeyNames,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let store = Self {
+            connection,
+            names,
+            timeout,
+        };
+        store
+            .bounded("loading scripts", async {
+                let mut connection = store.connection.clone();
+                for script in scripts::all() {
+                    script.load_async(&mut connection).await?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(store)
+    }
+
+    fn indexed(&self) -> bool {
+        self.mode() == Mode::Standalone
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        bounded(self.timeout, what, call).await
+    }
+
+    /// Runs `script` with `keys`, the common `prefix` and `indexed` arguments, then `args`.
+    async fn script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<T, RedisError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        invocation
+            .arg(self.names.prefix())
+            .arg(layout::flag(self.indexed()));
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation.invoke_async(&mut self.connection.clone()).await
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
+        cmd.query_async(&mut self.connection.clone()).await
+    }
+
+    async fn load_stored(&self, key: &StoreKey) -> Result<Option<StoredRecord>, StoreError> {
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self
+            .bounded(
+                "load",
+                self.query(Cmd::new().arg("HGETALL").arg(self.names.session(key))),
+            )
+            .await?;
+        layout::decode(fields)
+    }
+
+    /// Cluster only: adds `member` to an index in another slot, keeping the index alive until
+    /// `score` (an absolute deadline, which never moves).
+    async fn index_add(
+        &self,
+        index: &str,
+        member: &str,
+        score: Timestamp,
+    ) -> Result<(), RedisError> {
+        let score = score.as_millis().to_string();
+        self.script::<i64>(&SCRIPTS.index_add, &[index], &[member, &score])
+            .await
+            .map(drop)
+    }
+
+    /// Cluster only: adds the session to the expiry index and its user's index before the
+    /// session itself is written, so the indexes never miss a session.
+    async fn index_before_write(
+        &self,
+        member: &str,
+        user: Option<&str>,
+        absolute_deadline: Timestamp,
+    ) -> Result<(), RedisError> {
+        let expiry = self.names.expiry_index();
+        let expiry_add = self.index_add(&expiry, member, absolute_deadline);
+        match user {
+            Some(user) => {
+                let user_index = self.names.user_index(user);
+                let (first, second) = tokio::join!(
+                    expiry_add,
+                    self.index_add(&user_index, member, absolute_deadline)
+                );
+                first.and(second)
+            }
+            None => expiry_add.await,
+        }
+    }
+
+    /// Cluster only: removes index entries after the session is gone or moved.
+    async fn unindex_after_write(
+        &self,
+        member: &str,
+        user: Option<&str>,
+    ) -> Result<(), RedisError> {
+        let expiry = self.names.expiry_index();
+        let mut zrem = Cmd::new();
+        zrem.arg("ZREM").arg(&expiry).arg(member);
+        let expiry_rem = self.query::<i64>(&zrem);
+        match user {
+            Some(user) => {
+                let mut user_rem = Cmd::new();
+                user_rem
+                    .arg("ZREM")
+                    .arg(self.names.user_index(user))
+                    .arg(member);
+                let (first, second) = tokio::join!(expiry_rem, self.query::<i64>(&user_rem));
+                first.and(second).map(drop)
+            }
+            None => expiry_rem.await.map(drop),
+        }
+    }
+
+    async fn create_script(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, RedisError> {
+        let hash = self.names.session(key);
+        let member = key.to_hex();
+        let now = now.as_millis().to_string();
+        let expires_at = record.expires_at().as_millis().to_string();
+        let absolute = record.absolute_deadline.as_millis().to_string();
+        let fields = layout::record_fields(record);
+        let mut args: Vec<&str> = vec![
+            &member,
+            &now,
+            &expires_at,
+            &absolute,
+            layout::flag(record.user.is_some()),
+            record.user.as_deref().unwrap_or_default(),
+        ];
+        args.extend(fields.iter().map(String::as_str));
+        let created: i64 = self.script(&SCRIPTS.create, &[&hash], &args).await?;
+        Ok(if created == 1 {
+            CreateOutcome::Created
+        } else {
+            CreateOutcome::Collision
+        })
+    }
+
+    /// Cluster rotation: copy, then delete the old hash if nothing wrote to it meanwhile.
+    async fn rotate_across_slots(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, RedisError> {
+        let (from_member, to_member) = (from.to_hex(), to.to_hex());
+        for _ in 0..ROTATE_ATTEMPTS {
+            let fields: Vec<(Vec<u8>, Vec<u8>)> = self
+                .query(Cmd::new().arg("HGETALL").arg(self.names.session(from)))
+                .await?;
+            let stored = match layout::decode(fields) {
+                Ok(Some(stored)) if stored.record.is_live(now) => stored,
+                // Unreadable or dead: nothing to move, exactly like a missing record.
+                Ok(_) | Err(_) => return Ok(RotateOutcome::Gone),
+            };
+            let old_user = stored.record.user.clone();
+            let mut moved = stored.record;
+            changes.apply_to(&mut moved);
+            self.index_before_write(&to_member, moved.user.as_deref(), moved.absolute_deadline)
+                .await?;
+            if self.create_script(to, &moved, now).await? == CreateOutcome::Collision {
+                return Ok(RotateOutcome::Collision);
+            }
+            let deleted: i64 = self
+                .script(
+                    &SCRIPTS.delete_if_unchanged,
+                    &[&self.names.session(from)],
+                    &[&stored.revision],
+                )
+                .await?;
+            match deleted {
+                1 => {
+                    self.unindex_after_write(&from_member, old_user.as_deref())
+                        .await?;
+                    return Ok(RotateOutcome::Rotated);
+                }
+                0 => {
+                    // Deleted (logged out, revoked) while being copied: the copy must not live on.
+                    self.query::<i64>(Cmd::new().arg("DEL").arg(self.names.session(to)))
+                        .await?;
+                    return Ok(RotateOutcome::Gone);
+                }
+                _ => {
+                    // A concurrent write changed the old record: drop the copy and copy again,
+                    // so that write is not lost. Nobody knows the new id yet.
+                    self.query::<i64>(Cmd::new().arg("DEL").arg(self.names.session(to)))
+                        .await?;
+                }
+            }
+        }
+        Err(RedisError::from((
+            ErrorKind::TryAgain,
+            "rotate: the session kept changing while it was being moved",
+        )))
+    }
+
+    async fn summaries(
+        &self,
+        user: &str,
+        members: Vec<String>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let reads = members.iter().map(|member| async move {
+            let mut hmget = Cmd::new();
+            hmget
+                .arg("HMGET")
+                .arg(self.names.session_of_member(member))
+                .arg(&SUMMARY_FIELDS[..]);
+            self.query::<Vec<Option<Vec<u8>>>>(&hmget).await
+        });
+        let mut summaries = Vec::new();
+        for (member, read) in members.iter().zip(join_all(reads).await) {
+            let read = read.map_err(store_error)?;
+            let Some(key) = StoreKey::from_hex(member) else {
+                continue;
+            };
+            match layout::summary_fields(read) {
+                Ok(Some(fields))
+                    if fields.user.as_deref() == Some(user) && now < fields.expires_at =>
+                {
+                    summaries.push(SessionSummary {
+                        key,
+                        created_at: fields.created_at,
+                        last_seen: fields.last_seen,
+                        expires_at: fields.expires_at,
+                        device: fields.device,
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(session = %key.log_tag(), %error, "skipping a corrupt session in a user listing");
+                }
+            }
+        }
+        summaries.sort_by_key(|summary| (summary.created_at, summary.key.to_hex()));
+        Ok(summaries)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        // Redis drops the hash at its deadline, but `now` is the engine's clock: compare too.
+        Ok(self
+            .load_stored(key)
+            .await?
+            .map(|stored| stored.record)
+            .filter(|record| record.is_live(now)))
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.bounded("create", async {
+            if !self.indexed() {
+                self.index_before_write(
+                    &key.to_hex(),
+                    record.user.as_deref(),
+                    record.absolute_deadline,
+                )
+                .await?;
+            }
+            self.create_script(key, record, record.last_seen).await
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let hash = self.names.session(key);
+        let member = key.to_hex();
+        let now_text = now.as_millis().to_string();
+        let change_args = layout::change_args(changes);
+        let mut args: Vec<&str> = vec![&member, &now_text];
+        args.extend(change_args.iter().map(String::as_str));
+        self.bounded("update", async {
+            let new_user = match &changes.user {
+                Some(Some(user)) if !self.indexed() => Some(user.as_str()),
+                _ => None,
+            };
+            if let Some(user) = new_user {
+                // The user index lives in another slot: add the entry first (scored by the
+                // absolute deadline, read here), so the index never misses the session.
+                let absolute: Option<String> = self
+                    .query(Cmd::new().arg("HGET").arg(&hash).arg("m:absolute_deadline"))
+                    .await?;
+                let Some(absolute) = absolute.and_then(|text| text.parse::<i64>().ok()) else {
+                    return Ok(UpdateOutcome::Gone);
+                };
+                let index = self.names.user_index(user);
+                self.index_add(&index, &member, Timestamp::from_millis(absolute))
+                    .await?;
+            }
+            let (applied, had_user, old_user): (i64, String, String) =
+                self.script(&SCRIPTS.update, &[&hash], &args).await?;
+            if applied == 0 {
+                return Ok(UpdateOutcome::Gone);
+            }
+            let user_changed = match &changes.user {
+                Some(new) => had_user == "1" && new.as_deref() != Some(old_user.as_str()),
+                None => false,
+            };
+            if !self.indexed() && user_changed {
+                self.query::<i64>(
+                    Cmd::new()
+                        .arg("ZREM")
+                        .arg(self.names.user_index(&old_user))
+                        .arg(&member),
+                )
+                .await?;
+            }
+            Ok(UpdateOutcome::Applied)
+        })
+        .await
+    }
+
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        if from == to {
+            return Ok(RotateOutcome::Collision);
+        }
+        if !self.indexed() {
+            return self
+                .bounded("rotate", self.rotate_across_slots(from, to, changes, now))
+                .await;
+        }
+        let (from_hash, to_hash) = (self.names.session(from), self.names.session(to));
+        let (from_member, to_member) = (from.to_hex(), to.to_hex());
+        let now_text = now.as_millis().to_string();
+        let change_args = layout::change_args(changes);
+        let mut args: Vec<&str> = vec![&from_member, &to_member, &now_text];
+        args.extend(change_args.iter().map(String::as_str));
+        let outcome: i64 = self
+            .bounded(
+                "rotate",
+                self.script(&SCRIPTS.rotate, &[&from_hash, &to_hash], &args),
+            )
+            .await?;
+        Ok(match outcome {
+            1 => RotateOutcome::Rotated,
+            2 => RotateOutcome::Collision,
+            _ => RotateOutcome::Gone,
+        })
+    }
+
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        let hash = self.names.session(key);
+        let member = key.to_hex();
+        let now = now.as_millis().to_string();
+        let field = format!("{DATA}{field}");
+        let by = by.to_string();
+        let last_seen = touch.last_seen.as_millis().to_string();
+        let idle_deadline = touch.idle_deadline.as_millis().to_string();
+        let (status, value): (i64, String) = self
+            .bounded(
+                "increment",
+                self.script(
+                    &SCRIPTS.increment,
+                    &[&hash],
+                    &[&member, &now, &field, &by, &last_seen, &idle_deadline],
+                ),
+            )
+            .await?;
+        match status {
+            1 => value
+                .parse::<i64>()
+                .map(IncrementOutcome::Value)
+                .map_err(|_| {
+                    StoreError::Backend(
+                        format!("increment returned {value:?}, not an integer").into(),
+                    )
+                }),
+            2 => Ok(IncrementOutcome::NotAnInteger),
+            _ => Ok(IncrementOutcome::Gone),
+        }
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let hash = self.names.session(key);
+        let member = key.to_hex();
+        self.bounded("delete", async {
+            let (existed, had_user, user): (i64, String, String) =
+                self.script(&SCRIPTS.delete, &[&hash], &[&member]).await?;
+            if !self.indexed() {
+                let user = (had_user == "1").then_some(user.as_str());
+                self.unindex_after_write(&member, user).await?;
+            }
+            Ok(existed == 1)
+        })
+        .await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let index = self.names.user_index(user);
+        let members: Vec<String> = self
+            .bounded(
+                "list_user_sessions",
+                self.script(&SCRIPTS.user_members, &[&index], &[]),
+            )
+            .await?;
+        tokio::time::timeout(self.timeout, self.summaries(user, members, now))
+            .await
+            .map_err(|_| timed_out(self.timeout, "list_user_sessions"))?
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError> {
+        let index = self.names.user_index(user);
+        let keep = keep.map(StoreKey::to_hex).unwrap_or_default();
+        if self.indexed() {
+            let count: u64 = self
+                .bounded(
+                    "delete_user_sessions",
+                    self.script(&SCRIPTS.delete_user_sessions, &[&index], &[user, &keep]),
+                )
+                .await?;
+            return Ok(count);
+        }
+        self.bounded("delete_user_sessions", async {
+            let members: Vec<String> = self
+                .query(Cmd::new().arg("ZRANGE").arg(&index).arg(0).arg(-1))
+                .await?;
+            let doomed: Vec<&String> = members.iter().filter(|member| **member != keep).collect();
+            let deletions = doomed.iter().map(|member| async move {
+                let hash = self.names.session_of_member(member);
+                self.script::<i64>(&SCRIPTS.delete_if_user, &[&hash], &[user])
+                    .await
+            });
+            let mut count = 0;
+            let mut deleted_members = Vec::new();
+            for (member, deleted) in doomed.iter().zip(join_all(deletions).await) {
+                if deleted? == 1 {
+                    count += 1;
+                    deleted_members.push(member.as_str());
+                }
+            }
+            if !doomed.is_empty() {
+                self.query::<i64>(Cmd::new().arg("ZREM").arg(&index).arg(&doomed))
+                    .await?;
+            }
+            if !deleted_members.is_empty() {
+                self.query::<i64>(
+                    Cmd::new()
+                        .arg("ZREM")
+                        .arg(self.names.expiry_index())
+                        .arg(&deleted_members),
+                )
+                .await?;
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let expiry = self.names.expiry_index();
+        let now_text = now.as_millis().to_string();
+        if self.indexed() {
+            let limit = limit.to_string();
+            return self
+                .bounded(
+                    "delete_expired",
+                    self.script(&SCRIPTS.delete_expired, &[&expiry], &[&now_text, &limit]),
+                )
+                .await;
+        }
+        self.bounded("delete_expired", async {
+            let mut count: u64 = 0;
+            while count < u64::from(limit) {
+                let candidates: Vec<String> = self
+                    .query(
+                        Cmd::new()
+                            .arg("ZRANGEBYSCORE")
+                            .arg(&expiry)
+                            .arg("-inf")
+                            .arg(&now_text)
+                            .arg("LIMIT")
+                            .arg(0)
+                            .arg(u64::from(limit) - count),
+                    )
+                    .await?;
+                if candidates.is_empty() {
+                    break;
+                }
+                let now_text = now_text.as_str();
+                let checks = candidates.iter().map(|member| async move {
+                    let hash = self.names.session_of_member(member);
+                    self.script::<(i64, String, String, String)>(
+                        &SCRIPTS.delete_if_expired,
+                        &[&hash],
+                        &[now_text],
+                    )
+                    .await
+                });
+                for (member, check) in candidates.iter().zip(join_all(checks).await) {
+                    let (removed, had_user, user, absolute) = check?;
+                    if removed == 1 {
+                        count += 1;
+                        let user = (had_user == "1").then_some(user.as_str());
+                        self.unindex_after_write(member, user).await?;
+                    } else {
+                        // Live after all (its entry was scored too early): score it right.
+                        self.query::<i64>(
+                            Cmd::new()
+                                .arg("ZADD")
+                                .arg(&expiry)
+                                .arg(&absolute)
+                                .arg(member),
+                        )
+                        .await?;
+                    }
+                }
+            }
+            Ok(count)
+        })
+        .await
+    }
+}
+
+async fn bounded<T>(
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(store_error),
+        Err(_) => Err(timed_out(timeout, what)),
+    }
+}
+
+fn timed_out(timeout: Duration, what: &str) -> StoreError {
+    StoreError::unavailable(format!("redis {what} timed out after {timeout:?}"))
+}
+
+fn backend(error: RedisError) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// Connection trouble and Cluster reconfiguration are `Unavailable` (503, retry later);
+/// anything else the server says is a `Backend` error.
+fn store_error(error: RedisError) -> StoreError {
+    let transient = error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || matches!(
+            error.kind(),
+            ErrorKind::ClusterDown
+                | ErrorKind::MasterDown
+                | ErrorKind::TryAgain
+                | ErrorKind::BusyLoadingError
+                | ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::ReadOnly
+                | ErrorKind::Moved
+                | ErrorKind::Ask
+        );
+    if transient {
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        backend(error)
+    }
+}
