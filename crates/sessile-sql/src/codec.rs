@@ -70,6 +70,7 @@ pub(crate) fn decode_key(bytes: &[u8]) -> Result<StoreKey, StoreError> {
 
 /// Applies the data part of `changes` (`cleared`, then `keys`) exactly as
 /// [`ChangeSet::apply_to`] does, for stores that rewrite the data in Rust.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) fn apply_data_changes(changes: &ChangeSet, data: &mut SessionData) {
     if changes.cleared {
         data.clear();

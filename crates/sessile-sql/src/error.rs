@@ -26,6 +26,17 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A configured table or schema name is not a plain SQL identifier (letters, digits and
+    /// underscores, not starting with a digit, short enough for the names derived from it).
+    #[error("invalid {what} name {name:?}: {reason}")]
+    InvalidName {
+        /// Which name: "table" or "schema".
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
 }
 
 /// Maps a driver error onto the contract's typed errors. `database_unavailable` decides, per

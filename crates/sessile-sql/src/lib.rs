@@ -32,9 +32,17 @@
 mod codec;
 mod error;
 mod migrations;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::Error;
+#[cfg(feature = "mysql")]
+pub use mysql::{MySqlStore, MySqlStoreOptions};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStoreOptions};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SqliteStoreOptions};

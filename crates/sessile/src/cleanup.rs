@@ -1,10 +1,18 @@
 //! Background deletion of expired records, for stores that do not expire records by themselves.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::{Store, StoreError};
-use crate::time::{Clock, SystemClock};
+use async_trait::async_trait;
+
+use crate::change::{ChangeSet, Touch};
+use crate::id::StoreKey;
+use crate::record::{Record, SessionSummary};
+use crate::store::{
+    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+};
+use crate::time::{Clock, SystemClock, Timestamp};
 
 /// Deletes expired records in bounded batches, on an interval, forever.
 ///
@@ -118,6 +126,174 @@ impl Cleanup {
     }
 }
 
+/// A store wrapper that runs one bounded cleanup batch after every `n`th write, in the
+/// background: the request that triggers it does not wait for it. This is the Node session
+/// stores' `gcFrequency`, for deployments that cannot run a [`Cleanup`] task (serverless, or
+/// instances that only live while they serve requests). It is off unless a store is wrapped.
+///
+/// Writes are commits and increments (`create`, `update`, `rotate`, `increment`). Each trigger
+/// deletes at most `batch_size` expired records in one [`Store::delete_expired`] call; while a
+/// batch is still running, further triggers are skipped rather than queued, so a burst of
+/// traffic never piles up cleanups. Errors are logged and otherwise ignored: the next trigger
+/// tries again. Outside a Tokio runtime no cleanup is spawned.
+///
+/// ```
+/// use sessile::cleanup::CleanupEvery;
+/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+///
+/// // Every 100th write deletes up to 500 expired sessions.
+/// let store = CleanupEvery::new(MemoryStore::new(), 100).batch_size(500);
+/// let manager = SessionManager::new(store, Config::new(Keys::generate()));
+/// # let _ = manager;
+/// ```
+pub struct CleanupEvery<S> {
+    store: Arc<S>,
+    every: u64,
+    batch_size: u32,
+    clock: Arc<dyn Clock>,
+    writes: AtomicU64,
+    running: Arc<AtomicBool>,
+}
+
+impl<S: Store> CleanupEvery<S> {
+    /// Wraps `store` so that every `every`th write (at least 1) triggers a batch of up to 1,000
+    /// deletions.
+    pub fn new(store: S, every: u32) -> Self {
+        Self {
+            store: Arc::new(store),
+            every: u64::from(every.max(1)),
+            batch_size: 1_000,
+            clock: Arc::new(SystemClock),
+            writes: AtomicU64::new(0),
+            running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Sets how many records one triggered batch deletes at most.
+    pub fn batch_size(mut self, batch_size: u32) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Sets the clock that decides what has expired.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.store
+    }
+
+    fn count_write(&self) {
+        let writes = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        if writes % self.every != 0 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let running = RunningFlag(self.running.clone());
+        let store = self.store.clone();
+        let now = self.clock.now();
+        let batch_size = self.batch_size;
+        runtime.spawn(async move {
+            let _running = running;
+            match store.delete_expired(now, batch_size).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "expired sessions deleted"),
+                Err(error) => tracing::warn!(%error, "session cleanup batch failed"),
+            }
+        });
+    }
+}
+
+/// Clears the "a batch is running" flag when the batch's task ends, however it ends.
+struct RunningFlag(Arc<AtomicBool>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for CleanupEvery<S> {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        self.store.load(key, now).await
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        let outcome = self.store.create(key, record).await;
+        self.count_write();
+        outcome
+    }
+
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let outcome = self.store.update(key, changes, now).await;
+        self.count_write();
+        outcome
+    }
+
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        let outcome = self.store.rotate(from, to, changes, now).await;
+        self.count_write();
+        outcome
+    }
+
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        let outcome = self.store.increment(key, field, by, touch, now).await;
+        self.count_write();
+        outcome
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        self.store.delete(key).await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.store.list_user_sessions(user, now).await
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError> {
+        self.store.delete_user_sessions(user, keep).await
+    }
+
+    async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.store.delete_expired(now, limit).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +331,61 @@ mod tests {
             .with_clock(Arc::new(clock));
         assert_eq!(cleanup.run_once().await.unwrap(), 25);
         assert_eq!(store.len(), 1);
+        assert!(store
+            .load(&live, Timestamp::from_millis(500))
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn every_nth_write_runs_one_bounded_batch_in_the_background() {
+        let clock = crate::ManualClock::new(Timestamp::from_millis(500));
+        let store = CleanupEvery::new(MemoryStore::new(), 3)
+            .batch_size(4)
+            .with_clock(Arc::new(clock));
+        for _ in 0..10 {
+            store
+                .inner()
+                .create(&SessionId::generate().store_key(), &record(10))
+                .await
+                .unwrap();
+        }
+        // The writes happen at 5 ms, before anything expires (the memory store frees records
+        // that expired by a write's time); the cleanup's clock says 500 ms.
+        let live = SessionId::generate().store_key();
+        let mut touch = ChangeSet::default();
+        touch.set("n", serde_json::json!(1));
+        store.create(&live, &record(1_000)).await.unwrap();
+        store
+            .update(&live, &touch, Timestamp::from_millis(5))
+            .await
+            .unwrap();
+        // Two writes: no cleanup yet, and none is pending.
+        tokio::task::yield_now().await;
+        assert_eq!(store.inner().len(), 11);
+        assert!(!store.running.load(Ordering::Acquire));
+
+        // The third write triggers one batch of at most 4, without waiting for it.
+        store
+            .update(&live, &touch, Timestamp::from_millis(5))
+            .await
+            .unwrap();
+        while store.running.load(Ordering::Acquire) {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.inner().len(), 7);
+
+        for _ in 0..3 {
+            store
+                .update(&live, &touch, Timestamp::from_millis(5))
+                .await
+                .unwrap();
+        }
+        while store.running.load(Ordering::Acquire) {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.inner().len(), 3);
         assert!(store
             .load(&live, Timestamp::from_millis(500))
             .await

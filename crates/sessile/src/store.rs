@@ -74,7 +74,7 @@ pub enum IncrementOutcome {
 
 /// A session store.
 ///
-/// The contract, which [`crate::testkit`] checks against a real server:
+/// The contract, which `sessile::testkit` (feature `testkit`) checks against a real server:
 /// - records are addressed by [`StoreKey`] (SHA-256 of the id), never by the raw id;
 /// - a record whose deadline has passed at `now` is never returned or changed;
 /// - every method is one atomic operation (one statement, transaction or script);

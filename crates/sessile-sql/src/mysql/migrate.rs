@@ -1,0 +1,201 @@
+//! The MySQL/MariaDB schema history and its runner.
+//!
+//! Applied versions are recorded per session table in `sessile_schema_versions`
+//! (`table_name`, `version`), so several session tables can share one database.
+//!
+//! MySQL and MariaDB commit DDL implicitly, so migrations cannot be rolled back as a whole.
+//! Each migration is therefore written to be safe to run again (`CREATE TABLE IF NOT EXISTS`
+//! with the indexes inline), and processes that start together serialize on a named lock
+//! (`GET_LOCK`) instead of a transaction.
+
+use sessile::{Clock, SystemClock};
+use sqlx::pool::PoolConnection;
+use sqlx::{MySql, MySqlConnection, MySqlPool};
+
+use crate::error::Error;
+use crate::migrations::Migration;
+
+/// Every migration, oldest first. Published versions are never edited, only appended to.
+/// `{table}` in the SQL stands for the backquoted session table name.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "create the sessions table",
+    sql: include_str!("../../migrations/mysql/0001_create_sessions.sql"),
+}];
+
+/// How long a starting process waits for another one to finish migrating, in seconds.
+const LOCK_WAIT_SECONDS: i64 = 60;
+
+/// Applies the migrations `table` has not seen yet. `table` is the bare (validated) name.
+///
+/// Runs on one connection that holds the named lock `sessile_migrate:<table>` throughout. That
+/// connection has its statement timeout lifted (waiting for the lock, or creating the table on a
+/// busy server, may take longer than a request should) and is closed afterwards rather than
+/// returned to the pool with the changed setting.
+pub(super) async fn run(pool: &MySqlPool, table: &str) -> Result<(), Error> {
+    let mut connection = pool.acquire().await.map_err(Error::Connect)?;
+    let outcome = run_locked(&mut connection, table).await;
+    let _ = sqlx::query("DO RELEASE_LOCK(?)")
+        .bind(lock_name(table))
+        .execute(&mut *connection)
+        .await;
+    close(connection).await;
+    outcome
+}
+
+fn lock_name(table: &str) -> String {
+    format!("sessile_migrate:{table}")
+}
+
+async fn close(connection: PoolConnection<MySql>) {
+    if let Err(error) = connection.close().await {
+        tracing::debug!(%error, "closing the migration connection failed");
+    }
+}
+
+async fn run_locked(connection: &mut MySqlConnection, table: &str) -> Result<(), Error> {
+    super::lift_statement_timeout(connection)
+        .await
+        .map_err(Error::SchemaVersion)?;
+    let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+        .bind(lock_name(table))
+        .bind(LOCK_WAIT_SECONDS)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(Error::SchemaVersion)?;
+    if locked != Some(1) {
+        return Err(Error::SchemaVersion(sqlx::Error::Protocol(format!(
+            "another process held the migration lock for {table} for {LOCK_WAIT_SECONDS} s"
+        ))));
+    }
+
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS sessile_schema_versions (
+             table_name  VARCHAR(64)  NOT NULL,
+             version     BIGINT       NOT NULL,
+             description VARCHAR(255) NOT NULL,
+             applied_at  BIGINT       NOT NULL,
+             PRIMARY KEY (table_name, version)
+         ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(Error::SchemaVersion)?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM sessile_schema_versions WHERE table_name = ?")
+            .bind(table)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(Error::SchemaVersion)?;
+
+    let quoted = super::quote_identifier(table);
+    for migration in MIGRATIONS {
+        if applied.contains(&migration.version) {
+            continue;
+        }
+        let failed = |source| Error::Migrate {
+            version: migration.version,
+            description: migration.description,
+            source,
+        };
+        for statement in statements(migration.sql) {
+            let statement = statement.replace("{table}", &quoted);
+            sqlx::query(&statement)
+                .execute(&mut *connection)
+                .await
+                .map_err(failed)?;
+        }
+        sqlx::query(
+            "INSERT INTO sessile_schema_versions (table_name, version, description, applied_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(table)
+        .bind(migration.version)
+        .bind(migration.description)
+        .bind(SystemClock.now().as_millis())
+        .execute(&mut *connection)
+        .await
+        .map_err(failed)?;
+        tracing::info!(
+            table,
+            version = migration.version,
+            description = migration.description,
+            "applied session schema migration"
+        );
+    }
+
+    let newest_known = MIGRATIONS.last().map_or(0, |migration| migration.version);
+    if let Some(newest_applied) = applied.iter().copied().max() {
+        if newest_applied > newest_known {
+            // A newer release migrated this table. Migrations only add, so this release keeps
+            // working (as during a rolling upgrade); say so in case it does not.
+            tracing::warn!(
+                table,
+                newest_applied,
+                newest_known,
+                "session schema is newer than this version of sessile-sql"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The statements of a migration file: `--` comment lines dropped, split after each `;` that
+/// ends a line. The files are ours, so this simple rule is enough; it keeps each statement a
+/// separate round trip whose error names it.
+fn statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            let statement = current.trim().trim_end_matches(';').trim().to_owned();
+            if !statement.is_empty() {
+                statements.push(statement);
+            }
+            current.clear();
+        }
+    }
+    let rest = current.trim();
+    if !rest.is_empty() {
+        statements.push(rest.to_owned());
+    }
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{statements, MIGRATIONS};
+
+    #[test]
+    fn versions_increase() {
+        assert!(MIGRATIONS
+            .windows(2)
+            .all(|pair| pair[0].version < pair[1].version));
+        assert!(MIGRATIONS.iter().all(|migration| migration.version > 0));
+    }
+
+    #[test]
+    fn every_migration_names_the_table_through_the_placeholder() {
+        for migration in MIGRATIONS {
+            let statements = statements(migration.sql);
+            assert!(!statements.is_empty());
+            assert!(statements.iter().all(|s| !s.contains("--")));
+            assert!(statements.iter().any(|s| s.contains("{table}")));
+            assert!(!migration.sql.contains("sessile_sessions"));
+        }
+    }
+
+    #[test]
+    fn statements_split_after_line_ending_semicolons() {
+        let sql = "-- comment;\nCREATE TABLE a (x INT);\n\nCREATE INDEX i ON a (x)\n  ;\nDO 1";
+        assert_eq!(
+            statements(sql),
+            vec!["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)", "DO 1"]
+        );
+    }
+}

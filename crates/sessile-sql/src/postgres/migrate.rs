@@ -1,0 +1,140 @@
+//! The PostgreSQL schema history and its runner.
+//!
+//! Migrations are templates (see `migrations/postgres/`), rendered with the configured table and
+//! schema names, so several session tables can live in one database. The applied versions are
+//! recorded in `<table>_schema_versions` beside the sessions table, not in sqlx's
+//! `_sqlx_migrations`, which belongs to the application.
+
+use sqlx::{Executor, PgPool};
+
+use super::names::TableNames;
+use crate::error::Error;
+use crate::migrations::Migration;
+
+/// Every migration, oldest first. Published versions are never edited, only appended to.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "create the sessions table",
+    sql: include_str!("../../migrations/postgres/0001_create_sessions.sql"),
+}];
+
+/// A migration's SQL with the names filled in.
+fn render(template: &str, names: &TableNames) -> String {
+    template
+        .replace("{{table}}", &names.sessions())
+        .replace("{{expires_at_index}}", &names.index("expires_at"))
+        .replace("{{user_id_index}}", &names.index("user_id"))
+}
+
+/// Applies the migrations the database has not seen yet, in one transaction (PostgreSQL's DDL is
+/// transactional: a failing step leaves the schema as it was).
+///
+/// A transaction-scoped advisory lock keyed on the schema-qualified table name serializes
+/// processes that start together: the later ones wait, then find nothing left to do, instead
+/// of racing on `CREATE TABLE IF NOT EXISTS` (which is not safe under concurrency).
+pub(super) async fn run(pool: &PgPool, names: &TableNames) -> Result<(), Error> {
+    let mut transaction = pool.begin().await.map_err(Error::SchemaVersion)?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(\
+             'sessile migrate ' || COALESCE($1, current_schema()) || '.' || $2, 0))",
+    )
+    .bind(names.schema())
+    .bind(names.table())
+    .execute(&mut *transaction)
+    .await
+    .map_err(Error::SchemaVersion)?;
+    if let Some(schema) = names.schema() {
+        // Validated to a plain identifier, so quoting is all it needs.
+        let create_schema = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+        transaction
+            .execute(create_schema.as_str())
+            .await
+            .map_err(Error::SchemaVersion)?;
+    }
+    let create_versions = format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+             version     bigint      NOT NULL PRIMARY KEY,
+             description text        NOT NULL,
+             applied_at  timestamptz NOT NULL DEFAULT now()
+         )",
+        names.versions()
+    );
+    transaction
+        .execute(create_versions.as_str())
+        .await
+        .map_err(Error::SchemaVersion)?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar(&format!("SELECT version FROM {}", names.versions()))
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(Error::SchemaVersion)?;
+
+    let record_version = format!(
+        "INSERT INTO {} (version, description) VALUES ($1, $2)",
+        names.versions()
+    );
+    for migration in MIGRATIONS {
+        if applied.contains(&migration.version) {
+            continue;
+        }
+        let failed = |source| Error::Migrate {
+            version: migration.version,
+            description: migration.description,
+            source,
+        };
+        // A `&str` without arguments goes over the simple query protocol, which runs every
+        // statement of the migration in order.
+        let sql = render(migration.sql, names);
+        transaction.execute(sql.as_str()).await.map_err(failed)?;
+        sqlx::query(&record_version)
+            .bind(migration.version)
+            .bind(migration.description)
+            .execute(&mut *transaction)
+            .await
+            .map_err(failed)?;
+        tracing::info!(
+            version = migration.version,
+            description = migration.description,
+            table = %names.sessions(),
+            "applied session schema migration"
+        );
+    }
+
+    let newest_known = MIGRATIONS.last().map_or(0, |migration| migration.version);
+    if let Some(newest_applied) = applied.iter().copied().max() {
+        if newest_applied > newest_known {
+            // A newer release migrated this table. Migrations only add, so this release keeps
+            // working (as during a rolling upgrade); say so in case it does not.
+            tracing::warn!(
+                newest_applied,
+                newest_known,
+                "session schema is newer than this version of sessile-sql"
+            );
+        }
+    }
+    transaction.commit().await.map_err(Error::SchemaVersion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase() {
+        assert!(MIGRATIONS
+            .windows(2)
+            .all(|pair| pair[0].version < pair[1].version));
+        assert!(MIGRATIONS.iter().all(|migration| migration.version > 0));
+    }
+
+    #[test]
+    fn rendering_leaves_no_placeholder() {
+        let names = TableNames::new(Some("auth"), "web_sessions").unwrap();
+        for migration in MIGRATIONS {
+            let sql = render(migration.sql, &names);
+            assert!(!sql.contains("{{"), "{sql}");
+            assert!(sql.contains("\"auth\".\"web_sessions\""));
+            assert!(!sql.contains("sessile_sessions"));
+        }
+    }
+}

@@ -1,0 +1,598 @@
+//! The PostgreSQL store: `jsonb` data, `timestamptz` deadlines, every commit one statement.
+//! See [`PostgresStore`] for the setup, the schema and the guarantees.
+
+mod migrate;
+mod names;
+mod sql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sessile::{
+    ChangeSet, CreateOutcome, IncrementOutcome, KeyChange, Record, RotateOutcome, SessionData,
+    SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+
+use self::names::TableNames;
+use self::sql::Statements;
+use crate::codec::{decode_device, decode_key, encode_data, encode_device, SessionRow};
+use crate::error::{store_error, Error};
+
+/// The table [`PostgresStore`] uses unless told otherwise.
+const DEFAULT_TABLE: &str = "sessile_sessions";
+
+/// How a [`PostgresStore`] connects: pool size, the timeouts that bound how long an operation
+/// may take before it fails with [`StoreError::Unavailable`], where the table lives and whether
+/// to migrate at startup.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sessile_sql::PostgresStoreOptions;
+///
+/// # async fn run() -> Result<(), sessile_sql::Error> {
+/// let store = PostgresStoreOptions::new()
+///     .max_connections(4)
+///     .acquire_timeout(Duration::from_secs(1))
+///     .statement_timeout(Duration::from_secs(1))
+///     .table("sessions")
+///     .migrate_on_connect(false) // the deploy pipeline runs migrations
+///     .connect("postgres://app@127.0.0.1/app")
+///     .await?;
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PostgresStoreOptions {
+    max_connections: u32,
+    acquire_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    schema: Option<String>,
+    table: String,
+    migrate_on_connect: bool,
+}
+
+impl Default for PostgresStoreOptions {
+    /// Ten connections, five seconds both to get a connection and for one statement (long
+    /// enough for a busy database, short enough that an unreachable or wedged one turns into
+    /// 503s rather than hung requests), the table `sessile_sessions` in the first schema of the
+    /// search path, and migrations at connect.
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(5)),
+            schema: None,
+            table: DEFAULT_TABLE.to_owned(),
+            migrate_on_connect: true,
+        }
+    }
+}
+
+impl PostgresStoreOptions {
+    /// The defaults (see [`Default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The most connections the pool opens (at least 1).
+    pub fn max_connections(mut self, max_connections: u32) -> Self {
+        self.max_connections = max_connections.max(1);
+        self
+    }
+
+    /// How long an operation waits for a connection (including connecting to a server that is
+    /// down or restarting) before failing as unavailable.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The server-side `statement_timeout` of every connection: a statement running longer
+    /// (waiting on a lock, an overloaded server) is cancelled and fails as unavailable. `None`
+    /// keeps the server's setting.
+    pub fn statement_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.statement_timeout = timeout.into();
+        self
+    }
+
+    /// The schema of the sessions table; created by the migration if missing. Without one,
+    /// the first schema of the connection's `search_path` (normally `public`).
+    ///
+    /// A plain identifier: ASCII letters, digits and underscores. [`Error::InvalidName`] at
+    /// connect otherwise.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The sessions table (default `sessile_sessions`); its schema versions go to
+    /// `<table>_schema_versions`. A plain identifier of at most 47 bytes: ASCII letters, digits
+    /// and underscores. [`Error::InvalidName`] at connect otherwise.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// Whether connecting also runs the migrations (default: yes). Turn it off when
+    /// migrations run elsewhere (the admin CLI, a deploy step), then call
+    /// [`PostgresStore::migrate`] yourself or not at all.
+    pub fn migrate_on_connect(mut self, migrate: bool) -> Self {
+        self.migrate_on_connect = migrate;
+        self
+    }
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
+    /// with any of sqlx's URL parameters such as `sslmode`).
+    pub async fn connect(self, url: &str) -> Result<PostgresStore, Error> {
+        let connect: PgConnectOptions = url.parse().map_err(Error::Connect)?;
+        self.connect_with(connect).await
+    }
+
+    /// Connects with connection options built in code.
+    pub async fn connect_with(self, connect: PgConnectOptions) -> Result<PostgresStore, Error> {
+        let names = self.names()?;
+        let statement_timeout = self.statement_timeout;
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            // A connection idle in the pool may have died with a server restart or a failover;
+            // a ping on checkout replaces it, so the first request after a restart reconnects
+            // instead of failing.
+            .test_before_acquire(true)
+            .after_connect(move |connection, _meta| {
+                Box::pin(async move {
+                    if let Some(timeout) = statement_timeout {
+                        let set = format!("SET statement_timeout = {}", timeout.as_millis());
+                        connection.execute(set.as_str()).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(Error::Connect)?;
+        self.finish(pool, names).await
+    }
+
+    /// A store on a pool the application configured itself, with these options' table, schema
+    /// and migration setting (the pool settings here are ignored).
+    pub async fn from_pool(self, pool: PgPool) -> Result<PostgresStore, Error> {
+        let names = self.names()?;
+        self.finish(pool, names).await
+    }
+
+    fn names(&self) -> Result<TableNames, Error> {
+        TableNames::new(self.schema.as_deref(), &self.table)
+    }
+
+    async fn finish(self, pool: PgPool, names: TableNames) -> Result<PostgresStore, Error> {
+        let store = PostgresStore::new(pool, names);
+        if self.migrate_on_connect {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+}
+
+/// Sessions in a PostgreSQL table (feature `postgres`). [`PostgresStoreOptions`] lists the
+/// settings. Cheap to clone: clones share the pool.
+///
+/// # Connecting
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sessile::{Config, Keys, SessionManager};
+/// use sessile_sql::PostgresStore;
+///
+/// # async fn run() -> Result<(), sessile_sql::Error> {
+/// // Defaults: 10 connections, 5 s to get one, 5 s statement timeout, table
+/// // "sessile_sessions" in the search path's schema, migrations run now.
+/// let store = PostgresStore::connect("postgres://app@db.internal/app").await?;
+///
+/// // Or tuned:
+/// let store = PostgresStore::options()
+///     .max_connections(20)
+///     .acquire_timeout(Duration::from_secs(2))
+///     .statement_timeout(Duration::from_secs(2))
+///     .schema("auth")
+///     .table("web_sessions")
+///     .connect("postgres://app@db.internal/app")
+///     .await?;
+///
+/// let manager = SessionManager::new(store, Config::new(Keys::generate()));
+/// # let _ = manager;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # What it guarantees
+///
+/// - **One statement per operation.** `create` is an `INSERT ... ON CONFLICT DO UPDATE ... WHERE`
+///   the existing row has expired, so a live session is never overwritten (`Collision`).
+///   `update` is one `UPDATE` that applies the delta in the database,
+///   `(data - removed_keys) || set_keys`, guarded by `WHERE key = $1 AND expires_at > now`:
+///   concurrent requests that change different keys all persist, and a deleted or expired
+///   session is never written, let alone recreated. `increment` is one `UPDATE ... RETURNING`
+///   with `jsonb_set`; the row lock makes N concurrent increments add N, and a value that is not
+///   an integer (or would overflow `i64`) is refused inside the statement, writing nothing.
+///   `rotate` is one `UPDATE` of the key column with the delta; the primary key detects a taken
+///   new key (`Collision`).
+/// - **Typed errors.** Refused or lost connections, pool exhaustion (the acquire timeout),
+///   statement timeouts (SQLSTATE `57014`), server shutdown (`57P01`-`57P03`), too many
+///   connections (class `53`) and the like are [`StoreError::Unavailable`]: the request fails
+///   with 503 within the configured timeouts. A row whose JSON does not decode is
+///   [`StoreError::Corrupt`]. The pool tests each connection before handing it out, so after a
+///   server restart the first request reconnects instead of failing on a dead connection.
+/// - **Cleanup that shares.** [`Store::delete_expired`] deletes a bounded batch, oldest first,
+///   through the `expires_at` index, picking rows with `FOR UPDATE SKIP LOCKED`: several
+///   instances can clean at once, beside live traffic, without waiting on each other or
+///   deadlocking. Run it with [`sessile::cleanup::Cleanup`] (a background task) or
+///   [`sessile::cleanup::CleanupEvery`] (every N writes).
+/// - **Schema.** `key bytea PRIMARY KEY` (the 32-byte SHA-256 store key), `data jsonb`
+///   (always an object), `user_id text` (indexed, for the per-user listing),
+///   `created_at`/`last_seen`/`idle_deadline`/`absolute_deadline`/`expires_at timestamptz`
+///   (`expires_at` indexed), `persistent boolean`, `device jsonb`. Versions are recorded in
+///   `<table>_schema_versions`; migrations run under an advisory lock, so instances may start
+///   together.
+///
+/// `jsonb` cannot hold the character U+0000: a value containing it is refused with
+/// [`StoreError::Backend`]. Object keys come back in `jsonb`'s order (shortest first), which
+/// [`sessile::SessionData`] does not depend on.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    names: Arc<TableNames>,
+    sql: Arc<Statements>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` with the default [`PostgresStoreOptions`] and brings the schema up to
+    /// date.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        PostgresStoreOptions::default().connect(url).await
+    }
+
+    /// Options for [`PostgresStoreOptions::connect`]: pool size, timeouts, table and schema,
+    /// migrations.
+    pub fn options() -> PostgresStoreOptions {
+        PostgresStoreOptions::default()
+    }
+
+    /// A store on the table `sessile_sessions` through a pool the application configured
+    /// itself. Call [`PostgresStore::migrate`] before use. For another table, use
+    /// [`PostgresStoreOptions::from_pool`].
+    ///
+    /// Give the pool an acquire timeout and the connections a `statement_timeout`, as
+    /// [`PostgresStoreOptions::connect`] does, or an unreachable server can hold requests for
+    /// as long as the engine's store timeout allows.
+    pub fn from_pool(pool: PgPool) -> Self {
+        let names = TableNames::new(None, DEFAULT_TABLE).expect("the default table name is valid");
+        Self::new(pool, names)
+    }
+
+    fn new(pool: PgPool, names: TableNames) -> Self {
+        let sql = Statements::new(&names);
+        Self {
+            pool,
+            names: Arc::new(names),
+            sql: Arc::new(sql),
+        }
+    }
+
+    /// Creates or upgrades the tables. Safe to run on every start, from several processes at
+    /// once.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        migrate::run(&self.pool, &self.names).await
+    }
+
+    /// The connection pool, for the application's own queries or to close it on shutdown.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The sessions table as it appears in SQL: quoted, and qualified when a schema was set
+    /// (`"auth"."web_sessions"`).
+    pub fn table(&self) -> String {
+        self.names.sessions()
+    }
+
+    /// Runs the update (`moved_to: None`) or rotation statement; the number of rows changed.
+    async fn apply(
+        &self,
+        key: &StoreKey,
+        moved_to: Option<&StoreKey>,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<u64, sqlx::Error> {
+        let delta = Delta::of(changes).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        let sql = match moved_to {
+            None => &self.sql.update,
+            Some(_) => &self.sql.rotate,
+        };
+        let mut query = sqlx::query(sql)
+            .bind(key.as_bytes().as_slice())
+            .bind(changes.cleared)
+            .bind(delta.removed)
+            .bind(delta.set)
+            .bind(changes.user.is_some())
+            .bind(changes.user.clone().flatten())
+            .bind(changes.persistent)
+            .bind(delta.device)
+            .bind(changes.touch.map(|touch| touch.last_seen.as_millis()))
+            .bind(changes.touch.map(|touch| touch.idle_deadline.as_millis()))
+            .bind(now.as_millis());
+        if let Some(to) = moved_to {
+            query = query.bind(to.as_bytes().as_slice());
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+}
+
+/// A change set's data part in the shape the update statement binds.
+struct Delta {
+    removed: Vec<String>,
+    /// A JSON object of the keys set.
+    set: String,
+    /// The new device metadata as JSON, if it changed.
+    device: Option<String>,
+}
+
+impl Delta {
+    fn of(changes: &ChangeSet) -> Result<Self, serde_json::Error> {
+        let mut removed = Vec::new();
+        let mut set = SessionData::new();
+        for (key, change) in &changes.keys {
+            match change {
+                KeyChange::Remove => removed.push(key.clone()),
+                KeyChange::Set(value) => {
+                    set.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        Ok(Self {
+            removed,
+            set: serde_json::to_string(&set)?,
+            device: changes
+                .device
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        })
+    }
+}
+
+/// PostgreSQL errors that mean the database cannot serve requests right now, rather than that
+/// it rejected this one: connection exceptions (class `08`), insufficient resources (class
+/// `53`: too many connections, out of memory or disk), statement timeout or cancellation
+/// (`57014`), shutdown and startup (`57P01`-`57P03`), lock timeout (`55P03`) and a read-only
+/// server (`25006`: a standby during failover).
+fn postgres_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error.code().is_some_and(|code| {
+        code.starts_with("08")
+            || code.starts_with("53")
+            || matches!(
+                &*code,
+                "57014" | "57P01" | "57P02" | "57P03" | "55P03" | "25006"
+            )
+    })
+}
+
+fn to_store_error(error: sqlx::Error) -> StoreError {
+    store_error(error, postgres_unavailable)
+}
+
+/// SQLSTATE `unique_violation`.
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(database) if database.code().as_deref() == Some("23505"))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        let row: Option<SessionRow> = sqlx::query_as(&self.sql.load)
+            .bind(key.as_bytes().as_slice())
+            .bind(now.as_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        row.map(SessionRow::into_record).transpose()
+    }
+
+    /// One `INSERT ... ON CONFLICT DO UPDATE ... WHERE` the existing row has expired.
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        let result = sqlx::query(&self.sql.create)
+            .bind(key.as_bytes().as_slice())
+            .bind(encode_data(&record.data)?)
+            .bind(record.user.as_deref())
+            .bind(record.created_at.as_millis())
+            .bind(record.last_seen.as_millis())
+            .bind(record.idle_deadline.as_millis())
+            .bind(record.absolute_deadline.as_millis())
+            .bind(record.expires_at().as_millis())
+            .bind(record.persistent)
+            .bind(encode_device(&record.device)?)
+            .execute(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(if result.rows_affected() > 0 {
+            CreateOutcome::Created
+        } else {
+            CreateOutcome::Collision
+        })
+    }
+
+    /// One `UPDATE`: `(data - removed) || set`, metadata and touch, on the live row only.
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let changed = self
+            .apply(key, None, changes, now)
+            .await
+            .map_err(to_store_error)?;
+        Ok(if changed > 0 {
+            UpdateOutcome::Applied
+        } else {
+            UpdateOutcome::Gone
+        })
+    }
+
+    /// One `UPDATE` that sets the key column and applies the delta. When the new key is taken
+    /// (unique violation) by an expired row, that row is deleted and the move tried once more;
+    /// by a live row, it is a `Collision`. With 256-bit random ids, that path is for tests.
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        let outcome = |changed: u64| {
+            if changed > 0 {
+                RotateOutcome::Rotated
+            } else {
+                RotateOutcome::Gone
+            }
+        };
+        match self.apply(from, Some(to), changes, now).await {
+            Ok(changed) => return Ok(outcome(changed)),
+            Err(error) if is_unique_violation(&error) => {}
+            Err(error) => return Err(to_store_error(error)),
+        }
+        let dropped = sqlx::query(&self.sql.drop_expired_key)
+            .bind(to.as_bytes().as_slice())
+            .bind(now.as_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(to_store_error)?
+            .rows_affected();
+        if dropped == 0 {
+            return Ok(RotateOutcome::Collision);
+        }
+        match self.apply(from, Some(to), changes, now).await {
+            Ok(changed) => Ok(outcome(changed)),
+            Err(error) if is_unique_violation(&error) => Ok(RotateOutcome::Collision),
+            Err(error) => Err(to_store_error(error)),
+        }
+    }
+
+    /// One `UPDATE ... RETURNING` with `jsonb_set`; the integer check runs inside the statement.
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        let (value, live): (Option<i64>, bool) = sqlx::query_as(&self.sql.increment)
+            .bind(key.as_bytes().as_slice())
+            .bind(field)
+            .bind(by)
+            .bind(touch.last_seen.as_millis())
+            .bind(touch.idle_deadline.as_millis())
+            .bind(now.as_millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(match (value, live) {
+            (Some(value), _) => IncrementOutcome::Value(value),
+            (None, true) => IncrementOutcome::NotAnInteger,
+            (None, false) => IncrementOutcome::Gone,
+        })
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let result = sqlx::query(&self.sql.delete)
+            .bind(key.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Rows that cannot be decoded are left out (with a warning): the engine treats such a
+    /// session as absent, so it grants no access, and one bad row should not hide the others.
+    /// [`Store::delete_user_sessions`] still removes them.
+    async fn list_user_sessions(
+        &self,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let rows: Vec<(Vec<u8>, i64, i64, i64, String)> =
+            sqlx::query_as(&self.sql.list_user_sessions)
+                .bind(user)
+                .bind(now.as_millis())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(to_store_error)?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for (key, created_at, last_seen, expires_at, device) in rows {
+            let summary = decode_key(&key).and_then(|key| {
+                Ok(SessionSummary {
+                    key,
+                    created_at: Timestamp::from_millis(created_at),
+                    last_seen: Timestamp::from_millis(last_seen),
+                    expires_at: Timestamp::from_millis(expires_at),
+                    device: decode_device(&device)?,
+                })
+            });
+            match summary {
+                Ok(summary) => sessions.push(summary),
+                Err(error) => tracing::warn!(%error, "skipping an undecodable session row"),
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(&self.sql.delete_user_sessions)
+            .bind(user)
+            .bind(keep.map(|key| key.as_bytes().as_slice()))
+            .execute(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(result.rows_affected())
+    }
+
+    /// One bounded `DELETE` of a batch picked oldest first with `FOR UPDATE SKIP LOCKED`.
+    async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let result = sqlx::query(&self.sql.delete_expired)
+            .bind(now.as_millis())
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(result.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_delta_splits_sets_from_removals() {
+        let mut changes = ChangeSet::default();
+        changes.set("a\"b", json!({"nested": null}));
+        changes.remove("gone");
+        let delta = Delta::of(&changes).unwrap();
+        assert_eq!(delta.removed, vec!["gone".to_owned()]);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&delta.set).unwrap(),
+            json!({"a\"b": {"nested": null}})
+        );
+        assert_eq!(delta.device, None);
+    }
+}

@@ -1,0 +1,207 @@
+//! The statements of a [`super::PostgresStore`], rendered once for its table.
+//!
+//! Times are bound as Unix milliseconds (`int8`) and stored as `timestamptz`: `to_timestamp`
+//! on the way in and `extract(epoch ...)` (exact `numeric` since PostgreSQL 14) on the way out.
+//! Milliseconds round-trip exactly, since `timestamptz` keeps microseconds.
+
+use super::names::TableNames;
+
+/// The SQL of every store operation on one table.
+#[derive(Debug)]
+pub(super) struct Statements {
+    pub(super) load: String,
+    pub(super) create: String,
+    pub(super) update: String,
+    pub(super) rotate: String,
+    pub(super) drop_expired_key: String,
+    pub(super) increment: String,
+    pub(super) delete: String,
+    pub(super) list_user_sessions: String,
+    pub(super) delete_user_sessions: String,
+    pub(super) delete_expired: String,
+}
+
+/// A bound Unix-milliseconds parameter as a `timestamptz`.
+fn at(parameter: u8) -> String {
+    format!("to_timestamp(${parameter}::float8 / 1000)")
+}
+
+/// A `timestamptz` column as Unix milliseconds.
+fn millis(column: &str) -> String {
+    format!("(extract(epoch FROM {column}) * 1000)::int8")
+}
+
+/// The new value of the incremented field, or NULL when the current value is not an integer:
+/// absent and JSON `null` count as 0; only JSON numbers written without a fraction or exponent
+/// (jsonb prints numbers in plain notation) are integers. The `CASE` only casts text that the
+/// checks accepted, so a refused increment is a `NULL`, never an SQL error.
+const INCREMENTED: &str = "CASE \
+     WHEN data -> $2::text IS NULL OR jsonb_typeof(data -> $2::text) = 'null' \
+         THEN $3::int8::numeric \
+     WHEN jsonb_typeof(data -> $2::text) = 'number' AND data ->> $2::text ~ '^-?[0-9]+$' \
+         THEN (data ->> $2::text)::numeric + $3::int8 \
+     END";
+
+impl Statements {
+    pub(super) fn new(names: &TableNames) -> Self {
+        let table = names.sessions();
+        Self {
+            load: format!(
+                "SELECT data::text AS data, user_id, {created_at} AS created_at, \
+                     {last_seen} AS last_seen, {idle_deadline} AS idle_deadline, \
+                     {absolute_deadline} AS absolute_deadline, persistent, \
+                     device::text AS device \
+                 FROM {table} WHERE \"key\" = $1 AND expires_at > {now}",
+                created_at = millis("created_at"),
+                last_seen = millis("last_seen"),
+                idle_deadline = millis("idle_deadline"),
+                absolute_deadline = millis("absolute_deadline"),
+                now = at(2),
+            ),
+            // A conflicting row is replaced only if it has expired by the new record's
+            // `last_seen` (its creation time), so a live session is never overwritten.
+            create: format!(
+                "INSERT INTO {table} AS existing (\"key\", data, user_id, created_at, last_seen, \
+                     idle_deadline, absolute_deadline, expires_at, persistent, device) \
+                 VALUES ($1, $2::jsonb, $3, {}, {}, {}, {}, {}, $9, $10::jsonb) \
+                 ON CONFLICT (\"key\") DO UPDATE SET data = EXCLUDED.data, \
+                     user_id = EXCLUDED.user_id, created_at = EXCLUDED.created_at, \
+                     last_seen = EXCLUDED.last_seen, idle_deadline = EXCLUDED.idle_deadline, \
+                     absolute_deadline = EXCLUDED.absolute_deadline, \
+                     expires_at = EXCLUDED.expires_at, persistent = EXCLUDED.persistent, \
+                     device = EXCLUDED.device \
+                 WHERE existing.expires_at <= EXCLUDED.last_seen",
+                at(4),
+                at(5),
+                at(6),
+                at(7),
+                at(8),
+            ),
+            update: apply_changes(&table, false),
+            rotate: apply_changes(&table, true),
+            drop_expired_key: format!(
+                "DELETE FROM {table} WHERE \"key\" = $1 AND expires_at <= {}",
+                at(2)
+            ),
+            // The live check runs on the statement's snapshot, so when the row is live but the
+            // update matched nothing, the value was refused (or the row was deleted in the
+            // instant between: reported as refused, and nothing was written either way).
+            increment: format!(
+                "WITH updated AS ( \
+                     UPDATE {table} SET \
+                         data = jsonb_set(data, ARRAY[$2::text], to_jsonb({INCREMENTED})), \
+                         last_seen = {last_seen}, \
+                         idle_deadline = LEAST({idle}, absolute_deadline), \
+                         expires_at = LEAST({idle}, absolute_deadline) \
+                     WHERE \"key\" = $1 AND expires_at > {now} \
+                         AND ({INCREMENTED}) BETWEEN -9223372036854775808 AND 9223372036854775807 \
+                     RETURNING (data ->> $2::text)::int8 AS value \
+                 ) \
+                 SELECT (SELECT value FROM updated) AS value, \
+                     EXISTS (SELECT 1 FROM {table} WHERE \"key\" = $1 AND expires_at > {now}) \
+                         AS live",
+                last_seen = at(4),
+                idle = at(5),
+                now = at(6),
+            ),
+            delete: format!("DELETE FROM {table} WHERE \"key\" = $1"),
+            list_user_sessions: format!(
+                "SELECT \"key\", {} AS created_at, {} AS last_seen, {} AS expires_at, \
+                     device::text AS device \
+                 FROM {table} WHERE user_id = $1 AND expires_at > {} \
+                 ORDER BY created_at, \"key\"",
+                millis("created_at"),
+                millis("last_seen"),
+                millis("expires_at"),
+                at(2),
+            ),
+            delete_user_sessions: format!(
+                "DELETE FROM {table} WHERE user_id = $1 AND ($2::bytea IS NULL OR \"key\" <> $2)"
+            ),
+            // PostgreSQL has no `DELETE ... LIMIT`: pick a batch through the `expires_at`
+            // index, locking it. `SKIP LOCKED` lets concurrent cleaners (and live requests
+            // holding a row) pass each other instead of waiting, so they never deadlock; a row
+            // touched back to life meanwhile fails the re-check of the locked row and stays.
+            delete_expired: format!(
+                "WITH batch AS MATERIALIZED ( \
+                     SELECT \"key\" FROM {table} WHERE expires_at <= {} \
+                     ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED \
+                 ) \
+                 DELETE FROM {table} AS expired USING batch WHERE expired.\"key\" = batch.\"key\"",
+                at(1)
+            ),
+        }
+    }
+}
+
+/// The `UPDATE` that applies a change set to the live row under `$1`, and for a rotation also
+/// moves it to `$12`. One fixed statement for every change set (so it is prepared once):
+///
+/// - `$2` cleared, `$3` the removed keys (`text[]`), `$4` an object of the set keys: the data
+///   becomes `(data - removed) || set`, or `'{}' || set` when cleared. `||` replaces top-level
+///   keys only, which is exactly "set"; nested objects are not merged.
+/// - `$5` whether the user changed and `$6` the new one; `$7` persistence and `$8` the device,
+///   `NULL` when unchanged.
+/// - `$9` and `$10` the touch (`NULL` for none), clamped to the absolute deadline as
+///   `ChangeSet::apply_to` does; the right-hand sides see the row as it was.
+/// - `$11` now: the row must be live.
+fn apply_changes(table: &str, moves: bool) -> String {
+    let key_assignment = if moves { "\"key\" = $12, " } else { "" };
+    format!(
+        "UPDATE {table} SET {key_assignment}\
+             data = (CASE WHEN $2 THEN '{{}}'::jsonb ELSE data - $3::text[] END) || $4::jsonb, \
+             user_id = CASE WHEN $5 THEN $6 ELSE user_id END, \
+             persistent = COALESCE($7, persistent), \
+             device = COALESCE($8::jsonb, device), \
+             last_seen = COALESCE({last_seen}, last_seen), \
+             idle_deadline = CASE WHEN $10::int8 IS NULL THEN idle_deadline \
+                 ELSE LEAST({idle}, absolute_deadline) END, \
+             expires_at = CASE WHEN $10::int8 IS NULL THEN expires_at \
+                 ELSE LEAST({idle}, absolute_deadline) END \
+         WHERE \"key\" = $1 AND expires_at > {now}",
+        last_seen = at(9),
+        idle = at(10),
+        now = at(11),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(sql: &str) -> Vec<u8> {
+        let mut found: Vec<u8> = sql
+            .split('$')
+            .skip(1)
+            .filter_map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn statements_use_every_parameter_they_bind() {
+        let statements = Statements::new(&TableNames::new(None, "sessions").unwrap());
+        assert_eq!(
+            placeholders(&statements.update),
+            (1..=11).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            placeholders(&statements.rotate),
+            (1..=12).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            placeholders(&statements.create),
+            (1..=10).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            placeholders(&statements.increment),
+            (1..=6).collect::<Vec<_>>()
+        );
+        assert_eq!(placeholders(&statements.delete_expired), vec![1, 2]);
+    }
+}
