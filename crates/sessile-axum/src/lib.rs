@@ -1,4 +1,4 @@
-//! tower [`Layer`] and axum extractor for [sessile](sessile) sessions.
+//! tower [`Layer`] and axum extractor for [`sessile`] sessions.
 //!
 //! [`SessionLayer`] gives every request a lazy [`sessile::Session`] and commits it after the
 //! handler, in one store operation, adding the cookie (with `Cache-Control: no-store` and

@@ -1,4 +1,4 @@
-//! Redis session store for [sessile](sessile): one Redis server or a Redis Cluster.
+//! Redis session store for [`sessile`]: one Redis server or a Redis Cluster.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), sessile::StoreError> {

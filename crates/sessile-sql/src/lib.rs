@@ -1,9 +1,15 @@
 //! SQL session stores for [`sessile`].
 //!
-//! [`SqliteStore`] (feature `sqlite`, on by default) keeps sessions in one SQLite file: the
-//! embedded default for apps that run on a single machine. PostgreSQL and MySQL stores will live
-//! beside it behind their own features and share the dialect-neutral pieces of this crate (record
-//! encoding, error classification, the migration list format).
+//! - `SqliteStore` (feature `sqlite`, on by default) keeps sessions in one SQLite file: the
+//!   embedded default for apps that run on a single machine.
+//! - `PostgresStore` (feature `postgres`): `jsonb` data, `timestamptz` deadlines, every commit one
+//!   statement, cleanup batches with `FOR UPDATE SKIP LOCKED`.
+//! - `MySqlStore` (feature `mysql`): MariaDB 10.11 and MySQL 8, `JSON` data, every commit one
+//!   statement (`increment` through `LAST_INSERT_ID(expr)`, since MariaDB has no
+//!   `UPDATE ... RETURNING`).
+//!
+//! They share the dialect-neutral pieces of this crate: record encoding, error classification
+//! and the migration list format.
 //!
 //! Every store here follows the [`sessile::Store`] contract: records are addressed by the
 //! SHA-256 store key (raw ids are never stored), each method is one statement or one transaction,

@@ -894,7 +894,7 @@ impl Store for MySqlStore {
 
     /// Finds up to `limit` expired keys with a plain, non-locking read through the `expires_at`
     /// index (oldest first), then deletes them by primary key, checking expiry again, in chunks
-    /// of at most [`DELETE_CHUNK`] keys.
+    /// of at most `DELETE_CHUNK` (1,000) keys.
     ///
     /// A single `DELETE ... ORDER BY expires_at LIMIT ?` locks its way along the index and, under
     /// REPEATABLE READ, also locks the first live entry past the range. An `UPDATE` of that live
