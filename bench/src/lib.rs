@@ -1,0 +1,311 @@
+//! The load-test server behind `BENCHMARKS.md`: the peer harness's four endpoints, served by
+//! [`sessile_axum`] on any sessile store, so sessile is measured with exactly the load and the
+//! lost-update probe that the peer libraries get.
+//!
+//! | endpoint | what it does with the session |
+//! |---|---|
+//! | `GET /plain` | nothing: the layer is installed but the handler never touches the session |
+//! | `GET /count` | `increment("n", 1)`: one atomic store round trip, answered with the new value |
+//! | `GET /set?k=KEY` | `insert(KEY, 1)`: a one-key delta committed after the handler |
+//! | `GET /keys?n=N` | reads the session once and counts which of `k0 .. k{N-1}` it holds |
+//!
+//! ```
+//! use sessile::{Config, Keys, MemoryStore, SessionManager};
+//!
+//! let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()).with_secure(false));
+//! let app: axum::Router = sessile_bench::router(manager);
+//! # let _ = app;
+//! ```
+
+#![warn(missing_docs)]
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use axum::extract::Query;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use sessile::{Config, CookieStore, Keys, MemoryStore, SessionManager};
+use sessile_axum::{Error, Session, SessionLayer};
+
+/// How many keys `/keys` checks when the query names no `n`: the harness's lost-update probe
+/// writes 200.
+pub const DEFAULT_KEY_COUNT: u32 = 200;
+
+/// The app: the four endpoints behind a [`SessionLayer`] of `manager`.
+pub fn router(manager: SessionManager) -> Router {
+    Router::new()
+        .route("/plain", get(plain))
+        .route("/count", get(count))
+        .route("/set", get(set))
+        .route("/keys", get(keys))
+        .layer(SessionLayer::new(manager))
+}
+
+async fn plain() -> &'static str {
+    "ok"
+}
+
+async fn count(session: Session) -> Result<String, Error> {
+    Ok(session.increment("n", 1).await?.to_string())
+}
+
+#[derive(Deserialize)]
+struct SetQuery {
+    k: String,
+}
+
+async fn set(session: Session, Query(query): Query<SetQuery>) -> Result<&'static str, Error> {
+    session.insert(&query.k, 1)?;
+    Ok("ok")
+}
+
+#[derive(Deserialize)]
+struct KeysQuery {
+    n: Option<u32>,
+}
+
+async fn keys(session: Session, Query(query): Query<KeysQuery>) -> Result<String, Error> {
+    let data = session.data().await?;
+    let mut name = String::new();
+    let held = (0..query.n.unwrap_or(DEFAULT_KEY_COUNT))
+        .filter(|index| {
+            name.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(name, "k{index}");
+            data.contains_key(&name)
+        })
+        .count();
+    Ok(held.to_string())
+}
+
+/// The session stores the server can run on, named as on its command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// [`MemoryStore`]: process memory.
+    Memory,
+    /// [`CookieStore`]: the whole session sealed in the cookie.
+    Cookie,
+    /// `sessile_sql::SqliteStore` on `$SQLITE_PATH`.
+    Sqlite,
+    /// `sessile_sql::PostgresStore` on `$DATABASE_URL` (feature `postgres`).
+    Postgres,
+    /// `sessile_sql::MySqlStore` on `$MYSQL_URL` (feature `mysql`).
+    Mysql,
+    /// `sessile_redis::RedisStore` on `$REDIS_URL` (feature `redis`).
+    Redis,
+}
+
+impl StoreKind {
+    /// Every store, in the order the command line lists them.
+    pub const ALL: [StoreKind; 6] = [
+        StoreKind::Cookie,
+        StoreKind::Memory,
+        StoreKind::Sqlite,
+        StoreKind::Postgres,
+        StoreKind::Mysql,
+        StoreKind::Redis,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Memory => "memory",
+            StoreKind::Cookie => "cookie",
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+            StoreKind::Mysql => "mysql",
+            StoreKind::Redis => "redis",
+        }
+    }
+}
+
+impl FromStr for StoreKind {
+    type Err = SetupError;
+
+    /// ```
+    /// use sessile_bench::StoreKind;
+    /// assert_eq!("sqlite".parse::<StoreKind>().unwrap(), StoreKind::Sqlite);
+    /// assert!("mongodb".parse::<StoreKind>().is_err());
+    /// ```
+    fn from_str(name: &str) -> Result<Self, SetupError> {
+        StoreKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .ok_or_else(|| SetupError::UnknownStore(name.to_owned()))
+    }
+}
+
+/// Where the server listens and where its stores are, from the environment the harness sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `$PORT`, default 3000; the server binds 127.0.0.1 only.
+    pub port: u16,
+    /// `$SQLITE_PATH`; its folder is created when missing.
+    pub sqlite_path: PathBuf,
+    /// `$DATABASE_URL` (PostgreSQL).
+    pub database_url: String,
+    /// `$MYSQL_URL`.
+    pub mysql_url: String,
+    /// `$REDIS_URL`.
+    pub redis_url: String,
+}
+
+impl Settings {
+    /// Reads the settings through `lookup` (the process environment in the server), falling
+    /// back to the harness's loopback defaults.
+    ///
+    /// ```
+    /// let settings = sessile_bench::Settings::from_lookup(|name| (name == "PORT").then(|| "3151".to_owned())).unwrap();
+    /// assert_eq!(settings.port, 3151);
+    /// assert_eq!(settings.redis_url, "redis://127.0.0.1:6379/9");
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
+        let or = |name: &str, default: &str| lookup(name).unwrap_or_else(|| default.to_owned());
+        let port = match lookup("PORT") {
+            None => 3000,
+            Some(text) => text.parse().map_err(|_| SetupError::BadPort(text))?,
+        };
+        Ok(Self {
+            port,
+            sqlite_path: or("SQLITE_PATH", "/tmp/peerbench-data/peerbench.sqlite").into(),
+            database_url: or(
+                "DATABASE_URL",
+                "postgres://peerbench:peerbench@127.0.0.1:5432/peerbench",
+            ),
+            mysql_url: or(
+                "MYSQL_URL",
+                "mysql://peerbench:peerbench@127.0.0.1:3306/peerbench",
+            ),
+            redis_url: or("REDIS_URL", "redis://127.0.0.1:6379/9"),
+        })
+    }
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, SetupError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The first argument names no store.
+    #[error("unknown store {0:?}; expected one of cookie, memory, sqlite, postgres, mysql, redis")]
+    UnknownStore(String),
+    /// `$PORT` is not a port number.
+    #[error("PORT={0:?} is not a port number")]
+    BadPort(String),
+    /// The store exists but this binary was built without it.
+    #[error(
+        "store {store:?} is not compiled into this binary; build it with `--features {feature}`"
+    )]
+    NotCompiled {
+        /// The store's name.
+        store: &'static str,
+        /// The cargo feature that brings it in.
+        feature: &'static str,
+    },
+    /// The store could not be opened or reached.
+    #[error("cannot open the {store} store: {source}")]
+    Store {
+        /// The store's name.
+        store: &'static str,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl SetupError {
+    fn store(kind: StoreKind, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SetupError::Store {
+            store: kind.name(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// The configuration every row runs with: defaults except `Secure`, since the harness speaks
+/// plain http on loopback.
+pub fn config(keys: Keys) -> Config {
+    Config::new(keys).with_secure(false)
+}
+
+/// Opens `kind` as the settings say (creating tables as needed) and returns its manager.
+pub async fn manager(
+    kind: StoreKind,
+    settings: &Settings,
+    keys: Keys,
+) -> Result<SessionManager, SetupError> {
+    let config = config(keys);
+    match kind {
+        StoreKind::Memory => Ok(SessionManager::new(MemoryStore::new(), config)),
+        StoreKind::Cookie => Ok(SessionManager::with_cookie_store(
+            CookieStore::new(),
+            config,
+        )),
+        StoreKind::Sqlite => {
+            if let Some(folder) = settings.sqlite_path.parent() {
+                std::fs::create_dir_all(folder).map_err(|error| SetupError::store(kind, error))?;
+            }
+            let store = sessile_sql::SqliteStore::open(&settings.sqlite_path)
+                .await
+                .map_err(|error| SetupError::store(kind, error))?;
+            Ok(SessionManager::new(store, config))
+        }
+        StoreKind::Postgres => postgres(&settings.database_url, config).await,
+        StoreKind::Mysql => mysql(&settings.mysql_url, config).await,
+        StoreKind::Redis => redis(&settings.redis_url, config).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres(url: &str, config: Config) -> Result<SessionManager, SetupError> {
+    let store = sessile_sql::PostgresStore::connect(url)
+        .await
+        .map_err(|error| SetupError::store(StoreKind::Postgres, error))?;
+    Ok(SessionManager::new(store, config))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres(_url: &str, _config: Config) -> Result<SessionManager, SetupError> {
+    Err(SetupError::NotCompiled {
+        store: "postgres",
+        feature: "postgres",
+    })
+}
+
+#[cfg(feature = "mysql")]
+async fn mysql(url: &str, config: Config) -> Result<SessionManager, SetupError> {
+    let store = sessile_sql::MySqlStore::connect(url)
+        .await
+        .map_err(|error| SetupError::store(StoreKind::Mysql, error))?;
+    Ok(SessionManager::new(store, config))
+}
+
+#[cfg(not(feature = "mysql"))]
+async fn mysql(_url: &str, _config: Config) -> Result<SessionManager, SetupError> {
+    Err(SetupError::NotCompiled {
+        store: "mysql",
+        feature: "mysql",
+    })
+}
+
+#[cfg(feature = "redis")]
+async fn redis(url: &str, config: Config) -> Result<SessionManager, SetupError> {
+    let store = sessile_redis::RedisStore::connect(url)
+        .await
+        .map_err(|error| SetupError::store(StoreKind::Redis, error))?;
+    Ok(SessionManager::new(store, config))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis(_url: &str, _config: Config) -> Result<SessionManager, SetupError> {
+    Err(SetupError::NotCompiled {
+        store: "redis",
+        feature: "redis",
+    })
+}
