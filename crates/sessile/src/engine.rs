@@ -87,30 +87,19 @@ impl SessionManager {
         }
     }
 
-    /// Resolves the request's session from its headers. No I/O: a malformed or badly signed id
-    /// becomes a fresh session here, before any store is asked.
+    /// Starts the request's session. It only keeps the headers it needs: the id is checked
+    /// (shape, then signature) on first use, so a handler that never touches its session pays
+    /// neither a store call nor the signature check. A malformed or badly signed id becomes a
+    /// fresh session then, before any store is asked.
     pub fn start(&self, headers: &HeaderMap, client_ip: Option<IpAddr>) -> Session {
-        let config = &self.shared.config;
-        let device = Device {
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(summarize_user_agent),
-            ip: client_ip
-                .filter(|_| config.record_ip)
-                .map(|ip| ip.to_string()),
+        let id_headers: Vec<HeaderValue> = match &self.shared.config.transport {
+            IdTransport::Cookie => headers.get_all(header::COOKIE).iter().cloned().collect(),
+            IdTransport::Header(name) => headers.get(name).cloned().into_iter().collect(),
         };
-        let presented = presented_value(config, headers);
-        let (phase, reissue) = match (presented, &self.shared.backend) {
-            (None, _) => (Phase::fresh(), false),
-            (Some(value), Backend::Store(_)) => match verify_id(config, &value) {
-                Ok((id, key_index)) => (Phase::Unloaded { id }, key_index > 0),
-                Err(reason) => {
-                    config.events.emit(&Event::Rejected { reason });
-                    (Phase::dead_cookie(), false)
-                }
-            },
-            (Some(value), Backend::Cookie(_)) => (Phase::Sealed { value }, false),
+        let phase = if id_headers.is_empty() {
+            Phase::fresh()
+        } else {
+            Phase::Unresolved
         };
         Session::new(
             self.shared.clone(),
@@ -118,9 +107,13 @@ impl SessionManager {
                 phase,
                 changes: ChangeSet::default(),
                 rotate: false,
-                reissue,
+                reissue: false,
                 touched_in_store: false,
-                device,
+                request: RequestFacts {
+                    id_headers,
+                    user_agent: headers.get(header::USER_AGENT).cloned(),
+                    client_ip,
+                },
             },
         )
     }
@@ -130,6 +123,8 @@ impl SessionManager {
 /// one `match` over it.
 #[derive(Debug)]
 pub(crate) enum Phase {
+    /// The request carries an id (or sealed state) that nobody has looked at yet.
+    Unresolved,
     /// A valid signed id arrived; the store has not been asked yet.
     Unloaded { id: SessionId },
     /// A cookie-store value arrived; not opened yet.
@@ -171,7 +166,16 @@ pub(crate) struct RequestState {
     pub(crate) reissue: bool,
     /// An `increment` already moved the idle deadline in the store during this request.
     pub(crate) touched_in_store: bool,
-    pub(crate) device: Device,
+    pub(crate) request: RequestFacts,
+}
+
+/// What the session may need from the request, kept cheaply (header values are shared bytes)
+/// and interpreted only when the session is used.
+#[derive(Debug)]
+pub(crate) struct RequestFacts {
+    id_headers: Vec<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+    client_ip: Option<IpAddr>,
 }
 
 /// What the response must carry after the commit: `Set-Cookie` or the id header. When it is not
@@ -211,6 +215,43 @@ impl Shared {
         Touch {
             last_seen: now,
             idle_deadline: now + self.config.idle_timeout,
+        }
+    }
+
+    /// Interprets the presented id on first use: shape, then signature, never the store.
+    pub(crate) fn resolve(&self, state: &mut RequestState) {
+        if !matches!(state.phase, Phase::Unresolved) {
+            return;
+        }
+        let config = &self.config;
+        let presented = presented_value(config, &state.request.id_headers);
+        let (phase, reissue) = match (presented, &self.backend) {
+            (None, _) => (Phase::fresh(), false),
+            (Some(value), Backend::Store(_)) => match verify_id(config, &value) {
+                Ok((id, key_index)) => (Phase::Unloaded { id }, key_index > 0),
+                Err(reason) => {
+                    config.events.emit(&Event::Rejected { reason });
+                    (Phase::dead_cookie(), false)
+                }
+            },
+            (Some(value), Backend::Cookie(_)) => (Phase::Sealed { value }, false),
+        };
+        state.phase = phase;
+        state.reissue = reissue;
+    }
+
+    /// The device metadata of this request's client.
+    fn device(&self, request: &RequestFacts) -> Device {
+        Device {
+            user_agent: request
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(summarize_user_agent),
+            ip: request
+                .client_ip
+                .filter(|_| self.config.record_ip)
+                .map(|ip| ip.to_string()),
         }
     }
 
@@ -313,10 +354,12 @@ impl Shared {
         let mut out = ResponseHeaders::default();
         if state.changes.user.is_some() {
             // Signing in records the device that signed in.
-            state.changes.device = Some(state.device.clone());
+            state.changes.device = Some(self.device(&state.request));
         }
         let mut changes = state.changes;
         match (&self.backend, state.phase) {
+            // Nobody looked at the session: nothing to commit.
+            (_, Phase::Unresolved) => {}
             (_, Phase::Interrupted) => out.headers.push(self.removal()),
             (Backend::Cookie(_), Phase::Sealed { .. }) => {}
             (Backend::Store(_), Phase::Sealed { .. }) => {
@@ -335,7 +378,7 @@ impl Shared {
                 if let Some(id) = &ended {
                     events.emit(&Event::Destroyed { tag: id.log_tag() });
                 }
-                let mut record = self.new_record(now, state.device);
+                let mut record = self.new_record(now, self.device(&state.request));
                 changes.apply_to(&mut record);
                 // A new session that would hold nothing (say, a sign-out on a visitor without a
                 // session) is never stored: no row, no cookie.
@@ -555,17 +598,14 @@ fn header_value(text: &str) -> HeaderValue {
 
 /// The raw id (or sealed state) the client presented, if any. First occurrence wins, as in
 /// browsers' and Koa's cookie parsing; values that are not visible ASCII are ignored.
-fn presented_value(config: &Config, headers: &HeaderMap) -> Option<String> {
+fn presented_value(config: &Config, id_headers: &[HeaderValue]) -> Option<String> {
+    let mut values = id_headers.iter().filter_map(|v| v.to_str().ok());
     match &config.transport {
-        IdTransport::Header(name) => headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
+        IdTransport::Header(_) => values
+            .next()
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty()),
-        IdTransport::Cookie => headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+        IdTransport::Cookie => values
             .flat_map(|line| line.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(name, _)| *name == config.cookie.name)

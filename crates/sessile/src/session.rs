@@ -109,6 +109,7 @@ impl Session {
         let state = guard
             .as_mut()
             .expect("the session is used after its request finished");
+        self.inner.shared.resolve(state);
         f(state)
     }
 
@@ -281,7 +282,8 @@ impl Session {
             let ended = match std::mem::replace(&mut state.phase, Phase::fresh()) {
                 Phase::Unloaded { id } | Phase::Existing { id, .. } => Some(id),
                 Phase::Fresh { ended, .. } => ended,
-                Phase::Sealed { .. } | Phase::Interrupted => None,
+                // `with_state` resolved the id already.
+                Phase::Unresolved | Phase::Sealed { .. } | Phase::Interrupted => None,
             };
             state.phase = Phase::Fresh {
                 ended,
@@ -425,6 +427,16 @@ impl Session {
     /// Commits the request's changes (at most one store operation) and returns the headers the
     /// response must carry. Adapters call it once, after the handler.
     pub async fn finish(&self) -> Result<ResponseHeaders, SessionError> {
+        {
+            let mut guard = self.state();
+            let untouched = guard
+                .as_ref()
+                .is_some_and(|state| matches!(state.phase, Phase::Unresolved));
+            if untouched {
+                guard.take();
+                return Ok(ResponseHeaders::default());
+            }
+        }
         let needs_record = self.with_state(|state| match state.phase {
             // Rotation and persistence changes re-issue the cookie, whose lifetime the record holds.
             Phase::Unloaded { .. } => state.rotate || state.changes.persistent.is_some(),

@@ -132,6 +132,27 @@ async fn an_untouched_session_costs_no_store_call() {
 }
 
 #[tokio::test]
+async fn an_untouched_session_never_looks_at_its_cookie() {
+    let h = Harness::new();
+    // A forged value: were it checked, the check would emit a `Rejected` event.
+    let forged = format!("{}.{}", "A".repeat(43), "B".repeat(43));
+    let session = h.manager.start(&cookie_request(&forged), None);
+    let response = session.finish().await.unwrap();
+    assert!(response.is_empty());
+    assert!(h.events.events().is_empty(), "{:?}", h.events.events());
+
+    // The same forged value, used: checked, rejected, and still no store call.
+    let session = h.manager.start(&cookie_request(&forged), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    assert_eq!(
+        h.events
+            .count(|event| matches!(event, sessile::Event::Rejected { .. })),
+        1
+    );
+    assert_eq!(h.store.counts().total(), 0);
+}
+
+#[tokio::test]
 async fn a_read_inside_the_throttle_window_costs_one_load() {
     let h = Harness::new();
     let value = h.existing_session().await;
