@@ -67,6 +67,10 @@
 
 #![warn(missing_docs)]
 
+pub mod csrf;
+
+pub use csrf::{CsrfLayer, CsrfToken};
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;

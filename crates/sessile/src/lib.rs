@@ -4,6 +4,7 @@
 pub mod change;
 pub mod cleanup;
 pub mod config;
+pub mod csrf;
 pub mod engine;
 pub mod events;
 pub mod id;
@@ -18,6 +19,7 @@ pub mod time;
 
 pub use change::{ChangeSet, KeyChange, Touch};
 pub use config::{Config, CookieConfig, IdTransport};
+pub use csrf::Csrf;
 pub use engine::{ResponseHeaders, SessionManager};
 pub use events::{Event, EventSink, RejectReason, TracingEvents};
 pub use id::{SessionId, StoreKey};
