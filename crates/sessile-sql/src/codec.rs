@@ -1,7 +1,11 @@
 //! How records map onto SQL columns, independent of the dialect: JSON text for the data and the
 //! device, 32-byte blobs for keys, Unix milliseconds for times.
 
-use sessile::{ChangeSet, Device, KeyChange, Record, SessionData, StoreError, StoreKey, Timestamp};
+use sessile::{
+    Device, Record, SessionData, SessionSummary, StoreError, StoreKey, Timestamp, UpdateOutcome,
+};
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Type};
 
 /// The columns of one stored session, as read back from any dialect.
 #[derive(sqlx::FromRow)]
@@ -68,22 +72,82 @@ pub(crate) fn decode_key(bytes: &[u8]) -> Result<StoreKey, StoreError> {
     })
 }
 
-/// Applies the data part of `changes` (`cleared`, then `keys`) exactly as
-/// [`ChangeSet::apply_to`] does, for stores that rewrite the data in Rust.
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
-pub(crate) fn apply_data_changes(changes: &ChangeSet, data: &mut SessionData) {
-    if changes.cleared {
-        data.clear();
-    }
-    for (key, change) in &changes.keys {
-        match change {
-            KeyChange::Set(value) => {
-                data.insert(key.clone(), value.clone());
-            }
-            KeyChange::Remove => {
-                data.remove(key);
-            }
+/// The columns of one row of a user's session listing: key, `created_at`, `last_seen`,
+/// `expires_at` (Unix milliseconds) and the device as the driver returns it.
+pub(crate) type SummaryRow<Device> = (Vec<u8>, i64, i64, i64, Device);
+
+/// A user's sessions from their listing rows, `device_text` turning the device column into JSON
+/// text. Rows that cannot be decoded are left out (with a warning): the engine treats such a
+/// session as absent, so it grants no access, and one bad row should not hide the others.
+pub(crate) fn decode_summaries<Device>(
+    rows: Vec<SummaryRow<Device>>,
+    device_text: fn(Device) -> Result<String, StoreError>,
+) -> Vec<SessionSummary> {
+    let mut sessions = Vec::with_capacity(rows.len());
+    for (key, created_at, last_seen, expires_at, device) in rows {
+        let summary = decode_key(&key).and_then(|key| {
+            Ok(SessionSummary {
+                key,
+                created_at: Timestamp::from_millis(created_at),
+                last_seen: Timestamp::from_millis(last_seen),
+                expires_at: Timestamp::from_millis(expires_at),
+                device: decode_device(&device_text(device)?)?,
+            })
+        });
+        match summary {
+            Ok(summary) => sessions.push(summary),
+            Err(error) => tracing::warn!(%error, "skipping an undecodable session row"),
         }
+    }
+    sessions
+}
+
+/// Binds a new record's columns, in every dialect's `INSERT` order: key, data, user,
+/// `created_at`, `last_seen`, `idle_deadline`, `absolute_deadline`, `expires_at`, persistent,
+/// device.
+pub(crate) fn bind_new_record<'q, DB>(
+    query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    key: &'q StoreKey,
+    record: &'q Record,
+) -> Result<Query<'q, DB, <DB as Database>::Arguments<'q>>, StoreError>
+where
+    DB: Database,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+{
+    Ok(query
+        .bind(key.as_bytes().as_slice())
+        .bind(encode_data(&record.data)?)
+        .bind(record.user.as_deref())
+        .bind(record.created_at.as_millis())
+        .bind(record.last_seen.as_millis())
+        .bind(record.idle_deadline.as_millis())
+        .bind(record.absolute_deadline.as_millis())
+        .bind(record.expires_at().as_millis())
+        .bind(record.persistent)
+        .bind(encode_device(&record.device)?))
+}
+
+/// An update's outcome from whether its `UPDATE`, guarded on the live row, matched it.
+pub(crate) fn update_outcome(matched_live_row: bool) -> UpdateOutcome {
+    if matched_live_row {
+        UpdateOutcome::Applied
+    } else {
+        UpdateOutcome::Gone
+    }
+}
+
+/// A create's outcome from the row count of an upsert whose update branch only replaces an
+/// expired row: a live row under the key leaves it at 0.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn upsert_outcome(rows_affected: u64) -> sessile::CreateOutcome {
+    if rows_affected > 0 {
+        sessile::CreateOutcome::Created
+    } else {
+        sessile::CreateOutcome::Collision
     }
 }
 
@@ -108,27 +172,5 @@ mod tests {
         assert!(matches!(decode_key(&[0; 31]), Err(StoreError::Corrupt(_))));
         assert!(matches!(decode_key(&[0; 33]), Err(StoreError::Corrupt(_))));
         assert_eq!(decode_key(&[7; 32]).unwrap(), StoreKey::from_bytes([7; 32]));
-    }
-
-    #[test]
-    fn data_changes_match_the_reference_application() {
-        let mut changes = ChangeSet::default();
-        changes.clear();
-        changes.set("kept", json!({"nested": [1, 2]}));
-        changes.remove("gone");
-        let mut record = Record {
-            data: serde_json::from_value(json!({"old": 1, "gone": 2})).unwrap(),
-            user: None,
-            created_at: Timestamp::from_millis(0),
-            last_seen: Timestamp::from_millis(0),
-            idle_deadline: Timestamp::from_millis(1),
-            absolute_deadline: Timestamp::from_millis(1),
-            persistent: false,
-            device: Device::default(),
-        };
-        let mut data = record.data.clone();
-        apply_data_changes(&changes, &mut data);
-        changes.apply_to(&mut record);
-        assert_eq!(data, record.data);
     }
 }

@@ -36,6 +36,8 @@
 #![warn(missing_docs)]
 
 mod codec;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod delta;
 mod error;
 mod migrations;
 #[cfg(feature = "mysql")]

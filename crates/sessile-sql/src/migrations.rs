@@ -1,9 +1,11 @@
-//! The shape of a schema migration, shared by every dialect. Each dialect lists its own
+//! The shape of a schema migration and the bookkeeping every dialect's runner shares: which
+//! migrations are pending, what a failure reports, what is logged. Each dialect lists its own
 //! migrations (embedded SQL files under `migrations/<dialect>/`) and runs them with its own
 //! locking, because how DDL and locks combine differs between databases.
 
+use crate::error::Error;
+
 /// One step of a dialect's schema history.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) struct Migration {
     /// Applied in increasing order; recorded once applied, never reused.
     pub(crate) version: i64,
@@ -11,4 +13,92 @@ pub(crate) struct Migration {
     pub(crate) description: &'static str,
     /// The statements, run in one transaction where the dialect allows transactional DDL.
     pub(crate) sql: &'static str,
+}
+
+impl Migration {
+    /// This step failing with the driver's `source`.
+    pub(crate) fn failed(&self, source: sqlx::Error) -> Error {
+        Error::Migrate {
+            version: self.version,
+            description: self.description,
+            source,
+        }
+    }
+
+    /// Logs that this step was applied to `table`.
+    pub(crate) fn log_applied(&self, table: &str) {
+        tracing::info!(
+            table,
+            version = self.version,
+            description = self.description,
+            "applied session schema migration"
+        );
+    }
+}
+
+/// The steps of `history` whose versions are not in `applied`, oldest first.
+pub(crate) fn pending<'a>(
+    history: &'a [Migration],
+    applied: &'a [i64],
+) -> impl Iterator<Item = &'a Migration> {
+    history
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+}
+
+/// Warns when `applied` holds a version newer than any in `history`: a newer release migrated
+/// `table`. Migrations only add, so this release keeps working (as during a rolling upgrade);
+/// the warning is there in case it does not.
+pub(crate) fn warn_if_newer(history: &[Migration], applied: &[i64], table: &str) {
+    let newest_known = history.last().map_or(0, |migration| migration.version);
+    if let Some(newest_applied) = applied.iter().copied().max() {
+        if newest_applied > newest_known {
+            tracing::warn!(
+                table,
+                newest_applied,
+                newest_known,
+                "session schema is newer than this version of sessile-sql"
+            );
+        }
+    }
+}
+
+/// Asserts what every dialect's history must keep: positive versions, strictly increasing.
+#[cfg(test)]
+pub(crate) fn assert_versions_increase(history: &[Migration]) {
+    assert!(history
+        .windows(2)
+        .all(|pair| pair[0].version < pair[1].version));
+    assert!(history.iter().all(|migration| migration.version > 0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HISTORY: &[Migration] = &[
+        Migration {
+            version: 1,
+            description: "one",
+            sql: "",
+        },
+        Migration {
+            version: 2,
+            description: "two",
+            sql: "",
+        },
+    ];
+
+    #[test]
+    fn pending_steps_are_the_unapplied_ones_in_order() {
+        let versions = |applied: &[i64]| -> Vec<i64> {
+            pending(HISTORY, applied)
+                .map(|migration| migration.version)
+                .collect()
+        };
+        assert_eq!(versions(&[]), vec![1, 2]);
+        assert_eq!(versions(&[1]), vec![2]);
+        assert_eq!(versions(&[1, 2, 3]), Vec::<i64>::new());
+        assert_versions_increase(HISTORY);
+    }
 }

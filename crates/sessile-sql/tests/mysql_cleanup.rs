@@ -4,19 +4,19 @@
 
 #![cfg(feature = "mysql")]
 
-mod mysql_common;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use mysql_common::{connect, drop_table};
 use sessile::cleanup::Cleanup;
 use sessile::{
-    ChangeSet, Clock, CreateOutcome, Device, IncrementOutcome, Record, SessionId, Store, StoreKey,
-    SystemClock, Touch, UpdateOutcome,
+    ChangeSet, Clock, CreateOutcome, IncrementOutcome, SessionId, Store, StoreKey, SystemClock,
+    UpdateOutcome,
 };
 use sessile_sql::{MySqlStore, MySqlStoreOptions};
+use support::mysql::{connect, drop_table};
+use support::{record_at, touch_at};
 use tokio::task::JoinSet;
 
 const TABLE: &str = "sessile_cleanup";
@@ -77,16 +77,7 @@ async fn two_cleaners_delete_exactly_the_expired_rows_under_live_traffic() {
     let mut live: Vec<StoreKey> = Vec::with_capacity(LIVE);
     for _ in 0..LIVE {
         let key = SessionId::generate().store_key();
-        let record = Record {
-            data: serde_json::from_str(r#"{"live": true}"#).expect("an object"),
-            user: None,
-            created_at: now,
-            last_seen: now,
-            idle_deadline: now + Duration::from_secs(3600),
-            absolute_deadline: now + Duration::from_secs(7200),
-            persistent: false,
-            device: Device::default(),
-        };
+        let record = record_at(now, serde_json::json!({"live": true}));
         assert_eq!(
             setup
                 .create(&key, &record)
@@ -110,10 +101,7 @@ async fn two_cleaners_delete_exactly_the_expired_rows_under_live_traffic() {
             loop {
                 for key in live.iter().skip(worker).step_by(4) {
                     let at = SystemClock.now();
-                    let touch = Touch {
-                        last_seen: at,
-                        idle_deadline: at + Duration::from_secs(3600),
-                    };
+                    let touch = touch_at(at);
                     let mut changes = ChangeSet {
                         touch: Some(touch),
                         ..ChangeSet::default()

@@ -3,13 +3,13 @@
 
 #![cfg(feature = "mysql")]
 
-mod mysql_common;
+mod support;
 
 use std::sync::Arc;
 
-use mysql_common::connect;
 use sessile::StoreKey;
 use sessile_sql::{MySqlStore, MySqlStoreOptions};
+use support::mysql::connect;
 
 const TABLE: &str = "sessile_conformance";
 

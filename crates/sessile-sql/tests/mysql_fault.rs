@@ -8,16 +8,17 @@
 
 #![cfg(feature = "mysql")]
 
-mod mysql_common;
+mod support;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mysql_common::{connect, drop_table, new_session, spawn_instance};
 use sessile::Keys;
 use sessile_sql::MySqlStoreOptions;
+use support::http::{get_text, new_session};
+use support::mysql::{connect, drop_table, spawn_instance};
 use tokio::task::JoinSet;
 
 const TABLE: &str = "sessile_fault";
@@ -116,13 +117,8 @@ async fn requests_fail_with_503_during_a_restart_and_succeed_after() {
     for _ in 0..10 {
         let cookie = new_session(&client, &base).await;
         for _ in 0..3 {
-            let response = client
-                .get(format!("{base}/count"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("count before the outage");
-            assert_eq!(response.status(), 200);
+            let (status, _) = get_text(&client, &format!("{base}/count"), Some(&cookie)).await;
+            assert_eq!(status, 200, "count before the outage");
         }
         committed.push(cookie);
     }
@@ -141,14 +137,7 @@ async fn requests_fail_with_503_during_a_restart_and_succeed_after() {
         load.spawn(async move {
             while phase.load(Ordering::Acquire) != BACK {
                 let started = phase.load(Ordering::Acquire);
-                let status = client
-                    .get(format!("{base}/count"))
-                    .header("cookie", &cookie)
-                    .send()
-                    .await
-                    .expect("the app answers every request (no panic, no dropped connection)")
-                    .status()
-                    .as_u16();
+                let (status, _) = get_text(&client, &format!("{base}/count"), Some(&cookie)).await;
                 let ended = phase.load(Ordering::Acquire);
                 outcomes
                     .lock()
@@ -172,25 +161,12 @@ async fn requests_fail_with_503_during_a_restart_and_succeed_after() {
     let probe = &committed[0];
     for path in ["/get", "/count", "/set?k=during"] {
         for _ in 0..3 {
-            let response = client
-                .get(format!("{base}{path}"))
-                .header("cookie", probe)
-                .send()
-                .await
-                .expect("the app answers during the outage");
-            assert_eq!(response.status(), 503, "{path} during the outage");
+            let (status, _) = get_text(&client, &format!("{base}{path}"), Some(probe)).await;
+            assert_eq!(status, 503, "{path} during the outage");
         }
     }
-    let response = client
-        .get(format!("{base}/set?k=new"))
-        .send()
-        .await
-        .expect("the app answers during the outage");
-    assert_eq!(
-        response.status(),
-        503,
-        "creating a session during the outage"
-    );
+    let (status, _) = get_text(&client, &format!("{base}/set?k=new"), None).await;
+    assert_eq!(status, 503, "creating a session during the outage");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     phase.store(STARTING, Ordering::Release);
@@ -227,25 +203,14 @@ async fn requests_fail_with_503_during_a_restart_and_succeed_after() {
     // After the restart the pool recovers by itself: every request succeeds.
     for index in 0..50 {
         let cookie = &committed[index % committed.len()];
-        let response = client
-            .get(format!("{base}/keys"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .expect("the app answers after the restart");
-        assert_eq!(response.status(), 200, "request {index} after the restart");
+        let (status, _) = get_text(&client, &format!("{base}/keys"), Some(cookie)).await;
+        assert_eq!(status, 200, "request {index} after the restart");
     }
     for cookie in &committed {
-        let response = client
-            .get(format!("{base}/get"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .expect("read a session after the restart");
-        assert_eq!(response.status(), 200);
+        let (status, count) = get_text(&client, &format!("{base}/get"), Some(cookie)).await;
+        assert_eq!(status, 200);
         assert_eq!(
-            response.text().await.expect("the count"),
-            "3",
+            count, "3",
             "a session committed before the outage keeps its data"
         );
     }

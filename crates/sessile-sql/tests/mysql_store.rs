@@ -4,18 +4,19 @@
 
 #![cfg(feature = "mysql")]
 
-mod mysql_common;
+mod support;
 
 use std::time::Duration;
 
-use mysql_common::{connect, mysql_url};
 use serde_json::json;
 use sessile::{
-    ChangeSet, Clock, CreateOutcome, Device, IncrementOutcome, Record, RotateOutcome, SessionId,
-    Store, StoreError, StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, Clock, CreateOutcome, IncrementOutcome, RotateOutcome, SessionId, Store, StoreError,
+    StoreKey, SystemClock, Timestamp, UpdateOutcome,
 };
 use sessile_sql::{Error, MySqlStore, MySqlStoreOptions};
 use sqlx::mysql::MySqlPoolOptions;
+use support::mysql::{connect, mysql_url};
+use support::{record_at, touch_at};
 
 const TABLE: &str = "sessile_store_specifics";
 const HOUR: Duration = Duration::from_secs(3600);
@@ -24,25 +25,12 @@ async fn store() -> MySqlStore {
     connect(MySqlStoreOptions::new().max_connections(4), TABLE).await
 }
 
-fn record(now: Timestamp, data: serde_json::Value) -> Record {
-    Record {
-        data: serde_json::from_value(data).expect("an object"),
-        user: None,
-        created_at: now,
-        last_seen: now,
-        idle_deadline: now + HOUR,
-        absolute_deadline: now + 2 * HOUR,
-        persistent: false,
-        device: Device::default(),
-    }
-}
-
 async fn created(store: &MySqlStore, data: serde_json::Value) -> (StoreKey, Timestamp) {
     let key = SessionId::generate().store_key();
     let now = SystemClock.now();
     assert_eq!(
         store
-            .create(&key, &record(now, data))
+            .create(&key, &record_at(now, data))
             .await
             .expect("create"),
         CreateOutcome::Created
@@ -94,10 +82,7 @@ async fn keys_with_control_characters_are_rewritten_without_losing_concurrent_ch
     while let Some(outcome) = tasks.join_next().await {
         assert_eq!(outcome.expect("task"), UpdateOutcome::Applied);
     }
-    let touch = Touch {
-        last_seen: now,
-        idle_deadline: now + HOUR,
-    };
+    let touch = touch_at(now);
     for expected in 1..=3 {
         assert_eq!(
             store
@@ -123,10 +108,7 @@ async fn keys_with_control_characters_are_rewritten_without_losing_concurrent_ch
 async fn increments_cover_the_whole_i64_range() {
     let store = store().await;
     let (key, now) = created(&store, json!({"low": i64::MIN + 1, "high": i64::MAX - 1})).await;
-    let touch = Touch {
-        last_seen: now,
-        idle_deadline: now + HOUR,
-    };
+    let touch = touch_at(now);
     let increment = |field: &'static str, by: i64| {
         let store = store.clone();
         async move {
@@ -178,7 +160,7 @@ async fn rotating_onto_an_expired_key_replaces_it() {
     let old = Timestamp::from_millis(now.as_millis() - 3 * HOUR.as_millis() as i64);
     assert_eq!(
         store
-            .create(&to, &record(old, json!({"stale": true})))
+            .create(&to, &record_at(old, json!({"stale": true})))
             .await
             .expect("create the stale row"),
         CreateOutcome::Created
@@ -284,10 +266,7 @@ async fn create_reads_its_own_outcome_after_an_increment_on_the_same_connection(
     // leak into the next statement's outcome.
     let store = connect(MySqlStoreOptions::new().max_connections(1), TABLE).await;
     let (key, now) = created(&store, json!({})).await;
-    let touch = Touch {
-        last_seen: now,
-        idle_deadline: now + HOUR,
-    };
+    let touch = touch_at(now);
     for by in [1, 2] {
         assert!(matches!(
             store.increment(&key, "n", by, touch, now).await,
@@ -296,14 +275,14 @@ async fn create_reads_its_own_outcome_after_an_increment_on_the_same_connection(
         let fresh = SessionId::generate().store_key();
         assert_eq!(
             store
-                .create(&fresh, &record(now, json!({})))
+                .create(&fresh, &record_at(now, json!({})))
                 .await
                 .expect("create"),
             CreateOutcome::Created
         );
         assert_eq!(
             store
-                .create(&fresh, &record(now, json!({})))
+                .create(&fresh, &record_at(now, json!({})))
                 .await
                 .expect("create"),
             CreateOutcome::Collision

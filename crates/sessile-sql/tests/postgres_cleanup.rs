@@ -4,18 +4,18 @@
 
 #![cfg(feature = "postgres")]
 
-mod postgres_common;
+mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use postgres_common::{admin_pool, connect, drop_table};
 use serde_json::json;
 use sessile::{
-    ChangeSet, Clock, Device, IncrementOutcome, Record, SessionId, Store, StoreKey, SystemClock,
-    Timestamp, Touch, UpdateOutcome,
+    ChangeSet, Clock, IncrementOutcome, Record, SessionId, Store, StoreKey, SystemClock, Timestamp,
+    UpdateOutcome,
 };
 use sessile_sql::PostgresStore;
+use support::postgres::{admin_pool, connect, drop_table};
+use support::{record_at, touch_at};
 
 const TABLE: &str = "cleanup";
 const EXPIRED: i64 = 100_000;
@@ -25,14 +25,8 @@ const TRAFFIC_TASKS: usize = 4;
 
 fn live_record(index: usize, now: Timestamp) -> Record {
     Record {
-        data: serde_json::from_value(json!({"index": index})).expect("an object"),
         user: Some(format!("cleanup-user-{}", index % 10)),
-        created_at: now,
-        last_seen: now,
-        idle_deadline: now + Duration::from_secs(1800),
-        absolute_deadline: now + Duration::from_secs(12 * 3600),
-        persistent: false,
-        device: Device::default(),
+        ..record_at(now, json!({"index": index}))
     }
 }
 
@@ -56,10 +50,7 @@ async fn clean(store: PostgresStore, now: Timestamp) -> u64 {
 async fn traffic(store: PostgresStore, keys: Arc<Vec<StoreKey>>, task: usize) {
     for key in keys.iter().skip(task).step_by(TRAFFIC_TASKS) {
         let now = SystemClock.now();
-        let touch = Touch {
-            last_seen: now,
-            idle_deadline: now + Duration::from_secs(1800),
-        };
+        let touch = touch_at(now);
         let mut changes = ChangeSet::default();
         changes.set("seen_by", json!(task));
         changes.touch = Some(touch);

@@ -4,13 +4,13 @@
 
 #![cfg(feature = "postgres")]
 
-mod postgres_common;
+mod support;
 
 use std::sync::Arc;
 
-use postgres_common::connect;
 use sessile::StoreKey;
 use sessile_sql::PostgresStore;
+use support::postgres::connect;
 
 const TABLE: &str = "conformance";
 

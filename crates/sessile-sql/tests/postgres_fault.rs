@@ -7,16 +7,17 @@
 
 #![cfg(feature = "postgres")]
 
-mod postgres_common;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres_common::{app, connect, serve, session_cookie};
 use sessile::{Config, Keys, SessionManager};
 use sessile_sql::PostgresStore;
+use support::http::{app, get_text, serve, session_cookie};
+use support::postgres::connect;
 
 const SESSIONS: usize = 20;
 const LOAD_TASKS: usize = 2;
@@ -97,18 +98,6 @@ impl Drop for Cluster {
     }
 }
 
-async fn get(client: &reqwest::Client, url: &str, cookie: Option<&str>) -> (u16, String) {
-    let mut request = client.get(url);
-    if let Some(cookie) = cookie {
-        request = request.header(reqwest::header::COOKIE, cookie);
-    }
-    // A failed request (connection reset, no answer) would mean the app panicked or hung: the
-    // client's timeout is far above every store timeout, so it is a failure, not a status.
-    let response = request.send().await.expect("the app answers every request");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("response body"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_under_load_gives_503_then_recovers_without_losing_sessions() {
     let mut cluster = Cluster::find();
@@ -157,7 +146,7 @@ async fn a_server_restart_under_load_gives_503_then_recovers_without_losing_sess
                     break;
                 }
                 let cookie = &cookies[index % cookies.len()];
-                let (status, _) = get(&client, &format!("{base}/count"), Some(cookie)).await;
+                let (status, _) = get_text(&client, &format!("{base}/count"), Some(cookie)).await;
                 seen.push((sent_in, status));
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -173,9 +162,9 @@ async fn a_server_restart_under_load_gives_503_then_recovers_without_losing_sess
         let (client, base, cookies) = (client.clone(), base.clone(), cookies.clone());
         probes.spawn(async move {
             if index == 0 {
-                get(&client, &format!("{base}/set?k=new"), None).await
+                get_text(&client, &format!("{base}/set?k=new"), None).await
             } else {
-                get(&client, &format!("{base}/count"), Some(&cookies[index])).await
+                get_text(&client, &format!("{base}/count"), Some(&cookies[index])).await
             }
         });
     }
@@ -191,7 +180,7 @@ async fn a_server_restart_under_load_gives_503_then_recovers_without_losing_sess
 
     for attempt in 0..REQUESTS_AFTER_RESTART {
         let cookie = &cookies[attempt % cookies.len()];
-        let (status, body) = get(&client, &format!("{base}/count"), Some(cookie)).await;
+        let (status, body) = get_text(&client, &format!("{base}/count"), Some(cookie)).await;
         assert_eq!(
             status, 200,
             "request {attempt} after the restart must succeed, got {status}: {body}"
@@ -221,7 +210,7 @@ async fn a_server_restart_under_load_gives_503_then_recovers_without_losing_sess
     );
 
     for cookie in cookies.iter() {
-        let (status, body) = get(&client, &format!("{base}/get"), Some(cookie)).await;
+        let (status, body) = get_text(&client, &format!("{base}/get"), Some(cookie)).await;
         assert_eq!(status, 200);
         let count: i64 = body
             .parse()

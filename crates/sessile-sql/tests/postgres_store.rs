@@ -3,117 +3,37 @@
 
 #![cfg(feature = "postgres")]
 
-mod postgres_common;
+mod support;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use postgres_common::{admin_pool, app, connect, database_url, drop_table, serve, TEST_SCHEMA};
 use serde_json::json;
 use sessile::{
-    ChangeSet, Clock, Config, Device, Keys, Record, SessionId, SessionManager, Store, StoreError,
-    SystemClock, UpdateOutcome,
+    ChangeSet, Clock, Keys, Record, SessionId, Store, StoreError, SystemClock, UpdateOutcome,
 };
 use sessile_sql::{Error, PostgresStore};
+use support::http::{spawn_instance, two_instances_share_one_session};
+use support::postgres::{admin_pool, connect, database_url, drop_table, TEST_SCHEMA};
+use support::record_at;
 
 const WRITERS: usize = 200;
 
-/// Two instances (each its own pool and session layer) behind two loopback ports.
-async fn two_instances(table: &str) -> (PostgresStore, [String; 2]) {
-    let keys = Keys::generate();
-    let mut bases = Vec::new();
-    let mut first_store = None;
-    for _ in 0..2 {
-        let store = connect(table, PostgresStore::options()).await;
-        first_store.get_or_insert_with(|| store.clone());
-        let manager = SessionManager::new(store, Config::new(keys.clone()).with_secure(false));
-        let address = serve(app(manager)).await;
-        bases.push(format!("http://{address}"));
-    }
-    let bases = [bases[0].clone(), bases[1].clone()];
-    (first_store.expect("two stores"), bases)
-}
-
-/// Starts a session on the first instance; its cookie.
-async fn start_session(client: &reqwest::Client, base: &str) -> String {
-    let response = client
-        .get(format!("{base}/set?k=started"))
-        .send()
-        .await
-        .expect("request to the test app");
-    assert_eq!(response.status(), 200);
-    postgres_common::session_cookie(&response).expect("a new session sets its cookie")
-}
-
-async fn get_text(client: &reqwest::Client, url: String, cookie: &str) -> (u16, String) {
-    let response = client
-        .get(url)
-        .header(reqwest::header::COOKIE, cookie)
-        .send()
-        .await
-        .expect("request to the test app");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("response body"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_session_without_losing_writes() {
-    let (store, bases) = two_instances("two_instances").await;
-    let client = reqwest::Client::new();
-
-    let cookie = start_session(&client, &bases[0]).await;
-    let mut requests = tokio::task::JoinSet::new();
-    for index in 0..WRITERS {
-        let (client, cookie) = (client.clone(), cookie.clone());
-        let url = format!("{}/set?k=key{index}", bases[index % 2]);
-        requests.spawn(async move { get_text(&client, url, &cookie).await });
-    }
-    while let Some(result) = requests.join_next().await {
-        assert_eq!(result.expect("request task").0, 200, "every set succeeds");
-    }
-    let (status, count) = get_text(&client, format!("{}/keys", bases[1]), &cookie).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        count,
-        (WRITERS + 1).to_string(),
-        "all {WRITERS} keys (and the first) persist"
-    );
-
-    let cookie = start_session(&client, &bases[1]).await;
-    let mut requests = tokio::task::JoinSet::new();
-    for index in 0..WRITERS {
-        let (client, cookie) = (client.clone(), cookie.clone());
-        let url = format!("{}/count", bases[index % 2]);
-        requests.spawn(async move { get_text(&client, url, &cookie).await });
-    }
-    let mut values = BTreeSet::new();
-    while let Some(result) = requests.join_next().await {
-        let (status, body) = result.expect("request task");
-        assert_eq!(status, 200, "every increment succeeds");
-        values.insert(body.parse::<i64>().expect("an increment returns a number"));
-    }
-    assert_eq!(
-        values,
-        (1..=WRITERS as i64).collect::<BTreeSet<_>>(),
-        "each increment saw its own value"
-    );
-    let (status, count) = get_text(&client, format!("{}/get", bases[0]), &cookie).await;
-    assert_eq!((status, count.as_str()), (200, "200"));
-    store.pool().close().await;
+    const TABLE: &str = "two_instances";
+    let keys = Keys::generate();
+    let first = connect(TABLE, PostgresStore::options()).await;
+    let second = connect(TABLE, PostgresStore::options()).await;
+    let instances = [
+        spawn_instance(first.clone(), keys.clone()).await,
+        spawn_instance(second, keys).await,
+    ];
+    two_instances_share_one_session(&instances, WRITERS).await;
+    first.pool().close().await;
 }
 
 fn fresh_record() -> Record {
-    let now = SystemClock.now();
-    Record {
-        data: serde_json::from_value(json!({"a": 1})).expect("an object"),
-        user: None,
-        created_at: now,
-        last_seen: now,
-        idle_deadline: now + Duration::from_secs(1800),
-        absolute_deadline: now + Duration::from_secs(3600),
-        persistent: false,
-        device: Device::default(),
-    }
+    record_at(SystemClock.now(), json!({"a": 1}))
 }
 
 #[tokio::test]

@@ -1,11 +1,13 @@
 //! The store conformance suite on SQLite: every case on a fresh database file of its own.
 
-mod common;
+#![cfg(feature = "sqlite")]
+
+mod support;
 
 use std::sync::Arc;
 
-use common::TempSqliteStore;
 use sessile::StoreKey;
+use support::sqlite::TempSqliteStore;
 
 /// Corrupts a record the way a foreign or older writer would: device metadata stored as the
 /// raw User-Agent string instead of a JSON object. (`data` cannot hold invalid JSON: the table

@@ -1,19 +1,22 @@
 //! SQLite-specific behaviour the conformance suite cannot see: the schema and its migrations,
 //! connection settings, the two ways deltas are applied, transaction hygiene and error mapping.
 
-mod common;
+#![cfg(feature = "sqlite")]
+
+mod support;
 
 use std::time::Duration;
 
-use common::{TempDir, TempSqliteStore};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use sessile::{
     ChangeSet, CreateOutcome, Device, IncrementOutcome, MemoryStore, Record, RotateOutcome,
-    SessionId, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    SessionId, Store, StoreError, StoreKey, Timestamp, UpdateOutcome,
 };
 use sessile_sql::{SqliteStore, SqliteStoreOptions};
 use sqlx::Connection;
+use support::sqlite::{TempDir, TempSqliteStore};
+use support::touch_at;
 
 const START: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -35,13 +38,6 @@ fn record(data: Value, user: Option<&str>) -> Record {
             user_agent: Some("Firefox on Linux".into()),
             ip: None,
         },
-    }
-}
-
-fn touch_at(now: Timestamp) -> Touch {
-    Touch {
-        last_seen: now,
-        idle_deadline: now + HOUR,
     }
 }
 

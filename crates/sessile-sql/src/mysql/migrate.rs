@@ -13,7 +13,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{MySql, MySqlConnection, MySqlPool};
 
 use crate::error::Error;
-use crate::migrations::Migration;
+use crate::migrations::{pending, warn_if_newer, Migration};
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
 /// `{table}` in the SQL stands for the backquoted session table name.
@@ -89,15 +89,8 @@ async fn run_locked(connection: &mut MySqlConnection, table: &str) -> Result<(),
             .map_err(Error::SchemaVersion)?;
 
     let quoted = super::quote_identifier(table);
-    for migration in MIGRATIONS {
-        if applied.contains(&migration.version) {
-            continue;
-        }
-        let failed = |source| Error::Migrate {
-            version: migration.version,
-            description: migration.description,
-            source,
-        };
+    for migration in pending(MIGRATIONS, &applied) {
+        let failed = |source| migration.failed(source);
         for statement in statements(migration.sql) {
             let statement = statement.replace("{table}", &quoted);
             sqlx::query(&statement)
@@ -116,27 +109,9 @@ async fn run_locked(connection: &mut MySqlConnection, table: &str) -> Result<(),
         .execute(&mut *connection)
         .await
         .map_err(failed)?;
-        tracing::info!(
-            table,
-            version = migration.version,
-            description = migration.description,
-            "applied session schema migration"
-        );
+        migration.log_applied(table);
     }
-
-    let newest_known = MIGRATIONS.last().map_or(0, |migration| migration.version);
-    if let Some(newest_applied) = applied.iter().copied().max() {
-        if newest_applied > newest_known {
-            // A newer release migrated this table. Migrations only add, so this release keeps
-            // working (as during a rolling upgrade); say so in case it does not.
-            tracing::warn!(
-                table,
-                newest_applied,
-                newest_known,
-                "session schema is newer than this version of sessile-sql"
-            );
-        }
-    }
+    warn_if_newer(MIGRATIONS, &applied, table);
     Ok(())
 }
 
@@ -173,10 +148,7 @@ mod tests {
 
     #[test]
     fn versions_increase() {
-        assert!(MIGRATIONS
-            .windows(2)
-            .all(|pair| pair[0].version < pair[1].version));
-        assert!(MIGRATIONS.iter().all(|migration| migration.version > 0));
+        crate::migrations::assert_versions_increase(MIGRATIONS);
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sessile::change::incremented;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionData, SessionSummary,
     Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -17,11 +16,11 @@ use sessile::{
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
 use sqlx::{MySqlConnection, MySqlPool};
 
-use self::delta::{assignments, bind_all, in_place_possible, json_path, DataSource};
+use self::delta::{json_path, key_in_place_possible, MYSQL_JSON};
 use crate::codec::{
-    apply_data_changes, decode_data, decode_device, decode_key, encode_data, encode_device,
-    SessionRow,
+    bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, SessionRow,
 };
+use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::{store_error, Error};
 
 /// The table sessions live in unless configured otherwise.
@@ -280,17 +279,7 @@ impl MySqlStore {
         key: &StoreKey,
         record: &Record,
     ) -> Result<CreateOutcome, StoreError> {
-        let result = sqlx::query(&self.sql.create)
-            .bind(key.as_bytes().as_slice())
-            .bind(encode_data(&record.data)?)
-            .bind(record.user.as_deref())
-            .bind(record.created_at.as_millis())
-            .bind(record.last_seen.as_millis())
-            .bind(record.idle_deadline.as_millis())
-            .bind(record.absolute_deadline.as_millis())
-            .bind(record.expires_at().as_millis())
-            .bind(record.persistent)
-            .bind(encode_device(&record.device)?)
+        let result = bind_new_record(sqlx::query(&self.sql.create), key, record)?
             .execute(&self.pool)
             .await
             .map_err(to_store_error)?;
@@ -309,7 +298,7 @@ impl MySqlStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        if in_place_possible(changes) {
+        if MYSQL_JSON.in_place_possible(changes) {
             let mut connection = self.connection().await?;
             return self
                 .write_changes(&mut connection, from, to, changes, DataSource::InPlace, now)
@@ -338,21 +327,9 @@ impl MySqlStore {
         data: DataSource,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let assignments = assignments(changes, data)?;
-        let moves = from != to;
-        let sql = format!(
-            "UPDATE {} SET {}{} WHERE `key` = ? AND expires_at > ?",
-            self.sql.quoted_table,
-            if moves { "`key` = ?, " } else { "" },
-            assignments.sql
-        );
-        let mut query = sqlx::query(&sql);
-        if moves {
-            query = query.bind(to.as_bytes().as_slice());
-        }
-        let result = bind_all(query, assignments.binds)
-            .bind(from.as_bytes().as_slice())
-            .bind(now.as_millis())
+        let assignments = MYSQL_JSON.assignments(changes, data)?;
+        let update = MYSQL_JSON.update_live_row(&self.sql.quoted_table, from, to, assignments, now);
+        let result = bind_all(sqlx::query(&update.sql), update.binds)
             .execute(&mut *connection)
             .await
             .map_err(to_store_error)?;
@@ -416,7 +393,7 @@ impl MySqlStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
-        if !delta::key_in_place_possible(field) {
+        if !key_in_place_possible(field) {
             return self
                 .increment_in_transaction(key, field, by, touch, now)
                 .await;
@@ -450,7 +427,8 @@ impl MySqlStore {
     }
 
     /// Increments a field whose path cannot be written in place: read under a row lock, add in
-    /// Rust with the reference rule ([`incremented`]), write back, in one transaction.
+    /// Rust with the reference rule ([`sessile::change::incremented`]), write back, in one
+    /// transaction.
     async fn increment_in_transaction(
         &self,
         key: &StoreKey,
@@ -464,20 +442,15 @@ impl MySqlStore {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(IncrementOutcome::Gone);
         };
-        let Some(value) = incremented(data.get(field), by) else {
+        let Some(value) = increment_field(&mut data, field, by) else {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(IncrementOutcome::NotAnInteger);
-        };
-        data.insert(field.to_owned(), value.into());
-        let changes = ChangeSet {
-            touch: Some(touch),
-            ..ChangeSet::default()
         };
         self.write_changes(
             &mut transaction,
             key,
             key,
-            &changes,
+            &touch_only(touch),
             DataSource::Replace(encode_data(&data)?),
             now,
         )
@@ -795,11 +768,7 @@ impl Store for MySqlStore {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
         let applied = retry_on_deadlock(|| self.apply_changes(key, key, changes, now)).await?;
-        Ok(if applied {
-            UpdateOutcome::Applied
-        } else {
-            UpdateOutcome::Gone
-        })
+        Ok(update_outcome(applied))
     }
 
     /// One `UPDATE` of the key column with the changes applied (a transaction for keys that
@@ -839,8 +808,7 @@ impl Store for MySqlStore {
         .await
     }
 
-    /// Rows that cannot be decoded are left out (with a warning): the engine treats such a
-    /// session as absent, so it grants no access, and one bad row should not hide the others.
+    /// Rows that cannot be decoded are left out (with a warning);
     /// [`Store::delete_user_sessions`] still removes them.
     async fn list_user_sessions(
         &self,
@@ -854,23 +822,7 @@ impl Store for MySqlStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(to_store_error)?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for (key, created_at, last_seen, expires_at, device) in rows {
-            let summary = decode_key(&key).and_then(|key| {
-                Ok(SessionSummary {
-                    key,
-                    created_at: Timestamp::from_millis(created_at),
-                    last_seen: Timestamp::from_millis(last_seen),
-                    expires_at: Timestamp::from_millis(expires_at),
-                    device: decode_device(&utf8(device, "device")?)?,
-                })
-            });
-            match summary {
-                Ok(summary) => sessions.push(summary),
-                Err(error) => tracing::warn!(%error, "skipping an undecodable session row"),
-            }
-        }
-        Ok(sessions)
+        Ok(decode_summaries(rows, |device| utf8(device, "device")))
     }
 
     async fn delete_user_sessions(

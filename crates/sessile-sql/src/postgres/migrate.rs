@@ -9,7 +9,7 @@ use sqlx::{Executor, PgPool};
 
 use super::names::TableNames;
 use crate::error::Error;
-use crate::migrations::Migration;
+use crate::migrations::{pending, warn_if_newer, Migration};
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
 const MIGRATIONS: &[Migration] = &[Migration {
@@ -73,15 +73,9 @@ pub(super) async fn run(pool: &PgPool, names: &TableNames) -> Result<(), Error> 
         "INSERT INTO {} (version, description) VALUES ($1, $2)",
         names.versions()
     );
-    for migration in MIGRATIONS {
-        if applied.contains(&migration.version) {
-            continue;
-        }
-        let failed = |source| Error::Migrate {
-            version: migration.version,
-            description: migration.description,
-            source,
-        };
+    let table = names.sessions();
+    for migration in pending(MIGRATIONS, &applied) {
+        let failed = |source| migration.failed(source);
         // A `&str` without arguments goes over the simple query protocol, which runs every
         // statement of the migration in order.
         let sql = render(migration.sql, names);
@@ -92,26 +86,9 @@ pub(super) async fn run(pool: &PgPool, names: &TableNames) -> Result<(), Error> 
             .execute(&mut *transaction)
             .await
             .map_err(failed)?;
-        tracing::info!(
-            version = migration.version,
-            description = migration.description,
-            table = %names.sessions(),
-            "applied session schema migration"
-        );
+        migration.log_applied(&table);
     }
-
-    let newest_known = MIGRATIONS.last().map_or(0, |migration| migration.version);
-    if let Some(newest_applied) = applied.iter().copied().max() {
-        if newest_applied > newest_known {
-            // A newer release migrated this table. Migrations only add, so this release keeps
-            // working (as during a rolling upgrade); say so in case it does not.
-            tracing::warn!(
-                newest_applied,
-                newest_known,
-                "session schema is newer than this version of sessile-sql"
-            );
-        }
-    }
+    warn_if_newer(MIGRATIONS, &applied, &table);
     transaction.commit().await.map_err(Error::SchemaVersion)
 }
 
@@ -121,10 +98,7 @@ mod tests {
 
     #[test]
     fn versions_increase() {
-        assert!(MIGRATIONS
-            .windows(2)
-            .all(|pair| pair[0].version < pair[1].version));
-        assert!(MIGRATIONS.iter().all(|migration| migration.version > 0));
+        crate::migrations::assert_versions_increase(MIGRATIONS);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use sqlx::{Executor, PgPool};
 
 use self::names::TableNames;
 use self::sql::Statements;
-use crate::codec::{decode_device, decode_key, encode_data, encode_device, SessionRow};
+use crate::codec::{bind_new_record, decode_summaries, update_outcome, upsert_outcome, SessionRow};
 use crate::error::{store_error, Error};
 
 /// The table [`PostgresStore`] uses unless told otherwise.
@@ -404,25 +404,11 @@ impl Store for PostgresStore {
 
     /// One `INSERT ... ON CONFLICT DO UPDATE ... WHERE` the existing row has expired.
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
-        let result = sqlx::query(&self.sql.create)
-            .bind(key.as_bytes().as_slice())
-            .bind(encode_data(&record.data)?)
-            .bind(record.user.as_deref())
-            .bind(record.created_at.as_millis())
-            .bind(record.last_seen.as_millis())
-            .bind(record.idle_deadline.as_millis())
-            .bind(record.absolute_deadline.as_millis())
-            .bind(record.expires_at().as_millis())
-            .bind(record.persistent)
-            .bind(encode_device(&record.device)?)
+        let result = bind_new_record(sqlx::query(&self.sql.create), key, record)?
             .execute(&self.pool)
             .await
             .map_err(to_store_error)?;
-        Ok(if result.rows_affected() > 0 {
-            CreateOutcome::Created
-        } else {
-            CreateOutcome::Collision
-        })
+        Ok(upsert_outcome(result.rows_affected()))
     }
 
     /// One `UPDATE`: `(data - removed) || set`, metadata and touch, on the live row only.
@@ -436,11 +422,7 @@ impl Store for PostgresStore {
             .apply(key, None, changes, now)
             .await
             .map_err(to_store_error)?;
-        Ok(if changed > 0 {
-            UpdateOutcome::Applied
-        } else {
-            UpdateOutcome::Gone
-        })
+        Ok(update_outcome(changed > 0))
     }
 
     /// One `UPDATE` that sets the key column and applies the delta. When the new key is taken
@@ -517,8 +499,7 @@ impl Store for PostgresStore {
         Ok(result.rows_affected() > 0)
     }
 
-    /// Rows that cannot be decoded are left out (with a warning): the engine treats such a
-    /// session as absent, so it grants no access, and one bad row should not hide the others.
+    /// Rows that cannot be decoded are left out (with a warning);
     /// [`Store::delete_user_sessions`] still removes them.
     async fn list_user_sessions(
         &self,
@@ -532,23 +513,7 @@ impl Store for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(to_store_error)?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for (key, created_at, last_seen, expires_at, device) in rows {
-            let summary = decode_key(&key).and_then(|key| {
-                Ok(SessionSummary {
-                    key,
-                    created_at: Timestamp::from_millis(created_at),
-                    last_seen: Timestamp::from_millis(last_seen),
-                    expires_at: Timestamp::from_millis(expires_at),
-                    device: decode_device(&device)?,
-                })
-            });
-            match summary {
-                Ok(summary) => sessions.push(summary),
-                Err(error) => tracing::warn!(%error, "skipping an undecodable session row"),
-            }
-        }
-        Ok(sessions)
+        Ok(decode_summaries(rows, Ok))
     }
 
     async fn delete_user_sessions(

@@ -8,7 +8,7 @@ use sessile::{Clock, SystemClock};
 use sqlx::SqlitePool;
 
 use crate::error::Error;
-use crate::migrations::Migration;
+use crate::migrations::{pending, warn_if_newer, Migration};
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
 const MIGRATIONS: &[Migration] = &[Migration {
@@ -16,6 +16,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
     description: "create sessile_sessions",
     sql: include_str!("../../migrations/sqlite/0001_create_sessions.sql"),
 }];
+
+/// The sessions table the migrations create.
+const TABLE: &str = "sessile_sessions";
 
 /// Applies the migrations the database has not seen yet.
 ///
@@ -46,19 +49,11 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<(), Error> {
         .await
         .map_err(Error::SchemaVersion)?;
 
-    for migration in MIGRATIONS {
-        if applied.contains(&migration.version) {
-            continue;
-        }
-        let failed = |source| Error::Migrate {
-            version: migration.version,
-            description: migration.description,
-            source,
-        };
+    for migration in pending(MIGRATIONS, &applied) {
         sqlx::query(migration.sql)
             .execute(&mut *transaction)
             .await
-            .map_err(failed)?;
+            .map_err(|source| migration.failed(source))?;
         sqlx::query(
             "INSERT INTO sessile_schema_versions (version, description, applied_at)
              VALUES (?, ?, ?)",
@@ -68,38 +63,17 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<(), Error> {
         .bind(SystemClock.now().as_millis())
         .execute(&mut *transaction)
         .await
-        .map_err(failed)?;
-        tracing::info!(
-            version = migration.version,
-            description = migration.description,
-            "applied session schema migration"
-        );
+        .map_err(|source| migration.failed(source))?;
+        migration.log_applied(TABLE);
     }
-
-    let newest_known = MIGRATIONS.last().map_or(0, |migration| migration.version);
-    if let Some(newest_applied) = applied.iter().copied().max() {
-        if newest_applied > newest_known {
-            // A newer release migrated this file. Migrations only add, so this release keeps
-            // working (as during a rolling upgrade); say so in case it does not.
-            tracing::warn!(
-                newest_applied,
-                newest_known,
-                "session schema is newer than this version of sessile-sql"
-            );
-        }
-    }
+    warn_if_newer(MIGRATIONS, &applied, TABLE);
     transaction.commit().await.map_err(Error::SchemaVersion)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::MIGRATIONS;
-
     #[test]
     fn versions_increase() {
-        assert!(MIGRATIONS
-            .windows(2)
-            .all(|pair| pair[0].version < pair[1].version));
-        assert!(MIGRATIONS.iter().all(|migration| migration.version > 0));
+        crate::migrations::assert_versions_increase(super::MIGRATIONS);
     }
 }

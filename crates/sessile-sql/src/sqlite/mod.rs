@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sessile::change::incremented;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -18,12 +17,16 @@ use sqlx::sqlite::{
 };
 use sqlx::{SqlitePool, Transaction};
 
-use self::delta::{assignments, bind_all, in_place_possible, DataSource};
+use self::delta::SQLITE_JSON;
 use crate::codec::{
-    apply_data_changes, decode_data, decode_device, decode_key, encode_data, encode_device,
+    bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, upsert_outcome,
     SessionRow,
 };
+use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::{store_error, Error};
+
+/// The sessions table.
+const TABLE: &str = "sessile_sessions";
 
 /// Writers start with this so they hold the write lock from their first read. A deferred
 /// `BEGIN` that reads and then writes fails with `SQLITE_BUSY` when another writer committed in
@@ -282,7 +285,7 @@ async fn apply_changes(
     changes: &ChangeSet,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let data = if in_place_possible(changes) {
+    let data = if SQLITE_JSON.in_place_possible(changes) {
         DataSource::InPlace
     } else {
         let Some(mut data) = live_data(connection, from, now).await? else {
@@ -291,24 +294,9 @@ async fn apply_changes(
         apply_data_changes(changes, &mut data);
         DataSource::Replace(encode_data(&data)?)
     };
-    let assignments = assignments(changes, data)?;
-    let (key_assignment, moves) = if from == to {
-        ("", false)
-    } else {
-        ("\"key\" = ?, ", true)
-    };
-    let sql = format!(
-        "UPDATE sessile_sessions SET {key_assignment}{} \
-         WHERE \"key\" = ? AND expires_at > ?",
-        assignments.sql
-    );
-    let mut query = sqlx::query(&sql);
-    if moves {
-        query = query.bind(to.as_bytes().as_slice());
-    }
-    let result = bind_all(query, assignments.binds)
-        .bind(from.as_bytes().as_slice())
-        .bind(now.as_millis())
+    let assignments = SQLITE_JSON.assignments(changes, data)?;
+    let update = SQLITE_JSON.update_live_row(TABLE, from, to, assignments, now);
+    let result = bind_all(sqlx::query(&update.sql), update.binds)
         .execute(&mut *connection)
         .await
         .map_err(to_store_error)?;
@@ -334,7 +322,7 @@ impl Store for SqliteStore {
     /// One upsert: a conflicting row is replaced only if it has expired by the record's
     /// `last_seen` (its creation time), so a live session is never overwritten.
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
-        let result = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO sessile_sessions (\"key\", data, user_id, created_at, last_seen, \
                  idle_deadline, absolute_deadline, expires_at, persistent, device) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -345,25 +333,12 @@ impl Store for SqliteStore {
                  expires_at = excluded.expires_at, persistent = excluded.persistent, \
                  device = excluded.device \
              WHERE sessile_sessions.expires_at <= excluded.last_seen",
-        )
-        .bind(key.as_bytes().as_slice())
-        .bind(encode_data(&record.data)?)
-        .bind(record.user.as_deref())
-        .bind(record.created_at.as_millis())
-        .bind(record.last_seen.as_millis())
-        .bind(record.idle_deadline.as_millis())
-        .bind(record.absolute_deadline.as_millis())
-        .bind(record.expires_at().as_millis())
-        .bind(record.persistent)
-        .bind(encode_device(&record.device)?)
-        .execute(&self.pool)
-        .await
-        .map_err(to_store_error)?;
-        Ok(if result.rows_affected() > 0 {
-            CreateOutcome::Created
-        } else {
-            CreateOutcome::Collision
-        })
+        );
+        let result = bind_new_record(insert, key, record)?
+            .execute(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(upsert_outcome(result.rows_affected()))
     }
 
     /// One `UPDATE` when the changed keys can be addressed by JSON paths; otherwise a
@@ -374,7 +349,7 @@ impl Store for SqliteStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
-        let applied = if in_place_possible(changes) {
+        let applied = if SQLITE_JSON.in_place_possible(changes) {
             let mut connection = self.pool.acquire().await.map_err(to_store_error)?;
             apply_changes(&mut connection, key, key, changes, now).await?
         } else {
@@ -383,11 +358,7 @@ impl Store for SqliteStore {
             transaction.commit().await.map_err(to_store_error)?;
             applied
         };
-        Ok(if applied {
-            UpdateOutcome::Applied
-        } else {
-            UpdateOutcome::Gone
-        })
+        Ok(update_outcome(applied))
     }
 
     /// One `BEGIN IMMEDIATE` transaction: refuse a live `to`, drop an expired one, then one
@@ -426,7 +397,7 @@ impl Store for SqliteStore {
     }
 
     /// One `BEGIN IMMEDIATE` transaction: read the data, add in Rust with the reference
-    /// overflow and type rules ([`incremented`]), write it back with the touch.
+    /// overflow and type rules ([`sessile::change::incremented`]), write it back with the touch.
     async fn increment(
         &self,
         key: &StoreKey,
@@ -440,22 +411,14 @@ impl Store for SqliteStore {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(IncrementOutcome::Gone);
         };
-        let Some(value) = incremented(data.get(field), by) else {
+        let Some(value) = increment_field(&mut data, field, by) else {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(IncrementOutcome::NotAnInteger);
         };
-        data.insert(field.to_owned(), value.into());
-        let changes = ChangeSet {
-            touch: Some(touch),
-            ..ChangeSet::default()
-        };
-        let assignments = assignments(&changes, DataSource::Replace(encode_data(&data)?))?;
-        let sql = format!(
-            "UPDATE sessile_sessions SET {} WHERE \"key\" = ?",
-            assignments.sql
-        );
-        bind_all(sqlx::query(&sql), assignments.binds)
-            .bind(key.as_bytes().as_slice())
+        let data = DataSource::Replace(encode_data(&data)?);
+        let assignments = SQLITE_JSON.assignments(&touch_only(touch), data)?;
+        let update = SQLITE_JSON.update_live_row(TABLE, key, key, assignments, now);
+        bind_all(sqlx::query(&update.sql), update.binds)
             .execute(&mut *transaction)
             .await
             .map_err(to_store_error)?;
@@ -472,8 +435,7 @@ impl Store for SqliteStore {
         Ok(result.rows_affected() > 0)
     }
 
-    /// Rows that cannot be decoded are left out (with a warning): the engine treats such a
-    /// session as absent, so it grants no access, and one bad row should not hide the others.
+    /// Rows that cannot be decoded are left out (with a warning);
     /// [`Store::delete_user_sessions`] still removes them.
     async fn list_user_sessions(
         &self,
@@ -489,23 +451,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(to_store_error)?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for (key, created_at, last_seen, expires_at, device) in rows {
-            let summary = decode_key(&key).and_then(|key| {
-                Ok(SessionSummary {
-                    key,
-                    created_at: Timestamp::from_millis(created_at),
-                    last_seen: Timestamp::from_millis(last_seen),
-                    expires_at: Timestamp::from_millis(expires_at),
-                    device: decode_device(&device)?,
-                })
-            });
-            match summary {
-                Ok(summary) => sessions.push(summary),
-                Err(error) => tracing::warn!(%error, "skipping an undecodable session row"),
-            }
-        }
-        Ok(sessions)
+        Ok(decode_summaries(rows, Ok))
     }
 
     async fn delete_user_sessions(

@@ -1,7 +1,5 @@
 //! Temporary database files for the SQLite tests: one directory per store, removed on drop.
 
-#![allow(dead_code)] // Each test file uses a different part of this module.
-
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;

@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: temporary SQLite files, connecting to the test
+//! servers, and the axum app the HTTP tests run.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::time::Duration;
+
+use sessile::{Device, Record, Timestamp, Touch};
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod http;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// The idle timeout of the tests' sessions; their absolute deadline is twice that.
+pub const IDLE: Duration = Duration::from_secs(3600);
+
+/// A live record created at `now` holding `data` (an object): no user, default device.
+pub fn record_at(now: Timestamp, data: serde_json::Value) -> Record {
+    Record {
+        data: serde_json::from_value(data).expect("test data is an object"),
+        user: None,
+        created_at: now,
+        last_seen: now,
+        idle_deadline: now + IDLE,
+        absolute_deadline: now + 2 * IDLE,
+        persistent: false,
+        device: Device::default(),
+    }
+}
+
+/// Activity at `now`, extending the idle deadline by [`IDLE`].
+pub fn touch_at(now: Timestamp) -> Touch {
+    Touch {
+        last_seen: now,
+        idle_deadline: now + IDLE,
+    }
+}
