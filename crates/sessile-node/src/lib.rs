@@ -1,0 +1,146 @@
+//! Node.js session interop for sessile: the cookie formats of Koa and Express apps, byte for byte.
+//!
+//! A team moving a Koa or Express app to Rust runs both side by side behind one domain. This crate
+//! reads and writes the very cookies the Node packages do, so a user signed in on one side stays
+//! signed in on the other:
+//!
+//! - [`keygrip`]: Koa signed cookies (`cookies` + `keygrip`): the `NAME.sig` cookie holding an
+//!   HMAC-SHA1 (or SHA-256) over `NAME=VALUE`, key rotation, and the exact `Set-Cookie` headers the
+//!   Node side emits when it re-signs or rejects a signature.
+//! - [`koa_session`]: koa-session's cookie mode (base64 JSON with `_expire` / `_maxAge` /
+//!   `_session`), decoded as leniently as the package does and never panicking.
+//! - [`express_session`]: express-session's `s:<id>.<sig>` cookie (cookie-signature, HMAC-SHA256),
+//!   URL-encoded, with a secret list.
+//!
+//! Every function here is pure: time comes in as milliseconds since the Unix epoch (`now_ms`), the
+//! same clock `Date.now()` reads in Node. The crate's tests check each function against vectors
+//! produced by running the real npm packages (`tests/node/gen-vectors.js`) and against live Koa and
+//! Express servers.
+//!
+//! ```
+//! use sessile_node::keygrip::{KoaCookies, Keygrip};
+//! use sessile_node::koa_session;
+//!
+//! // A Cookie header a Koa app (app.keys = ['secret key'], koa-session defaults) wrote.
+//! let header = "koa.sess=eyJ1c2VyIjoiYWxpY2UiLCJfZXhwaXJlIjoxNzAwMDg2NDAwMDAwLCJfbWF4QWdlIjo4NjQwMDAwMH0=; \
+//!               koa.sess.sig=Ls3nBEVk2ZZZRZ3maTuZQYiRoq4";
+//! let cookies = KoaCookies::new(Keygrip::new(["secret key"])?, false);
+//! let value = cookies.get_signed(header, "koa.sess").value.expect("signature verifies");
+//! let session = koa_session::decode(&value, 1_700_000_000_000).expect("not expired");
+//! assert_eq!(session.data["user"], "alice");
+//! # Ok::<(), sessile_node::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod express_session;
+mod http_date;
+pub mod keygrip;
+pub mod koa_session;
+
+pub use http_date::to_utc_string;
+
+/// Why a Node-compatible cookie could not be produced. Each message is the one the Node package
+/// throws for the same mistake, so logs read the same on both sides.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// keygrip: an empty key list.
+    #[error("Keys must be provided.")]
+    NoKeys,
+    /// express-session: an empty secret list.
+    #[error("secret option required for sessions")]
+    NoSecrets,
+    /// The cookie name has characters the package rejects (`;`, `=`, controls, ...).
+    #[error("argument name is invalid")]
+    InvalidName,
+    /// The cookie value has characters the package rejects (`;`, controls, ...).
+    #[error("argument value is invalid")]
+    InvalidValue,
+    /// The `path` attribute has characters the package rejects.
+    #[error("option path is invalid")]
+    InvalidPath,
+    /// The `domain` attribute is not a valid domain.
+    #[error("option domain is invalid")]
+    InvalidDomain,
+    /// `secure: true` asked for on a plain-HTTP request (the `cookies` package refuses).
+    #[error("Cannot send secure cookie over unencrypted connection")]
+    SecureOverHttp,
+}
+
+/// The `SameSite` cookie attribute. Koa writes it lower-case (`samesite=lax`), Express
+/// capitalised (`SameSite=Lax`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SameSite {
+    /// `strict` (also what `sameSite: true` means in both packages).
+    Strict,
+    /// `lax`.
+    Lax,
+    /// `none`.
+    None,
+}
+
+/// The `Priority` cookie attribute (Chromium).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Priority {
+    /// `low`.
+    Low,
+    /// `medium`.
+    Medium,
+    /// `high`.
+    High,
+}
+
+/// RFC 6265 domain-value as both `cookies` and `cookie` check it (a leading dot is allowed).
+pub(crate) fn is_valid_domain(domain: &str) -> bool {
+    let labels = domain.strip_prefix('.').unwrap_or(domain);
+    !labels.is_empty()
+        && labels.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            (1..=63).contains(&bytes.len())
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes[0] != b'-'
+                && bytes[bytes.len() - 1] != b'-'
+        })
+}
+
+/// RFC 6265 path-value as both packages check it: 0x20..=0x7E except `;` and `<`.
+pub(crate) fn is_valid_path(path: &str) -> bool {
+    path.bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && b != b';' && b != b'<')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_rule_matches_the_packages_regexp() {
+        for ok in ["example.com", ".example.com", "a", "a-b.c", "x1.y2.z3"] {
+            assert!(is_valid_domain(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "-a.com",
+            "a-.com",
+            "a..b",
+            "a b",
+            "ex_ample.com",
+            "a.com.",
+        ] {
+            assert!(!is_valid_domain(bad), "{bad}");
+        }
+        assert!(!is_valid_domain(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn path_rule_excludes_semicolon_and_less_than() {
+        assert!(is_valid_path("/a b/c=d?e"));
+        assert!(!is_valid_path("/a;b"));
+        assert!(!is_valid_path("/a<b"));
+        assert!(!is_valid_path("/ä"));
+    }
+}
