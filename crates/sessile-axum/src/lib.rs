@@ -68,6 +68,8 @@
 #![warn(missing_docs)]
 
 pub mod csrf;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use csrf::{CsrfLayer, CsrfToken};
 

@@ -15,37 +15,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// A server on an ephemeral loopback port, stopped when dropped.
+/// The app on a loopback port, with a client.
 struct TestServer {
-    address: SocketAddr,
+    server: sessile_axum::testkit::TestServer,
     client: reqwest::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl TestServer {
     async fn start(router: Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
         Self {
-            address,
+            server: sessile_axum::testkit::TestServer::start(router).await,
             client: reqwest::Client::new(),
-            task,
         }
     }
 
     fn request(&self, method: Method, path: &str, cookie: Option<&str>) -> reqwest::RequestBuilder {
-        let request = self
-            .client
-            .request(method, format!("http://{}{path}", self.address));
+        let request = self.client.request(method, self.server.url(path));
         match cookie {
             Some(cookie) => request.header(COOKIE, cookie),
             None => request,
@@ -320,13 +305,18 @@ async fn a_chunked_form_is_bounded_too() {
     let field = format!("_csrf={token}&a=");
     let filler = vec![b'a'; 600];
     let status = chunked_post(
-        server.address,
+        server.server.address(),
         &cookie,
         &[field.as_bytes(), &filler, &filler],
     )
     .await;
     assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
-    let status = chunked_post(server.address, &cookie, &[field.as_bytes(), &filler]).await;
+    let status = chunked_post(
+        server.server.address(),
+        &cookie,
+        &[field.as_bytes(), &filler],
+    )
+    .await;
     assert_eq!(status, "HTTP/1.1 200 OK");
 }
 

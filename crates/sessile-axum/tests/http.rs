@@ -2,7 +2,6 @@
 //! number of store calls per request.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,36 +19,22 @@ use sessile_axum::{Error, Session, SessionLayer};
 use tokio::sync::{Barrier, Semaphore};
 use tokio::task::JoinSet;
 
-/// A server on an ephemeral loopback port, stopped when dropped.
+/// The app on a loopback port, with a client.
 struct TestServer {
-    base: String,
+    server: sessile_axum::testkit::TestServer,
     client: reqwest::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl TestServer {
     async fn start(router: Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service).await.unwrap();
-        });
         Self {
-            base: format!("http://{address}"),
+            server: sessile_axum::testkit::TestServer::start(router).await,
             client: reqwest::Client::new(),
-            task,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        self.server.url(path)
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, cookie: Option<&str>) -> Response {

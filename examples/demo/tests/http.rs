@@ -1,6 +1,5 @@
 //! The demo router over real HTTP on loopback, on SQLite (a temporary file) and in memory.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -13,36 +12,22 @@ use sessile::{Config, Keys, MemoryStore, SessionManager, Store};
 use sessile_sql::SqliteStore;
 use tokio::task::JoinSet;
 
-/// A server on an ephemeral loopback port, stopped when dropped.
+/// The demo on a loopback port, with a client that does not follow redirects.
 struct TestServer {
-    base: String,
+    server: sessile_axum::testkit::TestServer,
     client: reqwest::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl TestServer {
     async fn start(router: Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service).await.unwrap();
-        });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0")
             .build()
             .unwrap();
         Self {
-            base: format!("http://{address}"),
+            server: sessile_axum::testkit::TestServer::start(router).await,
             client,
-            task,
         }
     }
 
@@ -52,9 +37,7 @@ impl TestServer {
         path: &str,
         cookie: Option<&str>,
     ) -> reqwest::RequestBuilder {
-        let request = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let request = self.client.request(method, self.server.url(path));
         match cookie {
             Some(cookie) => request.header(COOKIE, format!("id={cookie}")),
             None => request,
