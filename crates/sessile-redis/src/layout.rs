@@ -40,7 +40,12 @@ impl KeyNames {
 
     /// `<prefix>{<hex>}`: the hash tag keeps everything about one session in one slot.
     pub(crate) fn session(&self, key: &StoreKey) -> String {
-        self.session_of_member(&key.to_hex())
+        let mut name = String::with_capacity(self.prefix.len() + 66);
+        name.push_str(&self.prefix);
+        name.push('{');
+        push_hex(&mut name, key);
+        name.push('}');
+        name
     }
 
     pub(crate) fn session_of_member(&self, member: &str) -> String {
@@ -52,9 +57,26 @@ impl KeyNames {
         format!("{}user:{{{user}}}", self.prefix)
     }
 
-    /// `<prefix>expiry`: a sorted set of hex store keys scored by expiry, for `delete_expired`.
+    /// `<prefix>expiry`: a sorted set of hex store keys scored by absolute deadline,
+    /// for `delete_expired`.
     pub(crate) fn expiry_index(&self) -> String {
         format!("{}expiry", self.prefix)
+    }
+}
+
+/// The store key as the indexes hold it: 64 lowercase hex digits, the same text as
+/// [`StoreKey::to_hex`], written in one allocation (this runs on every request).
+pub(crate) fn member(key: &StoreKey) -> String {
+    let mut text = String::with_capacity(64);
+    push_hex(&mut text, key);
+    text
+}
+
+fn push_hex(text: &mut String, key: &StoreKey) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in key.as_bytes() {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
 }
 
@@ -80,7 +102,6 @@ pub(crate) fn record_fields(record: &Record) -> Vec<String> {
     );
     push(PERSISTENT, flag(record.persistent).to_owned());
     push(DEVICE, device_json(&record.device));
-    push(REVISION, "0".to_owned());
     if let Some(user) = &record.user {
         push(USER, user.clone());
     }
@@ -326,6 +347,20 @@ mod tests {
             args,
             ["0", "", "", "2", "", "", "", "1", "d:b", "2", "d:a"].map(String::from)
         );
+    }
+
+    #[test]
+    fn member_is_the_store_keys_hex() {
+        for _ in 0..8 {
+            let key = sessile::SessionId::generate().store_key();
+            assert_eq!(member(&key), key.to_hex());
+            assert_eq!(
+                KeyNames::new("p:".into()).session(&key),
+                format!("p:{{{}}}", key.to_hex())
+            );
+        }
+        let key = StoreKey::from_bytes(std::array::from_fn(|i| (i * 8) as u8));
+        assert_eq!(member(&key), key.to_hex());
     }
 
     #[test]

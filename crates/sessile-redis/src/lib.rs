@@ -26,8 +26,10 @@
 //! - `d:<key>`: one per data key, the value's JSON text. An integer's JSON is its decimal text,
 //!   so `increment` is a plain `HINCRBY` on it;
 //! - `m:user`, `m:created_at`, `m:last_seen`, `m:idle_deadline`, `m:absolute_deadline`
-//!   (milliseconds), `m:persistent` (`0`/`1`), `m:device` (JSON), and `m:rev`, a write counter.
-//!   The `d:`/`m:` prefixes keep data keys from ever colliding with metadata.
+//!   (milliseconds), `m:persistent` (`0`/`1`), `m:device` (JSON), and in Cluster mode `m:rev`,
+//!   a write counter that the Cluster rotation compares (standalone never needs it, so no
+//!   standalone write touches it). The `d:`/`m:` prefixes keep data keys from ever colliding
+//!   with metadata.
 //!
 //! The hash carries `PEXPIREAT` at the earlier of its two deadlines, so Redis drops it on time;
 //! every read also compares the deadlines with the engine's `now`, so an expired record is never
@@ -35,8 +37,9 @@
 //!
 //! Two sorted sets of hex store keys index the sessions: `<prefix>user:{<user>}` per user (for
 //! "my devices" and "sign out everywhere") and `<prefix>expiry` (for
-//! [`Store::delete_expired`](sessile::Store::delete_expired)). Both expire on their own once
-//! the longest absolute deadline they index has passed.
+//! [`Store::delete_expired`](sessile::Store::delete_expired)). In both modes an entry is scored
+//! by the session's absolute deadline, which never moves, so a touch writes no index. Both keys
+//! expire on their own once the longest absolute deadline they index has passed.
 //!
 //! # Round trips
 //!
@@ -46,13 +49,29 @@
 //! metadata and the expiry. Scripts are loaded when the store connects; a server that lost them
 //! (a restart) answers `NOSCRIPT` once, and that call costs `EVALSHA`, `SCRIPT LOAD`, `EVALSHA`.
 //!
+//! Inside Redis the hot scripts stay small. An `increment` runs three commands: one `HMGET` of
+//! the two deadlines and the counter (and `m:rev` in Cluster mode), one `HSET` of the new value
+//! with `m:last_seen` and `m:idle_deadline` (and the next `m:rev`), and `PEXPIREAT` (skipped when the expiry did not move, e.g. once the
+//! idle deadline is capped by the absolute one). The script adds canonical integers below 10^15
+//! itself (exact in Lua's doubles) and leaves larger ones to `HINCRBY`, which refuses an
+//! overflow. A commit is the same `HMGET` (deadlines, user), one `HSET` of every set field and
+//! metadata field, one `HDEL` of the removed ones, and `PEXPIREAT` when the expiry moved; the
+//! user index is written only when the user changes.
+//!
 //! # Guarantees per mode
 //!
 //! **Standalone.** Every operation is one script, and the script keeps both indexes itself
 //! (their key names are derived inside the script, which a single server allows). The contract
 //! holds exactly: the per-user index and the expiry index change in the same atomic step as the
-//! session, scored by the session's exact expiry; `rotate` moves the record with `RENAME` in
-//! the same script (data, user, deadlines kept; the old key gone in the same instant).
+//! session's creation, user change, rotation and deletion; `rotate` moves the record with
+//! `RENAME` in the same script (data, user, deadlines kept; the old key gone in the same
+//! instant). Index entries are scored by the absolute deadline, so a session that dies of
+//! idleness leaves its entries behind: Redis drops its hash at the idle deadline (`PEXPIREAT`),
+//! listings and revocations check every entry against the hash and skip it, and
+//! `delete_expired` and user listings prune an entry once its score has passed and its hash is
+//! dead. An entry found live behind a passed score (written by the older layout, which scored
+//! by the idle deadline) is scored again by the absolute deadline, so upgrading loses no
+//! session from a listing.
 //!
 //! **Cluster.** A session's hash is one slot, so `load`, `update`, `increment` and `delete` of the
 //! session itself are as atomic as in standalone: concurrent different-key writes all persist,

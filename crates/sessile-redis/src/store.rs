@@ -291,6 +291,39 @@ impl RedisStore {
         bounded(self.timeout, what, call).await
     }
 
+    /// The start of an `EVALSHA` of `script` (its digest was computed once): `keys`, then the
+    /// common `prefix` and `indexed` arguments. The caller appends the script's own arguments,
+    /// straight into the command's buffer.
+    fn evalsha(&self, script: &Script, keys: &[&str]) -> Cmd {
+        let mut evalsha = Cmd::new();
+        evalsha
+            .arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(self.names.prefix())
+            .arg(layout::flag(self.indexed()));
+        evalsha
+    }
+
+    /// Sends an [`evalsha`](Self::evalsha) command: one round trip. A server that lost its
+    /// scripts (a restart) answers `NOSCRIPT`; the script is then loaded and the command sent
+    /// again.
+    async fn run_script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        evalsha: &Cmd,
+    ) -> Result<T, RedisError> {
+        let mut connection = self.connection.clone();
+        match evalsha.query_async(&mut connection).await {
+            Err(error) if error.kind() == ErrorKind::NoScriptError => {
+                script.load_async(&mut connection).await?;
+                evalsha.query_async(&mut connection).await
+            }
+            result => result,
+        }
+    }
+
     /// Runs `script` with `keys`, the common `prefix` and `indexed` arguments, then `args`.
     async fn script<T: FromRedisValue>(
         &self,
@@ -298,17 +331,9 @@ impl RedisStore {
         keys: &[&str],
         args: &[&str],
     ) -> Result<T, RedisError> {
-        let mut invocation = script.prepare_invoke();
-        for key in keys {
-            invocation.key(*key);
-        }
-        invocation
-            .arg(self.names.prefix())
-            .arg(layout::flag(self.indexed()));
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        invocation.invoke_async(&mut self.connection.clone()).await
+        let mut evalsha = self.evalsha(script, keys);
+        evalsha.arg(args);
+        self.run_script(script, &evalsha).await
     }
 
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
@@ -393,7 +418,7 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<CreateOutcome, RedisError> {
         let hash = self.names.session(key);
-        let member = key.to_hex();
+        let member = layout::member(key);
         let now = now.as_millis().to_string();
         let expires_at = record.expires_at().as_millis().to_string();
         let absolute = record.absolute_deadline.as_millis().to_string();
@@ -423,7 +448,7 @@ impl RedisStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<RotateOutcome, RedisError> {
-        let (from_member, to_member) = (from.to_hex(), to.to_hex());
+        let (from_member, to_member) = (layout::member(from), layout::member(to));
         for _ in 0..ROTATE_ATTEMPTS {
             let fields: Vec<(Vec<u8>, Vec<u8>)> = self
                 .query(Cmd::new().arg("HGETALL").arg(self.names.session(from)))
@@ -512,7 +537,8 @@ impl RedisStore {
                 }
             }
         }
-        summaries.sort_by_key(|summary| (summary.created_at, summary.key.to_hex()));
+        // The keys' bytes sort in the same order as their hex text.
+        summaries.sort_by_key(|summary| (summary.created_at, *summary.key.as_bytes()));
         Ok(summaries)
     }
 }
@@ -532,7 +558,7 @@ impl Store for RedisStore {
         self.bounded("create", async {
             if !self.indexed() {
                 self.index_before_write(
-                    &key.to_hex(),
+                    &layout::member(key),
                     record.user.as_deref(),
                     record.absolute_deadline,
                 )
@@ -550,7 +576,7 @@ impl Store for RedisStore {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
         let hash = self.names.session(key);
-        let member = key.to_hex();
+        let member = layout::member(key);
         let now_text = now.as_millis().to_string();
         let change_args = layout::change_args(changes);
         let mut args: Vec<&str> = vec![&member, &now_text];
@@ -612,7 +638,7 @@ impl Store for RedisStore {
                 .await;
         }
         let (from_hash, to_hash) = (self.names.session(from), self.names.session(to));
-        let (from_member, to_member) = (from.to_hex(), to.to_hex());
+        let (from_member, to_member) = (layout::member(from), layout::member(to));
         let now_text = now.as_millis().to_string();
         let change_args = layout::change_args(changes);
         let mut args: Vec<&str> = vec![&from_member, &to_member, &now_text];
@@ -639,21 +665,16 @@ impl Store for RedisStore {
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
         let hash = self.names.session(key);
-        let member = key.to_hex();
-        let now = now.as_millis().to_string();
-        let field = format!("{DATA}{field}");
-        let by = by.to_string();
-        let last_seen = touch.last_seen.as_millis().to_string();
-        let idle_deadline = touch.idle_deadline.as_millis().to_string();
+        let mut evalsha = self.evalsha(&SCRIPTS.increment, &[&hash]);
+        // Numbers go into the command buffer as decimal text, with no string of their own.
+        evalsha
+            .arg(now.as_millis())
+            .arg(format!("{DATA}{field}"))
+            .arg(by)
+            .arg(touch.last_seen.as_millis())
+            .arg(touch.idle_deadline.as_millis());
         let (status, value): (i64, String) = self
-            .bounded(
-                "increment",
-                self.script(
-                    &SCRIPTS.increment,
-                    &[&hash],
-                    &[&member, &now, &field, &by, &last_seen, &idle_deadline],
-                ),
-            )
+            .bounded("increment", self.run_script(&SCRIPTS.increment, &evalsha))
             .await?;
         match status {
             1 => value
@@ -671,7 +692,7 @@ impl Store for RedisStore {
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let hash = self.names.session(key);
-        let member = key.to_hex();
+        let member = layout::member(key);
         self.bounded("delete", async {
             let (existed, had_user, user): (i64, String, String) =
                 self.script(&SCRIPTS.delete, &[&hash], &[&member]).await?;
@@ -707,7 +728,7 @@ impl Store for RedisStore {
         keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
         let index = self.names.user_index(user);
-        let keep = keep.map(StoreKey::to_hex).unwrap_or_default();
+        let keep = keep.map(layout::member).unwrap_or_default();
         if self.indexed() {
             let count: u64 = self
                 .bounded(

@@ -108,7 +108,13 @@ impl StoreKey {
     /// Lower-case hex, 64 characters: for stores with text keys and for the "my devices" page,
     /// where it names a session without revealing its id.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for byte in self.0 {
+            hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        hex
     }
 
     /// Parses [`StoreKey::to_hex`] output; `None` for anything else.
