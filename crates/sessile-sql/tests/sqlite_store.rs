@@ -461,6 +461,11 @@ async fn a_closed_pool_is_unavailable() {
         temp.create(&new_key(), &record(json!({}), None)).await,
         Err(StoreError::Unavailable(_))
     ));
+    assert!(matches!(
+        temp.increment(&new_key(), "n", 1, touch_at(START), START)
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
 }
 
 /// Another process holds the write lock for longer than the busy timeout: writes fail as
@@ -587,4 +592,200 @@ async fn concurrent_rewrites_from_two_pools_lose_nothing_and_never_report_locked
     }
     assert_eq!(data["a\\counter"], json!(WRITERS.div_ceil(3)));
     second.pool().close().await;
+}
+
+/// The single-statement increment decides in SQL what the reference decides in Rust
+/// ([`sessile::change::incremented`]). Stored values are written as raw JSON text, as a foreign
+/// writer might, including spellings serde never produces (`-0`, `1E2`) and integers beyond
+/// `i64`; amounts include the extremes, where SQLite's own `+` would silently become a float.
+#[tokio::test]
+async fn increments_decide_every_stored_value_like_the_reference() {
+    let temp = TempSqliteStore::open().await;
+    let stored = [
+        None,
+        Some("null"),
+        Some("0"),
+        Some("41"),
+        Some("-7"),
+        Some("-0"),
+        Some("9223372036854775807"),
+        Some("-9223372036854775808"),
+        Some("9223372036854775808"),
+        Some("18446744073709551615"),
+        Some("1.0"),
+        Some("1E2"),
+        Some("1e2"),
+        Some("2.5"),
+        Some("true"),
+        Some("false"),
+        Some("\"1\""),
+        Some("[1]"),
+        Some("{\"n\": 1}"),
+    ];
+    let amounts = [1, -1, 0, 5, i64::MAX, i64::MIN];
+    let later = START + HOUR / 2;
+    for by in amounts {
+        // Every stored value at once, so that they share batches and each must still get its
+        // own answer.
+        let mut increments = tokio::task::JoinSet::new();
+        for token in stored {
+            let store = temp.store.clone();
+            let key = new_key();
+            store.create(&key, &record(json!({}), None)).await.unwrap();
+            let text = match token {
+                Some(token) => format!("{{\"other\": 1, \"n\": {token}}}"),
+                None => "{\"other\": 1}".to_owned(),
+            };
+            write_foreign_row(&store, &key, &text, "{}").await;
+            let before = store.load(&key, START).await.unwrap().unwrap();
+            increments.spawn(async move {
+                let outcome = store
+                    .increment(&key, "n", by, touch_at(later), later)
+                    .await
+                    .unwrap();
+                let after = store.load(&key, later).await.unwrap().unwrap();
+                (token, before, outcome, after)
+            });
+        }
+        while let Some(joined) = increments.join_next().await {
+            let (token, before, outcome, after) = joined.expect("increment did not panic");
+            let case = format!("{token:?} + {by}");
+            match sessile::change::incremented(before.data.get("n"), by) {
+                Some(value) => {
+                    assert_eq!(outcome, IncrementOutcome::Value(value), "{case}");
+                    assert_eq!(after.data["n"], json!(value), "{case}");
+                    assert_eq!(after.last_seen, later, "{case}: touched");
+                }
+                None => {
+                    assert_eq!(outcome, IncrementOutcome::NotAnInteger, "{case}");
+                    assert_eq!(after, before, "{case}: nothing written");
+                }
+            }
+            assert_eq!(after.data["other"], json!(1), "{case}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn increments_of_missing_expired_and_non_object_rows_write_nothing() {
+    let temp = TempSqliteStore::open().await;
+    assert_eq!(
+        temp.increment(&new_key(), "n", 1, touch_at(START), START)
+            .await
+            .unwrap(),
+        IncrementOutcome::Gone
+    );
+
+    let expired = new_key();
+    temp.create(&expired, &record(json!({"n": 1}), None))
+        .await
+        .unwrap();
+    let after_expiry = START + 2 * HOUR;
+    assert_eq!(
+        temp.increment(&expired, "n", 1, touch_at(after_expiry), after_expiry)
+            .await
+            .unwrap(),
+        IncrementOutcome::Gone
+    );
+    assert_eq!(
+        temp.load(&expired, START).await.unwrap().unwrap().data["n"],
+        json!(1),
+        "an expired row is not revived"
+    );
+
+    let not_an_object = new_key();
+    temp.create(&not_an_object, &record(json!({}), None))
+        .await
+        .unwrap();
+    write_foreign_row(&temp.store, &not_an_object, "[1, 2]", "{}").await;
+    assert!(matches!(
+        temp.increment(&not_an_object, "n", 1, touch_at(START + HOUR / 2), START)
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let (data, last_seen): (String, i64) =
+        sqlx::query_as("SELECT data, last_seen FROM sessile_sessions WHERE \"key\" = ?")
+            .bind(not_an_object.as_bytes().as_slice())
+            .fetch_one(temp.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(data, "[1, 2]", "as written");
+    assert_eq!(last_seen, START.as_millis(), "not touched");
+}
+
+/// Writes of one store take turns inside the process, so they never meet each other on
+/// SQLite's write lock: even with no busy timeout at all, where any such meeting fails at once
+/// with "database is locked", many concurrent writers of every kind all succeed and add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_of_one_store_take_turns_instead_of_meeting_on_the_lock() {
+    const WRITERS: usize = 120;
+    let temp = TempSqliteStore::open_with(
+        SqliteStoreOptions::new()
+            .max_connections(8)
+            .busy_timeout(Duration::ZERO),
+    )
+    .await;
+    let store = temp.store.clone();
+    let shared = new_key();
+    store
+        .create(&shared, &record(json!({}), Some("ada")))
+        .await
+        .unwrap();
+
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let store = store.clone();
+        writers.spawn(async move {
+            match writer % 4 {
+                0 => {
+                    let outcome = store
+                        .increment(&shared, "n", 1, touch_at(START), START)
+                        .await?;
+                    assert!(matches!(outcome, IncrementOutcome::Value(_)));
+                }
+                1 => {
+                    let outcome = store
+                        .increment(&shared, "quoted \"n\"", 1, touch_at(START), START)
+                        .await?;
+                    assert!(matches!(outcome, IncrementOutcome::Value(_)));
+                }
+                2 => {
+                    let mut changes = ChangeSet::default();
+                    changes.set(format!("key {writer}"), json!(writer));
+                    assert_eq!(
+                        store.update(&shared, &changes, START).await?,
+                        UpdateOutcome::Applied
+                    );
+                }
+                _ => {
+                    let own = new_key();
+                    store.create(&own, &record(json!({}), Some("ada"))).await?;
+                    for expected in 1..=2 {
+                        let outcome = store
+                            .increment(&own, "n", 1, touch_at(START), START)
+                            .await?;
+                        assert_eq!(outcome, IncrementOutcome::Value(expected));
+                    }
+                    assert!(store.delete(&own).await?);
+                }
+            }
+            Ok::<(), StoreError>(())
+        });
+    }
+    while let Some(joined) = writers.join_next().await {
+        if let Err(error) = joined.expect("writer did not panic") {
+            panic!("a concurrent write failed: {error}");
+        }
+    }
+
+    let data = store.load(&shared, START).await.unwrap().unwrap().data;
+    assert_eq!(data["n"], json!(WRITERS / 4));
+    assert_eq!(data["quoted \"n\""], json!(WRITERS / 4));
+    for writer in (2..WRITERS).step_by(4) {
+        assert_eq!(data[&format!("key {writer}")], json!(writer));
+    }
+    assert_eq!(
+        store.list_user_sessions("ada", START).await.unwrap().len(),
+        1
+    );
 }
