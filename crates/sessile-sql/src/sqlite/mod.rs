@@ -636,7 +636,7 @@ impl Store for SqliteStore {
     }
 
     /// Queued and applied with other increments of the same field in one `UPDATE ... FROM`
-    /// when the field is addressable by a JSON path (see [`batch`]); the read-add-write
+    /// when the field is addressable by a JSON path (see the `batch` module); the read-add-write
     /// transaction otherwise, and for the rare increments the statement does not apply.
     async fn increment(
         &self,
