@@ -15,6 +15,7 @@ pub mod mysql;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod statements;
 
 /// The idle timeout of the tests' sessions; their absolute deadline is twice that.
 pub const IDLE: Duration = Duration::from_secs(3600);

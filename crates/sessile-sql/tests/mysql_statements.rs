@@ -1,0 +1,97 @@
+//! What each store operation costs on MySQL/MariaDB: the statements sqlx logs, and the round
+//! trips on the wire, read by a proxy between the pool and the server.
+//!
+//! The statement log sees statements only, not the pool's pings. The pool tests each connection
+//! before handing it out (`test_before_acquire`) and sqlx also pings every connection on its way
+//! back to the pool; on MySQL a ping is `COM_PING`, one round trip. So a warm operation is 1
+//! statement but 3 round trips: ping, statement, ping, the last after the caller got its answer.
+//! The first use of a statement on a connection prepares it first (`COM_STMT_PREPARE`). The
+//! migration closes its connection, so the first operation also opens the pool's one connection
+//! (and runs its setup statements) instead of pinging an idle one.
+//! In a test binary of its own because it installs the process-wide tracing subscriber.
+
+#![cfg(feature = "mysql")]
+
+mod support;
+
+use sessile_sql::MySqlStore;
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+use support::mysql::{connect, drop_table, mysql_url};
+use support::statements::measure::{measure_operations, Operation};
+use support::statements::wire::{Protocol, WireTap};
+use support::statements::StatementLog;
+
+const TABLE: &str = "sessile_statement_counts";
+
+#[tokio::test]
+async fn every_operation_is_one_statement_between_two_pings() {
+    let log = StatementLog::install();
+    let direct = connect(MySqlStore::options(), TABLE).await;
+    drop_table(&direct, TABLE).await;
+    direct.pool().close().await;
+    let server: MySqlConnectOptions = mysql_url().parse().expect("MYSQL_URL parses");
+    let tap = WireTap::start(Protocol::MySql, server.get_host(), server.get_port()).await;
+    // The tap reads the protocol, so no TLS between the pool and the server.
+    let through_tap = server
+        .host("127.0.0.1")
+        .port(tap.port())
+        .ssl_mode(MySqlSslMode::Disabled);
+    let store = MySqlStore::options()
+        .max_connections(1)
+        .table_name(TABLE)
+        .connect_with(through_tap)
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot connect to MySQL/MariaDB at {} ({error}); start it with \
+                 `scripts/services` or point MYSQL_URL at a server",
+                mysql_url()
+            )
+        });
+
+    let [cold, warm] = measure_operations(&store, store.pool(), &log, &tap).await;
+    for cost in cold.iter().chain(&warm) {
+        eprintln!("{cost:?}");
+    }
+    for cost in cold.iter().chain(&warm) {
+        let expected = match cost.operation {
+            Operation::Load => "SELECT",
+            Operation::Create => "INSERT",
+            Operation::Update | Operation::Increment | Operation::Touch => "UPDATE",
+            Operation::Delete => "DELETE",
+        };
+        let statement = cost.statements.last().expect("a statement");
+        assert!(statement.starts_with(expected), "{cost:?}");
+    }
+    for cost in &cold {
+        if cost.operation == Operation::Create {
+            assert!(
+                cost.requests.ends_with(
+                    &["COM_STMT_PREPARE", "COM_STMT_EXECUTE", "COM_PING"].map(String::from)
+                ),
+                "{cost:?}"
+            );
+        } else {
+            assert_eq!(cost.statements.len(), 1, "{cost:?}");
+            assert_eq!(
+                cost.requests,
+                [
+                    "COM_PING",
+                    "COM_STMT_PREPARE",
+                    "COM_STMT_EXECUTE",
+                    "COM_PING"
+                ],
+                "{cost:?}"
+            );
+        }
+    }
+    for cost in &warm {
+        assert_eq!(cost.statements.len(), 1, "{cost:?}");
+        assert_eq!(
+            cost.requests,
+            ["COM_PING", "COM_STMT_EXECUTE", "COM_PING"],
+            "{cost:?}"
+        );
+    }
+    store.pool().close().await;
+}
