@@ -503,6 +503,10 @@ pub async fn increment_follows_the_integer_rule<S: Store>(store: S) {
         "max": i64::MAX,
         "null": null,
         "negative": -3,
+        "flag": true,
+        "min": i64::MIN,
+        // Past 2^53, where a double (Lua, JavaScript) can no longer hold every integer.
+        "big": 9_007_199_254_740_993_i64,
     }));
     let record = Record {
         data: original.clone(),
@@ -527,7 +531,17 @@ pub async fn increment_follows_the_integer_rule<S: Store>(store: S) {
         increment(&store, &key, "null", 2, at).await,
         IncrementOutcome::Value(2)
     );
-    for field in ["text", "numeric_text", "fraction", "max"] {
+    assert_eq!(
+        increment(&store, &key, "big", 1, at).await,
+        IncrementOutcome::Value(9_007_199_254_740_994),
+        "increments past 2^53 must stay exact"
+    );
+    assert_eq!(
+        increment(&store, &key, "min", -1, at).await,
+        IncrementOutcome::NotAnInteger,
+        "i64::MIN - 1 overflows"
+    );
+    for field in ["text", "numeric_text", "fraction", "max", "flag"] {
         assert_eq!(
             increment(&store, &key, field, 1, at).await,
             IncrementOutcome::NotAnInteger,
@@ -544,6 +558,7 @@ pub async fn increment_follows_the_integer_rule<S: Store>(store: S) {
     expected.insert("absent".into(), json!(3));
     expected.insert("negative".into(), json!(0));
     expected.insert("null".into(), json!(2));
+    expected.insert("big".into(), json!(9_007_199_254_740_994_i64));
     assert_eq!(
         loaded.data, expected,
         "refused increments must change nothing"
