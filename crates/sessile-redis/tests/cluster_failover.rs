@@ -168,23 +168,7 @@ async fn killing_a_primary_fails_over_and_requests_recover() {
 
     // Full recovery in the same app: 50 fresh sessions spread over all slots, each written and
     // then incremented.
-    for n in 0..50 {
-        let response = client
-            .post(format!("{url}/keys/after-{n}"))
-            .send()
-            .await
-            .expect("the app answers");
-        assert_eq!(response.status(), 200, "request {n} after the failover");
-        let cookie = common::session_cookie(&response).expect("a session cookie");
-        let response = client
-            .post(format!("{url}/incr"))
-            .header(reqwest::header::COOKIE, cookie)
-            .send()
-            .await
-            .expect("the app answers");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.expect("body"), "1");
-    }
+    common::assert_full_recovery(&client, &url, "after the failover").await;
 
     // Bring the killed node back: it rejoins as a replica of the node that replaced it.
     start_cluster_nodes();

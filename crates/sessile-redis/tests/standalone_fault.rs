@@ -170,21 +170,5 @@ async fn restart_under_load_gives_503_then_recovers() {
     }
 
     // Full recovery, in the same app: 50 requests, each a fresh session and a write.
-    for n in 0..50 {
-        let response = client
-            .post(format!("{url}/keys/after-{n}"))
-            .send()
-            .await
-            .expect("the app answers");
-        assert_eq!(response.status(), 200, "request {n} after recovery");
-        let cookie = common::session_cookie(&response).expect("a session cookie");
-        let response = client
-            .post(format!("{url}/incr"))
-            .header(reqwest::header::COOKIE, cookie)
-            .send()
-            .await
-            .expect("the app answers");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.expect("body"), "1");
-    }
+    common::assert_full_recovery(&client, &url, "after recovery").await;
 }

@@ -179,3 +179,25 @@ pub async fn eventually(what: &str, attempts: usize, mut check: impl FnMut() -> 
     }
     panic!("gave up waiting until {what}");
 }
+
+/// Full recovery, in the same app: 50 requests, each a fresh session written and then
+/// incremented, every one answered 200.
+pub async fn assert_full_recovery(client: &reqwest::Client, url: &str, when: &str) {
+    for n in 0..50 {
+        let response = client
+            .post(format!("{url}/keys/after-{n}"))
+            .send()
+            .await
+            .expect("the app answers");
+        assert_eq!(response.status(), 200, "request {n} {when}");
+        let cookie = session_cookie(&response).expect("a session cookie");
+        let response = client
+            .post(format!("{url}/incr"))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .expect("the app answers");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("body"), "1");
+    }
+}
