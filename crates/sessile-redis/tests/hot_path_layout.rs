@@ -284,8 +284,11 @@ fn a_live_session_behind_a_passed_user_index_score_stays_listed() {
             .await
             .expect("list_user_sessions");
         assert_eq!(
-            listed.iter().map(|summary| summary.key).collect::<Vec<_>>(),
-            vec![key],
+            listed
+                .iter()
+                .map(|summary| summary.key.clone())
+                .collect::<Vec<_>>(),
+            vec![key.clone()],
             "a live session stays listed whatever its entry's score"
         );
         let score: Option<i64> = connection

@@ -67,6 +67,7 @@ async fn keys_with_control_characters_are_rewritten_without_losing_concurrent_ch
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..20 {
         let store = store.clone();
+        let key = key.clone();
         tasks.spawn(async move {
             let mut changes = ChangeSet::default();
             // Half the writers take the transaction path, half the in-place one.
@@ -111,6 +112,7 @@ async fn increments_cover_the_whole_i64_range() {
     let touch = touch_at(now);
     let increment = |field: &'static str, by: i64| {
         let store = store.clone();
+        let key = key.clone();
         async move {
             store
                 .increment(&key, field, by, touch, now)

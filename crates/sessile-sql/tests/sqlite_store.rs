@@ -566,6 +566,7 @@ async fn concurrent_rewrites_from_two_pools_lose_nothing_and_never_report_locked
     let mut writers = tokio::task::JoinSet::new();
     for writer in 0..WRITERS {
         let store = stores[writer % 2].clone();
+        let key = key.clone();
         writers.spawn(async move {
             let mut changes = ChangeSet::default();
             changes.set(format!("\"quoted\" {writer}"), json!(writer));
@@ -735,6 +736,7 @@ async fn writes_of_one_store_take_turns_instead_of_meeting_on_the_lock() {
     let mut writers = tokio::task::JoinSet::new();
     for writer in 0..WRITERS {
         let store = store.clone();
+        let shared = shared.clone();
         writers.spawn(async move {
             match writer % 4 {
                 0 => {

@@ -5,29 +5,33 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use cookie::Cookie;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use crate::change::{ChangeSet, Touch};
-use crate::config::{Config, IdTransport};
+use crate::codec::{
+    CookieCodec, HeaderList, IdCodec, OpenedCookie, PresentedId, SealedCookies, SignedIds,
+};
+use crate::config::Config;
 use crate::events::{Event, RejectReason};
-use crate::id::{SessionId, ENCODED_ID_LEN};
-use crate::keys::ENCODED_SIGNATURE_LEN;
+use crate::id::SessionId;
 use crate::record::{Device, Record};
 use crate::session::{Session, SessionError};
 use crate::store::{CreateOutcome, RotateOutcome, Store, StoreError, UpdateOutcome};
-use crate::stores::cookie::{CookieStore, Unsealed};
+use crate::stores::cookie::CookieStore;
 use crate::time::Timestamp;
 
 /// How many fresh ids a commit tries when the store reports a collision. With 256-bit ids a
 /// second try never happens outside tests that force it.
 const ID_ATTEMPTS: usize = 3;
 
-/// Where sessions live: a server-side [`Store`] or the cookie itself.
+/// Where sessions live: a server-side [`Store`] (the client holds an id) or the client's cookies.
 #[derive(Clone)]
 pub(crate) enum Backend {
-    Store(Arc<dyn Store>),
-    Cookie(CookieStore),
+    Store {
+        store: Arc<dyn Store>,
+        ids: Arc<dyn IdCodec>,
+    },
+    Cookie(Arc<dyn CookieCodec>),
 }
 
 pub(crate) struct Shared {
@@ -57,12 +61,47 @@ impl SessionManager {
 
     /// Sessions kept in a store shared with other parts of the app (an admin page, a cleanup task).
     pub fn from_shared_store(store: Arc<dyn Store>, config: Config) -> Self {
-        Self::build(Backend::Store(store), config)
+        let ids = Arc::new(SignedIds::from_config(&config));
+        Self::with_id_codec(store, ids, config)
+    }
+
+    /// Sessions kept in `store`, with ids in another format than sessile's own: a Node app's
+    /// cookie, say (`sessile-node`). The codec replaces `config`'s cookie, transport and keys
+    /// for the id.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessile::codec::SignedIds;
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// let config = Config::new(Keys::generate());
+    /// let ids = Arc::new(SignedIds::from_config(&config));
+    /// let manager = SessionManager::with_id_codec(Arc::new(MemoryStore::new()), ids, config);
+    /// # let _ = manager;
+    /// ```
+    pub fn with_id_codec(store: Arc<dyn Store>, ids: Arc<dyn IdCodec>, config: Config) -> Self {
+        Self::build(Backend::Store { store, ids }, config)
     }
 
     /// Sessions kept in an encrypted cookie.
     pub fn with_cookie_store(cookie_store: CookieStore, config: Config) -> Self {
-        Self::build(Backend::Cookie(cookie_store), config)
+        let codec = SealedCookies::from_config(cookie_store, &config);
+        Self::with_cookie_codec(Arc::new(codec), config)
+    }
+
+    /// Sessions kept in the client's cookies in another format than sessile's sealed one (a
+    /// koa-session cookie, say: `sessile-node`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessile::codec::SealedCookies;
+    /// use sessile::{Config, CookieStore, Keys, SessionManager};
+    /// let config = Config::new(Keys::generate());
+    /// let codec = Arc::new(SealedCookies::from_config(CookieStore::new(), &config));
+    /// let manager = SessionManager::with_cookie_codec(codec, config);
+    /// # let _ = manager;
+    /// ```
+    pub fn with_cookie_codec(codec: Arc<dyn CookieCodec>, config: Config) -> Self {
+        Self::build(Backend::Cookie(codec), config)
     }
 
     fn build(backend: Backend, config: Config) -> Self {
@@ -82,7 +121,7 @@ impl SessionManager {
     /// The server-side store, if sessions are not kept in cookies.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
         match &self.shared.backend {
-            Backend::Store(store) => Some(store),
+            Backend::Store { store, .. } => Some(store),
             Backend::Cookie(_) => None,
         }
     }
@@ -92,10 +131,11 @@ impl SessionManager {
     /// neither a store call nor the signature check. A malformed or badly signed id becomes a
     /// fresh session then, before any store is asked.
     pub fn start(&self, headers: &HeaderMap, client_ip: Option<IpAddr>) -> Session {
-        let id_headers: Vec<HeaderValue> = match &self.shared.config.transport {
-            IdTransport::Cookie => headers.get_all(header::COOKIE).iter().cloned().collect(),
-            IdTransport::Header(name) => headers.get(name).cloned().into_iter().collect(),
+        let carrier = match &self.shared.backend {
+            Backend::Store { ids, .. } => ids.header(),
+            Backend::Cookie(codec) => codec.header(),
         };
+        let id_headers: Vec<HeaderValue> = headers.get_all(carrier).iter().cloned().collect();
         let phase = if id_headers.is_empty() {
             Phase::fresh()
         } else {
@@ -127,8 +167,8 @@ pub(crate) enum Phase {
     Unresolved,
     /// A valid signed id arrived; the store has not been asked yet.
     Unloaded { id: SessionId },
-    /// A cookie-store value arrived; not opened yet.
-    Sealed { value: String },
+    /// The request carries a client-side session; not opened yet.
+    Sealed,
     /// The record is loaded (or opened) and live.
     Existing { id: SessionId, record: Box<Record> },
     /// No session in the store for this request (yet). `ended` is a session this request
@@ -223,18 +263,16 @@ impl Shared {
         if !matches!(state.phase, Phase::Unresolved) {
             return;
         }
-        let config = &self.config;
-        let presented = presented_value(config, &state.request.id_headers);
-        let (phase, reissue) = match (presented, &self.backend) {
-            (None, _) => (Phase::fresh(), false),
-            (Some(value), Backend::Store(_)) => match verify_id(config, &value) {
-                Ok((id, key_index)) => (Phase::Unloaded { id }, key_index > 0),
-                Err(reason) => {
-                    config.events.emit(&Event::Rejected { reason });
+        let (phase, reissue) = match &self.backend {
+            Backend::Store { ids, .. } => match ids.read(&state.request.id_headers) {
+                PresentedId::Absent => (Phase::fresh(), false),
+                PresentedId::Valid { id, stale } => (Phase::Unloaded { id }, stale),
+                PresentedId::Refused(reason) => {
+                    self.config.events.emit(&Event::Rejected { reason });
                     (Phase::dead_cookie(), false)
                 }
             },
-            (Some(value), Backend::Cookie(_)) => (Phase::Sealed { value }, false),
+            Backend::Cookie(_) => (Phase::Sealed, false),
         };
         state.phase = phase;
         state.reissue = reissue;
@@ -287,61 +325,19 @@ impl Shared {
         }
     }
 
-    fn id_name(&self) -> &str {
-        match &self.config.transport {
-            IdTransport::Cookie => &self.config.cookie.name,
-            IdTransport::Header(name) => name.as_str(),
+    /// Whether a write must re-send the id (see [`IdCodec::renews_on_write`]).
+    pub(crate) fn renews_on_write(&self) -> bool {
+        match &self.backend {
+            Backend::Store { ids, .. } => ids.renews_on_write(),
+            Backend::Cookie(_) => false,
         }
     }
 
-    /// The header that hands the client `value` (signed id or sealed state) for `record`.
-    fn issue(&self, value: String, record: &Record, now: Timestamp) -> (HeaderName, HeaderValue) {
-        match &self.config.transport {
-            IdTransport::Header(name) => (name.clone(), header_value(&value)),
-            IdTransport::Cookie => {
-                let mut cookie = self.cookie(value);
-                if record.persistent {
-                    let remaining = record.absolute_deadline.since(now);
-                    cookie.set_max_age(cookie::time::Duration::try_from(remaining).ok());
-                }
-                (header::SET_COOKIE, header_value(&cookie.to_string()))
-            }
+    fn removal(&self) -> HeaderList {
+        match &self.backend {
+            Backend::Store { ids, .. } => ids.removal(),
+            Backend::Cookie(codec) => codec.removal(),
         }
-    }
-
-    fn issue_id(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        now: Timestamp,
-    ) -> (HeaderName, HeaderValue) {
-        let encoded = id.encode();
-        let signature = self.config.keys.sign(self.id_name(), &encoded);
-        self.issue(format!("{encoded}.{signature}"), record, now)
-    }
-
-    fn removal(&self) -> (HeaderName, HeaderValue) {
-        match &self.config.transport {
-            IdTransport::Header(name) => (name.clone(), HeaderValue::from_static("")),
-            IdTransport::Cookie => {
-                let mut cookie = self.cookie(String::new());
-                cookie.make_removal();
-                (header::SET_COOKIE, header_value(&cookie.to_string()))
-            }
-        }
-    }
-
-    fn cookie(&self, value: String) -> Cookie<'static> {
-        let settings = &self.config.cookie;
-        let mut cookie = Cookie::new(settings.name.clone(), value);
-        cookie.set_secure(settings.secure);
-        cookie.set_http_only(settings.http_only);
-        cookie.set_same_site(settings.same_site);
-        cookie.set_path(settings.path.clone());
-        if let Some(domain) = &settings.domain {
-            cookie.set_domain(domain.clone());
-        }
-        cookie
     }
 
     /// The end-of-request work: at most one store operation for the session, chosen by the phase.
@@ -360,9 +356,9 @@ impl Shared {
         match (&self.backend, state.phase) {
             // Nobody looked at the session: nothing to commit.
             (_, Phase::Unresolved) => {}
-            (_, Phase::Interrupted) => out.headers.push(self.removal()),
-            (Backend::Cookie(_), Phase::Sealed { .. }) => {}
-            (Backend::Store(_), Phase::Sealed { .. }) => {
+            (_, Phase::Interrupted) => out.headers.extend(self.removal()),
+            (Backend::Cookie(_), Phase::Sealed) => {}
+            (Backend::Store { .. }, Phase::Sealed) => {
                 unreachable!("sealed values exist only with the cookie backend")
             }
             (
@@ -372,7 +368,7 @@ impl Shared {
                     clear_cookie,
                 },
             ) => {
-                if let (Backend::Store(store), Some(id)) = (backend, &ended) {
+                if let (Backend::Store { store, .. }, Some(id)) = (backend, &ended) {
                     self.call(store.delete(&id.store_key())).await?;
                 }
                 if let Some(id) = &ended {
@@ -384,14 +380,14 @@ impl Shared {
                 // session) is never stored: no row, no cookie.
                 let holds_something = !record.data.is_empty() || record.user.is_some();
                 if holds_something {
-                    let (id, header) = self.create(backend, &record, now).await?;
+                    let (id, headers) = self.create(backend, &record, now).await?;
                     events.emit(&Event::Created { tag: id.log_tag() });
-                    out.headers.push(header);
+                    out.headers.extend(headers);
                 } else if ended.is_some() || clear_cookie {
-                    out.headers.push(self.removal());
+                    out.headers.extend(self.removal());
                 }
             }
-            (Backend::Store(store), Phase::Unloaded { id }) => {
+            (Backend::Store { store, .. }, Phase::Unloaded { id }) => {
                 if changes.is_empty() && !state.rotate {
                     return Ok(out);
                 }
@@ -401,15 +397,19 @@ impl Shared {
                     UpdateOutcome::Applied => {}
                     UpdateOutcome::Gone => {
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
-                        out.headers.push(self.removal());
+                        out.headers.extend(self.removal());
                     }
                 }
             }
-            (Backend::Store(store), Phase::Existing { id, mut record }) => {
+            (Backend::Store { store, ids }, Phase::Existing { id, mut record }) => {
                 let due = !state.touched_in_store && self.touch_due(&record, now);
                 if changes.is_empty() && !state.rotate && !due {
-                    if state.reissue {
-                        out.headers.push(self.issue_id(&id, &record, now));
+                    if state.touched_in_store && ids.renews_on_write() {
+                        // An increment moved the idle deadline the cookie's expiry follows.
+                        record.idle_deadline = self.touch(now).idle_deadline;
+                        out.headers.extend(ids.issue(&id, &record, now));
+                    } else if state.reissue {
+                        out.headers.extend(ids.reissue(&id, &record, now));
                     }
                     return Ok(out);
                 }
@@ -419,7 +419,7 @@ impl Shared {
                     let from = id.store_key();
                     let mut rotated = None;
                     for _ in 0..ID_ATTEMPTS {
-                        let to = SessionId::generate();
+                        let to = ids.generate();
                         match self
                             .call(store.rotate(&from, &to.store_key(), &changes, now))
                             .await?
@@ -441,11 +441,11 @@ impl Shared {
                                 from: id.log_tag(),
                                 to: to.log_tag(),
                             });
-                            out.headers.push(self.issue_id(&to, &record, now));
+                            out.headers.extend(ids.issue(&to, &record, now));
                         }
                         Some(None) => {
                             events.emit(&Event::Interrupted { tag: id.log_tag() });
-                            out.headers.push(self.removal());
+                            out.headers.extend(self.removal());
                         }
                         None => return Err(SessionError::IdCollisions),
                     }
@@ -460,17 +460,17 @@ impl Shared {
                             .persistent
                             .is_some_and(|persistent| persistent != record.persistent);
                         changes.apply_to(&mut record);
-                        if state.reissue || persistence_changed {
-                            out.headers.push(self.issue_id(&id, &record, now));
+                        if state.reissue || persistence_changed || ids.renews_on_write() {
+                            out.headers.extend(ids.issue(&id, &record, now));
                         }
                     }
                     UpdateOutcome::Gone => {
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
-                        out.headers.push(self.removal());
+                        out.headers.extend(self.removal());
                     }
                 }
             }
-            (Backend::Cookie(cookie_store), Phase::Existing { id, mut record }) => {
+            (Backend::Cookie(codec), Phase::Existing { id, mut record }) => {
                 let due = self.touch_due(&record, now);
                 if changes.is_empty() && !state.rotate && !due && !state.reissue {
                     return Ok(out);
@@ -487,8 +487,7 @@ impl Shared {
                 } else {
                     id
                 };
-                out.headers
-                    .push(self.sealed_cookie(cookie_store, &id, &record, now)?);
+                out.headers.extend(codec.seal(&id, &record, now)?);
             }
             (Backend::Cookie(_), Phase::Unloaded { .. }) => {
                 unreachable!("the cookie backend never has an unloaded id")
@@ -497,26 +496,26 @@ impl Shared {
         Ok(out)
     }
 
-    /// Stores a new record under a fresh id and returns the header that hands it out.
+    /// Stores a new record under a fresh id and returns the headers that hand it out.
     async fn create(
         &self,
         backend: &Backend,
         record: &Record,
         now: Timestamp,
-    ) -> Result<(SessionId, (HeaderName, HeaderValue)), SessionError> {
+    ) -> Result<(SessionId, HeaderList), SessionError> {
         match backend {
-            Backend::Cookie(cookie_store) => {
+            Backend::Cookie(codec) => {
                 let id = SessionId::generate();
-                let header = self.sealed_cookie(cookie_store, &id, record, now)?;
-                Ok((id, header))
+                let headers = codec.seal(&id, record, now)?;
+                Ok((id, headers))
             }
-            Backend::Store(store) => {
+            Backend::Store { store, ids } => {
                 for _ in 0..ID_ATTEMPTS {
-                    let id = SessionId::generate();
+                    let id = ids.generate();
                     match self.call(store.create(&id.store_key(), record)).await? {
                         CreateOutcome::Created => {
-                            let header = self.issue_id(&id, record, now);
-                            return Ok((id, header));
+                            let headers = ids.issue(&id, record, now);
+                            return Ok((id, headers));
                         }
                         CreateOutcome::Collision => continue,
                     }
@@ -526,59 +525,39 @@ impl Shared {
         }
     }
 
-    fn sealed_cookie(
+    /// Opens the request's client-side session into a phase, emitting the event that explains
+    /// a refusal.
+    pub(crate) fn open_cookie(
         &self,
-        cookie_store: &CookieStore,
-        id: &SessionId,
-        record: &Record,
-        now: Timestamp,
-    ) -> Result<(HeaderName, HeaderValue), SessionError> {
-        let sealed = cookie_store.seal(&self.config.keys, self.id_name(), id, record);
-        let header = self.issue(sealed, record, now);
-        let size = header.1.len();
-        if size > cookie_store.limit() {
-            return Err(SessionError::CookieTooLarge {
-                size,
-                limit: cookie_store.limit(),
-            });
-        }
-        Ok(header)
-    }
-
-    /// Opens a cookie-store value into a phase, emitting the event that explains a refusal.
-    pub(crate) fn open_sealed(
-        &self,
-        cookie_store: &CookieStore,
-        value: &str,
+        codec: &dyn CookieCodec,
+        request: &RequestFacts,
         now: Timestamp,
     ) -> (Phase, bool) {
         let events = &self.config.events;
-        match cookie_store.open(&self.config.keys, self.id_name(), value, now) {
-            Ok((id, record, key_index)) => {
+        let tag = || "cookie".to_owned();
+        match codec.open(&request.id_headers, now) {
+            OpenedCookie::Absent => (Phase::fresh(), false),
+            OpenedCookie::Live { id, record, stale } => {
+                let id = id.unwrap_or_else(SessionId::generate);
                 if !self.is_valid(&record) {
                     events.emit(&Event::Invalidated { tag: id.log_tag() });
                     return (Phase::dead_cookie(), false);
                 }
                 events.emit(&Event::Loaded { tag: id.log_tag() });
-                let record = Box::new(record);
-                (Phase::Existing { id, record }, key_index > 0)
+                (Phase::Existing { id, record }, stale)
             }
-            Err(Unsealed::Unopenable) => {
+            OpenedCookie::Refused => {
                 events.emit(&Event::Rejected {
                     reason: RejectReason::Unsealable,
                 });
                 (Phase::dead_cookie(), false)
             }
-            Err(Unsealed::Corrupt) => {
-                events.emit(&Event::Corrupt {
-                    tag: "cookie".to_owned(),
-                });
+            OpenedCookie::Corrupt => {
+                events.emit(&Event::Corrupt { tag: tag() });
                 (Phase::dead_cookie(), false)
             }
-            Err(Unsealed::Expired) => {
-                events.emit(&Event::Expired {
-                    tag: "cookie".to_owned(),
-                });
+            OpenedCookie::Expired => {
+                events.emit(&Event::Expired { tag: tag() });
                 (Phase::dead_cookie(), false)
             }
         }
@@ -590,48 +569,6 @@ impl Shared {
             .as_ref()
             .is_none_or(|check| check(record))
     }
-}
-
-fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).expect("cookies and ids are built from visible ASCII")
-}
-
-/// The raw id (or sealed state) the client presented, if any. First occurrence wins, as in
-/// browsers' and Koa's cookie parsing; values that are not visible ASCII are ignored.
-fn presented_value(config: &Config, id_headers: &[HeaderValue]) -> Option<String> {
-    let mut values = id_headers.iter().filter_map(|v| v.to_str().ok());
-    match &config.transport {
-        IdTransport::Header(_) => values
-            .next()
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty()),
-        IdTransport::Cookie => values
-            .flat_map(|line| line.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == config.cookie.name)
-            .map(|(_, value)| value.trim_matches('"').to_owned()),
-    }
-}
-
-/// Checks shape, then signature: `<43-char id>.<43-char signature>`.
-fn verify_id(config: &Config, value: &str) -> Result<(SessionId, usize), RejectReason> {
-    let name = match &config.transport {
-        IdTransport::Cookie => config.cookie.name.as_str(),
-        IdTransport::Header(name) => name.as_str(),
-    };
-    if value.len() != ENCODED_ID_LEN + 1 + ENCODED_SIGNATURE_LEN {
-        return Err(RejectReason::Malformed);
-    }
-    let (encoded, signature) = value
-        .split_once('.')
-        .filter(|(encoded, _)| encoded.len() == ENCODED_ID_LEN)
-        .ok_or(RejectReason::Malformed)?;
-    let id = SessionId::decode(encoded).ok_or(RejectReason::Malformed)?;
-    let key_index = config
-        .keys
-        .verify(name, encoded, signature)
-        .ok_or(RejectReason::BadSignature)?;
-    Ok((id, key_index))
 }
 
 /// "Firefox on Linux" from a User-Agent header: enough for a "your devices" page, and short, so

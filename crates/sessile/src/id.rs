@@ -1,7 +1,7 @@
 //! Session ids, the store keys derived from them, and the short tags logs use.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -13,10 +13,12 @@ use sha2::{Digest, Sha256};
 /// Length of an encoded [`SessionId`]: 32 bytes in unpadded base64url.
 pub const ENCODED_ID_LEN: usize = 43;
 
-/// A session id: 256 bits from the operating system's CSPRNG.
+/// A session id: the bearer secret of a session.
 ///
-/// The id is the bearer secret of a session. Its `Debug` and `Display` never print it; stores only
-/// ever see its [`StoreKey`] (SHA-256 of the id) and logs a short keyed [`SessionId::log_tag`].
+/// sessile's own ids are 256 bits from the operating system's CSPRNG, 43 characters of base64url.
+/// An [`crate::IdCodec`] for another format (a Node app's cookie, say) wraps that format's ids
+/// with [`SessionId::foreign`]. Either way `Debug` and `Display` never print the id; stores see
+/// its [`StoreKey`] and logs a short keyed [`SessionId::log_tag`].
 ///
 /// ```
 /// use sessile::SessionId;
@@ -26,34 +28,79 @@ pub const ENCODED_ID_LEN: usize = 43;
 /// assert!(!format!("{id:?}").contains(&id.encode()));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionId([u8; 32]);
+pub struct SessionId(IdRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum IdRepr {
+    Random([u8; 32]),
+    Foreign(Arc<str>),
+}
+
+/// The longest id [`SessionId::foreign`] accepts: Node ids with their prefixes are far shorter
+/// (koa-generic-session-sequelize's `id` column holds 100 characters).
+pub const MAX_FOREIGN_ID_LEN: usize = 255;
 
 impl SessionId {
     /// A fresh id from the OS CSPRNG.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         OsRng.fill_bytes(&mut bytes);
-        Self(bytes)
+        Self(IdRepr::Random(bytes))
     }
 
-    /// The id as it travels in a cookie or header: 43 characters of base64url.
+    /// An id in another system's format, exactly as that system writes it (a Koa app's UUID
+    /// with its prefix, an Express app's 32-character sid). `None` unless it is 1 to
+    /// [`MAX_FOREIGN_ID_LEN`] visible ASCII characters without `;`, `,`, `"` or `\`, so it can
+    /// travel in a cookie and serve as a store key as it is.
+    ///
+    /// ```
+    /// use sessile::SessionId;
+    /// let id = SessionId::foreign("koa:sess:Zm9vYmFy").unwrap();
+    /// assert_eq!(id.encode(), "koa:sess:Zm9vYmFy");
+    /// assert_eq!(id.store_key().plain(), Some("koa:sess:Zm9vYmFy"));
+    /// assert!(SessionId::foreign("a;b").is_none());
+    /// ```
+    pub fn foreign(text: &str) -> Option<Self> {
+        let fits = (1..=MAX_FOREIGN_ID_LEN).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'));
+        fits.then(|| Self(IdRepr::Foreign(Arc::from(text))))
+    }
+
+    /// The id as it travels in a cookie or header: 43 characters of base64url for sessile's own
+    /// ids, the text as given for foreign ones.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
+        match &self.0 {
+            IdRepr::Random(bytes) => URL_SAFE_NO_PAD.encode(bytes),
+            IdRepr::Foreign(text) => text.to_string(),
+        }
     }
 
-    /// Parses an encoded id, checking its exact length and alphabet first; `None` for anything else.
+    /// Parses an encoded sessile id, checking its exact length and alphabet first; `None` for
+    /// anything else.
     pub fn decode(encoded: &str) -> Option<Self> {
         if encoded.len() != ENCODED_ID_LEN || !encoded.bytes().all(is_base64url) {
             return None;
         }
         let mut bytes = [0u8; 32];
         let written = URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes).ok()?;
-        (written == 32).then_some(Self(bytes))
+        (written == 32).then_some(Self(IdRepr::Random(bytes)))
     }
 
-    /// The key this session is stored under: SHA-256 of the id.
+    /// The key this session is stored under: SHA-256 of the id, plus the id itself for a foreign
+    /// id (Node layouts store under it, because the Node app looks the session up by it).
     pub fn store_key(&self) -> StoreKey {
-        StoreKey(Sha256::digest(self.0).into())
+        match &self.0 {
+            IdRepr::Random(bytes) => StoreKey {
+                digest: Sha256::digest(bytes).into(),
+                plain: None,
+            },
+            IdRepr::Foreign(text) => StoreKey {
+                digest: Sha256::digest(text.as_bytes()).into(),
+                plain: Some(text.clone()),
+            },
+        }
     }
 
     /// A short tag for logs and events, keyed with a per-process secret so it cannot be reversed
@@ -81,28 +128,71 @@ pub(crate) fn is_base64url(byte: u8) -> bool {
 
 /// The key a session is stored under: SHA-256 of its id. A leaked store reveals no usable id.
 ///
+/// Keys of [foreign](SessionId::foreign) ids also carry the id in clear ([`StoreKey::plain`]) for
+/// the Node-compatible layouts that must keep it; sessile's own stores use the digest only.
+/// Equality, hashing and order are the digest's.
+///
 /// ```
 /// use sessile::{SessionId, StoreKey};
 /// let key = SessionId::generate().store_key();
-/// assert_eq!(StoreKey::from_hex(&key.to_hex()), Some(key));
+/// assert_eq!(StoreKey::from_hex(&key.to_hex()), Some(key.clone()));
+/// assert_eq!(key.plain(), None);
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StoreKey([u8; 32]);
+#[derive(Clone)]
+pub struct StoreKey {
+    digest: [u8; 32],
+    plain: Option<Arc<str>>,
+}
+
+impl PartialEq for StoreKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+    }
+}
+
+impl Eq for StoreKey {}
+
+impl std::hash::Hash for StoreKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.digest.hash(state);
+    }
+}
+
+impl PartialOrd for StoreKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for StoreKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.digest.cmp(&other.digest)
+    }
+}
 
 impl StoreKey {
     /// Wraps 32 bytes read back from a store.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        Self {
+            digest: bytes,
+            plain: None,
+        }
     }
 
     /// Wraps a byte slice read back from a store; `None` unless it is exactly 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        bytes.try_into().ok().map(Self)
+        bytes.try_into().ok().map(Self::from_bytes)
+    }
+
+    /// The id in clear, for keys of [foreign](SessionId::foreign) ids only: what a Node-compatible
+    /// layout stores under. `None` for sessile's own ids, which never reach a store in clear.
+    pub fn plain(&self) -> Option<&str> {
+        self.plain.as_deref()
     }
 
     /// The 32 raw bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.digest
     }
 
     /// Lower-case hex, 64 characters: for stores with text keys and for the "my devices" page,
@@ -110,7 +200,7 @@ impl StoreKey {
     pub fn to_hex(&self) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(64);
-        for byte in self.0 {
+        for byte in self.digest {
             hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
             hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
         }
@@ -127,7 +217,7 @@ impl StoreKey {
             let pair = std::str::from_utf8(pair).ok()?;
             *slot = u8::from_str_radix(pair, 16).ok()?;
         }
-        Some(Self(bytes))
+        Some(Self::from_bytes(bytes))
     }
 
     /// A short keyed hash for logs: 8 hex characters of HMAC-SHA256 under a per-process key.
@@ -139,7 +229,7 @@ impl StoreKey {
             key
         });
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(&self.0);
+        mac.update(&self.digest);
         mac.finalize().into_bytes()[..4]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -171,7 +261,10 @@ mod tests {
         let a = SessionId::generate();
         let b = SessionId::generate();
         assert_ne!(a, b);
-        assert_ne!(a.store_key().as_bytes(), &a.0);
+        let IdRepr::Random(bytes) = &a.0 else {
+            unreachable!("generated ids are random")
+        };
+        assert_ne!(a.store_key().as_bytes(), bytes);
         assert!(!a.store_key().to_hex().contains(&a.encode()));
     }
 }

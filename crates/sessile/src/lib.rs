@@ -3,6 +3,7 @@
 
 pub mod change;
 pub mod cleanup;
+pub mod codec;
 pub mod config;
 pub mod csrf;
 pub mod engine;

@@ -215,8 +215,8 @@ impl Session {
                 return Err(local(state, decided.as_ref()));
             }
             match (&shared.backend, &mut state.phase) {
-                (Backend::Store(store), Phase::Unloaded { id })
-                | (Backend::Store(store), Phase::Existing { id, .. }) => {
+                (Backend::Store { store, .. }, Phase::Unloaded { id })
+                | (Backend::Store { store, .. }, Phase::Existing { id, .. }) => {
                     Ok((store.clone(), id.clone()))
                 }
                 (_, Phase::Existing { record, .. }) => {
@@ -283,7 +283,7 @@ impl Session {
                 Phase::Unloaded { id } | Phase::Existing { id, .. } => Some(id),
                 Phase::Fresh { ended, .. } => ended,
                 // `with_state` resolved the id already.
-                Phase::Unresolved | Phase::Sealed { .. } | Phase::Interrupted => None,
+                Phase::Unresolved | Phase::Sealed | Phase::Interrupted => None,
             };
             state.phase = Phase::Fresh {
                 ended,
@@ -329,7 +329,8 @@ impl Session {
     /// The live sessions of the signed-in user, oldest first (empty when signed out or with the
     /// cookie store, which keeps no index).
     pub async fn user_sessions(&self) -> Result<Vec<SessionSummary>, SessionError> {
-        let (Some(user), Backend::Store(store)) = (self.user().await?, &self.inner.shared.backend)
+        let (Some(user), Backend::Store { store, .. }) =
+            (self.user().await?, &self.inner.shared.backend)
         else {
             return Ok(Vec::new());
         };
@@ -342,7 +343,7 @@ impl Session {
     /// Deletes one of the signed-in user's sessions; `false` if `key` is not one of theirs.
     pub async fn revoke(&self, key: &StoreKey) -> Result<bool, SessionError> {
         let owned = self.user_sessions().await?.iter().any(|s| &s.key == key);
-        let Backend::Store(store) = &self.inner.shared.backend else {
+        let Backend::Store { store, .. } = &self.inner.shared.backend else {
             return Ok(false);
         };
         if !owned {
@@ -353,7 +354,8 @@ impl Session {
 
     /// Deletes every other session of the signed-in user ("sign out everywhere else"); how many.
     pub async fn revoke_others(&self) -> Result<u64, SessionError> {
-        let (Some(user), Backend::Store(store)) = (self.user().await?, &self.inner.shared.backend)
+        let (Some(user), Backend::Store { store, .. }) =
+            (self.user().await?, &self.inner.shared.backend)
         else {
             return Ok(0);
         };
@@ -371,26 +373,26 @@ impl Session {
         let shared = &self.inner.shared;
         enum Pending {
             Id(crate::SessionId),
-            Sealed(String),
+            Sealed,
         }
         let pending = self.with_state(|state| match &state.phase {
             Phase::Unloaded { id } => Some(Pending::Id(id.clone())),
-            Phase::Sealed { value } => Some(Pending::Sealed(value.clone())),
+            Phase::Sealed => Some(Pending::Sealed),
             _ => None,
         });
         let now = shared.now();
         let (phase, reissue) = match (pending, &shared.backend) {
             (None, _) => return Ok(()),
-            (Some(Pending::Sealed(value)), Backend::Cookie(cookie_store)) => {
-                shared.open_sealed(cookie_store, &value, now)
+            (Some(Pending::Sealed), Backend::Cookie(codec)) => {
+                self.with_state(|state| shared.open_cookie(codec.as_ref(), &state.request, now))
             }
-            (Some(Pending::Sealed(_)), Backend::Store(_)) => {
+            (Some(Pending::Sealed), Backend::Store { .. }) => {
                 unreachable!("sealed values exist only with the cookie backend")
             }
             (Some(Pending::Id(_)), Backend::Cookie(_)) => {
                 unreachable!("the cookie backend never has an unloaded id")
             }
-            (Some(Pending::Id(id)), Backend::Store(store)) => {
+            (Some(Pending::Id(id)), Backend::Store { store, .. }) => {
                 let events = &shared.config.events;
                 match shared.call(store.load(&id.store_key(), now)).await {
                     Ok(Some(record)) if shared.is_valid(&record) => {
@@ -437,11 +439,17 @@ impl Session {
                 return Ok(ResponseHeaders::default());
             }
         }
+        let renews_on_write = self.inner.shared.renews_on_write();
         let needs_record = self.with_state(|state| match state.phase {
-            // Rotation and persistence changes re-issue the cookie, whose lifetime the record holds.
-            Phase::Unloaded { .. } => state.rotate || state.changes.persistent.is_some(),
+            // Rotation and persistence changes re-issue the cookie, whose lifetime the record
+            // holds; so does every write when the cookie's expiry follows the idle deadline.
+            Phase::Unloaded { .. } => {
+                state.rotate
+                    || state.changes.persistent.is_some()
+                    || (renews_on_write && (state.touched_in_store || !state.changes.is_empty()))
+            }
             // The cookie store re-seals the whole record, so changes need it opened first.
-            Phase::Sealed { .. } => state.rotate || !state.changes.is_empty(),
+            Phase::Sealed => state.rotate || !state.changes.is_empty(),
             _ => false,
         });
         if needs_record {

@@ -651,7 +651,7 @@ impl Store for SqliteStore {
             let (reply, answer) = oneshot::channel();
             self.lock_increments().push(QueuedIncrement {
                 id,
-                key: *key,
+                key: key.clone(),
                 path: (SQLITE_JSON.json_path)(field),
                 by,
                 touch,

@@ -48,16 +48,19 @@ impl Inner {
 
     fn insert(&mut self, key: StoreKey, record: Record) {
         self.remove(&key);
-        self.by_expiry.insert((record.expires_at(), key));
+        self.by_expiry.insert((record.expires_at(), key.clone()));
         if let Some(user) = &record.user {
-            self.by_user.entry(user.clone()).or_default().insert(key);
+            self.by_user
+                .entry(user.clone())
+                .or_default()
+                .insert(key.clone());
         }
         self.records.insert(key, record);
     }
 
     fn remove(&mut self, key: &StoreKey) -> Option<Record> {
         let record = self.records.remove(key)?;
-        self.by_expiry.remove(&(record.expires_at(), *key));
+        self.by_expiry.remove(&(record.expires_at(), key.clone()));
         if let Some(user) = &record.user {
             if let Some(keys) = self.by_user.get_mut(user) {
                 keys.remove(key);
@@ -75,7 +78,7 @@ impl Inner {
             .iter()
             .take_while(|(expires_at, _)| *expires_at <= now)
             .take(limit)
-            .map(|(_, key)| *key)
+            .map(|(_, key)| key.clone())
             .collect();
         for key in &expired {
             self.remove(key);
@@ -96,7 +99,7 @@ impl Inner {
         }
         let mut record = self.remove(key).expect("checked live above");
         changes.apply_to(&mut record);
-        self.insert(*to, record);
+        self.insert(to.clone(), record);
         true
     }
 }
@@ -152,13 +155,13 @@ impl Store for MemoryStore {
         }
         if let Some(capacity) = self.capacity {
             while inner.records.len() >= capacity {
-                let Some(&(_, soonest)) = inner.by_expiry.iter().next() else {
+                let Some((_, soonest)) = inner.by_expiry.iter().next().cloned() else {
                     break;
                 };
                 inner.remove(&soonest);
             }
         }
-        inner.insert(*key, record.clone());
+        inner.insert(key.clone(), record.clone());
         Ok(CreateOutcome::Created)
     }
 
@@ -233,9 +236,13 @@ impl Store for MemoryStore {
             .get(user)
             .into_iter()
             .flatten()
-            .filter_map(|key| inner.live(key, now).map(|r| SessionSummary::of(*key, r)))
+            .filter_map(|key| {
+                inner
+                    .live(key, now)
+                    .map(|r| SessionSummary::of(key.clone(), r))
+            })
             .collect();
-        sessions.sort_by_key(|s| (s.created_at, s.key));
+        sessions.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
         Ok(sessions)
     }
 
@@ -251,7 +258,7 @@ impl Store for MemoryStore {
             .into_iter()
             .flatten()
             .filter(|key| Some(*key) != keep)
-            .copied()
+            .cloned()
             .collect();
         for key in &doomed {
             inner.remove(key);

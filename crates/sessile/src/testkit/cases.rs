@@ -157,7 +157,10 @@ async fn list<S: Store + ?Sized>(store: &S, user: &str, at: Timestamp) -> Vec<Se
 }
 
 fn keys_of(summaries: &[SessionSummary]) -> Vec<StoreKey> {
-    summaries.iter().map(|summary| summary.key).collect()
+    summaries
+        .iter()
+        .map(|summary| summary.key.clone())
+        .collect()
 }
 
 /// Every field of a record, including the optional ones, reads back exactly as written; a key
@@ -425,6 +428,7 @@ pub async fn concurrent_updates_of_different_keys_all_persist<S: Store>(store: S
     let mut writers = JoinSet::new();
     for writer in 0..CONCURRENT_WRITERS {
         let store = store.clone();
+        let key = key.clone();
         writers.spawn(async move {
             let mut changes = ChangeSet::default();
             changes.set(format!("key-{writer}"), json!(writer));
@@ -467,6 +471,7 @@ pub async fn concurrent_increments_add_up<S: Store>(store: S) {
     let mut incrementers = JoinSet::new();
     for _ in 0..CONCURRENT_WRITERS {
         let store = store.clone();
+        let key = key.clone();
         incrementers.spawn(async move { store.increment(&key, "hits", 1, touch_at(at), at).await });
     }
     let mut seen = BTreeSet::new();
@@ -619,7 +624,7 @@ pub async fn rotate_keeps_data_and_deadlines<S: Store>(store: S) {
     );
     assert_eq!(
         keys_of(&list(&store, &user, at).await),
-        vec![to],
+        vec![to.clone()],
         "the user's index lists the new key only"
     );
     assert_eq!(load_live(&store, &to, at).await.data["a"], json!(1));
@@ -755,7 +760,7 @@ pub async fn user_index_lists_live_sessions_oldest_first<S: Store>(store: S) {
     let listed = list(&store, &user, t).await;
     let expected: Vec<SessionSummary> = sessions
         .iter()
-        .map(|(key, record)| SessionSummary::of(*key, record))
+        .map(|(key, record)| SessionSummary::of(key.clone(), record))
         .collect();
     assert_eq!(
         listed, expected,
@@ -768,7 +773,7 @@ pub async fn user_index_lists_live_sessions_oldest_first<S: Store>(store: S) {
     assert!(list(&store, &fresh_user(), t).await.is_empty());
     assert_eq!(
         keys_of(&list(&store, &user, t - 3 * MINUTE + IDLE).await),
-        vec![sessions[1].0, sessions[2].0],
+        vec![sessions[1].0.clone(), sessions[2].0.clone()],
         "a session drops out of the listing when it expires"
     );
 }
@@ -804,7 +809,7 @@ pub async fn delete_user_sessions_keeps_one<S: Store>(store: S) {
         load(&store, &other_key, t).await.is_some(),
         "other users are untouched"
     );
-    assert_eq!(keys_of(&list(&store, &user, t).await), vec![kept]);
+    assert_eq!(keys_of(&list(&store, &user, t).await), vec![kept.clone()]);
 
     let deleted = store
         .delete_user_sessions(&user, None)
@@ -857,7 +862,7 @@ pub async fn user_change_moves_session_between_users<S: Store>(store: S) {
         list(&store, &alice, at).await.is_empty(),
         "the session left alice's listing"
     );
-    assert_eq!(keys_of(&list(&store, &bob, at).await), vec![key]);
+    assert_eq!(keys_of(&list(&store, &bob, at).await), vec![key.clone()]);
     assert_eq!(
         load_live(&store, &key, at).await.user.as_deref(),
         Some(bob.as_str())
@@ -1116,7 +1121,7 @@ pub async fn unicode_keys_and_values_round_trip<S: Store>(store: S) {
     );
     assert_eq!(
         keys_of(&list(&store, record.user.as_deref().unwrap_or_default(), at).await),
-        vec![key],
+        vec![key.clone()],
         "a user name with quotes and non-ASCII characters is indexed"
     );
 
@@ -1279,7 +1284,7 @@ where
         ..record_at(t)
     };
     create(&*store, &key, &record).await;
-    corrupt(store.clone(), key).await;
+    corrupt(store.clone(), key.clone()).await;
 
     match store.load(&key, t).await {
         Err(StoreError::Corrupt(_)) => {}

@@ -1,0 +1,361 @@
+//! How a session travels between client and server: the id codec of server-side stores and the
+//! cookie codec of client-side sessions.
+//!
+//! The engine asks a codec three things: what the request presents, which headers hand out a
+//! session, which headers take it away. sessile's own codecs ([`SignedIds`], [`SealedCookies`])
+//! are built from [`Config`](crate::Config); `sessile-node` has codecs for the cookies of Koa and
+//! Express apps, so a Rust app can share sessions with a Node app on the same domain.
+
+use cookie::Cookie;
+use http::{header, HeaderName, HeaderValue};
+
+use crate::config::{CookieConfig, IdTransport};
+use crate::events::RejectReason;
+use crate::id::{SessionId, ENCODED_ID_LEN};
+use crate::keys::{Keys, ENCODED_SIGNATURE_LEN};
+use crate::record::Record;
+use crate::session::SessionError;
+use crate::stores::cookie::{CookieStore, Unsealed};
+use crate::time::Timestamp;
+
+/// Response headers a codec produces: `Set-Cookie` lines, or an id header.
+pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
+
+/// What a request presents as its session id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PresentedId {
+    /// No id at all.
+    Absent,
+    /// A well-formed, authentic id. `stale` means it verified under an older key, so the engine
+    /// re-issues it (under the current key) once the session is known to be live.
+    Valid {
+        /// The id.
+        id: SessionId,
+        /// Signed with a key other than the current one.
+        stale: bool,
+    },
+    /// Something was presented, but it is not a usable id. The engine starts a fresh session
+    /// without asking the store and clears the client's cookie.
+    Refused(RejectReason),
+}
+
+/// Reads, issues and removes session ids for a server-side store.
+///
+/// The engine collects the request's values of [`IdCodec::header`] when the request starts and
+/// hands them to [`IdCodec::read`] the first time the handler uses its session, so a handler that
+/// never does pays nothing.
+///
+/// ```
+/// use sessile::codec::{IdCodec, PresentedId, SignedIds};
+/// use sessile::{Config, Keys};
+/// let codec = SignedIds::from_config(&Config::new(Keys::generate()));
+/// let cookie = http::HeaderValue::from_static("id=not-a-session");
+/// assert!(matches!(codec.read(&[cookie]), PresentedId::Refused(_)));
+/// ```
+pub trait IdCodec: Send + Sync + 'static {
+    /// The request header the id travels in (`Cookie` for cookie transports).
+    fn header(&self) -> &HeaderName;
+
+    /// A new id for a new session.
+    fn generate(&self) -> SessionId;
+
+    /// The id among the request's values of [`IdCodec::header`]. Never panics, whatever the
+    /// client sent.
+    fn read(&self, values: &[HeaderValue]) -> PresentedId;
+
+    /// Headers handing the client `id` for `record` (expiry attributes follow the record).
+    fn issue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList;
+
+    /// Headers re-signing `id` after it arrived under an older key. Defaults to
+    /// [`IdCodec::issue`]; Koa's codec re-sends only the signature cookie, as Koa does.
+    fn reissue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList {
+        self.issue(id, record, now)
+    }
+
+    /// Headers removing the client's id.
+    fn removal(&self) -> HeaderList;
+
+    /// Whether every write must send the id again because the cookie's expiry follows the
+    /// session's idle deadline, as Koa's and Express's cookies do. sessile's own cookie expires
+    /// at the absolute deadline, so it is sent only when it changes.
+    fn renews_on_write(&self) -> bool {
+        false
+    }
+}
+
+/// What a request's cookies hold for a client-side session.
+#[derive(Debug)]
+pub enum OpenedCookie {
+    /// No session cookie.
+    Absent,
+    /// A live session. `id` names it in events (and across rotations) if the format carries one;
+    /// `stale` means it opened under an older key, so the engine writes it again.
+    Live {
+        /// The session's id, if the format keeps one.
+        id: Option<SessionId>,
+        /// The session.
+        record: Box<Record>,
+        /// Opened under a key other than the current one.
+        stale: bool,
+    },
+    /// A cookie that does not open under any key, or fails its signature.
+    Refused,
+    /// A cookie that opened but does not decode into a session.
+    Corrupt,
+    /// A session whose deadline has passed.
+    Expired,
+}
+
+/// Writes and reads sessions kept entirely in the client's cookies.
+///
+/// ```
+/// use sessile::codec::{CookieCodec, OpenedCookie, SealedCookies};
+/// use sessile::{Config, CookieStore, Keys, Timestamp};
+/// let codec = SealedCookies::from_config(CookieStore::new(), &Config::new(Keys::generate()));
+/// let now = Timestamp::from_millis(0);
+/// assert!(matches!(codec.open(&[], now), OpenedCookie::Absent));
+/// ```
+pub trait CookieCodec: Send + Sync + 'static {
+    /// The request header the session travels in (`Cookie` for cookie transports).
+    fn header(&self) -> &HeaderName;
+
+    /// The session among the request's values of [`CookieCodec::header`]. Never panics.
+    fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie;
+
+    /// Headers handing the client `record` (named `id`, for formats that keep an id).
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<HeaderList, SessionError>;
+
+    /// Headers removing the session from the client.
+    fn removal(&self) -> HeaderList;
+}
+
+/// Where sessile's own codecs put their value: a cookie with the configured attributes, or a
+/// header.
+#[derive(Clone, Debug)]
+struct Carrier {
+    transport: IdTransport,
+    cookie: CookieConfig,
+    header: HeaderName,
+}
+
+impl Carrier {
+    fn new(cookie: &CookieConfig, transport: &IdTransport) -> Self {
+        let header = match transport {
+            IdTransport::Cookie => header::COOKIE,
+            IdTransport::Header(name) => name.clone(),
+        };
+        Self {
+            transport: transport.clone(),
+            cookie: cookie.clone(),
+            header,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match &self.transport {
+            IdTransport::Cookie => &self.cookie.name,
+            IdTransport::Header(name) => name.as_str(),
+        }
+    }
+
+    /// The raw value the client presented, if any. First occurrence wins, as in browsers' and
+    /// Koa's cookie parsing; values that are not visible ASCII are ignored.
+    fn presented(&self, values: &[HeaderValue]) -> Option<String> {
+        let mut values = values.iter().filter_map(|v| v.to_str().ok());
+        match &self.transport {
+            IdTransport::Header(_) => values
+                .next()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            IdTransport::Cookie => values
+                .flat_map(|line| line.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(name, _)| *name == self.cookie.name)
+                .map(|(_, value)| value.trim_matches('"').to_owned()),
+        }
+    }
+
+    fn issue(&self, value: String, record: &Record, now: Timestamp) -> (HeaderName, HeaderValue) {
+        match &self.transport {
+            IdTransport::Header(name) => (name.clone(), header_value(&value)),
+            IdTransport::Cookie => {
+                let mut cookie = self.cookie(value);
+                if record.persistent {
+                    let remaining = record.absolute_deadline.since(now);
+                    cookie.set_max_age(cookie::time::Duration::try_from(remaining).ok());
+                }
+                (header::SET_COOKIE, header_value(&cookie.to_string()))
+            }
+        }
+    }
+
+    fn removal(&self) -> (HeaderName, HeaderValue) {
+        match &self.transport {
+            IdTransport::Header(name) => (name.clone(), HeaderValue::from_static("")),
+            IdTransport::Cookie => {
+                let mut cookie = self.cookie(String::new());
+                cookie.make_removal();
+                (header::SET_COOKIE, header_value(&cookie.to_string()))
+            }
+        }
+    }
+
+    fn cookie(&self, value: String) -> Cookie<'static> {
+        let settings = &self.cookie;
+        let mut cookie = Cookie::new(settings.name.clone(), value);
+        cookie.set_secure(settings.secure);
+        cookie.set_http_only(settings.http_only);
+        cookie.set_same_site(settings.same_site);
+        cookie.set_path(settings.path.clone());
+        if let Some(domain) = &settings.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+}
+
+/// sessile's id codec: `<43-char id>.<43-char HMAC-SHA256>` under the configured keys, in the
+/// configured cookie (or header).
+#[derive(Clone, Debug)]
+pub struct SignedIds {
+    carrier: Carrier,
+    keys: Keys,
+}
+
+impl SignedIds {
+    /// The codec for `config`'s cookie, transport and keys.
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            carrier: Carrier::new(&config.cookie, &config.transport),
+            keys: config.keys.clone(),
+        }
+    }
+
+    /// Checks shape, then signature.
+    fn verify(&self, value: &str) -> Result<(SessionId, usize), RejectReason> {
+        if value.len() != ENCODED_ID_LEN + 1 + ENCODED_SIGNATURE_LEN {
+            return Err(RejectReason::Malformed);
+        }
+        let (encoded, signature) = value
+            .split_once('.')
+            .filter(|(encoded, _)| encoded.len() == ENCODED_ID_LEN)
+            .ok_or(RejectReason::Malformed)?;
+        let id = SessionId::decode(encoded).ok_or(RejectReason::Malformed)?;
+        let key_index = self
+            .keys
+            .verify(self.carrier.name(), encoded, signature)
+            .ok_or(RejectReason::BadSignature)?;
+        Ok((id, key_index))
+    }
+}
+
+impl IdCodec for SignedIds {
+    fn header(&self) -> &HeaderName {
+        &self.carrier.header
+    }
+
+    fn generate(&self) -> SessionId {
+        SessionId::generate()
+    }
+
+    fn read(&self, values: &[HeaderValue]) -> PresentedId {
+        match self.carrier.presented(values) {
+            None => PresentedId::Absent,
+            Some(value) => match self.verify(&value) {
+                Ok((id, key_index)) => PresentedId::Valid {
+                    id,
+                    stale: key_index > 0,
+                },
+                Err(reason) => PresentedId::Refused(reason),
+            },
+        }
+    }
+
+    fn issue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList {
+        let encoded = id.encode();
+        let signature = self.keys.sign(self.carrier.name(), &encoded);
+        vec![self
+            .carrier
+            .issue(format!("{encoded}.{signature}"), record, now)]
+    }
+
+    fn removal(&self) -> HeaderList {
+        vec![self.carrier.removal()]
+    }
+}
+
+/// sessile's cookie codec: the whole record sealed with XChaCha20-Poly1305 under the configured
+/// keys ([`CookieStore`]), in the configured cookie (or header).
+#[derive(Clone, Debug)]
+pub struct SealedCookies {
+    store: CookieStore,
+    carrier: Carrier,
+    keys: Keys,
+}
+
+impl SealedCookies {
+    /// The codec for `store`'s size limit and `config`'s cookie, transport and keys.
+    pub fn from_config(store: CookieStore, config: &crate::Config) -> Self {
+        Self {
+            store,
+            carrier: Carrier::new(&config.cookie, &config.transport),
+            keys: config.keys.clone(),
+        }
+    }
+}
+
+impl CookieCodec for SealedCookies {
+    fn header(&self) -> &HeaderName {
+        &self.carrier.header
+    }
+
+    fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie {
+        let Some(value) = self.carrier.presented(values) else {
+            return OpenedCookie::Absent;
+        };
+        match self
+            .store
+            .open(&self.keys, self.carrier.name(), &value, now)
+        {
+            Ok((id, record, key_index)) => OpenedCookie::Live {
+                id: Some(id),
+                record: Box::new(record),
+                stale: key_index > 0,
+            },
+            Err(Unsealed::Unopenable) => OpenedCookie::Refused,
+            Err(Unsealed::Corrupt) => OpenedCookie::Corrupt,
+            Err(Unsealed::Expired) => OpenedCookie::Expired,
+        }
+    }
+
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<HeaderList, SessionError> {
+        let sealed = self.store.seal(&self.keys, self.carrier.name(), id, record);
+        let header = self.carrier.issue(sealed, record, now);
+        let size = header.1.len();
+        if size > self.store.limit() {
+            return Err(SessionError::CookieTooLarge {
+                size,
+                limit: self.store.limit(),
+            });
+        }
+        Ok(vec![header])
+    }
+
+    fn removal(&self) -> HeaderList {
+        vec![self.carrier.removal()]
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).expect("cookies and ids are built from visible ASCII")
+}
