@@ -198,7 +198,7 @@ impl Session {
     /// concurrent increment. On a new session, or after this request wrote `key` itself, it is
     /// applied locally and committed with the rest.
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
-        if self.with_state(|state| matches!(state.phase, Phase::Sealed { .. })) {
+        if self.with_state(|state| matches!(state.phase, Phase::Sealed)) {
             self.ensure_loaded().await?;
         }
         let shared = self.inner.shared.clone();
