@@ -1,4 +1,9 @@
-//! `Date.prototype.toUTCString`, the form both Koa and Express write into `expires=`.
+//! JavaScript's date forms: `toUTCString` (cookie `expires=`), `toISOString` (JSON) and
+//! Sequelize's SQLite `DATE` text.
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
@@ -27,6 +32,70 @@ pub fn to_utc_string(epoch_ms: i64) -> String {
         "{weekday}, {day:02} {} {year:04} {hour:02}:{minute:02}:{second:02} GMT",
         MONTHS[(month - 1) as usize]
     )
+}
+
+/// Formats milliseconds since the Unix epoch as JavaScript's `Date#toISOString()` (and so
+/// `JSON.stringify` of a `Date`): `2023-11-14T23:13:20.000Z`. `None` outside years 0 to 9999.
+///
+/// ```
+/// assert_eq!(sessile_node::to_iso_string(1_700_003_600_000).unwrap(), "2023-11-14T23:13:20.000Z");
+/// ```
+pub fn to_iso_string(epoch_ms: i64) -> Option<String> {
+    format_ms(
+        epoch_ms,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"),
+    )
+}
+
+/// Formats milliseconds since the Unix epoch as Sequelize stores a `DATE` in SQLite, the form its
+/// cleanup query compares as text: `2023-11-14 23:14:20.000 +00:00`.
+///
+/// ```
+/// assert_eq!(
+///     sessile_node::to_sequelize_sqlite_date(1_700_003_660_000).unwrap(),
+///     "2023-11-14 23:14:20.000 +00:00"
+/// );
+/// ```
+pub fn to_sequelize_sqlite_date(epoch_ms: i64) -> Option<String> {
+    format_ms(
+        epoch_ms,
+        format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3] +00:00"
+        ),
+    )
+}
+
+/// Parses what JavaScript's `new Date(text)` reads back from the stores: ISO 8601 with a
+/// zone (`2023-11-14T23:13:20.000Z`) or Sequelize's SQLite form (`2023-11-14 23:14:20.000
+/// +00:00`); milliseconds since the epoch, or `None`.
+///
+/// ```
+/// assert_eq!(sessile_node::parse_date("2023-11-14T23:13:20.000Z"), Some(1_700_003_600_000));
+/// assert_eq!(sessile_node::parse_date("2023-11-14 23:14:20.000 +00:00"), Some(1_700_003_660_000));
+/// assert_eq!(sessile_node::parse_date("yesterday"), None);
+/// ```
+pub fn parse_date(text: &str) -> Option<i64> {
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
+        OffsetDateTime::parse(
+            text,
+            format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond] [offset_hour sign:mandatory]:[offset_minute]"
+            ),
+        )
+        .ok()
+    })?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn format_ms(
+    epoch_ms: i64,
+    format: &[time::format_description::BorrowedFormatItem<'_>],
+) -> Option<String> {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000).ok()?;
+    if !(0..=9999).contains(&at.year()) {
+        return None;
+    }
+    at.format(format).ok()
 }
 
 /// Howard Hinnant's days-to-civil conversion (proleptic Gregorian calendar).

@@ -36,10 +36,12 @@
 
 pub mod express_session;
 mod http_date;
+pub mod ids;
 pub mod keygrip;
 pub mod koa_session;
+pub mod record_json;
 
-pub use http_date::to_utc_string;
+pub use http_date::{parse_date, to_iso_string, to_sequelize_sqlite_date, to_utc_string};
 
 /// Why a Node-compatible cookie could not be produced. Each message is the one the Node package
 /// throws for the same mistake, so logs read the same on both sides.

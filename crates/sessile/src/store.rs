@@ -23,6 +23,10 @@ pub enum StoreError {
     /// Anything else the store reported.
     #[error("session store error: {0}")]
     Backend(BoxError),
+    /// The store's layout cannot do this at all: a Node-compatible layout, say, keeps no
+    /// per-user index to list or revoke a user's sessions by.
+    #[error("not supported by this session store: {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

@@ -186,6 +186,7 @@ fn copy_error(error: &StoreError) -> StoreError {
     match error {
         StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
         StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
+        StoreError::Unsupported(what) => StoreError::Unsupported(what),
         StoreError::Backend(source) => StoreError::Backend(source.to_string().into()),
     }
 }

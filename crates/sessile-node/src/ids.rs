@@ -1,0 +1,439 @@
+//! Id codecs for the Node packages' session cookies, so a sessile store can serve sessions whose
+//! ids a Koa or Express app issued (and the reverse).
+//!
+//! - [`KoaIds`]: koa-session's external-store mode (a UUID, optionally prefixed, in `koa.sess`),
+//!   koa-generic-session (a 32-character uid-safe id in `koa.sid`) and koa-session-minimal (the
+//!   same id in an unsigned `koa:sess` cookie), all signed the Koa way (`NAME.sig`, keygrip);
+//! - [`ExpressIds`]: express-session's `s:<id>.<HMAC-SHA256>` in `connect.sid`.
+//!
+//! Plug one into [`sessile::SessionManager::with_id_codec`] next to a store that keeps the Node
+//! layout (`crate::redis`, `crate::sql`). Ids from these codecs are
+//! [foreign](sessile::SessionId::foreign): their store keys keep the plain id, because the Node
+//! app looks sessions up by it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http::{header, HeaderName, HeaderValue};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sessile::codec::{HeaderList, IdCodec, PresentedId};
+use sessile::{Record, RejectReason, SessionId, Timestamp};
+
+use crate::express_session::{self, Secrets};
+use crate::keygrip::{self, KoaCookies};
+use crate::SameSite;
+
+/// How a Koa package makes new ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KoaIdStyle {
+    /// koa-session's external-store mode: `prefix + crypto.randomUUID()`. The prefix is part of
+    /// the id (and of the cookie value).
+    Uuid {
+        /// koa-session's `prefix` option (none by default).
+        prefix: String,
+    },
+    /// koa-generic-session and koa-session-minimal: `uid-safe(24)`, 32 characters of base64url.
+    UidSafe,
+}
+
+/// The session cookie's attributes, as the Node app sets them. Defaults: `path=/`, `httponly`, no
+/// domain, no `samesite`, not `secure`, and a cookie that expires with the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCookie {
+    /// `path`.
+    pub path: String,
+    /// `domain`.
+    pub domain: Option<String>,
+    /// `httpOnly`.
+    pub http_only: bool,
+    /// `secure`. Koa refuses `secure` cookies on plain-http requests; set it only behind HTTPS.
+    pub secure: bool,
+    /// `sameSite`.
+    pub same_site: Option<SameSite>,
+    /// Whether the cookie carries an expiry (the session's idle deadline, renewed on every write,
+    /// as the Node packages renew it on every save). `false` writes browser-session cookies, as
+    /// koa-session-minimal does with `maxAge: 0` and express-session without `cookie.maxAge`.
+    pub expiring: bool,
+}
+
+impl Default for NodeCookie {
+    fn default() -> Self {
+        Self {
+            path: "/".to_owned(),
+            domain: None,
+            http_only: true,
+            secure: false,
+            same_site: None,
+            expiring: true,
+        }
+    }
+}
+
+/// Koa's session id cookie: `NAME=<id>` plus `NAME.sig` (HMAC over `NAME=<id>` under the app's
+/// keys, first key signs, any verifies), or no signature for koa-session-minimal.
+///
+/// ```
+/// use sessile::codec::{IdCodec, PresentedId};
+/// use sessile_node::ids::KoaIds;
+/// use sessile_node::keygrip::Keygrip;
+///
+/// let ids = KoaIds::generic_session(Keygrip::new(["new key", "old key"])?);
+/// let id = ids.generate();
+/// assert_eq!(id.encode().len(), 32);
+/// // A cookie pair a koa-generic-session app wrote, read back here.
+/// let old = KoaIds::generic_session(Keygrip::new(["old key"])?);
+/// let record = sessile::Record {
+///     data: Default::default(),
+///     user: None,
+///     created_at: sessile::Timestamp::from_millis(0),
+///     last_seen: sessile::Timestamp::from_millis(0),
+///     idle_deadline: sessile::Timestamp::from_millis(86_400_000),
+///     absolute_deadline: sessile::Timestamp::from_millis(86_400_000),
+///     persistent: false,
+///     device: Default::default(),
+/// };
+/// let cookies: Vec<String> = old
+///     .issue(&id, &record, sessile::Timestamp::from_millis(0))
+///     .iter()
+///     .map(|(_, v)| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+///     .collect();
+/// let header = http::HeaderValue::from_str(&cookies.join("; ")).unwrap();
+/// assert_eq!(ids.read(&[header]), PresentedId::Valid { id, stale: true });
+/// # Ok::<(), sessile_node::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct KoaIds {
+    name: String,
+    cookies: KoaCookies,
+    signed: bool,
+    style: KoaIdStyle,
+    cookie: NodeCookie,
+}
+
+impl KoaIds {
+    /// koa-session in external-store mode with its defaults: cookie `koa.sess`, signed, UUID ids
+    /// without a prefix.
+    pub fn koa_session(keys: keygrip::Keygrip) -> Self {
+        Self::new(
+            "koa.sess",
+            keys,
+            KoaIdStyle::Uuid {
+                prefix: String::new(),
+            },
+        )
+    }
+
+    /// koa-generic-session with its defaults: cookie `koa.sid`, signed, uid-safe ids.
+    pub fn generic_session(keys: keygrip::Keygrip) -> Self {
+        Self::new("koa.sid", keys, KoaIdStyle::UidSafe)
+    }
+
+    /// koa-session-minimal with its defaults: cookie `koa:sess`, **unsigned** (the package forces
+    /// `signed: false`), uid-safe ids, a browser-session cookie (`maxAge: 0`).
+    ///
+    /// The package accepts any id a client sends; sessile looks such an id up like any other,
+    /// but never creates a session under an id the client chose: a new session always gets a
+    /// fresh id.
+    pub fn session_minimal() -> Self {
+        let keys = keygrip::Keygrip::new(["unused: koa-session-minimal cookies are unsigned"])
+            .expect("one key");
+        let mut ids = Self::new("koa:sess", keys, KoaIdStyle::UidSafe);
+        ids.signed = false;
+        ids.cookie.expiring = false;
+        ids
+    }
+
+    /// A Koa id cookie named `name`, signed with `keys`, with ids made in `style`.
+    pub fn new(name: impl Into<String>, keys: keygrip::Keygrip, style: KoaIdStyle) -> Self {
+        let cookie = NodeCookie::default();
+        Self {
+            name: name.into(),
+            cookies: KoaCookies::new(keys, cookie.secure),
+            signed: true,
+            style,
+            cookie,
+        }
+    }
+
+    /// Sets the cookie's attributes.
+    pub fn with_cookie(mut self, cookie: NodeCookie) -> Self {
+        self.cookies = KoaCookies::new(self.cookies.keys().clone(), cookie.secure);
+        self.cookie = cookie;
+        self
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn options(&self, expires: Option<Timestamp>) -> keygrip::CookieOptions {
+        keygrip::CookieOptions {
+            max_age_ms: None,
+            expires_ms: expires.map(|at| at.as_millis()),
+            path: Some(self.cookie.path.clone()),
+            domain: self.cookie.domain.clone(),
+            priority: None,
+            same_site: self.cookie.same_site,
+            secure: Some(self.cookie.secure),
+            http_only: self.cookie.http_only,
+            partitioned: false,
+            signed: self.signed,
+        }
+    }
+
+    fn set_cookie(&self, value: &str, expires: Option<Timestamp>) -> HeaderList {
+        // Ids are visible ASCII without `;` and names are checked at construction by the first
+        // use; a refusal here would be a configuration mistake (say, a `;` in the path), which
+        // fails loudly in the first test rather than silently dropping the cookie.
+        self.cookies
+            .set(&self.name, value, &self.options(expires), 0)
+            .unwrap_or_else(|error| panic!("Koa cookie options for {:?}: {error}", self.name))
+            .into_iter()
+            .map(|line| (header::SET_COOKIE, header_value(&line)))
+            .collect()
+    }
+}
+
+impl IdCodec for KoaIds {
+    fn header(&self) -> &HeaderName {
+        &header::COOKIE
+    }
+
+    fn generate(&self) -> SessionId {
+        let text = match &self.style {
+            KoaIdStyle::Uuid { prefix } => format!("{prefix}{}", random_uuid()),
+            KoaIdStyle::UidSafe => uid_safe_24(),
+        };
+        SessionId::foreign(&text).expect("generated ids are short visible ASCII")
+    }
+
+    fn read(&self, values: &[HeaderValue]) -> PresentedId {
+        let header = joined(values);
+        if keygrip::get_cookie(&header, &self.name).is_none() {
+            return PresentedId::Absent;
+        }
+        let (value, stale) = if self.signed {
+            let read = self.cookies.get_signed(&header, &self.name);
+            match read.value {
+                Some(value) => (value, read.key_index.unwrap_or(0) > 0),
+                None => return PresentedId::Refused(RejectReason::BadSignature),
+            }
+        } else {
+            let value = keygrip::get_cookie(&header, &self.name).unwrap_or_default();
+            (value.to_owned(), false)
+        };
+        match SessionId::foreign(&value) {
+            Some(id) => PresentedId::Valid { id, stale },
+            None => PresentedId::Refused(RejectReason::Malformed),
+        }
+    }
+
+    fn issue(&self, id: &SessionId, record: &Record, _now: Timestamp) -> HeaderList {
+        let expires = self.cookie.expiring.then(|| record.expires_at());
+        self.set_cookie(&id.encode(), expires)
+    }
+
+    fn removal(&self) -> HeaderList {
+        self.set_cookie("", None)
+    }
+
+    fn renews_on_write(&self) -> bool {
+        self.cookie.expiring
+    }
+}
+
+/// express-session's id cookie: `connect.sid=s%3A<id>.<HMAC-SHA256 in base64>`, signed with the
+/// first secret, verified against all of them.
+///
+/// ```
+/// use sessile::codec::{IdCodec, PresentedId};
+/// use sessile_node::express_session::Secrets;
+/// use sessile_node::ids::ExpressIds;
+///
+/// let ids = ExpressIds::new(Secrets::new(["keyboard cat"])?);
+/// let cookie = format!("connect.sid={}", Secrets::new(["keyboard cat"])?.cookie_value("abc"));
+/// let header = http::HeaderValue::from_str(&cookie).unwrap();
+/// let PresentedId::Valid { id, stale: false } = ids.read(&[header]) else { panic!() };
+/// assert_eq!(id.encode(), "abc");
+/// # Ok::<(), sessile_node::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExpressIds {
+    name: String,
+    secrets: Secrets,
+    cookie: NodeCookie,
+}
+
+impl ExpressIds {
+    /// express-session's defaults: cookie `connect.sid`, `Path=/; HttpOnly`, an expiring cookie
+    /// (set `cookie.maxAge` on the Node side to the same idle timeout).
+    pub fn new(secrets: Secrets) -> Self {
+        Self {
+            name: "connect.sid".to_owned(),
+            secrets,
+            cookie: NodeCookie::default(),
+        }
+    }
+
+    /// Sets the cookie name (express-session's `name`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the cookie's attributes.
+    pub fn with_cookie(mut self, cookie: NodeCookie) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    fn options(&self, expires: Option<Timestamp>) -> express_session::CookieOptions {
+        express_session::CookieOptions {
+            domain: self.cookie.domain.clone(),
+            path: Some(self.cookie.path.clone()),
+            expires_ms: expires.map(|at| at.as_millis()),
+            http_only: self.cookie.http_only,
+            secure: self.cookie.secure,
+            partitioned: false,
+            priority: None,
+            same_site: self.cookie.same_site,
+        }
+    }
+}
+
+impl IdCodec for ExpressIds {
+    fn header(&self) -> &HeaderName {
+        &header::COOKIE
+    }
+
+    fn generate(&self) -> SessionId {
+        SessionId::foreign(&uid_safe_24()).expect("uid-safe ids are base64url")
+    }
+
+    fn read(&self, values: &[HeaderValue]) -> PresentedId {
+        let header = joined(values);
+        if express_session::get_cookie(&header, &self.name).is_none() {
+            return PresentedId::Absent;
+        }
+        let Some(id) = express_session::read_session_id(&header, &self.name, &self.secrets) else {
+            return PresentedId::Refused(RejectReason::BadSignature);
+        };
+        match SessionId::foreign(&id) {
+            // express-session never says which secret matched; re-signing happens on the next
+            // write, as in Node.
+            Some(id) => PresentedId::Valid { id, stale: false },
+            None => PresentedId::Refused(RejectReason::Malformed),
+        }
+    }
+
+    fn issue(&self, id: &SessionId, record: &Record, _now: Timestamp) -> HeaderList {
+        let expires = self.cookie.expiring.then(|| record.expires_at());
+        let line = self
+            .secrets
+            .set_cookie_header(&self.name, &id.encode(), &self.options(expires))
+            .unwrap_or_else(|error| panic!("Express cookie options for {:?}: {error}", self.name));
+        vec![(header::SET_COOKIE, header_value(&line))]
+    }
+
+    /// express-session itself never clears the cookie (its `destroy()` leaves it); sessile does,
+    /// so a signed-out browser stops presenting a dead id.
+    fn removal(&self) -> HeaderList {
+        let mut line = format!("{}=", self.name);
+        let options = self.options(Some(Timestamp::from_millis(0)));
+        if let Some(domain) = &options.domain {
+            line.push_str("; Domain=");
+            line.push_str(domain);
+        }
+        line.push_str("; Path=");
+        line.push_str(&self.cookie.path);
+        line.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+        if options.http_only {
+            line.push_str("; HttpOnly");
+        }
+        if options.secure {
+            line.push_str("; Secure");
+        }
+        vec![(header::SET_COOKIE, header_value(&line))]
+    }
+
+    fn renews_on_write(&self) -> bool {
+        self.cookie.expiring
+    }
+}
+
+fn joined(values: &[HeaderValue]) -> String {
+    values
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn header_value(line: &str) -> HeaderValue {
+    HeaderValue::from_str(line).expect("Node cookie headers are visible ASCII")
+}
+
+/// `uid-safe(24)`: 24 bytes from the OS CSPRNG in unpadded base64url, 32 characters.
+fn uid_safe_24() -> String {
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `crypto.randomUUID()`: a version-4 UUID in lower-case hex.
+fn random_uuid() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_have_the_node_shapes() {
+        let keys = keygrip::Keygrip::new(["k"]).unwrap();
+        let uuid = KoaIds::koa_session(keys.clone()).generate().encode();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(uuid.as_bytes()[14], b'4');
+        let prefixed = KoaIds::new(
+            "koa.sess",
+            keys,
+            KoaIdStyle::Uuid {
+                prefix: "sess:".into(),
+            },
+        )
+        .generate()
+        .encode();
+        assert!(prefixed.starts_with("sess:") && prefixed.len() == 41);
+        let sid = ExpressIds::new(Secrets::new(["s"]).unwrap())
+            .generate()
+            .encode();
+        assert_eq!(sid.len(), 32);
+        assert!(sid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+
+    #[test]
+    fn unsigned_minimal_cookie_is_read_as_is_and_bad_signatures_are_refused() {
+        let minimal = KoaIds::session_minimal();
+        let header = HeaderValue::from_static("koa:sess=abc");
+        assert!(matches!(
+            minimal.read(std::slice::from_ref(&header)),
+            PresentedId::Valid { stale: false, .. }
+        ));
+        let signed = KoaIds::generic_session(keygrip::Keygrip::new(["k"]).unwrap());
+        let forged = HeaderValue::from_static("koa.sid=abc; koa.sid.sig=AAAA");
+        assert_eq!(
+            signed.read(&[forged]),
+            PresentedId::Refused(RejectReason::BadSignature)
+        );
+        let unsigned = HeaderValue::from_static("koa.sid=abc");
+        assert_eq!(
+            signed.read(&[unsigned]),
+            PresentedId::Refused(RejectReason::BadSignature)
+        );
+        assert_eq!(signed.read(&[]), PresentedId::Absent);
+    }
+}

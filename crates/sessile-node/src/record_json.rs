@@ -1,0 +1,337 @@
+//! A sessile [`Record`] as the JSON each Node package stores, and back.
+//!
+//! The Node packages keep a session as one JSON document, with its lifetime in different places:
+//! koa-session adds `_expire`/`_maxAge`, koa-generic-session and express-session a `cookie`
+//! object, koa-session-minimal nothing at all (the store's TTL is the lifetime). A [`NodeJson`]
+//! knows one package's shape and the app's `maxAge`, and maps:
+//!
+//! - the handler's data ⇄ the document's own keys (minus the package's bookkeeping keys);
+//! - the signed-in user ([`Record::user`]) ⇄ a string under [`NodeJson::user_field`] (`user` by
+//!   default), because Node apps keep the user in the session data (sessile writes it after the
+//!   data, so a document's key order can change; no Node package cares);
+//! - the idle deadline ⇄ the package's expiry (`_expire`, `cookie.expires`) or, when the store
+//!   keeps it outside the document (a TTL, an `expires` column), the deadline the store passes in.
+//!
+//! What does not map: Node sessions have no absolute lifetime (a record read from Node JSON has
+//! none), no device metadata, and no creation time (the last write stands in for both).
+//!
+//! ```
+//! use sessile::Timestamp;
+//! use sessile_node::record_json::{NodeJson, NodeShape};
+//! use std::time::Duration;
+//!
+//! let shape = NodeJson::new(NodeShape::GenericSession, Duration::from_secs(86_400));
+//! let stored = r#"{"cookie":{"httpOnly":true,"path":"/","overwrite":true,"signed":true,"maxAge":86400000},"n":1,"user":"alice"}"#;
+//! let record = shape.decode(stored, Some(Timestamp::from_millis(1_700_086_400_000)))?;
+//! assert_eq!(record.user.as_deref(), Some("alice"));
+//! assert_eq!(record.data["n"], 1);
+//! assert_eq!(shape.encode(&record), stored);
+//! # Ok::<(), sessile::StoreError>(())
+//! ```
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sessile::{Device, Record, StoreError, Timestamp};
+
+use crate::ids::NodeCookie;
+use crate::{parse_date, to_iso_string, SameSite};
+
+/// Which package's document shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeShape {
+    /// koa-session in external-store mode (and koa-redis under it): the data plus `_expire`
+    /// (ms since the epoch) and `_maxAge` (ms). Keys starting with `_` are koa-session's own; the
+    /// package drops every such key when it saves.
+    KoaSession,
+    /// koa-generic-session: a `cookie` object (the cookie options Node re-issues the cookie
+    /// with) first, then the data. The lifetime is the store's (TTL or `expires` column).
+    GenericSession,
+    /// koa-session-minimal: the data alone. The lifetime is the store's.
+    SessionMinimal,
+    /// express-session: a `cookie` object (`originalMaxAge`, `expires`, `httpOnly`, `path`, ...)
+    /// first, then the data. express-session fails on a document without `cookie`.
+    Express,
+}
+
+/// One Node package's document shape, with the app's settings.
+#[derive(Debug, Clone)]
+pub struct NodeJson {
+    shape: NodeShape,
+    max_age: Duration,
+    user_field: Option<String>,
+    cookie: NodeCookie,
+}
+
+impl NodeJson {
+    /// The `shape` of an app whose sessions live `max_age` (its `maxAge`; sessile's idle
+    /// timeout), with the user under `user` and the default cookie attributes.
+    pub fn new(shape: NodeShape, max_age: Duration) -> Self {
+        Self {
+            shape,
+            max_age,
+            user_field: Some("user".to_owned()),
+            cookie: NodeCookie::default(),
+        }
+    }
+
+    /// Keeps [`Record::user`] under `field` (a string), or nowhere with `None` (then signing in
+    /// through sessile is not visible to the Node app).
+    pub fn with_user_field(mut self, field: Option<&str>) -> Self {
+        self.user_field = field.map(str::to_owned);
+        self
+    }
+
+    /// The cookie attributes written into the `cookie` object of koa-generic-session and
+    /// express-session documents (they must match the Node app's, which re-issues its cookie
+    /// from them).
+    pub fn with_cookie(mut self, cookie: NodeCookie) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> NodeShape {
+        self.shape
+    }
+
+    /// The app's `maxAge`.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// The data field that holds the user, if any.
+    pub fn user_field(&self) -> Option<&str> {
+        self.user_field.as_deref()
+    }
+
+    fn max_age_ms(&self) -> i64 {
+        i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Reads a stored document. `store_deadline` is the expiry the store keeps outside the
+    /// document (a TTL, an `expires` column), if any; the document's own (`_expire`,
+    /// `cookie.expires`) wins when both exist, as it does in Node. A document that is not a JSON
+    /// object, or lacks the `cookie` object its package requires, is [`StoreError::Corrupt`].
+    pub fn decode(
+        &self,
+        text: &str,
+        store_deadline: Option<Timestamp>,
+    ) -> Result<Record, StoreError> {
+        let corrupt = |why: &str| StoreError::Corrupt(format!("{:?} session: {why}", self.shape));
+        let value: Value = serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))?;
+        let Value::Object(mut document) = value else {
+            return Err(corrupt("not a JSON object"));
+        };
+        let own_deadline = match self.shape {
+            NodeShape::KoaSession => {
+                let expire = document.get("_expire").and_then(Value::as_f64);
+                // koa-session owns every `_` key; none of them is handler data.
+                document.retain(|key, _| !key.starts_with('_'));
+                expire.map(|ms| Timestamp::from_millis(ms as i64))
+            }
+            NodeShape::GenericSession | NodeShape::Express => {
+                let Some(Value::Object(cookie)) = document.remove("cookie") else {
+                    return Err(corrupt("no `cookie` object"));
+                };
+                cookie
+                    .get("expires")
+                    .and_then(Value::as_str)
+                    .and_then(parse_date)
+                    .map(Timestamp::from_millis)
+            }
+            NodeShape::SessionMinimal => None,
+        };
+        let deadline = own_deadline
+            .or(store_deadline)
+            .ok_or_else(|| corrupt("no expiry in the document and none from the store"))?;
+        let user = self
+            .user_field
+            .as_deref()
+            .and_then(|field| match document.get(field) {
+                Some(Value::String(_)) => match document.remove(field) {
+                    Some(Value::String(user)) => Some(user),
+                    _ => None,
+                },
+                _ => None,
+            });
+        let last_write =
+            Timestamp::from_millis(deadline.as_millis().saturating_sub(self.max_age_ms()));
+        Ok(Record {
+            data: document,
+            user,
+            created_at: last_write,
+            last_seen: last_write,
+            idle_deadline: deadline,
+            absolute_deadline: Timestamp::from_millis(i64::MAX),
+            persistent: self.cookie.expiring,
+            device: Device::default(),
+        })
+    }
+
+    /// The document the Node package would store for `record`, byte for byte where the package's
+    /// own output is fixed (key order: bookkeeping and data as the package writes them).
+    pub fn encode(&self, record: &Record) -> String {
+        let mut document = Map::new();
+        match self.shape {
+            NodeShape::GenericSession => {
+                document.insert("cookie".to_owned(), self.generic_cookie());
+            }
+            NodeShape::Express => {
+                document.insert("cookie".to_owned(), self.express_cookie(record));
+            }
+            NodeShape::KoaSession | NodeShape::SessionMinimal => {}
+        }
+        for (key, value) in &record.data {
+            document.insert(key.clone(), value.clone());
+        }
+        if let (Some(field), Some(user)) = (&self.user_field, &record.user) {
+            document.insert(field.clone(), Value::String(user.clone()));
+        }
+        if self.shape == NodeShape::KoaSession {
+            document.insert("_expire".to_owned(), record.expires_at().as_millis().into());
+            document.insert("_maxAge".to_owned(), self.max_age_ms().into());
+        }
+        Value::Object(document).to_string()
+    }
+
+    /// koa-generic-session's stored cookie options: the app's options first, then the
+    /// package's defaults, in the order the package merges them.
+    fn generic_cookie(&self) -> Value {
+        let mut cookie = Map::new();
+        if let Some(domain) = &self.cookie.domain {
+            cookie.insert("domain".into(), domain.clone().into());
+        }
+        if self.cookie.secure {
+            cookie.insert("secure".into(), true.into());
+        }
+        if let Some(same_site) = self.cookie.same_site {
+            cookie.insert("sameSite".into(), same_site_name(same_site).into());
+        }
+        cookie.insert("httpOnly".into(), self.cookie.http_only.into());
+        cookie.insert("path".into(), self.cookie.path.clone().into());
+        cookie.insert("overwrite".into(), true.into());
+        cookie.insert("signed".into(), true.into());
+        cookie.insert("maxAge".into(), self.max_age_ms().into());
+        Value::Object(cookie)
+    }
+
+    /// express-session's `Cookie#toJSON()`: `originalMaxAge, expires, secure, httpOnly, domain,
+    /// path, sameSite`, undefined ones left out.
+    fn express_cookie(&self, record: &Record) -> Value {
+        let mut cookie = Map::new();
+        let (max_age, expires) = if self.cookie.expiring {
+            let expires = to_iso_string(record.expires_at().as_millis());
+            (
+                Value::from(self.max_age_ms()),
+                expires.map_or(Value::Null, Value::from),
+            )
+        } else {
+            (Value::Null, Value::Null)
+        };
+        cookie.insert("originalMaxAge".into(), max_age);
+        cookie.insert("expires".into(), expires);
+        if self.cookie.secure {
+            cookie.insert("secure".into(), true.into());
+        }
+        cookie.insert("httpOnly".into(), self.cookie.http_only.into());
+        if let Some(domain) = &self.cookie.domain {
+            cookie.insert("domain".into(), domain.clone().into());
+        }
+        cookie.insert("path".into(), self.cookie.path.clone().into());
+        if let Some(same_site) = self.cookie.same_site {
+            cookie.insert("sameSite".into(), same_site_name(same_site).into());
+        }
+        Value::Object(cookie)
+    }
+}
+
+fn same_site_name(same_site: SameSite) -> &'static str {
+    match same_site {
+        SameSite::Strict => "strict",
+        SameSite::Lax => "lax",
+        SameSite::None => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn record(data: Value, user: Option<&str>, deadline_ms: i64) -> Record {
+        let Value::Object(data) = data else {
+            unreachable!()
+        };
+        Record {
+            data,
+            user: user.map(str::to_owned),
+            created_at: Timestamp::from_millis(0),
+            last_seen: Timestamp::from_millis(0),
+            idle_deadline: Timestamp::from_millis(deadline_ms),
+            absolute_deadline: Timestamp::from_millis(i64::MAX),
+            persistent: true,
+            device: Device::default(),
+        }
+    }
+
+    #[test]
+    fn koa_session_documents_carry_expire_and_max_age_after_the_data() {
+        let json = NodeJson::new(NodeShape::KoaSession, DAY);
+        let r = record(
+            serde_json::json!({"n": 1}),
+            Some("alice"),
+            1_700_086_400_000,
+        );
+        assert_eq!(
+            json.encode(&r),
+            r#"{"n":1,"user":"alice","_expire":1700086400000,"_maxAge":86400000}"#
+        );
+        let back = json.decode(&json.encode(&r), None).unwrap();
+        assert_eq!(back.data, r.data);
+        assert_eq!(back.user, r.user);
+        assert_eq!(back.idle_deadline, r.idle_deadline);
+        assert_eq!(back.last_seen.as_millis(), 1_700_000_000_000);
+    }
+
+    #[test]
+    fn express_documents_match_the_package_byte_for_byte() {
+        let json = NodeJson::new(NodeShape::Express, Duration::from_millis(3_600_000));
+        let r = record(serde_json::json!({}), Some("alice"), 1_700_003_600_000);
+        assert_eq!(
+            json.encode(&r),
+            r#"{"cookie":{"originalMaxAge":3600000,"expires":"2023-11-14T23:13:20.000Z","httpOnly":true,"path":"/"},"user":"alice"}"#
+        );
+    }
+
+    #[test]
+    fn malformed_documents_are_corrupt_never_a_panic() {
+        let generic = NodeJson::new(NodeShape::GenericSession, DAY);
+        let express = NodeJson::new(NodeShape::Express, DAY);
+        let minimal = NodeJson::new(NodeShape::SessionMinimal, DAY);
+        let at = Some(Timestamp::from_millis(1));
+        for text in ["", "null", "[]", "\"x\"", "{", "{\"cookie\":1}"] {
+            assert!(
+                matches!(generic.decode(text, at), Err(StoreError::Corrupt(_))),
+                "{text}"
+            );
+            assert!(
+                matches!(express.decode(text, at), Err(StoreError::Corrupt(_))),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            generic.decode("{\"user\":\"a\"}", at),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            minimal.decode("{}", None),
+            Err(StoreError::Corrupt(_))
+        ));
+        // A user that is not a string stays data.
+        let odd = minimal.decode(r#"{"user":{"id":7}}"#, at).unwrap();
+        assert_eq!(odd.user, None);
+        assert_eq!(odd.data["user"]["id"], 7);
+    }
+}
