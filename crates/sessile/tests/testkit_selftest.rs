@@ -30,6 +30,8 @@ enum Flaw {
     LastWriterWins,
     /// Reports undecodable records as absent.
     HidesCorruption,
+    /// Keeps no per-user index, as Node layouts don't: not a flaw for the Node-layout suite.
+    NoUserIndex,
 }
 
 /// A memory store with one flaw, and a set of keys "corrupted" by the test hook.
@@ -158,6 +160,9 @@ impl Store for FlawedStore {
         user: &str,
         now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
+        if self.flaw == Flaw::NoUserIndex {
+            return Err(StoreError::Unsupported("no per-user index"));
+        }
         let mut sessions = self.inner.list_user_sessions(user, now).await?;
         if self.flaw == Flaw::NewestFirst {
             sessions.reverse();
@@ -170,6 +175,9 @@ impl Store for FlawedStore {
         user: &str,
         keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
+        if self.flaw == Flaw::NoUserIndex {
+            return Err(StoreError::Unsupported("no per-user index"));
+        }
         self.inner.delete_user_sessions(user, keep).await
     }
 
@@ -193,6 +201,17 @@ mod flawless {
     sessile::store_conformance!(
         async { FlawedStore::new(Flaw::None) },
         corrupt = corrupt_hook,
+    );
+}
+
+/// The Node-layout suite, with both options, passes on a store that keeps no user index.
+mod node_layout {
+    use super::*;
+
+    sessile::node_layout_conformance!(
+        async { FlawedStore::new(Flaw::NoUserIndex) },
+        corrupt = corrupt_hook,
+        sweeps_expired,
     );
 }
 
@@ -270,4 +289,26 @@ fn hiding_corruption_fails_the_corrupt_case() {
     let case = |store| cases::corrupt_record_is_reported(store, corrupt_hook);
     assert!(case_fails(case, Flaw::HidesCorruption));
     assert!(!case_fails(case, Flaw::None));
+}
+
+#[test]
+fn the_node_layout_cases_fail_on_their_flaws() {
+    use sessile::testkit::node_cases;
+    assert!(case_fails(
+        node_cases::idle_deadline_expires_record,
+        Flaw::IgnoresExpiry
+    ));
+    assert!(case_fails(
+        node_cases::deleted_session_is_never_resurrected,
+        Flaw::Upserts
+    ));
+    assert!(case_fails(
+        node_cases::delete_expired_removes_only_expired,
+        Flaw::UnboundedCleanup
+    ));
+    // A store that answers user queries must not claim to be a layout without an index.
+    assert!(case_fails(
+        node_cases::user_index_is_unsupported,
+        Flaw::None
+    ));
 }

@@ -32,31 +32,39 @@ use crate::store::{
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
-const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(60 * 60);
+pub(crate) const MINUTE: Duration = Duration::from_secs(60);
+pub(crate) const HOUR: Duration = Duration::from_secs(60 * 60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
-const IDLE: Duration = Duration::from_secs(30 * 60);
+pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
 const ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
-const CONCURRENT_WRITERS: usize = 200;
+pub(crate) const CONCURRENT_WRITERS: usize = 200;
 
-fn now() -> Timestamp {
-    SystemClock.now()
+/// The current time on a whole second, so layouts that keep deadlines in seconds (a Node
+/// layout's `expires` column) store every deadline a case uses exactly.
+pub(crate) fn now() -> Timestamp {
+    let millis = SystemClock.now().as_millis();
+    Timestamp::from_millis(millis - millis.rem_euclid(1000))
 }
 
-fn fresh_key() -> StoreKey {
-    SessionId::generate().store_key()
+/// A key for a fresh random id in the form foreign (Node) ids take, so it carries its id in
+/// clear for the layouts that store under it; sessile's own stores use its digest as always.
+pub(crate) fn fresh_key() -> StoreKey {
+    let id = SessionId::generate().encode();
+    SessionId::foreign(&id)
+        .expect("a base64url id is a valid foreign id")
+        .store_key()
 }
 
-fn fresh_user() -> String {
+pub(crate) fn fresh_user() -> String {
     format!("conformance-{}", &fresh_key().to_hex()[..16])
 }
 
-fn one_ms() -> Duration {
+pub(crate) fn one_ms() -> Duration {
     Duration::from_millis(1)
 }
 
 /// A record created at `at` with the default 30-minute idle and 12-hour absolute deadlines.
-fn record_at(at: Timestamp) -> Record {
+pub(crate) fn record_at(at: Timestamp) -> Record {
     Record {
         data: SessionData::new(),
         user: None,
@@ -69,14 +77,14 @@ fn record_at(at: Timestamp) -> Record {
     }
 }
 
-fn touch_at(at: Timestamp) -> Touch {
+pub(crate) fn touch_at(at: Timestamp) -> Touch {
     Touch {
         last_seen: at,
         idle_deadline: at + IDLE,
     }
 }
 
-fn data(value: Value) -> SessionData {
+pub(crate) fn data(value: Value) -> SessionData {
     match value {
         Value::Object(map) => map,
         other => panic!("test data must be a JSON object, got {other}"),
@@ -84,18 +92,18 @@ fn data(value: Value) -> SessionData {
 }
 
 /// `changes` with the touch every engine commit carries.
-fn touched(mut changes: ChangeSet, at: Timestamp) -> ChangeSet {
+pub(crate) fn touched(mut changes: ChangeSet, at: Timestamp) -> ChangeSet {
     changes.touch = Some(touch_at(at));
     changes
 }
 
-fn setting(key: &str, value: Value, at: Timestamp) -> ChangeSet {
+pub(crate) fn setting(key: &str, value: Value, at: Timestamp) -> ChangeSet {
     let mut changes = ChangeSet::default();
     changes.set(key, value);
     touched(changes, at)
 }
 
-async fn create<S: Store + ?Sized>(store: &S, key: &StoreKey, record: &Record) {
+pub(crate) async fn create<S: Store + ?Sized>(store: &S, key: &StoreKey, record: &Record) {
     let outcome = store.create(key, record).await.expect("create failed");
     assert_eq!(
         outcome,
@@ -104,17 +112,25 @@ async fn create<S: Store + ?Sized>(store: &S, key: &StoreKey, record: &Record) {
     );
 }
 
-async fn load<S: Store + ?Sized>(store: &S, key: &StoreKey, at: Timestamp) -> Option<Record> {
+pub(crate) async fn load<S: Store + ?Sized>(
+    store: &S,
+    key: &StoreKey,
+    at: Timestamp,
+) -> Option<Record> {
     store.load(key, at).await.expect("load failed")
 }
 
-async fn load_live<S: Store + ?Sized>(store: &S, key: &StoreKey, at: Timestamp) -> Record {
+pub(crate) async fn load_live<S: Store + ?Sized>(
+    store: &S,
+    key: &StoreKey,
+    at: Timestamp,
+) -> Record {
     load(store, key, at)
         .await
         .expect("a live record must load before its deadlines")
 }
 
-async fn update<S: Store + ?Sized>(
+pub(crate) async fn update<S: Store + ?Sized>(
     store: &S,
     key: &StoreKey,
     changes: &ChangeSet,
@@ -123,7 +139,7 @@ async fn update<S: Store + ?Sized>(
     store.update(key, changes, at).await.expect("update failed")
 }
 
-async fn increment<S: Store + ?Sized>(
+pub(crate) async fn increment<S: Store + ?Sized>(
     store: &S,
     key: &StoreKey,
     field: &str,
@@ -136,7 +152,7 @@ async fn increment<S: Store + ?Sized>(
         .expect("increment failed")
 }
 
-async fn rotate<S: Store + ?Sized>(
+pub(crate) async fn rotate<S: Store + ?Sized>(
     store: &S,
     from: &StoreKey,
     to: &StoreKey,

@@ -23,6 +23,7 @@
 pub mod cases;
 mod counting;
 mod hanging;
+pub mod node_cases;
 mod recording;
 
 pub use counting::{CountingStore, StoreCalls};
@@ -97,6 +98,89 @@ macro_rules! store_conformance {
                 $crate::testkit::cases::corrupt_record_is_reported(store, $corrupt).await;
             });
         }
+    };
+}
+
+/// Generates the conformance suite for a store that keeps a Node package's layout
+/// (`sessile-node`): one `#[test]` per case of [`node_cases`], plus the reusable cases of
+/// [`cases`] that ask only for what such a layout keeps (concurrent updates and increments, the
+/// integer rule, clear-and-set).
+///
+/// Options, in this order: `corrupt = <hook>` as for [`crate::store_conformance!`] (required:
+/// every Node layout stores JSON text that can be garbage), then `sweeps_expired` when the
+/// store's [`crate::Store::delete_expired`] is what frees expired records (SQL tables; not Redis,
+/// which expires keys itself).
+///
+/// ```
+/// // tests/my_layout_conformance.rs
+/// # mod my_layout {
+/// #     pub use sessile::MemoryStore as MyLayout;
+/// #     pub async fn write_garbage(_store: &MyLayout, _key: sessile::StoreKey) {}
+/// # }
+/// use my_layout::{write_garbage, MyLayout};
+///
+/// sessile::node_layout_conformance!(
+///     async { MyLayout::new() },
+///     corrupt = |store, key| async move { write_garbage(&store, key).await },
+///     sweeps_expired,
+/// );
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! node_layout_conformance {
+    ($make_store:expr, corrupt = $corrupt:expr $(, $flag:ident)* $(,)?) => {
+        $crate::__node_layout_cases!(
+            $make_store;
+            round_trip_keeps_data_user_and_deadline,
+            idle_deadline_expires_record,
+            expired_record_is_never_changed,
+            deleted_session_is_never_resurrected,
+            rotate_moves_data_and_user,
+            collisions_change_nothing,
+            user_changes_persist,
+            user_index_is_unsupported,
+        );
+        $crate::__store_conformance_cases!(
+            $make_store;
+            concurrent_updates_of_different_keys_all_persist,
+            concurrent_increments_add_up,
+            increment_follows_the_integer_rule,
+            clear_and_set_in_one_change_set,
+        );
+
+        #[test]
+        fn corrupt_record_is_reported() {
+            $crate::testkit::__private::run(async {
+                let store = $make_store.await;
+                $crate::testkit::cases::corrupt_record_is_reported(store, $corrupt).await;
+            });
+        }
+
+        $( $crate::__node_layout_option!($flag, $make_store); )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __node_layout_option {
+    (sweeps_expired, $make_store:expr) => {
+        $crate::__node_layout_cases!($make_store; delete_expired_removes_only_expired);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __node_layout_cases {
+    ($make_store:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testkit::__private::run(async {
+                    let store = $make_store.await;
+                    $crate::testkit::node_cases::$case(store).await;
+                });
+            }
+        )+
     };
 }
 
