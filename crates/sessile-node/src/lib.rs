@@ -11,9 +11,14 @@
 //!   `_session`), decoded as leniently as the package does and never panicking.
 //! - [`express_session`]: express-session's `s:<id>.<sig>` cookie (cookie-signature, HMAC-SHA256),
 //!   URL-encoded, with a secret list.
+//! - [`koa_cookie`]: koa-session's cookie mode as a sessile cookie codec, for
+//!   `SessionManager::with_cookie_codec`: the whole session in the signed `koa.sess` cookie.
+//! - [`ids`]: id codecs for the Node packages' store modes (`koa.sess`, `koa.sid`, `koa:sess`,
+//!   `connect.sid`), for `SessionManager::with_id_codec` next to a Node-layout store.
+//! - [`record_json`]: a sessile record as the JSON document each package stores, and back.
 //!
-//! Every function here is pure: time comes in as milliseconds since the Unix epoch (`now_ms`), the
-//! same clock `Date.now()` reads in Node. The crate's tests check each function against vectors
+//! The format functions are pure: time comes in as milliseconds since the Unix epoch (`now_ms`),
+//! the same clock `Date.now()` reads in Node. The crate's tests check each function against vectors
 //! produced by running the real npm packages (`tests/node/gen-vectors.js`) and against live Koa and
 //! Express servers.
 //!
@@ -38,6 +43,7 @@ pub mod express_session;
 mod http_date;
 pub mod ids;
 pub mod keygrip;
+pub mod koa_cookie;
 pub mod koa_session;
 pub mod record_json;
 

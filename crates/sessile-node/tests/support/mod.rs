@@ -79,8 +79,9 @@ impl NodeApp {
         let line = receiver
             .recv_timeout(STARTUP_TIMEOUT)
             .unwrap_or_else(|_| panic!("`node {script}` did not report its port"));
-        let ready: Value = serde_json::from_str(line.trim())
-            .unwrap_or_else(|e| panic!("`node {script}` printed {line:?} instead of its port: {e}"));
+        let ready: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| {
+            panic!("`node {script}` printed {line:?} instead of its port: {e}")
+        });
         app.port = ready["port"]
             .as_u64()
             .and_then(|port| u16::try_from(port).ok())
@@ -184,17 +185,23 @@ pub fn rust_app(manager: SessionManager) -> Router {
     Router::new()
         .route(
             "/login",
-            get(|Session(session): Session, Query(query): Query<UserQuery>| async move {
-                session.set_user(Some(&query.user));
-                "ok"
-            }),
+            get(
+                |Session(session): Session, Query(query): Query<UserQuery>| async move {
+                    session.set_user(Some(&query.user));
+                    "ok"
+                },
+            ),
         )
         .route(
             "/set",
-            get(|Session(session): Session, Query(query): Query<SetQuery>| async move {
-                session.insert(&query.k, query.v).expect("a string serializes");
-                "ok"
-            }),
+            get(
+                |Session(session): Session, Query(query): Query<SetQuery>| async move {
+                    session
+                        .insert(&query.k, query.v)
+                        .expect("a string serializes");
+                    "ok"
+                },
+            ),
         )
         .route(
             "/whoami",

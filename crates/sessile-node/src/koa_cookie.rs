@@ -1,0 +1,444 @@
+//! koa-session's cookie mode as a sessile [`CookieCodec`]: the whole session in the client's
+//! `koa.sess` cookie, signed by `koa.sess.sig`, readable and writable by a Koa app on the same
+//! domain.
+//!
+//! Plug [`KoaCookieSessions`] into [`sessile::SessionManager::with_cookie_codec`]. The cookie is
+//! exactly what koa-session 7 writes (see [`crate::koa_session`] and [`crate::keygrip`]):
+//!
+//! - `koa.sess=<base64 JSON>` with the handler's data, the signed-in user under `user` (see
+//!   [`NodeJson`]), `_expire` (the session's idle deadline, ms since the epoch) and `_maxAge`;
+//! - `koa.sess.sig=<HMAC-SHA1 over "koa.sess=<value>">` under the first of the app's keys; a
+//!   cookie that verifies under an older key is read and written again under the first one;
+//! - both with `path=/; expires=<the idle deadline>; httponly` (options: [`NodeCookie`]).
+//!
+//! Reading is as lenient as koa-session's (Node's base64 decoder, lossy UTF-8), and never panics:
+//!
+//! | the request carries                                   | [`OpenedCookie`] | sessile event        |
+//! |-------------------------------------------------------|------------------|----------------------|
+//! | no `koa.sess` (or an empty one)                        | `Absent`         | none                 |
+//! | `koa.sess` without a `.sig`, or a `.sig` no key makes | `Refused`        | `Rejected`           |
+//! | a signed value that is not base64 JSON of an object   | `Corrupt`        | `Corrupt`            |
+//! | a numeric `_expire` before now                         | `Expired`        | `Expired`            |
+//! | a signed session                                       | `Live`           | `Loaded`             |
+//!
+//! What the format cannot keep, so a session crossing it loses it:
+//!
+//! - the absolute lifetime: koa-session has none, so a session read from the cookie lives as long
+//!   as it is used (each write moves `_expire` to now + maxAge); no device metadata either;
+//! - data keys starting with `_` (and `isNew`): koa-session owns them and drops them when it
+//!   saves, so they are dropped here too. sessile's default CSRF secret lives under `_csrf`: use
+//!   [`sessile::csrf::Scheme::NodeCsrf`] (key `secret`, as koa-csrf) with this codec;
+//! - anything over the browser's 4096-byte cookie limit: [`CookieCodec::seal`] refuses with
+//!   [`SessionError::CookieTooLarge`] rather than letting the browser drop the cookie.
+//!
+//! Where this reads differently from koa-session, on purpose: a signed `_expire` that is present
+//! but not a number, or JSON that is not an object, is `Corrupt` (Node keeps such a session;
+//! only a holder of the keys could have written it). A cookie without `_expire` (koa-session's
+//! `maxAge: 'session'` writes `_session: true` instead) is live, with an idle deadline of now +
+//! maxAge, as Node never expires it either.
+//!
+//! The Node app's `maxAge` must equal the Rust side's idle timeout
+//! ([`sessile::Config::with_idle_timeout`]) and its `app.keys` the key list given here. Its
+//! cookie carries `expires` when `maxAge` is set ([`NodeCookie::expiring`], the default); an app
+//! without `maxAge` writes browser-session cookies (set `expiring: false`) whose `_expire` is one
+//! day away (pass [`koa_session::DEFAULT_MAX_AGE_MS`] as the max age).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use sessile::codec::{CookieCodec, OpenedCookie};
+//! use sessile::{Config, Keys, SessionManager, Timestamp};
+//! use sessile_node::keygrip::Keygrip;
+//! use sessile_node::koa_cookie::KoaCookieSessions;
+//!
+//! // A Koa app with `app.keys = ['secret key']` and `session({ maxAge: 86400000 }, app)`.
+//! let codec = KoaCookieSessions::new(Keygrip::new(["secret key"])?, Duration::from_secs(86_400));
+//!
+//! // A cookie pair that app wrote for `ctx.session.user = 'alice'` at 1700000000000.
+//! let header = http::HeaderValue::from_static(
+//!     "koa.sess=eyJ1c2VyIjoiYWxpY2UiLCJfZXhwaXJlIjoxNzAwMDg2NDAwMDAwLCJfbWF4QWdlIjo4NjQwMDAwMH0=; \
+//!      koa.sess.sig=Ls3nBEVk2ZZZRZ3maTuZQYiRoq4",
+//! );
+//! let now = Timestamp::from_millis(1_700_000_000_000);
+//! let OpenedCookie::Live { record, stale: false, .. } = codec.open(&[header.clone()], now) else {
+//!     panic!("a live session");
+//! };
+//! assert_eq!(record.user.as_deref(), Some("alice"));
+//! assert_eq!(record.idle_deadline, Timestamp::from_millis(1_700_086_400_000));
+//!
+//! // A day later it has expired, on both sides.
+//! let later = Timestamp::from_millis(1_700_086_400_001);
+//! assert!(matches!(codec.open(&[header], later), OpenedCookie::Expired));
+//!
+//! // Serving it from Rust:
+//! let config = Config::new(Keys::generate())
+//!     .with_secure(false)
+//!     .with_idle_timeout(Duration::from_secs(86_400));
+//! let manager = SessionManager::with_cookie_codec(Arc::new(codec), config);
+//! # let _ = manager;
+//! # Ok::<(), sessile_node::Error>(())
+//! ```
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http::{header, HeaderName, HeaderValue};
+use sessile::codec::{CookieCodec, HeaderList, OpenedCookie};
+use sessile::{Record, SessionError, SessionId, Timestamp};
+
+use crate::ids::NodeCookie;
+use crate::keygrip::{self, CookieOptions, Keygrip, KoaCookies};
+use crate::koa_session::{self, DecodeError};
+use crate::record_json::{NodeJson, NodeShape};
+use crate::Error;
+
+/// The largest `Set-Cookie` line this codec writes: browsers drop bigger cookies.
+const BROWSER_COOKIE_LIMIT: usize = 4096;
+
+/// Sessions kept in koa-session's signed `koa.sess` cookie. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct KoaCookieSessions {
+    name: String,
+    cookies: KoaCookies,
+    json: NodeJson,
+    cookie: NodeCookie,
+}
+
+impl KoaCookieSessions {
+    /// koa-session's defaults (cookie `koa.sess`, signed, `path=/; httponly`, an `expires`
+    /// attribute) for an app with `keys` as `app.keys` and `max_age` as `maxAge` (a zero
+    /// `max_age` means koa-session's default of one day, as `maxAge: 0` does in Node).
+    pub fn new(keys: Keygrip, max_age: Duration) -> Self {
+        let max_age = if max_age.is_zero() {
+            Duration::from_millis(koa_session::DEFAULT_MAX_AGE_MS)
+        } else {
+            max_age
+        };
+        let cookie = NodeCookie::default();
+        Self {
+            name: koa_session::DEFAULT_COOKIE_NAME.to_owned(),
+            cookies: KoaCookies::new(keys, cookie.secure),
+            json: NodeJson::new(NodeShape::KoaSession, max_age).with_cookie(cookie.clone()),
+            cookie,
+        }
+    }
+
+    /// Sets the cookie name (koa-session's `key` option; `koa:sess` before koa-session 6).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for a name Koa's `cookies` refuses.
+    pub fn with_name(mut self, name: impl Into<String>) -> Result<Self, Error> {
+        self.name = name.into();
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Sets the cookie's attributes (koa-session's `path`, `domain`, `httpOnly`, `secure`,
+    /// `sameSite`; `expiring: false` for an app without `maxAge`, whose cookies end with the
+    /// browser session).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] or [`Error::InvalidDomain`] for attributes Koa's `cookies` refuses.
+    pub fn with_cookie(mut self, cookie: NodeCookie) -> Result<Self, Error> {
+        self.cookies = KoaCookies::new(self.cookies.keys().clone(), cookie.secure);
+        self.json = self.json.with_cookie(cookie.clone());
+        self.cookie = cookie;
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Keeps [`Record::user`] under `field` of the session (a string), or nowhere with `None`.
+    /// `user` by default.
+    pub fn with_user_field(mut self, field: Option<&str>) -> Self {
+        self.json = self.json.with_user_field(field);
+        self
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The app's `maxAge`.
+    pub fn max_age(&self) -> Duration {
+        self.json.max_age()
+    }
+
+    /// Writes a throw-away cookie, so a name or attribute Koa would refuse fails at
+    /// construction rather than on a request.
+    fn check(&self) -> Result<(), Error> {
+        self.cookies
+            .set(
+                &self.name,
+                "x",
+                &self.options(Some(Timestamp::from_millis(0))),
+                0,
+            )
+            .map(drop)
+    }
+
+    fn options(&self, expires: Option<Timestamp>) -> CookieOptions {
+        CookieOptions {
+            max_age_ms: None,
+            expires_ms: expires.map(|at| at.as_millis()),
+            path: Some(self.cookie.path.clone()),
+            domain: self.cookie.domain.clone(),
+            priority: None,
+            same_site: self.cookie.same_site,
+            secure: Some(self.cookie.secure),
+            http_only: self.cookie.http_only,
+            partitioned: false,
+            signed: true,
+        }
+    }
+
+    fn set_cookie(&self, value: &str, expires: Option<Timestamp>) -> Vec<String> {
+        // The name and attributes were checked at construction, values are base64 (or empty) and
+        // `secure` matches the request kind the cookies were built for: `set` cannot refuse.
+        self.cookies
+            .set(&self.name, value, &self.options(expires), 0)
+            .unwrap_or_else(|error| panic!("Koa cookie options for {:?}: {error}", self.name))
+    }
+
+    /// The record a verified cookie value holds at `now`.
+    fn decode(&self, value: &str, now: Timestamp) -> OpenedCookie {
+        match koa_session::decode_detailed(value, now.as_millis()) {
+            Err(DecodeError::Expired { .. }) => OpenedCookie::Expired,
+            Err(DecodeError::Malformed | DecodeError::Missed) => OpenedCookie::Corrupt,
+            Ok(session) => {
+                // Node ignores an `_expire` that is not a number; koa-session never writes one.
+                let text =
+                    String::from_utf8_lossy(&koa_session::node_base64_decode(value)).into_owned();
+                let odd_expire = session.expire_ms.is_none()
+                    && serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .is_some_and(|json| json.get("_expire").is_some());
+                if odd_expire {
+                    return OpenedCookie::Corrupt;
+                }
+                match self.json.decode(&text, Some(now + self.max_age())) {
+                    Ok(mut record) => {
+                        record.data.remove("isNew");
+                        OpenedCookie::Live {
+                            id: None,
+                            record: Box::new(record),
+                            stale: false,
+                        }
+                    }
+                    Err(_) => OpenedCookie::Corrupt,
+                }
+            }
+        }
+    }
+}
+
+impl CookieCodec for KoaCookieSessions {
+    fn header(&self) -> &HeaderName {
+        &header::COOKIE
+    }
+
+    fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie {
+        let header = joined(values);
+        // `if (!cookie)`: an empty value is no session in Node.
+        match keygrip::get_cookie(&header, &self.name) {
+            None | Some("") => return OpenedCookie::Absent,
+            Some(_) => {}
+        }
+        let read = self.cookies.get_signed(&header, &self.name);
+        let Some(value) = read.value else {
+            return OpenedCookie::Refused;
+        };
+        let stale = read.key_index.unwrap_or(0) > 0;
+        match self.decode(&value, now) {
+            OpenedCookie::Live { id, record, .. } => OpenedCookie::Live { id, record, stale },
+            other => other,
+        }
+    }
+
+    fn seal(
+        &self,
+        _id: &SessionId,
+        record: &Record,
+        _now: Timestamp,
+    ) -> Result<HeaderList, SessionError> {
+        let value = STANDARD.encode(self.json.encode(record));
+        let expires = self.cookie.expiring.then(|| record.expires_at());
+        let lines = self.set_cookie(&value, expires);
+        let size = lines.first().map_or(0, String::len);
+        if size > BROWSER_COOKIE_LIMIT {
+            return Err(SessionError::CookieTooLarge {
+                size,
+                limit: BROWSER_COOKIE_LIMIT,
+            });
+        }
+        Ok(lines
+            .into_iter()
+            .map(|line| (header::SET_COOKIE, header_value(&line)))
+            .collect())
+    }
+
+    /// Koa's removal: `koa.sess=` and its `.sig`, both expired at the epoch.
+    fn removal(&self) -> HeaderList {
+        self.set_cookie("", None)
+            .into_iter()
+            .map(|line| (header::SET_COOKIE, header_value(&line)))
+            .collect()
+    }
+}
+
+fn joined(values: &[HeaderValue]) -> String {
+    values
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn header_value(line: &str) -> HeaderValue {
+    HeaderValue::from_str(line).expect("Koa cookie headers are visible ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn codec(keys: &[&str]) -> KoaCookieSessions {
+        KoaCookieSessions::new(Keygrip::new(keys.iter().copied()).unwrap(), HOUR)
+    }
+
+    /// The `Cookie` header a browser sends back for `Set-Cookie` lines.
+    fn presented(lines: &HeaderList) -> HeaderValue {
+        let pairs: Vec<&str> = lines
+            .iter()
+            .map(|(_, v)| v.to_str().unwrap().split(';').next().unwrap())
+            .collect();
+        HeaderValue::from_str(&pairs.join("; ")).unwrap()
+    }
+
+    fn record(user: Option<&str>, deadline: i64) -> Record {
+        Record {
+            data: json!({"n": 1}).as_object().unwrap().clone(),
+            user: user.map(str::to_owned),
+            created_at: Timestamp::from_millis(NOW),
+            last_seen: Timestamp::from_millis(NOW),
+            idle_deadline: Timestamp::from_millis(deadline),
+            absolute_deadline: Timestamp::from_millis(NOW + 43_200_000),
+            persistent: false,
+            device: Default::default(),
+        }
+    }
+
+    #[test]
+    fn seals_what_koa_session_writes_and_opens_it_again() {
+        let codec = codec(&["k1"]);
+        let now = Timestamp::from_millis(NOW);
+        let lines = codec
+            .seal(
+                &SessionId::generate(),
+                &record(Some("alice"), NOW + 3_600_000),
+                now,
+            )
+            .unwrap();
+        assert_eq!(lines.len(), 2);
+        let main = lines[0].1.to_str().unwrap();
+        let value = main
+            .strip_prefix("koa.sess=")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(STANDARD.decode(value).unwrap()).unwrap(),
+            r#"{"n":1,"user":"alice","_expire":1700003600000,"_maxAge":3600000}"#
+        );
+        assert!(main.ends_with("; path=/; expires=Tue, 14 Nov 2023 23:13:20 GMT; httponly"));
+        assert!(lines[1].1.to_str().unwrap().starts_with("koa.sess.sig="));
+        let OpenedCookie::Live { record, stale, id } = codec.open(&[presented(&lines)], now) else {
+            panic!("live");
+        };
+        assert!(!stale && id.is_none());
+        assert_eq!(record.user.as_deref(), Some("alice"));
+        assert_eq!(record.data["n"], 1);
+        assert_eq!(record.idle_deadline.as_millis(), NOW + 3_600_000);
+    }
+
+    #[test]
+    fn older_keys_open_stale_and_unknown_keys_are_refused() {
+        let now = Timestamp::from_millis(NOW);
+        let lines = codec(&["old"])
+            .seal(&SessionId::generate(), &record(None, NOW + 1000), now)
+            .unwrap();
+        let cookie = presented(&lines);
+        assert!(matches!(
+            codec(&["new", "old"]).open(std::slice::from_ref(&cookie), now),
+            OpenedCookie::Live { stale: true, .. }
+        ));
+        assert!(matches!(
+            codec(&["new"]).open(std::slice::from_ref(&cookie), now),
+            OpenedCookie::Refused
+        ));
+        let unsigned =
+            HeaderValue::from_str(cookie.to_str().unwrap().split(';').next().unwrap()).unwrap();
+        assert!(matches!(
+            codec(&["old"]).open(&[unsigned], now),
+            OpenedCookie::Refused
+        ));
+        assert!(matches!(
+            codec(&["old"]).open(&[HeaderValue::from_static("koa.sess=")], now),
+            OpenedCookie::Absent
+        ));
+    }
+
+    #[test]
+    fn removal_expires_both_cookies() {
+        let lines: Vec<String> = codec(&["k"])
+            .removal()
+            .into_iter()
+            .map(|(_, v)| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0],
+            "koa.sess=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly"
+        );
+        assert!(lines[1].starts_with("koa.sess.sig="));
+        assert!(lines[1].ends_with("; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly"));
+    }
+
+    #[test]
+    fn oversized_sessions_are_refused() {
+        let mut big = record(None, NOW + 1000);
+        big.data.insert("blob".into(), "x".repeat(4000).into());
+        assert!(matches!(
+            codec(&["k"]).seal(&SessionId::generate(), &big, Timestamp::from_millis(NOW)),
+            Err(SessionError::CookieTooLarge { limit: 4096, .. })
+        ));
+    }
+
+    #[test]
+    fn bad_names_and_attributes_fail_at_construction() {
+        assert_eq!(
+            codec(&["k"]).with_name("a;b").unwrap_err(),
+            Error::InvalidName
+        );
+        let cookie = NodeCookie {
+            domain: Some("bad domain".into()),
+            ..NodeCookie::default()
+        };
+        assert_eq!(
+            codec(&["k"]).with_cookie(cookie).unwrap_err(),
+            Error::InvalidDomain
+        );
+        assert_eq!(
+            codec(&["k"]).with_name("koa:sess").unwrap().name(),
+            "koa:sess"
+        );
+    }
+}
