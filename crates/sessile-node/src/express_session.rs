@@ -119,7 +119,15 @@ impl Secrets {
     /// express-session's `unsigncookie`: the id from the part after `s:`, verified against each
     /// secret in turn.
     pub fn unsign(&self, signed: &str) -> Option<String> {
-        self.0.iter().find_map(|secret| unsign(signed, secret))
+        self.unsign_with_index(signed).map(|(id, _)| id)
+    }
+
+    /// [`Secrets::unsign`], also saying which secret verified it (0 = the one that signs).
+    pub fn unsign_with_index(&self, signed: &str) -> Option<(String, usize)> {
+        self.0
+            .iter()
+            .enumerate()
+            .find_map(|(index, secret)| unsign(signed, secret).map(|id| (id, index)))
     }
 
     /// The `Set-Cookie` value express-session writes for `session_id`: `cookie.serialize(name,
@@ -323,9 +331,20 @@ pub fn get_cookie(header: &str, name: &str) -> Option<String> {
 /// and verify against one of the secrets. `None` when express-session would start a new session
 /// (missing, unsigned, badly signed, or an empty id).
 pub fn read_session_id(header: &str, name: &str, secrets: &Secrets) -> Option<String> {
+    read_session_id_with_index(header, name, secrets).map(|(id, _)| id)
+}
+
+/// [`read_session_id`], also saying which secret verified the cookie (0 = the one that signs).
+pub fn read_session_id_with_index(
+    header: &str,
+    name: &str,
+    secrets: &Secrets,
+) -> Option<(String, usize)> {
     let raw = get_cookie(header, name)?;
     let signed = raw.strip_prefix("s:")?;
-    secrets.unsign(signed).filter(|id| !id.is_empty())
+    secrets
+        .unsign_with_index(signed)
+        .filter(|(id, _)| !id.is_empty())
 }
 
 #[cfg(test)]

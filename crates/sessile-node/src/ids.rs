@@ -316,13 +316,18 @@ impl IdCodec for ExpressIds {
         if express_session::get_cookie(&header, &self.name).is_none() {
             return PresentedId::Absent;
         }
-        let Some(id) = express_session::read_session_id(&header, &self.name, &self.secrets) else {
+        let Some((id, index)) =
+            express_session::read_session_id_with_index(&header, &self.name, &self.secrets)
+        else {
             return PresentedId::Refused(RejectReason::BadSignature);
         };
         match SessionId::foreign(&id) {
-            // express-session never says which secret matched; re-signing happens on the next
-            // write, as in Node.
-            Some(id) => PresentedId::Valid { id, stale: false },
+            // express-session re-signs only when it writes; sessile re-signs a cookie from a
+            // retired secret as soon as the session is read, so the secret can go sooner.
+            Some(id) => PresentedId::Valid {
+                id,
+                stale: index > 0,
+            },
             None => PresentedId::Refused(RejectReason::Malformed),
         }
     }
@@ -435,5 +440,26 @@ mod tests {
             PresentedId::Refused(RejectReason::BadSignature)
         );
         assert_eq!(signed.read(&[]), PresentedId::Absent);
+    }
+
+    #[test]
+    fn express_cookie_from_a_retired_secret_is_valid_but_stale() {
+        let ids = ExpressIds::new(Secrets::new(["new", "old"]).unwrap());
+        let signed_with = |secret: &str| {
+            let value = Secrets::new([secret]).unwrap().cookie_value("sid-1");
+            HeaderValue::from_str(&format!("connect.sid={value}")).unwrap()
+        };
+        let PresentedId::Valid { id, stale } = ids.read(&[signed_with("old")]) else {
+            panic!("the old secret still verifies");
+        };
+        assert_eq!((id.encode().as_str(), stale), ("sid-1", true));
+        assert!(matches!(
+            ids.read(&[signed_with("new")]),
+            PresentedId::Valid { stale: false, .. }
+        ));
+        assert_eq!(
+            ids.read(&[signed_with("other")]),
+            PresentedId::Refused(RejectReason::BadSignature)
+        );
     }
 }
