@@ -1,0 +1,694 @@
+//! The Node session stores' Redis layouts as a sessile [`Store`]: the keys koa-redis and
+//! connect-redis write, so a Rust app and a Koa or Express app serve the same sessions from one
+//! Redis.
+//!
+//! | Node stack | Redis key | value | TTL the Node side sets |
+//! |---|---|---|---|
+//! | koa-session (store mode) + koa-redis | the id, verbatim (koa-session's `prefix` is inside it) | [`NodeShape::KoaSession`] JSON (`_expire`, `_maxAge`) | `SETEX ceil((maxAge + 10 s) / 1 s)` |
+//! | koa-generic-session + koa-redis | `koa:sess:<sid>` | [`NodeShape::GenericSession`] JSON (`cookie` object) | `SETEX ceil(cookie.maxAge / 1 s)` |
+//! | koa-session-minimal + koa-redis | `koa:sess:<sid>` (`<cookie name>:<sid>`) | [`NodeShape::SessionMinimal`] JSON (the data alone) | `SETEX ceil(maxAge / 1 s)` (one day for a browser-session cookie) |
+//! | express-session + connect-redis 9 | `sess:<sid>` | [`NodeShape::Express`] JSON (`cookie` object) | `SET … EX ceil((cookie.expires − now) / 1 s)`, else connect-redis's `ttl` (86 400 s) |
+//!
+//! [`NodeRedisStore`] writes exactly these keys and values. Its keys expire (`SET … PXAT`) at
+//! the session's deadline to the millisecond, 10 s later for koa-session: the deadline the
+//! Node side's TTL stands for (Node computes it relative to its clock and rounds it up to whole
+//! seconds, so keys Node writes live up to a second longer). It reads the session's deadline
+//! where the Node side does: koa-session checks `_expire` itself (the key outlives it by 10 s),
+//! the other three trust the key's expiry alone (`PEXPIRETIME`; express-session's
+//! `cookie.expires` in the document goes stale when connect-redis's `touch` extends the TTL, so
+//! it is not used on read).
+//!
+//! # Which sessile guarantees hold on these layouts
+//!
+//! Hold, between Rust writers (any number of Rust processes):
+//! - **no lost updates**: every `update`, `increment` and `rotate` reads the document, applies
+//!   the change in Rust ([`ChangeSet::apply_to`]) and writes it back with a Lua compare-and-set
+//!   that succeeds only if the key still holds exactly the document read, retrying on conflict
+//!   (within one process, writes to one session also take turns, so they do not keep failing
+//!   each other's compare-and-set); concurrent Rust changes of different keys all persist and
+//!   `increment` is exact, and a Node write that lands between the read and the write makes
+//!   the Rust change start over on the Node document rather than overwrite it;
+//! - **update-only, no resurrection**: a key that is gone (logged out on either side, expired)
+//!   makes `update`, `increment` and `rotate` report `Gone` and write nothing;
+//! - **expiry on read**: a record past its deadline (`_expire`, or the TTL) is never returned;
+//! - **atomic rotation**: one script writes the new key and deletes the old one.
+//!
+//! Cannot hold:
+//! - the Node packages write whole documents (last writer wins): a Node request that loaded the
+//!   session before a concurrent Rust change and saves afterwards overwrites that change;
+//! - no per-user index: [`Store::list_user_sessions`] and [`Store::delete_user_sessions`] return
+//!   [`StoreError::Unsupported`];
+//! - no absolute lifetime: the Node documents have no creation time, so a session lives as long
+//!   as it is used ([`Record::absolute_deadline`] of a loaded record is unbounded);
+//! - a key without a TTL (a Node app that passes none) never expires, as on the Node side;
+//! - [`Store::delete_expired`] deletes nothing (returns 0): Redis drops keys at their TTL.
+//!
+//! # Redis deployment
+//!
+//! One Redis server, version 7.0 or later (`PEXPIRETIME`), standalone or a primary with
+//! replicas behind one address. The Node ids carry no hash tags, so in a Redis Cluster a
+//! session's old and new keys would live in different slots and the rotation script could not
+//! run; use these layouts on a standalone server (or on a Cluster only if every key of the app
+//! hashes to one slot).
+//!
+//! Deadlines are absolute times, compared with the engine's clock as Node compares them with
+//! `Date.now()`: both sides need clocks that agree with each other (and with Redis's, which
+//! expires the keys).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use sessile::{Config, Keys, SessionManager};
+//! use sessile_node::ids::KoaIds;
+//! use sessile_node::keygrip::Keygrip;
+//! use sessile_node::record_json::{NodeJson, NodeShape};
+//! use sessile_node::redis::NodeRedisStore;
+//!
+//! // The Koa app: koa-session({ store: koaRedis(), maxAge: 3600000 }), app.keys = ['k1'].
+//! let max_age = Duration::from_secs(3600);
+//! let store = NodeRedisStore::builder(NodeJson::new(NodeShape::KoaSession, max_age))
+//!     .connect("redis://127.0.0.1:6379")
+//!     .await?;
+//! let ids = KoaIds::koa_session(Keygrip::new(["k1"])?);
+//! let config = Config::new(Keys::generate()).with_idle_timeout(max_age);
+//! let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
+//! # let _ = manager;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Cmd, ErrorKind, RedisError, Script, Value};
+use async_trait::async_trait;
+use serde_json::Value as Json;
+use sessile::change::incremented;
+use sessile::{
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
+    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+};
+
+use crate::record_json::{NodeJson, NodeShape};
+
+/// The bound on connecting and on each store call unless [`NodeRedisStoreBuilder::timeout`]
+/// says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many locks serialise this process's writes to one session (by a hash of its key).
+const WRITE_LOCK_STRIPES: usize = 64;
+
+/// koa-session keeps the store's copy 10 s longer than the session ("store expires after
+/// cookie").
+const KOA_SESSION_STORE_GRACE_MS: i64 = 10_000;
+
+/// Writes `ARGV[2]` under `KEYS[1]` (expiring at `PXAT ARGV[3]`, or never when empty) only if
+/// the key still holds exactly `ARGV[1]`. 1 written, 0 the key is gone, 2 it changed.
+const COMPARE_AND_SET: &str = r"
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current ~= ARGV[1] then return 2 end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+end
+return 1
+";
+
+/// Moves the document `ARGV[1]` at `KEYS[1]` to `KEYS[2]` as `ARGV[2]` (TTL as above) if the old
+/// key still holds exactly `ARGV[1]` and the new one is free. 1 moved, 0 the old key is gone,
+/// 2 it changed, 3 the new key is taken.
+const COMPARE_AND_MOVE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current ~= ARGV[1] then return 2 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 3 end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[2], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+end
+redis.call('DEL', KEYS[1])
+return 1
+";
+
+/// Configures and connects a [`NodeRedisStore`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), sessile::StoreError> {
+/// use std::time::Duration;
+/// use sessile_node::record_json::{NodeJson, NodeShape};
+/// use sessile_node::redis::NodeRedisStore;
+///
+/// // express-session + connect-redis({ client, prefix: 'shop:' }), cookie.maxAge 30 minutes.
+/// let max_age = Duration::from_secs(1800);
+/// let store = NodeRedisStore::builder(NodeJson::new(NodeShape::Express, max_age))
+///     .key_prefix("shop:")
+///     .timeout(Duration::from_millis(500))
+///     .connect("redis://127.0.0.1:6379")
+///     .await?;
+/// assert_eq!(store.key_prefix(), "shop:");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct NodeRedisStoreBuilder {
+    json: NodeJson,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl NodeRedisStoreBuilder {
+    /// Sets the text in front of every session id in its Redis key. Defaults, as the Node
+    /// packages have them: none for koa-session (its `prefix` option is part of the id
+    /// itself), `koa:sess:` for koa-generic-session (its `prefix` option) and
+    /// koa-session-minimal (`<key option>:`), `sess:` for connect-redis (its `prefix` option).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the bound on connecting and on each store call as a whole, conflict retries
+    /// included (default [`DEFAULT_TIMEOUT`]); past it the call fails with
+    /// [`StoreError::Unavailable`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects to one Redis server, such as `redis://127.0.0.1:6379` or
+    /// `redis://:password@host:6379/2` (the database the Node app uses: koa-redis `db`,
+    /// node-redis `database`).
+    pub async fn connect(self, url: &str) -> Result<NodeRedisStore, StoreError> {
+        let client = ::redis::Client::open(url).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            // Reconnection is retried in the background on the next command; a short retry
+            // budget keeps each command's wait within the timeout.
+            .set_number_of_retries(2)
+            .set_max_delay(200);
+        let connection = bounded(self.timeout, "connecting", async {
+            ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        Ok(NodeRedisStore {
+            connection,
+            json: self.json,
+            prefix: self.prefix,
+            timeout: self.timeout,
+            compare_and_set: Script::new(COMPARE_AND_SET),
+            compare_and_move: Script::new(COMPARE_AND_MOVE),
+            write_locks: Arc::new(
+                (0..WRITE_LOCK_STRIPES)
+                    .map(|_| tokio::sync::Mutex::new(()))
+                    .collect(),
+            ),
+        })
+    }
+}
+
+/// A sessile [`Store`] on the Redis keys of koa-redis (under koa-session, koa-generic-session
+/// or koa-session-minimal) or connect-redis (under express-session), chosen by the
+/// [`NodeShape`] of its [`NodeJson`]. See the [module documentation](self) for the layouts and
+/// the guarantees.
+///
+/// Pair it with the matching id codec ([`crate::ids::KoaIds`], [`crate::ids::ExpressIds`]) in
+/// [`sessile::SessionManager::with_id_codec`], and set sessile's idle timeout to the Node app's
+/// `maxAge` (connect-redis's `ttl` when the Express cookie has no `maxAge`; one day for
+/// koa-session-minimal's browser-session cookie). The store only serves Node ids
+/// ([`sessile::SessionId::foreign`]); a sessile id is a [`StoreError::Backend`] error.
+#[derive(Clone)]
+pub struct NodeRedisStore {
+    connection: ConnectionManager,
+    json: NodeJson,
+    prefix: String,
+    timeout: Duration,
+    compare_and_set: Script,
+    compare_and_move: Script,
+    /// Writes of one process to one session take turns, so they do not keep failing each
+    /// other's compare-and-set; writers in other processes are kept apart by the
+    /// compare-and-set alone.
+    write_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
+}
+
+impl std::fmt::Debug for NodeRedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRedisStore")
+            .field("shape", &self.json.shape())
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a compare-and-set found.
+enum Swap {
+    Written,
+    Gone,
+    Changed,
+    Taken,
+}
+
+impl Swap {
+    fn from_code(code: i64) -> Self {
+        match code {
+            1 => Swap::Written,
+            2 => Swap::Changed,
+            3 => Swap::Taken,
+            _ => Swap::Gone,
+        }
+    }
+}
+
+/// The document under a key as read, and the record it holds.
+struct Read {
+    text: Vec<u8>,
+    record: Record,
+}
+
+impl NodeRedisStore {
+    /// A builder for the layout `json` describes (the package's shape and the app's `maxAge`),
+    /// with that layout's default key prefix.
+    pub fn builder(json: NodeJson) -> NodeRedisStoreBuilder {
+        let prefix = match json.shape() {
+            NodeShape::KoaSession => "",
+            NodeShape::GenericSession | NodeShape::SessionMinimal => "koa:sess:",
+            NodeShape::Express => "sess:",
+        };
+        NodeRedisStoreBuilder {
+            json,
+            prefix: prefix.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The text in front of every session id in its Redis key.
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The document shape and the app's `maxAge`.
+    pub fn json(&self) -> &NodeJson {
+        &self.json
+    }
+
+    /// The Redis key of the session under `key`: the prefix and the plain Node id. A sessile id
+    /// (no plain id) is an error: the Node app could never find it.
+    pub fn redis_key(&self, key: &StoreKey) -> Result<String, StoreError> {
+        key.plain()
+            .map(|id| format!("{}{id}", self.prefix))
+            .ok_or_else(|| {
+                StoreError::Backend(
+                    "a Node Redis layout stores Node ids only (SessionId::foreign), not sessile ids"
+                        .into(),
+                )
+            })
+    }
+
+    /// This process's turn to write the session under `redis_key`.
+    async fn write_turn(&self, redis_key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        redis_key.hash(&mut hasher);
+        let stripe = (hasher.finish() % WRITE_LOCK_STRIPES as u64) as usize;
+        self.write_locks[stripe].lock().await
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        bounded(self.timeout, what, call).await
+    }
+
+    /// The key's document and its expiry time, read in one `MULTI`.
+    async fn read(&self, redis_key: &str) -> Result<Option<Read>, StoreError> {
+        let (text, expire_at): (Option<Vec<u8>>, i64) = ::redis::pipe()
+            .atomic()
+            .get(redis_key)
+            .cmd("PEXPIRETIME")
+            .arg(redis_key)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let record = self.decode(&text, expire_at)?;
+        Ok(Some(Read { text, record }))
+    }
+
+    /// The record in `text`, with the deadline the Node side goes by: koa-session's `_expire`
+    /// (capped by the key's expiry), the key's expiry alone for the others
+    /// (`expire_at`: `PEXPIRETIME`, ms since the epoch; negative for a key that never expires).
+    fn decode(&self, text: &[u8], expire_at: i64) -> Result<Record, StoreError> {
+        let text = std::str::from_utf8(text)
+            .map_err(|e| StoreError::Corrupt(format!("{:?} session: {e}", self.json.shape())))?;
+        let ttl_deadline = if expire_at >= 0 {
+            Timestamp::from_millis(expire_at)
+        } else {
+            Timestamp::from_millis(i64::MAX)
+        };
+        let mut record = self.json.decode(text, Some(ttl_deadline))?;
+        let deadline = match self.json.shape() {
+            NodeShape::KoaSession => record.idle_deadline.min(ttl_deadline),
+            NodeShape::GenericSession | NodeShape::SessionMinimal | NodeShape::Express => {
+                ttl_deadline
+            }
+        };
+        let max_age = i64::try_from(self.json.max_age().as_millis()).unwrap_or(i64::MAX);
+        let last_write = Timestamp::from_millis(deadline.as_millis().saturating_sub(max_age));
+        record.idle_deadline = deadline;
+        record.last_seen = last_write;
+        record.created_at = last_write;
+        Ok(record)
+    }
+
+    /// Whether `field` is a data key this layout cannot keep as a number of its own: the
+    /// package's bookkeeping keys, or the user field while a user is signed in.
+    fn reserved(&self, field: &str, record: &Record) -> bool {
+        let bookkeeping = match self.json.shape() {
+            NodeShape::KoaSession => field.starts_with('_'),
+            NodeShape::GenericSession | NodeShape::Express => field == "cookie",
+            NodeShape::SessionMinimal => false,
+        };
+        bookkeeping || (record.user.is_some() && self.json.user_field() == Some(field))
+    }
+
+    async fn swap(
+        &self,
+        redis_key: &str,
+        read: &[u8],
+        new: &str,
+        expire_at: &str,
+    ) -> Result<Swap, StoreError> {
+        let code: i64 = self
+            .compare_and_set
+            .key(redis_key)
+            .arg(read)
+            .arg(new)
+            .arg(expire_at)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(Swap::from_code(code))
+    }
+
+    /// Reads the live record under `redis_key`, lets `change` rewrite it (`Err(stop)`: write
+    /// nothing and report `stop`), and writes it back if nobody changed it meanwhile, else starts
+    /// over. A missing or expired record is `gone`.
+    async fn read_modify_write<T>(
+        &self,
+        redis_key: &str,
+        now: Timestamp,
+        gone: T,
+        mut change: impl FnMut(&mut Record) -> Result<T, T>,
+    ) -> Result<T, StoreError>
+    where
+        T: Copy,
+    {
+        let _turn = self.write_turn(redis_key).await;
+        loop {
+            let Some(Read { text, mut record }) = self.read(redis_key).await? else {
+                return Ok(gone);
+            };
+            if !record.is_live(now) {
+                return Ok(gone);
+            }
+            let done = match change(&mut record) {
+                Ok(done) => done,
+                Err(stop) => return Ok(stop),
+            };
+            let new = self.json.encode(&record);
+            let expire_at = expire_at(self.json.shape(), &record);
+            match self.swap(redis_key, &text, &new, &expire_at).await? {
+                Swap::Written => return Ok(done),
+                Swap::Gone => return Ok(gone),
+                Swap::Changed | Swap::Taken => tokio::task::yield_now().await,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for NodeRedisStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        let redis_key = self.redis_key(key)?;
+        let read = self.bounded("load", self.read(&redis_key)).await?;
+        Ok(read
+            .map(|read| read.record)
+            .filter(|record| record.is_live(now)))
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        let redis_key = self.redis_key(key)?;
+        let document = self.json.encode(record);
+        let mut set = Cmd::new();
+        set.arg("SET").arg(&redis_key).arg(&document).arg("NX");
+        let expire_at = expire_at(self.json.shape(), record);
+        if !expire_at.is_empty() {
+            set.arg("PXAT").arg(&expire_at);
+        }
+        let answer: Value = self
+            .bounded("create", async {
+                set.query_async(&mut self.connection.clone())
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
+        Ok(match answer {
+            Value::Nil => CreateOutcome::Collision,
+            _ => CreateOutcome::Created,
+        })
+    }
+
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let redis_key = self.redis_key(key)?;
+        self.bounded(
+            "update",
+            self.read_modify_write(&redis_key, now, UpdateOutcome::Gone, |record| {
+                changes.apply_to(record);
+                Ok(UpdateOutcome::Applied)
+            }),
+        )
+        .await
+    }
+
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        let (from_key, to_key) = (self.redis_key(from)?, self.redis_key(to)?);
+        if from_key == to_key {
+            return Ok(RotateOutcome::Collision);
+        }
+        self.bounded("rotate", async {
+            let _turn = self.write_turn(&from_key).await;
+            loop {
+                let Some(Read { text, mut record }) = self.read(&from_key).await? else {
+                    return Ok(RotateOutcome::Gone);
+                };
+                if !record.is_live(now) {
+                    return Ok(RotateOutcome::Gone);
+                }
+                changes.apply_to(&mut record);
+                let document = self.json.encode(&record);
+                let expire_at = expire_at(self.json.shape(), &record);
+                let code: i64 = self
+                    .compare_and_move
+                    .key(&from_key)
+                    .key(&to_key)
+                    .arg(&text)
+                    .arg(&document)
+                    .arg(&expire_at)
+                    .invoke_async(&mut self.connection.clone())
+                    .await
+                    .map_err(store_error)?;
+                match Swap::from_code(code) {
+                    Swap::Written => return Ok(RotateOutcome::Rotated),
+                    Swap::Gone => return Ok(RotateOutcome::Gone),
+                    Swap::Taken => return Ok(RotateOutcome::Collision),
+                    Swap::Changed => tokio::task::yield_now().await,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        let redis_key = self.redis_key(key)?;
+        let change = |record: &mut Record| {
+            if self.reserved(field, record) {
+                return Err(IncrementOutcome::NotAnInteger);
+            }
+            let value =
+                incremented(record.data.get(field), by).ok_or(IncrementOutcome::NotAnInteger)?;
+            record.data.insert(field.to_owned(), Json::from(value));
+            record.last_seen = touch.last_seen;
+            record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
+            Ok(IncrementOutcome::Value(value))
+        };
+        self.bounded(
+            "increment",
+            self.read_modify_write(&redis_key, now, IncrementOutcome::Gone, change),
+        )
+        .await
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let redis_key = self.redis_key(key)?;
+        let deleted: i64 = self
+            .bounded("delete", async {
+                Cmd::new()
+                    .arg("DEL")
+                    .arg(&redis_key)
+                    .query_async(&mut self.connection.clone())
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        _user: &str,
+        _now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        Err(StoreError::Unsupported(
+            "the Node Redis layouts keep no per-user index to list a user's sessions by",
+        ))
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        _user: &str,
+        _keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Unsupported(
+            "the Node Redis layouts keep no per-user index to revoke a user's sessions by",
+        ))
+    }
+
+    async fn delete_expired(&self, _now: Timestamp, _limit: u32) -> Result<u64, StoreError> {
+        // Redis drops every key at its TTL; there is nothing to sweep.
+        Ok(0)
+    }
+}
+
+/// When the key of `record` expires (`PXAT`, ms since the epoch): at its deadline, or 10 s
+/// later for koa-session; empty for a record that never expires.
+fn expire_at(shape: NodeShape, record: &Record) -> String {
+    let deadline = record.expires_at().as_millis();
+    if deadline == i64::MAX {
+        return String::new();
+    }
+    let grace = match shape {
+        NodeShape::KoaSession => KOA_SESSION_STORE_GRACE_MS,
+        NodeShape::GenericSession | NodeShape::SessionMinimal | NodeShape::Express => 0,
+    };
+    deadline.saturating_add(grace).to_string()
+}
+
+async fn bounded<T>(
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::unavailable(format!(
+            "redis {what} timed out after {timeout:?}"
+        ))),
+    }
+}
+
+/// Connection trouble is `Unavailable` (503, retry later); anything else the server says is a
+/// `Backend` error.
+fn store_error(error: RedisError) -> StoreError {
+    let transient = error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || matches!(
+            error.kind(),
+            ErrorKind::MasterDown | ErrorKind::TryAgain | ErrorKind::BusyLoadingError
+        );
+    if transient {
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessile::Device;
+
+    fn record(deadline_ms: i64) -> Record {
+        Record {
+            data: serde_json::Map::new(),
+            user: None,
+            created_at: Timestamp::from_millis(0),
+            last_seen: Timestamp::from_millis(0),
+            idle_deadline: Timestamp::from_millis(deadline_ms),
+            absolute_deadline: Timestamp::from_millis(i64::MAX),
+            persistent: true,
+            device: Device::default(),
+        }
+    }
+
+    fn store_shape(shape: NodeShape) -> NodeRedisStoreBuilder {
+        NodeRedisStore::builder(NodeJson::new(shape, Duration::from_secs(3600)))
+    }
+
+    #[test]
+    fn default_prefixes_are_the_packages() {
+        assert_eq!(store_shape(NodeShape::KoaSession).prefix, "");
+        assert_eq!(store_shape(NodeShape::GenericSession).prefix, "koa:sess:");
+        assert_eq!(store_shape(NodeShape::SessionMinimal).prefix, "koa:sess:");
+        assert_eq!(store_shape(NodeShape::Express).prefix, "sess:");
+    }
+
+    #[test]
+    fn keys_expire_at_the_deadline_koa_session_ten_seconds_later() {
+        let deadline = 1_700_003_600_000;
+        assert_eq!(
+            expire_at(NodeShape::KoaSession, &record(deadline)),
+            "1700003610000"
+        );
+        for shape in [
+            NodeShape::GenericSession,
+            NodeShape::SessionMinimal,
+            NodeShape::Express,
+        ] {
+            assert_eq!(expire_at(shape, &record(deadline)), "1700003600000");
+            assert_eq!(expire_at(shape, &record(i64::MAX)), "");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! How `sessile_node::redis::NodeRedisStore` fails: an unreachable or silent server is
+//! `Unavailable` (503, never a hang), a sessile id is refused, and a document no Node package
+//! could parse is `Corrupt`, which the engine turns into a fresh session and a `corrupt` event.
+//!
+//! Needs Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`; `scripts/services` starts it).
+
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sessile::testkit::RecordingEvents;
+use sessile::{Config, Event, Keys, SessionId, SessionManager, Store, StoreError, Timestamp};
+use sessile_axum::testkit::TestServer;
+use sessile_node::ids::{KoaIdStyle, KoaIds};
+use sessile_node::keygrip::Keygrip;
+use sessile_node::record_json::{NodeJson, NodeShape};
+use sessile_node::redis::NodeRedisStore;
+use support::Browser;
+
+const MAX_AGE: Duration = Duration::from_secs(60);
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn builder() -> sessile_node::redis::NodeRedisStoreBuilder {
+    NodeRedisStore::builder(NodeJson::new(NodeShape::KoaSession, MAX_AGE))
+}
+
+async fn connect(prefix: &str) -> NodeRedisStore {
+    builder()
+        .key_prefix(prefix)
+        .connect(&redis_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "Redis is not reachable at {}: {e}; start it with `scripts/services`",
+                redis_url()
+            )
+        })
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let result = builder()
+        .timeout(Duration::from_millis(500))
+        .connect(&format!("redis://127.0.0.1:{port}"))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_server_is_unavailable_within_the_timeout() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let result = builder()
+        .timeout(Duration::from_millis(300))
+        .connect(&format!("redis://127.0.0.1:{port}"))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn sessile_ids_are_refused() {
+    let store = connect("sessile-it:errors:ids:").await;
+    let key = SessionId::generate().store_key();
+    let result = store.load(&key, Timestamp::from_millis(0)).await;
+    assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+    let result = store.delete(&key).await;
+    assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_corrupt_document_becomes_a_fresh_session_and_an_event() {
+    let prefix = format!("sessile-it:{}:corrupt:", std::process::id());
+    let store = Arc::new(connect("").await);
+    let events = RecordingEvents::new();
+    let config = Config::new(Keys::generate())
+        .with_secure(false)
+        .with_idle_timeout(MAX_AGE)
+        .with_events(events.clone());
+    let ids = KoaIds::new(
+        "koa.sess",
+        Keygrip::new(["k1"]).unwrap(),
+        KoaIdStyle::Uuid {
+            prefix: prefix.clone(),
+        },
+    );
+    let manager = SessionManager::with_id_codec(store, Arc::new(ids), config);
+    let rust = TestServer::start(support::rust_app(manager)).await;
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a Redis connection");
+    let keys = |redis: &mut redis::aio::MultiplexedConnection| {
+        let mut redis = redis.clone();
+        let pattern = format!("{prefix}*");
+        async move {
+            let mut keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut redis)
+                .await
+                .expect("KEYS");
+            keys.sort();
+            keys
+        }
+    };
+
+    let browser = Browser::new();
+    browser.get(&rust.url("/login?user=ivy")).await;
+    let written = keys(&mut redis).await;
+    assert_eq!(written.len(), 1, "one session under {prefix}: {written:?}");
+    let _: () = redis::cmd("SET")
+        .arg(&written[0])
+        .arg("{\"user\":")
+        .arg("KEEPTTL")
+        .query_async(&mut redis)
+        .await
+        .expect("SET garbage");
+
+    let seen = browser.whoami(&rust.url("/whoami")).await;
+    assert_eq!((seen.user, seen.data), (None, json!({})), "a fresh session");
+    assert_eq!(
+        events.count(|event| matches!(event, Event::Corrupt { .. })),
+        1,
+        "one corrupt event: {:?}",
+        events.events()
+    );
+    // The fresh session works as any other.
+    browser.get(&rust.url("/set?k=a&v=b")).await;
+    let seen = browser.whoami(&rust.url("/whoami")).await;
+    assert_eq!((seen.user, seen.data), (None, json!({"a": "b"})));
+}
