@@ -183,7 +183,11 @@ impl NodeJson {
             NodeShape::KoaSession | NodeShape::SessionMinimal => {}
         }
         for (key, value) in &record.data {
-            document.insert(key.clone(), value.clone());
+            // The package's own keys are its bookkeeping, never data: a handler's `cookie` key
+            // must not replace the cookie object Node re-issues its cookie from.
+            if !self.is_bookkeeping(key) {
+                document.insert(key.clone(), value.clone());
+            }
         }
         if let (Some(field), Some(user)) = (&self.user_field, &record.user) {
             document.insert(field.clone(), Value::String(user.clone()));
@@ -193,6 +197,17 @@ impl NodeJson {
             document.insert("_maxAge".to_owned(), self.max_age_ms().into());
         }
         Value::Object(document).to_string()
+    }
+
+    /// Whether `key` belongs to the package, not to the handler: `cookie` in koa-generic-session
+    /// and express-session documents, koa-session's `_expire`, `_maxAge` and `_session`. Such
+    /// data keys are not written.
+    pub fn is_bookkeeping(&self, key: &str) -> bool {
+        match self.shape {
+            NodeShape::GenericSession | NodeShape::Express => key == "cookie",
+            NodeShape::KoaSession => matches!(key, "_expire" | "_maxAge" | "_session"),
+            NodeShape::SessionMinimal => false,
+        }
     }
 
     /// koa-generic-session's stored cookie options: the app's options first, then the
@@ -303,6 +318,27 @@ mod tests {
             json.encode(&r),
             r#"{"cookie":{"originalMaxAge":3600000,"expires":"2023-11-14T23:13:20.000Z","httpOnly":true,"path":"/"},"user":"alice"}"#
         );
+    }
+
+    #[test]
+    fn data_never_overwrites_the_packages_bookkeeping() {
+        let express = NodeJson::new(NodeShape::Express, DAY);
+        let r = record(
+            serde_json::json!({"cookie": "mine", "a": 1}),
+            None,
+            1_700_003_600_000,
+        );
+        let stored: Value = serde_json::from_str(&express.encode(&r)).unwrap();
+        assert!(stored["cookie"].is_object(), "{stored}");
+        assert_eq!(stored["a"], 1);
+        let koa = NodeJson::new(NodeShape::KoaSession, DAY);
+        let r = record(
+            serde_json::json!({"_expire": 1, "b": 2}),
+            None,
+            1_700_003_600_000,
+        );
+        let stored: Value = serde_json::from_str(&koa.encode(&r)).unwrap();
+        assert_eq!(stored["_expire"], 1_700_003_600_000_i64);
     }
 
     #[test]
