@@ -17,6 +17,8 @@
 //!   `connect.sid`), for `SessionManager::with_id_codec` next to a Node-layout store.
 //! - [`record_json`]: a sessile record as the JSON document each package stores, and back.
 //! - `redis` (feature `redis`): the koa-redis and connect-redis layouts on Redis, as a sessile store.
+//! - `sql` (features `sqlite`, `postgres`, `mysql`): the koa-generic-session-sequelize and
+//!   connect-session-sequelize tables, as a sessile store.
 //!
 //! The format functions are pure: time comes in as milliseconds since the Unix epoch (`now_ms`),
 //! the same clock `Date.now()` reads in Node. The crate's tests check each function against vectors
@@ -49,6 +51,8 @@ pub mod koa_session;
 pub mod record_json;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod sql;
 
 pub use http_date::{parse_date, to_iso_string, to_sequelize_sqlite_date, to_utc_string};
 

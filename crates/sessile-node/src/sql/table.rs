@@ -1,0 +1,289 @@
+//! What the two Sequelize tables look like and how a row becomes a [`Record`]: the parts that do
+//! not depend on the SQL dialect.
+
+use sessile::{Record, StoreError, StoreKey, Timestamp};
+
+use crate::record_json::NodeJson;
+
+/// Which package's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// koa-generic-session-sequelize: `id VARCHAR(100)` (prefix + sid), `data TEXT`,
+    /// `expires BIGINT` in Unix seconds, index `<table>_expires`.
+    Koa,
+    /// connect-session-sequelize: `sid VARCHAR(36)`, `expires DATE`, `data TEXT`, `createdAt`,
+    /// `updatedAt`.
+    Express,
+}
+
+/// One stored row, as every dialect reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Row {
+    /// The `data` column.
+    pub data: Option<String>,
+    /// The `expires` column in milliseconds since the epoch (Koa: the seconds times 1000).
+    pub expires_ms: Option<i64>,
+}
+
+/// A validated table: its layout, name, row-id prefix and document shape.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub layout: Layout,
+    pub name: String,
+    pub prefix: String,
+    pub json: NodeJson,
+}
+
+impl Table {
+    /// The primary-key column.
+    pub fn id_column(&self) -> &'static str {
+        match self.layout {
+            Layout::Koa => "id",
+            Layout::Express => "sid",
+        }
+    }
+
+    /// The name Sequelize gives the `expires` index: `underscore(<table>_expires)`.
+    pub fn index_name(&self) -> String {
+        sequelize_underscore(&format!("{}_expires", self.name))
+    }
+
+    /// The row id for `key`: the Node id (with the Koa prefix). Sessile's own ids have no plain
+    /// form and cannot live in these tables. The column's length (`VARCHAR(36)` for Express,
+    /// `VARCHAR(100)` for Koa) is the database's to enforce: PostgreSQL and MySQL refuse longer
+    /// ids, SQLite stores them, as it does for the Node app.
+    pub fn row_id(&self, key: &StoreKey) -> Result<String, StoreError> {
+        let plain = key.plain().ok_or_else(|| {
+            StoreError::Backend(
+                "a Sequelize session table is addressed by the Node session id: use a Node id \
+                 codec (sessile_node::ids) with SessionManager::with_id_codec"
+                    .into(),
+            )
+        })?;
+        Ok(format!("{}{plain}", self.prefix))
+    }
+
+    /// The value written to `expires` for a record, in milliseconds: Koa keeps whole seconds
+    /// (`floor(ms / 1000)`, as the package computes it), Express the deadline itself (MySQL's
+    /// `DATETIME` drops the milliseconds; the dialect rounds down to the second there).
+    pub fn expires_ms(&self, record: &Record) -> i64 {
+        let at = record.expires_at().as_millis();
+        match self.layout {
+            Layout::Koa => at.div_euclid(1000) * 1000,
+            Layout::Express => at,
+        }
+    }
+
+    /// The row's record if it is live at `now`; `None` for no session (no data, expired, no
+    /// expiry where the package needs one); [`StoreError::Corrupt`] for a live row whose
+    /// document cannot be read.
+    ///
+    /// The `expires` column decides, as it does for the Node package: koa-generic-session-sequelize
+    /// reads only rows with `expires > floor(now / 1000)`, and connect-session-sequelize's cleanup
+    /// deletes rows by `expires` (express-session `touch`es only that column, so the document's
+    /// `cookie.expires` can be older). An Express row without `expires` falls back on the
+    /// document's `cookie.expires`.
+    pub fn live(&self, row: &Row, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        let Some(text) = row.data.as_deref() else {
+            return Ok(None);
+        };
+        if self.layout == Layout::Koa && text.is_empty() {
+            // The package's `get` treats an empty `data` as no session.
+            return Ok(None);
+        }
+        let deadline = match (self.layout, row.expires_ms) {
+            (_, Some(ms)) => Some(Timestamp::from_millis(ms)),
+            (Layout::Koa, None) => return Ok(None),
+            (Layout::Express, None) => None,
+        };
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            return Ok(None);
+        }
+        let mut record = self.json.decode(text, deadline)?;
+        if let Some(deadline) = deadline {
+            let max_age = i64::try_from(self.json.max_age().as_millis()).unwrap_or(i64::MAX);
+            let last_write = Timestamp::from_millis(deadline.as_millis().saturating_sub(max_age));
+            record.idle_deadline = deadline;
+            record.last_seen = last_write;
+            record.created_at = last_write;
+        }
+        Ok(record.is_live(now).then_some(record))
+    }
+
+    /// Whether a row blocks a new session under its id: live, or live by its `expires` but
+    /// unreadable.
+    pub fn occupied(&self, row: &Row, now: Timestamp) -> bool {
+        match self.live(row, now) {
+            Ok(record) => record.is_some(),
+            Err(_) => true,
+        }
+    }
+}
+
+/// Sequelize's `Utils.underscore` (inflection's `underscore`): `_` before every capital, a
+/// leading `_` dropped, lower-cased. `Sessions_expires` → `sessions_expires`.
+pub(crate) fn sequelize_underscore(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c);
+    }
+    let out = out.strip_prefix('_').unwrap_or(&out);
+    out.to_ascii_lowercase()
+}
+
+/// Table names are spliced into SQL, quoted: plain identifiers only.
+pub(crate) fn validate_table_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Err("empty");
+    };
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return Err("must start with a letter or an underscore");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("only ASCII letters, digits and underscores");
+    }
+    // PostgreSQL cuts identifiers at 63 bytes and MySQL refuses more than 64: the index name
+    // derived from the table name must fit.
+    if sequelize_underscore(&format!("{name}_expires")).len() > 63 {
+        return Err("too long for the name of its `expires` index (63 characters)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record_json::NodeShape;
+    use sessile::SessionId;
+    use std::time::Duration;
+
+    fn table(layout: Layout) -> Table {
+        let shape = match layout {
+            Layout::Koa => NodeShape::GenericSession,
+            Layout::Express => NodeShape::Express,
+        };
+        Table {
+            layout,
+            name: "Sessions".into(),
+            prefix: if layout == Layout::Koa {
+                "koa:sess:".into()
+            } else {
+                String::new()
+            },
+            json: NodeJson::new(shape, Duration::from_secs(3600)),
+        }
+    }
+
+    #[test]
+    fn index_names_follow_sequelize() {
+        // Names seen from Sequelize 6.37.8's sync().
+        assert_eq!(sequelize_underscore("Sessions_expires"), "sessions_expires");
+        assert_eq!(
+            sequelize_underscore("ddl_Koa_T1_expires"),
+            "ddl__koa__t1_expires"
+        );
+        assert_eq!(table(Layout::Koa).index_name(), "sessions_expires");
+    }
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        assert!(validate_table_name("Sessions").is_ok());
+        assert!(validate_table_name("_x1").is_ok());
+        for bad in ["", "1a", "a-b", "a b", "a\"b", "a`b", &"a".repeat(60)] {
+            assert!(validate_table_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn koa_rows_are_live_while_expires_is_after_now_in_seconds() {
+        let koa = table(Layout::Koa);
+        let row = Row {
+            data: Some(r#"{"cookie":{"httpOnly":true,"path":"/","overwrite":true,"signed":true,"maxAge":3600000},"user":"alice"}"#.into()),
+            expires_ms: Some(1_700_003_600_000),
+        };
+        let live = koa
+            .live(&row, Timestamp::from_millis(1_700_003_599_999))
+            .unwrap();
+        assert_eq!(live.unwrap().user.as_deref(), Some("alice"));
+        assert!(koa
+            .live(&row, Timestamp::from_millis(1_700_003_600_000))
+            .unwrap()
+            .is_none());
+        for dead in [
+            Row {
+                data: None,
+                ..row.clone()
+            },
+            Row {
+                data: Some(String::new()),
+                ..row.clone()
+            },
+            Row {
+                expires_ms: None,
+                ..row.clone()
+            },
+        ] {
+            assert!(koa
+                .live(&dead, Timestamp::from_millis(0))
+                .unwrap()
+                .is_none());
+        }
+        let corrupt = Row {
+            data: Some("{".into()),
+            ..row
+        };
+        assert!(matches!(
+            koa.live(&corrupt, Timestamp::from_millis(0)),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(koa.occupied(&corrupt, Timestamp::from_millis(0)));
+        assert!(!koa.occupied(&corrupt, Timestamp::from_millis(1_700_003_600_000)));
+    }
+
+    #[test]
+    fn express_rows_follow_the_expires_column_over_the_document() {
+        let express = table(Layout::Express);
+        // Touched by express-session: the column moved on, the document's cookie did not.
+        let row = Row {
+            data: Some(r#"{"cookie":{"originalMaxAge":3600000,"expires":"2023-11-14T23:13:20.000Z","httpOnly":true,"path":"/"},"user":"alice"}"#.into()),
+            expires_ms: Some(1_700_003_660_000),
+        };
+        let record = express
+            .live(&row, Timestamp::from_millis(1_700_003_630_000))
+            .unwrap()
+            .expect("live by the column");
+        assert_eq!(record.idle_deadline.as_millis(), 1_700_003_660_000);
+        assert!(express
+            .live(&row, Timestamp::from_millis(1_700_003_660_000))
+            .unwrap()
+            .is_none());
+        // No column value: the document's cookie.expires decides.
+        let no_column = Row {
+            expires_ms: None,
+            ..row
+        };
+        assert!(express
+            .live(&no_column, Timestamp::from_millis(1_700_003_599_999))
+            .unwrap()
+            .is_some());
+        assert!(express
+            .live(&no_column, Timestamp::from_millis(1_700_003_600_000))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn row_ids_carry_the_prefix() {
+        let koa = table(Layout::Koa);
+        let key = SessionId::foreign("abc").unwrap().store_key();
+        assert_eq!(koa.row_id(&key).unwrap(), "koa:sess:abc");
+        assert!(matches!(
+            koa.row_id(&SessionId::generate().store_key()),
+            Err(StoreError::Backend(_))
+        ));
+    }
+}
