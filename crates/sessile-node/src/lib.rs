@@ -159,3 +159,8 @@ mod tests {
         assert!(!is_valid_path("/ä"));
     }
 }
+
+/// `docs/moving-from-node.md`, included so its examples compile and run as doctests.
+#[cfg(all(doctest, feature = "redis", feature = "sqlite"))]
+#[doc = include_str!("../../../docs/moving-from-node.md")]
+pub struct MovingFromNodeGuide;
