@@ -131,7 +131,7 @@ impl NodeJson {
                 expire.map(|ms| Timestamp::from_millis(ms as i64))
             }
             NodeShape::GenericSession | NodeShape::Express => {
-                let Some(Value::Object(cookie)) = document.remove("cookie") else {
+                let Some(Value::Object(cookie)) = document.shift_remove("cookie") else {
                     return Err(corrupt("no `cookie` object"));
                 };
                 cookie
@@ -149,7 +149,7 @@ impl NodeJson {
             .user_field
             .as_deref()
             .and_then(|field| match document.get(field) {
-                Some(Value::String(_)) => match document.remove(field) {
+                Some(Value::String(_)) => match document.shift_remove(field) {
                     Some(Value::String(user)) => Some(user),
                     _ => None,
                 },
@@ -227,7 +227,14 @@ impl NodeJson {
         cookie.insert("path".into(), self.cookie.path.clone().into());
         cookie.insert("overwrite".into(), true.into());
         cookie.insert("signed".into(), true.into());
-        cookie.insert("maxAge".into(), self.max_age_ms().into());
+        // A browser-session app (`cookie: {maxAge: null}`) stores `null`: Node re-issues its cookie
+        // from this object, so a number here would turn it into an expiring one.
+        let max_age = if self.cookie.expiring {
+            self.max_age_ms().into()
+        } else {
+            Value::Null
+        };
+        cookie.insert("maxAge".into(), max_age);
         Value::Object(cookie)
     }
 
