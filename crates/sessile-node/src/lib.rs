@@ -48,6 +48,13 @@ pub mod ids;
 pub mod keygrip;
 pub mod koa_cookie;
 pub mod koa_session;
+#[cfg(any(
+    feature = "redis",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
+mod layout;
 pub mod record_json;
 #[cfg(feature = "redis")]
 pub mod redis;

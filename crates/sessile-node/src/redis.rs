@@ -87,13 +87,12 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Cmd, ErrorKind, RedisError, Script, Value};
 use async_trait::async_trait;
-use serde_json::Value as Json;
-use sessile::change::incremented;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
+use crate::layout;
 use crate::record_json::{NodeJson, NodeShape};
 
 /// The bound on connecting and on each store call unless [`NodeRedisStoreBuilder::timeout`]
@@ -365,23 +364,8 @@ impl NodeRedisStore {
                 ttl_deadline
             }
         };
-        let max_age = i64::try_from(self.json.max_age().as_millis()).unwrap_or(i64::MAX);
-        let last_write = Timestamp::from_millis(deadline.as_millis().saturating_sub(max_age));
-        record.idle_deadline = deadline;
-        record.last_seen = last_write;
-        record.created_at = last_write;
+        layout::stamp_deadline(&self.json, &mut record, deadline);
         Ok(record)
-    }
-
-    /// Whether `field` is a data key this layout cannot keep as a number of its own: the
-    /// package's bookkeeping keys, or the user field while a user is signed in.
-    fn reserved(&self, field: &str, record: &Record) -> bool {
-        let bookkeeping = match self.json.shape() {
-            NodeShape::KoaSession => field.starts_with('_'),
-            NodeShape::GenericSession | NodeShape::Express => field == "cookie",
-            NodeShape::SessionMinimal => false,
-        };
-        bookkeeping || (record.user.is_some() && self.json.user_field() == Some(field))
     }
 
     async fn swap(
@@ -541,17 +525,11 @@ impl Store for NodeRedisStore {
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
         let redis_key = self.redis_key(key)?;
-        let change = |record: &mut Record| {
-            if self.reserved(field, record) {
-                return Err(IncrementOutcome::NotAnInteger);
-            }
-            let value =
-                incremented(record.data.get(field), by).ok_or(IncrementOutcome::NotAnInteger)?;
-            record.data.insert(field.to_owned(), Json::from(value));
-            record.last_seen = touch.last_seen;
-            record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
-            Ok(IncrementOutcome::Value(value))
-        };
+        let change =
+            |record: &mut Record| match layout::increment(&self.json, record, field, by, touch) {
+                outcome @ IncrementOutcome::Value(_) => Ok(outcome),
+                refused => Err(refused),
+            };
         self.bounded(
             "increment",
             self.read_modify_write(&redis_key, now, IncrementOutcome::Gone, change),

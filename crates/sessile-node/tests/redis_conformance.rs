@@ -5,30 +5,20 @@
 
 #![cfg(feature = "redis")]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use sessile::StoreKey;
 use sessile_node::record_json::{NodeJson, NodeShape};
 use sessile_node::redis::NodeRedisStore;
+use support::{connect_redis, redis_url};
 
 const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 async fn store(shape: NodeShape, prefix: &str) -> NodeRedisStore {
-    NodeRedisStore::builder(NodeJson::new(shape, MAX_AGE))
-        .key_prefix(prefix)
-        .connect(&redis_url())
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "Redis is not reachable at {}: {e}; start it with `scripts/services`",
-                redis_url()
-            )
-        })
+    connect_redis(NodeRedisStore::builder(NodeJson::new(shape, MAX_AGE)).key_prefix(prefix)).await
 }
 
 /// Overwrites the session's document with text no Node package could parse, keeping its TTL.

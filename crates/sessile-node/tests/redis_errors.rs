@@ -19,29 +19,28 @@ use sessile_node::ids::{KoaIdStyle, KoaIds};
 use sessile_node::keygrip::Keygrip;
 use sessile_node::record_json::{NodeJson, NodeShape};
 use sessile_node::redis::NodeRedisStore;
-use support::Browser;
+use support::{connect_redis, redis_url, Browser};
 
 const MAX_AGE: Duration = Duration::from_secs(60);
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 fn builder() -> sessile_node::redis::NodeRedisStoreBuilder {
     NodeRedisStore::builder(NodeJson::new(NodeShape::KoaSession, MAX_AGE))
 }
 
 async fn connect(prefix: &str) -> NodeRedisStore {
-    builder()
-        .key_prefix(prefix)
-        .connect(&redis_url())
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "Redis is not reachable at {}: {e}; start it with `scripts/services`",
-                redis_url()
-            )
-        })
+    connect_redis(builder().key_prefix(prefix)).await
+}
+
+/// Connecting to `port` on the loopback host within `timeout` fails as unavailable.
+async fn assert_unavailable(port: u16, timeout: Duration) {
+    let result = builder()
+        .timeout(timeout)
+        .connect(&format!("redis://127.0.0.1:{port}"))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -49,14 +48,7 @@ async fn a_refused_connection_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let result = builder()
-        .timeout(Duration::from_millis(500))
-        .connect(&format!("redis://127.0.0.1:{port}"))
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
-        "{result:?}"
-    );
+    assert_unavailable(port, Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
@@ -72,14 +64,7 @@ async fn a_silent_server_is_unavailable_within_the_timeout() {
             held.push(socket);
         }
     });
-    let result = builder()
-        .timeout(Duration::from_millis(300))
-        .connect(&format!("redis://127.0.0.1:{port}"))
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
-        "{result:?}"
-    );
+    assert_unavailable(port, Duration::from_millis(300)).await;
 }
 
 #[tokio::test]

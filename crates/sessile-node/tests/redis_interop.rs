@@ -26,29 +26,22 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::Router;
 use serde_json::{json, Value};
 use sessile::codec::IdCodec;
 use sessile::{Config, Keys, SessionManager};
 use sessile_axum::testkit::TestServer;
-use sessile_axum::{Session, SessionLayer};
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIdStyle, KoaIds, NodeCookie};
 use sessile_node::keygrip::Keygrip;
 use sessile_node::record_json::{NodeJson, NodeShape};
 use sessile_node::redis::NodeRedisStore;
-use support::NodeApp;
+use support::{redis_url, NodeApp};
 
 const MINUTE: Duration = Duration::from_secs(60);
 /// The maxAge of the expiry tests, and how long they wait: past the deadline, past the TTL
 /// Node rounds up to whole seconds.
 const SHORT: Duration = Duration::from_secs(2);
 const PAST_SHORT: Duration = Duration::from_millis(3_500);
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stack {
@@ -279,16 +272,11 @@ impl World {
                 ],
             ),
         };
-        let store = NodeRedisStore::builder(NodeJson::new(stack.shape(), max_age))
-            .key_prefix(stack.store_prefix(&prefix))
-            .connect(&redis_url())
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "Redis is not reachable at {}: {e}; start it with `scripts/services`",
-                    redis_url()
-                )
-            });
+        let store = support::connect_redis(
+            NodeRedisStore::builder(NodeJson::new(stack.shape(), max_age))
+                .key_prefix(stack.store_prefix(&prefix)),
+        )
+        .await;
         let redis = redis::Client::open(redis_url())
             .expect("a Redis URL")
             .get_multiplexed_async_connection()
@@ -315,16 +303,7 @@ impl World {
             self.stack.ids(keys, &self.prefix),
             config,
         );
-        let rotate = Router::new()
-            .route(
-                "/rotate",
-                get(|Session(session): Session| async move {
-                    session.rotate_id();
-                    "ok"
-                }),
-            )
-            .layer(SessionLayer::new(manager.clone()));
-        TestServer::start(support::rust_app(manager).merge(rotate)).await
+        TestServer::start(support::rust_app_with_rotate(manager)).await
     }
 
     /// The Node app's request headers for `keys`.

@@ -91,21 +91,23 @@ fn widened_ddl(dialect: Dialect, package: Package) -> Option<Vec<String>> {
     }
 }
 
-async fn execute(dialect: Dialect, sql: &str) -> Result<(), sqlx::Error> {
+/// Runs `sql` with `params` bound, on a connection of its own; the rows it changed.
+async fn execute(dialect: Dialect, sql: &str, params: &[&str]) -> Result<u64, sqlx::Error> {
+    macro_rules! on {
+        ($pool:ty) => {{
+            let pool = <$pool>::connect(&url(dialect)).await?;
+            let query = params
+                .iter()
+                .fold(sqlx::query(sql), |query, param| query.bind(*param));
+            let result = query.execute(&pool).await.map(|done| done.rows_affected());
+            pool.close().await;
+            result
+        }};
+    }
     match dialect {
-        Dialect::Sqlite => unreachable!("SQLite tables come from the store"),
-        Dialect::Postgres => {
-            let pool = sqlx::PgPool::connect(&url(dialect)).await?;
-            let result = sqlx::query(sql).execute(&pool).await.map(drop);
-            pool.close().await;
-            result
-        }
-        Dialect::MySql => {
-            let pool = sqlx::MySqlPool::connect(&url(dialect)).await?;
-            let result = sqlx::query(sql).execute(&pool).await.map(drop);
-            pool.close().await;
-            result
-        }
+        Dialect::Sqlite => on!(sqlx::SqlitePool),
+        Dialect::Postgres => on!(sqlx::PgPool),
+        Dialect::MySql => on!(sqlx::MySqlPool),
     }
 }
 
@@ -121,7 +123,7 @@ async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
             for sql in statements {
                 // Parallel cases race to create the table; the store's check below is what
                 // must pass.
-                if let Err(error) = execute(dialect, &sql).await {
+                if let Err(error) = execute(dialect, &sql, &[]).await {
                     eprintln!("{sql}: {error} (another case may have created it)");
                 }
             }
@@ -146,51 +148,20 @@ async fn write_garbage(
 ) {
     let id = store.row_id(&key).expect("a Node id");
     let garbage = "{\"cookie\": not json";
-    let result = match dialect {
-        Dialect::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&url(dialect)).await.unwrap();
-            let sql = format!(
-                "UPDATE `{}` SET `data` = ? WHERE `{}` = ?",
-                table(package),
-                id_column(package)
-            );
-            sqlx::query(&sql)
-                .bind(garbage)
-                .bind(&id)
-                .execute(&pool)
-                .await
-                .map(|done| done.rows_affected())
-        }
-        Dialect::Postgres => {
-            let pool = sqlx::PgPool::connect(&url(dialect)).await.unwrap();
-            let sql = format!(
-                "UPDATE \"{}\" SET \"data\" = $1 WHERE \"{}\" = $2",
-                table(package),
-                id_column(package)
-            );
-            sqlx::query(&sql)
-                .bind(garbage)
-                .bind(&id)
-                .execute(&pool)
-                .await
-                .map(|done| done.rows_affected())
-        }
-        Dialect::MySql => {
-            let pool = sqlx::MySqlPool::connect(&url(dialect)).await.unwrap();
-            let sql = format!(
-                "UPDATE `{}` SET `data` = ? WHERE `{}` = ?",
-                table(package),
-                id_column(package)
-            );
-            sqlx::query(&sql)
-                .bind(garbage)
-                .bind(&id)
-                .execute(&pool)
-                .await
-                .map(|done| done.rows_affected())
-        }
+    let (quote, marks) = match dialect {
+        Dialect::Postgres => ('"', ["$1", "$2"]),
+        Dialect::Sqlite | Dialect::MySql => ('`', ["?", "?"]),
     };
-    assert_eq!(result.expect("write garbage"), 1);
+    let sql = format!(
+        "UPDATE {q}{}{q} SET {q}data{q} = {} WHERE {q}{}{q} = {}",
+        table(package),
+        marks[0],
+        id_column(package),
+        marks[1],
+        q = quote,
+    );
+    let written = execute(dialect, &sql, &[garbage, &id]).await;
+    assert_eq!(written.expect("write garbage"), 1);
 }
 
 macro_rules! suite {

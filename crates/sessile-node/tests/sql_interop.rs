@@ -20,16 +20,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::routing::get;
-use axum::Router;
+use sessile::codec::IdCodec;
 use sessile::{Clock, Config, Keys, ManualClock, SessionManager, Store, Timestamp};
 use sessile_axum::testkit::TestServer;
-use sessile_axum::{Session, SessionLayer};
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIds};
 use sessile_node::keygrip::Keygrip;
 use sessile_node::sql::{SequelizeStore, SequelizeStoreOptions};
-use support::{rust_app, Browser, NodeApp};
+use support::{rust_app_with_rotate, Browser, NodeApp};
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
 const MAX_AGE_MS: i64 = 3_600_000;
@@ -216,16 +214,7 @@ fn config(clock: &ManualClock) -> Config {
 
 /// The shared routes plus `/rotate` (a new id for the same session).
 async fn serve(manager: SessionManager) -> TestServer {
-    let rotate = Router::new()
-        .route(
-            "/rotate",
-            get(|Session(session): Session| async move {
-                session.rotate_id();
-                "ok"
-            }),
-        )
-        .layer(SessionLayer::new(manager.clone()));
-    TestServer::start(rust_app(manager).merge(rotate)).await
+    TestServer::start(rust_app_with_rotate(manager)).await
 }
 
 /// What one side is: a Node app (with its per-request headers) or a Rust app.
@@ -287,48 +276,213 @@ fn some(user: &str) -> Option<String> {
     Some(user.to_owned())
 }
 
+/// One package's run on one database: a fresh table the Rust store creates (Sequelize's DDL;
+/// the Node store's own sync() then finds it), the Node app on it, and Rust apps with the old
+/// keys and with `[new, old]`.
+struct Run {
+    table: String,
+    db: Database,
+    clock: ManualClock,
+    store: Arc<SequelizeStore>,
+    node: NodeApp,
+    rust_old: TestServer,
+    rust_new: TestServer,
+    /// The request header carrying the Node app's key list, and the old and new key.
+    header: &'static str,
+    keys: [&'static str; 2],
+}
+
+/// The four sides of a [`Run`].
+struct Sides<'a> {
+    node_old: Side<'a>,
+    node_new: Side<'a>,
+    rust: Side<'a>,
+    rust_rotated: Side<'a>,
+}
+
+impl Run {
+    async fn start(
+        dialect: Dialect,
+        options: SequelizeStoreOptions,
+        app: &str,
+        ids: fn(&[&str]) -> Arc<dyn IdCodec>,
+        header: &'static str,
+        keys: [&'static str; 2],
+    ) -> Run {
+        let kind = app.split('-').next().unwrap_or(app);
+        let table = unique_table(&format!("{kind}_{dialect:?}").to_lowercase());
+        let db = Database::open(dialect, &table).await;
+        db.drop_table(&table).await;
+        let clock = start_clock();
+        let store = Arc::new(
+            options
+                .table_name(&table)
+                .create_table(true)
+                .connect(&db.rust_url)
+                .await
+                .expect("the Rust store"),
+        );
+        let node = NodeApp::start(
+            app,
+            &[
+                ("SEQ_URL", &db.node_url),
+                ("SEQ_TABLE", &table),
+                ("MAX_AGE", &MAX_AGE_MS.to_string()),
+            ],
+        );
+        let [old, new] = keys;
+        let manager = |keys: &[&str]| {
+            let store: Arc<dyn Store> = store.clone();
+            SessionManager::with_id_codec(store, ids(keys), config(&clock))
+        };
+        let rust_old = serve(manager(&[old])).await;
+        let rust_new = serve(manager(&[new, old])).await;
+        Run {
+            table,
+            db,
+            clock,
+            store,
+            node,
+            rust_old,
+            rust_new,
+            header,
+            keys,
+        }
+    }
+
+    fn sides(&self) -> Sides<'_> {
+        let [old, new] = self.keys;
+        Sides {
+            node_old: Side::node(&self.node, self.header, &[old], &self.clock),
+            node_new: Side::node(&self.node, self.header, &[new, old], &self.clock),
+            rust: Side::rust(&self.rust_old, &self.clock),
+            rust_rotated: Side::rust(&self.rust_new, &self.clock),
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.node);
+        self.store.close().await;
+        self.db.drop_table(&self.table).await;
+        self.db.close().await;
+    }
+}
+
+/// One test per database running `$run(dialect)`, named `$sqlite`, `$postgres`, `$mariadb`.
+macro_rules! on_every_database {
+    ($run:ident, $sqlite:ident, $postgres:ident, $mariadb:ident $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $run(Dialect::Sqlite).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            $run(Dialect::Postgres).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $mariadb() {
+            $run(Dialect::MySql).await;
+        }
+    };
+}
+
+/// Rust changes data → Node sees it; Node changes data → Rust sees both.
+async fn both_change_data(rust: &Side<'_>, node: &Side<'_>, browser: &Browser, user: &str) {
+    rust.get(browser, "/set?k=color&v=blue").await;
+    assert_eq!(
+        node.whoami(browser).await,
+        (some(user), serde_json::json!({"color": "blue"}))
+    );
+    node.get(browser, "/set?k=lang&v=fr").await;
+    assert_eq!(
+        rust.whoami(browser).await,
+        (
+            some(user),
+            serde_json::json!({"color": "blue", "lang": "fr"})
+        )
+    );
+}
+
+/// Rust rotates the id: one row, under a new id, and Node follows the new cookie. Rust logs
+/// out → Node sees no session, and the row is gone.
+async fn rotate_then_log_out<Rows, Fut>(
+    rust: &Side<'_>,
+    node: &Side<'_>,
+    browser: &Browser,
+    user: &str,
+    old_id: &str,
+    rows: Rows,
+) where
+    Rows: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<(String, i64)>>,
+{
+    rust.get(browser, "/rotate").await;
+    let rotated = rows().await;
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    assert_ne!(rotated[0].0, old_id, "rotation moved the row");
+    assert_eq!(node.user(browser).await, some(user));
+    rust.get(browser, "/logout").await;
+    assert_eq!(node.whoami(browser).await, (None, serde_json::json!({})));
+    assert!(rows().await.is_empty());
+}
+
+/// Node logs out → Rust sees no session, and the row is gone.
+async fn node_logs_out<Rows, Fut>(rust: &Side<'_>, node: &Side<'_>, browser: &Browser, rows: Rows)
+where
+    Rows: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<(String, i64)>>,
+{
+    node.get(browser, "/logout").await;
+    assert_eq!(rust.whoami(browser).await, (None, serde_json::json!({})));
+    assert!(rows().await.is_empty());
+}
+
+/// For the expiry checks: two browsers signed in on Node (as erin), then two on Rust (as fay).
+/// (Separate browsers: a side that finds a dead session clears the cookie.)
+async fn sign_in_four(node: &Side<'_>, rust: &Side<'_>) -> [Browser; 4] {
+    let browsers = [
+        Browser::new(),
+        Browser::new(),
+        Browser::new(),
+        Browser::new(),
+    ];
+    node.get(&browsers[0], "/login?user=erin").await;
+    node.get(&browsers[1], "/login?user=erin").await;
+    rust.get(&browsers[2], "/login?user=fay").await;
+    rust.get(&browsers[3], "/login?user=fay").await;
+    browsers
+}
+
 // ------------------------------------------------------------------------------------------
 // koa-generic-session + koa-generic-session-sequelize
 
 /// The Koa table's `expires` in ms: whole seconds times 1000.
 const KOA_EXPIRES_MS: &str = "expires * 1000";
 
-fn koa_manager(store: &Arc<SequelizeStore>, keys: &[&str], clock: &ManualClock) -> SessionManager {
-    let ids = KoaIds::generic_session(Keygrip::new(keys).unwrap());
-    let store: Arc<dyn Store> = store.clone();
-    SessionManager::with_id_codec(store, Arc::new(ids), config(clock))
+fn koa_ids(keys: &[&str]) -> Arc<dyn IdCodec> {
+    Arc::new(KoaIds::generic_session(Keygrip::new(keys).unwrap()))
 }
 
 async fn koa_interop(dialect: Dialect) {
-    let table = unique_table(&format!("koa_{dialect:?}").to_lowercase());
-    let db = Database::open(dialect, &table).await;
-    db.drop_table(&table).await;
-    let clock = start_clock();
-    // Rust creates the table (Sequelize's DDL); the Node store's own sync() then finds it.
-    let store = Arc::new(
-        SequelizeStoreOptions::koa_generic_session(MAX_AGE)
-            .table_name(&table)
-            .create_table(true)
-            .connect(&db.rust_url)
-            .await
-            .expect("the Rust store"),
-    );
-    let node = NodeApp::start(
+    let run = Run::start(
+        dialect,
+        SequelizeStoreOptions::koa_generic_session(MAX_AGE),
         "koa-sequelize-app.js",
-        &[
-            ("SEQ_URL", &db.node_url),
-            ("SEQ_TABLE", &table),
-            ("MAX_AGE", &MAX_AGE_MS.to_string()),
-        ],
-    );
-    let rust_old = serve(koa_manager(&store, &["k1"], &clock)).await;
-    let rust_new = serve(koa_manager(&store, &["k2", "k1"], &clock)).await;
-    let node_old = Side::node(&node, "x-test-keys", &["k1"], &clock);
-    let node_new = Side::node(&node, "x-test-keys", &["k2", "k1"], &clock);
-    let rust = Side::rust(&rust_old, &clock);
-    let rust_rotated = Side::rust(&rust_new, &clock);
-    let (db_ref, table_ref) = (&db, &table);
-    let rows = move || db_ref.rows(table_ref, "id", KOA_EXPIRES_MS);
+        koa_ids,
+        "x-test-keys",
+        ["k1", "k2"],
+    )
+    .await;
+    let Sides {
+        node_old,
+        node_new,
+        rust,
+        rust_rotated,
+    } = run.sides();
+    let (clock, store) = (&run.clock, &run.store);
+    let rows = || run.db.rows(&run.table, "id", KOA_EXPIRES_MS);
 
     // Sign in on Node → Rust sees the user; the row is koa-generic-session-sequelize's.
     let a = Browser::new();
@@ -339,25 +493,8 @@ async fn koa_interop(dialect: Dialect) {
     assert!(stored[0].0.starts_with("koa:sess:"), "{stored:?}");
     assert_eq!(stored[0].1, (t0 + MAX_AGE_MS) / 1000 * 1000);
     assert_eq!(rust.user(&a).await, some("alice"));
-    // Rust changes data → Node sees it; Node changes data → Rust sees both.
-    rust.get(&a, "/set?k=color&v=blue").await;
-    let (user, data) = node_old.whoami(&a).await;
-    assert_eq!(user, some("alice"));
-    assert_eq!(data, serde_json::json!({"color": "blue"}));
-    node_old.get(&a, "/set?k=lang&v=fr").await;
-    let (user, data) = rust.whoami(&a).await;
-    assert_eq!(user, some("alice"));
-    assert_eq!(data, serde_json::json!({"color": "blue", "lang": "fr"}));
-    // Rust rotates the id: one row, under a new id, and Node follows the new cookie.
-    rust.get(&a, "/rotate").await;
-    let rotated = rows().await;
-    assert_eq!(rotated.len(), 1, "{rotated:?}");
-    assert_ne!(rotated[0].0, stored[0].0, "rotation moved the row");
-    assert_eq!(node_old.user(&a).await, some("alice"));
-    // Rust logs out → Node sees no session, and the row is gone.
-    rust.get(&a, "/logout").await;
-    assert_eq!(node_old.whoami(&a).await, (None, serde_json::json!({})));
-    assert!(rows().await.is_empty());
+    both_change_data(&rust, &node_old, &a, "alice").await;
+    rotate_then_log_out(&rust, &node_old, &a, "alice", &stored[0].0, rows).await;
 
     // The reverse: sign in on Rust → Node sees the user; Node changes data → Rust sees it;
     // Node logs out → Rust sees no session.
@@ -381,9 +518,7 @@ async fn koa_interop(dialect: Dialect) {
         node_old.whoami(&b).await,
         (some("bob"), serde_json::json!({"theme": "dark", "n": "1"}))
     );
-    node_old.get(&b, "/logout").await;
-    assert_eq!(rust.whoami(&b).await, (None, serde_json::json!({})));
-    assert!(rows().await.is_empty());
+    node_logs_out(&rust, &node_old, &b, rows).await;
 
     // Key rotation: Rust on [k2, k1] reads Node's k1 cookie (and re-signs it with k2), which
     // Node on [k2, k1] reads back; Node on [k2, k1] reads Rust's k1 cookie, and so on.
@@ -400,19 +535,10 @@ async fn koa_interop(dialect: Dialect) {
     assert_eq!(rust.user(&d).await, None);
 
     // Expiry: a session is live up to its deadline and dead at it, on both sides, whichever
-    // side wrote it. (Separate browsers: a side that finds a dead session clears the cookie.)
+    // side wrote it.
     clock.advance(Duration::from_secs(7200));
     let t1 = clock.now().as_millis();
-    let (node_made_1, node_made_2, rust_made_1, rust_made_2) = (
-        Browser::new(),
-        Browser::new(),
-        Browser::new(),
-        Browser::new(),
-    );
-    node_old.get(&node_made_1, "/login?user=erin").await;
-    node_old.get(&node_made_2, "/login?user=erin").await;
-    rust.get(&rust_made_1, "/login?user=fay").await;
-    rust.get(&rust_made_2, "/login?user=fay").await;
+    let [node_made_1, node_made_2, rust_made_1, rust_made_2] = sign_in_four(&node_old, &rust).await;
     clock.advance(MAX_AGE - Duration::from_secs(1));
     // Node reads without writing (unmodified sessions are not saved).
     assert_eq!(node_old.user(&node_made_1).await, some("erin"));
@@ -434,26 +560,15 @@ async fn koa_interop(dialect: Dialect) {
     assert_eq!(deleted as usize, live_before);
     assert!(rows().await.is_empty());
 
-    drop(node);
-    store.close().await;
-    db.drop_table(&table).await;
-    db.close().await;
+    run.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn koa_generic_session_sequelize_on_sqlite() {
-    koa_interop(Dialect::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn koa_generic_session_sequelize_on_postgres() {
-    koa_interop(Dialect::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn koa_generic_session_sequelize_on_mariadb() {
-    koa_interop(Dialect::MySql).await;
-}
+on_every_database!(
+    koa_interop,
+    koa_generic_session_sequelize_on_sqlite,
+    koa_generic_session_sequelize_on_postgres,
+    koa_generic_session_sequelize_on_mariadb,
+);
 
 // ------------------------------------------------------------------------------------------
 // express-session + connect-session-sequelize
@@ -469,44 +584,28 @@ fn express_expires_ms(dialect: Dialect) -> &'static str {
     }
 }
 
-fn express_manager(
-    store: &Arc<SequelizeStore>,
-    secrets: &[&str],
-    clock: &ManualClock,
-) -> SessionManager {
-    let ids = ExpressIds::new(Secrets::new(secrets).unwrap());
-    let store: Arc<dyn Store> = store.clone();
-    SessionManager::with_id_codec(store, Arc::new(ids), config(clock))
+fn express_ids(secrets: &[&str]) -> Arc<dyn IdCodec> {
+    Arc::new(ExpressIds::new(Secrets::new(secrets).unwrap()))
 }
 
 async fn express_interop(dialect: Dialect) {
-    let table = unique_table(&format!("express_{dialect:?}").to_lowercase());
-    let db = Database::open(dialect, &table).await;
-    db.drop_table(&table).await;
-    let clock = start_clock();
-    let store = Arc::new(
-        SequelizeStoreOptions::express_session(MAX_AGE)
-            .table_name(&table)
-            .create_table(true)
-            .connect(&db.rust_url)
-            .await
-            .expect("the Rust store"),
-    );
-    let node = NodeApp::start(
+    let run = Run::start(
+        dialect,
+        SequelizeStoreOptions::express_session(MAX_AGE),
         "express-sequelize-app.js",
-        &[
-            ("SEQ_URL", &db.node_url),
-            ("SEQ_TABLE", &table),
-            ("MAX_AGE", &MAX_AGE_MS.to_string()),
-        ],
-    );
-    let rust_old = serve(express_manager(&store, &["s1"], &clock)).await;
-    let rust_new = serve(express_manager(&store, &["s2", "s1"], &clock)).await;
-    let node_old = Side::node(&node, "x-test-secrets", &["s1"], &clock);
-    let node_new = Side::node(&node, "x-test-secrets", &["s2", "s1"], &clock);
-    let rust = Side::rust(&rust_old, &clock);
-    let rust_rotated = Side::rust(&rust_new, &clock);
-    let (db_ref, table_ref) = (&db, &table);
+        express_ids,
+        "x-test-secrets",
+        ["s1", "s2"],
+    )
+    .await;
+    let Sides {
+        node_old,
+        node_new,
+        rust,
+        rust_rotated,
+    } = run.sides();
+    let (clock, store) = (&run.clock, &run.store);
+    let (db_ref, table_ref) = (&run.db, &run.table);
     let rows = move || async move {
         let (db, table) = (db_ref, table_ref);
         let rows = db.rows(table, "sid", express_expires_ms(dialect)).await;
@@ -544,30 +643,8 @@ async fn express_interop(dialect: Dialect) {
     assert_eq!(stored[0].0.len(), 32, "uid-safe sid: {stored:?}");
     assert_eq!(stored[0].1, deadline(clock.now().as_millis()));
     assert_eq!(rust.user(&a).await, some("alice"));
-    // Rust changes data → Node sees it; Node changes data → Rust sees both.
-    rust.get(&a, "/set?k=color&v=blue").await;
-    assert_eq!(
-        node_old.whoami(&a).await,
-        (some("alice"), serde_json::json!({"color": "blue"}))
-    );
-    node_old.get(&a, "/set?k=lang&v=fr").await;
-    assert_eq!(
-        rust.whoami(&a).await,
-        (
-            some("alice"),
-            serde_json::json!({"color": "blue", "lang": "fr"})
-        )
-    );
-    // Rust rotates the id → one row under the new sid; Node follows.
-    rust.get(&a, "/rotate").await;
-    let rotated = rows().await;
-    assert_eq!(rotated.len(), 1, "{rotated:?}");
-    assert_ne!(rotated[0].0, stored[0].0);
-    assert_eq!(node_old.user(&a).await, some("alice"));
-    // Rust logs out → Node sees no session.
-    rust.get(&a, "/logout").await;
-    assert_eq!(node_old.whoami(&a).await, (None, serde_json::json!({})));
-    assert!(rows().await.is_empty());
+    both_change_data(&rust, &node_old, &a, "alice").await;
+    rotate_then_log_out(&rust, &node_old, &a, "alice", &stored[0].0, rows).await;
 
     // The reverse.
     let b = Browser::new();
@@ -581,9 +658,7 @@ async fn express_interop(dialect: Dialect) {
         rust.whoami(&b).await,
         (some("bob"), serde_json::json!({"theme": "dark"}))
     );
-    node_old.get(&b, "/logout").await;
-    assert_eq!(rust.whoami(&b).await, (None, serde_json::json!({})));
-    assert!(rows().await.is_empty());
+    node_logs_out(&rust, &node_old, &b, rows).await;
 
     // Secret rotation: Rust on [s2, s1] reads Node's s1 cookie; Node on [s2, s1] reads Rust's
     // s1 cookie and, when it writes, re-signs it with s2, which Rust on [s2, s1] reads.
@@ -605,16 +680,7 @@ async fn express_interop(dialect: Dialect) {
     // so on the Node side a session ends when the package's cleanup deletes the row (or when
     // sessile's does).
     clock.advance(Duration::from_secs(7200));
-    let (node_made_1, node_made_2, rust_made_1, rust_made_2) = (
-        Browser::new(),
-        Browser::new(),
-        Browser::new(),
-        Browser::new(),
-    );
-    node_old.get(&node_made_1, "/login?user=erin").await;
-    node_old.get(&node_made_2, "/login?user=erin").await;
-    rust.get(&rust_made_1, "/login?user=fay").await;
-    rust.get(&rust_made_2, "/login?user=fay").await;
+    let [node_made_1, node_made_2, rust_made_1, rust_made_2] = sign_in_four(&node_old, &rust).await;
     let deadline_t = clock.now().as_millis() + MAX_AGE_MS;
     clock.advance(MAX_AGE - Duration::from_secs(1));
     // Live just before the deadline (read through the store: a read through either app would
@@ -655,23 +721,12 @@ async fn express_interop(dialect: Dialect) {
     assert_eq!(node_old.user(&revived).await, some("hal"));
     assert_eq!(rust.user(&revived).await, some("hal"));
 
-    drop(node);
-    store.close().await;
-    db.drop_table(&table).await;
-    db.close().await;
+    run.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn express_session_sequelize_on_sqlite() {
-    express_interop(Dialect::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn express_session_sequelize_on_postgres() {
-    express_interop(Dialect::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn express_session_sequelize_on_mariadb() {
-    express_interop(Dialect::MySql).await;
-}
+on_every_database!(
+    express_interop,
+    express_session_sequelize_on_sqlite,
+    express_session_sequelize_on_postgres,
+    express_session_sequelize_on_mariadb,
+);

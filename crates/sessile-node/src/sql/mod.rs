@@ -55,6 +55,9 @@
 //!   text exactly as Sequelize does), so [`sessile::cleanup::Cleanup`] works on these tables.
 //! - **Corrupt rows** (not JSON, no `cookie` object where the package needs one) are
 //!   [`StoreError::Corrupt`]: the engine treats them as no session.
+//! - **Reserved keys:** `increment` answers [`IncrementOutcome::NotAnInteger`] for the
+//!   package's `cookie` key and for the user field while a user is signed in (the document keeps
+//!   those for the package and for [`sessile::Record::user`]), as the Redis layouts do.
 //!
 //! `tests/sql_conformance.rs` runs `sessile::node_layout_conformance!` against both tables on
 //! all three databases; `tests/sql_interop.rs` runs the real Koa and Express apps against the
@@ -104,6 +107,7 @@
 //! WAL; the mode is a property of the file the Node app uses too) and serializes its own writes
 //! in-process; other processes are waited for by the busy timeout.
 
+mod statement;
 mod table;
 
 #[cfg(feature = "mysql")]
@@ -122,6 +126,7 @@ use sessile::{
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
+use crate::layout;
 use crate::record_json::{NodeJson, NodeShape};
 use table::{Layout, Table};
 
@@ -505,25 +510,67 @@ struct Edit<T> {
 /// How many times a transaction that deadlocked runs in all.
 const ATTEMPTS: usize = 3;
 
-/// The transactions, written once and compiled against each dialect module's `begin`, `fetch`,
-/// `insert`, `rewrite` and `delete_row`.
-macro_rules! transactions {
-    ($d:ident) => {
+/// Runs `transaction` until it succeeds, fails for good or has deadlocked [`ATTEMPTS`] times
+/// (`retryable`: the dialect's deadlock and serialization failures); `to_store_error` maps the
+/// dialect's errors.
+async fn retried<T, Fut>(
+    retryable: fn(&sqlx::Error) -> bool,
+    to_store_error: fn(sqlx::Error) -> StoreError,
+    mut transaction: impl FnMut() -> Fut,
+) -> Result<T, StoreError>
+where
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Ok(done) => return Ok(done),
+            Err(failure) if failure.retryable(retryable) && attempt < ATTEMPTS => attempt += 1,
+            Err(failure) => return Err(failure.into_store(to_store_error)),
+        }
+    }
+}
+
+/// The row operations (the read-modify-write and create transactions, statement execution, the
+/// table check, the plain read), written once and expanded in each dialect module
+/// (`super::row_operations!();`), against that module's `Db` (with a `pool`), its `Connection`,
+/// its statement [`Dialect`](statement::Dialect) `Sql`, and its `begin` (the dialect's locking
+/// transaction), `fetch`, `is_duplicate`, `retryable` and `to_store_error` (its error mapping).
+macro_rules! row_operations {
+    () => {
         /// Read-modify-write of the live row `from`, written back under `to`, in one
-        /// transaction holding the row (and `to`'s, when it differs).
+        /// transaction holding the row (and `to`'s, when it differs); retried on deadlock.
         pub(super) async fn modify<T, F>(
-            db: &$d::Db,
+            db: &Db,
             table: &Table,
             from: &str,
             to: &str,
             now: Timestamp,
             edit: &F,
-        ) -> Result<Modified<T>, Failure>
+        ) -> Result<super::Modified<T>, StoreError>
         where
-            F: Fn(Record) -> Edit<T> + Sync,
+            F: Fn(sessile::Record) -> super::Edit<T> + Sync,
         {
-            let (_turn, mut tx) = $d::begin(db).await?;
-            let row = $d::fetch(&mut tx, table, from, true).await?;
+            super::retried(retryable, to_store_error, || {
+                modify_once(db, table, from, to, now, edit)
+            })
+            .await
+        }
+
+        async fn modify_once<T, F>(
+            db: &Db,
+            table: &Table,
+            from: &str,
+            to: &str,
+            now: Timestamp,
+            edit: &F,
+        ) -> Result<super::Modified<T>, Failure>
+        where
+            F: Fn(sessile::Record) -> super::Edit<T> + Sync,
+        {
+            use super::Modified;
+            let (_turn, mut tx) = begin(db).await?;
+            let row = fetch(&mut tx, table, from, true).await?;
             let record = match row.as_ref().map(|row| table.live(row, now)).transpose()? {
                 Some(Some(record)) => record,
                 _ => {
@@ -532,28 +579,28 @@ macro_rules! transactions {
                 }
             };
             if to != from {
-                if let Some(other) = $d::fetch(&mut tx, table, to, true).await? {
+                if let Some(other) = fetch(&mut tx, table, to, true).await? {
                     if table.occupied(&other, now) {
                         tx.rollback().await?;
                         return Ok(Modified::Collision);
                     }
-                    $d::delete_row(&mut tx, table, to).await?;
+                    execute(&mut tx, statement::delete::<Sql>(table, to)).await?;
                 }
             }
-            let Edit { write, answer } = edit(record);
+            let super::Edit { write, answer } = edit(record);
             match write {
                 Some(record) => {
                     let data = table.json.encode(&record);
-                    $d::rewrite(
-                        &mut tx,
+                    let expires = table.expires_ms(&record);
+                    let rewrite = statement::rewrite::<Sql>(
                         table,
                         from,
                         to,
                         &data,
-                        table.expires_ms(&record),
+                        expires,
                         now.as_millis(),
-                    )
-                    .await?;
+                    )?;
+                    execute(&mut tx, rewrite).await?;
                     tx.commit().await?;
                 }
                 None => tx.rollback().await?,
@@ -562,53 +609,80 @@ macro_rules! transactions {
         }
 
         /// Inserts `record` under `id` unless a live row holds it; an expired one is replaced.
+        /// Retried on deadlock.
         pub(super) async fn create(
-            db: &$d::Db,
+            db: &Db,
             table: &Table,
             id: &str,
-            record: &Record,
-        ) -> Result<CreateOutcome, Failure> {
+            record: &sessile::Record,
+        ) -> Result<sessile::CreateOutcome, StoreError> {
+            super::retried(retryable, to_store_error, || {
+                create_once(db, table, id, record)
+            })
+            .await
+        }
+
+        async fn create_once(
+            db: &Db,
+            table: &Table,
+            id: &str,
+            record: &sessile::Record,
+        ) -> Result<sessile::CreateOutcome, Failure> {
+            use sessile::CreateOutcome;
             let now = record.last_seen;
-            let (_turn, mut tx) = $d::begin(db).await?;
-            if let Some(row) = $d::fetch(&mut tx, table, id, true).await? {
+            let (_turn, mut tx) = begin(db).await?;
+            if let Some(row) = fetch(&mut tx, table, id, true).await? {
                 if table.occupied(&row, now) {
                     tx.rollback().await?;
                     return Ok(CreateOutcome::Collision);
                 }
-                $d::delete_row(&mut tx, table, id).await?;
+                execute(&mut tx, statement::delete::<Sql>(table, id)).await?;
             }
             let data = table.json.encode(record);
             let expires = table.expires_ms(record);
-            match $d::insert(&mut tx, table, id, &data, expires, now.as_millis()).await {
-                Err(Failure::Sql(error)) if $d::is_duplicate(&error) => {
+            let insert = statement::insert::<Sql>(table, id, &data, expires, now.as_millis())?;
+            match execute(&mut tx, insert).await {
+                Err(Failure::Sql(error)) if is_duplicate(&error) => {
                     tx.rollback().await?;
                     return Ok(CreateOutcome::Collision);
                 }
                 other => other?,
-            }
+            };
             tx.commit().await?;
             Ok(CreateOutcome::Created)
+        }
+
+        /// Runs `statement`; the rows it changed.
+        pub(super) async fn execute(
+            connection: &mut Connection,
+            statement: statement::Statement,
+        ) -> Result<u64, Failure> {
+            Ok(statement.query().execute(connection).await?.rows_affected())
+        }
+
+        /// Fails unless the table exists with the layout's columns.
+        pub(super) async fn check_table(db: &Db, table: &Table) -> Result<(), sqlx::Error> {
+            let check = statement::check::<Sql>(table);
+            check.query().execute(&db.pool).await.map(drop)
+        }
+
+        /// The row under `id`, read outside any transaction.
+        pub(super) async fn load(
+            db: &Db,
+            table: &Table,
+            id: &str,
+        ) -> Result<Option<Row>, StoreError> {
+            let read = async {
+                let mut connection = db.pool.acquire().await?;
+                fetch(&mut connection, table, id, false).await
+            };
+            read.await
+                .map_err(|failure| failure.into_store(to_store_error))
         }
     };
 }
 
-#[cfg(feature = "sqlite")]
-mod sqlite_tx {
-    use super::*;
-    transactions!(sqlite);
-}
-
-#[cfg(feature = "postgres")]
-mod postgres_tx {
-    use super::*;
-    transactions!(postgres);
-}
-
-#[cfg(feature = "mysql")]
-mod mysql_tx {
-    use super::*;
-    transactions!(mysql);
-}
+pub(crate) use row_operations;
 
 impl SequelizeStore {
     /// Closes the pool; later operations fail as unavailable.
@@ -640,46 +714,7 @@ impl SequelizeStore {
         F: Fn(Record) -> Edit<T> + Send + Sync,
     {
         let table = &self.inner.table;
-        let mut attempt = 1;
-        loop {
-            let result = match &self.inner.db {
-                #[cfg(feature = "sqlite")]
-                Db::Sqlite(db) => sqlite_tx::modify(db, table, from, to, now, &edit)
-                    .await
-                    .map_err(|f| {
-                        (
-                            f.retryable(sqlite::retryable),
-                            f,
-                            sqlite::to_store_error as fn(sqlx::Error) -> StoreError,
-                        )
-                    }),
-                #[cfg(feature = "postgres")]
-                Db::Postgres(db) => postgres_tx::modify(db, table, from, to, now, &edit)
-                    .await
-                    .map_err(|f| {
-                        (
-                            f.retryable(postgres::retryable),
-                            f,
-                            postgres::to_store_error as fn(sqlx::Error) -> StoreError,
-                        )
-                    }),
-                #[cfg(feature = "mysql")]
-                Db::MySql(db) => mysql_tx::modify(db, table, from, to, now, &edit)
-                    .await
-                    .map_err(|f| {
-                        (
-                            f.retryable(mysql::retryable),
-                            f,
-                            mysql::to_store_error as fn(sqlx::Error) -> StoreError,
-                        )
-                    }),
-            };
-            match result {
-                Ok(modified) => return Ok(modified),
-                Err((true, _, _)) if attempt < ATTEMPTS => attempt += 1,
-                Err((_, failure, map)) => return Err(failure.into_store(map)),
-            }
-        }
+        on_db!(&self.inner.db, db, d => d::modify(db, table, from, to, now, &edit).await)
     }
 }
 
@@ -688,9 +723,7 @@ impl Store for SequelizeStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         let table = &self.inner.table;
         let id = table.row_id(key)?;
-        let row = on_db!(&self.inner.db, db, d => d::load(db, table, &id)
-            .await
-            .map_err(|f| f.into_store(d::to_store_error)))?;
+        let row = on_db!(&self.inner.db, db, d => d::load(db, table, &id).await)?;
         match row {
             Some(row) => table.live(&row, now),
             None => Ok(None),
@@ -700,46 +733,7 @@ impl Store for SequelizeStore {
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
         let table = &self.inner.table;
         let id = table.row_id(key)?;
-        let mut attempt = 1;
-        loop {
-            let result = match &self.inner.db {
-                #[cfg(feature = "sqlite")]
-                Db::Sqlite(db) => sqlite_tx::create(db, table, &id, record)
-                    .await
-                    .map_err(|f| {
-                        (
-                            f.retryable(sqlite::retryable),
-                            f,
-                            sqlite::to_store_error as fn(sqlx::Error) -> StoreError,
-                        )
-                    }),
-                #[cfg(feature = "postgres")]
-                Db::Postgres(db) => {
-                    postgres_tx::create(db, table, &id, record)
-                        .await
-                        .map_err(|f| {
-                            (
-                                f.retryable(postgres::retryable),
-                                f,
-                                postgres::to_store_error as fn(sqlx::Error) -> StoreError,
-                            )
-                        })
-                }
-                #[cfg(feature = "mysql")]
-                Db::MySql(db) => mysql_tx::create(db, table, &id, record).await.map_err(|f| {
-                    (
-                        f.retryable(mysql::retryable),
-                        f,
-                        mysql::to_store_error as fn(sqlx::Error) -> StoreError,
-                    )
-                }),
-            };
-            match result {
-                Ok(outcome) => return Ok(outcome),
-                Err((true, _, _)) if attempt < ATTEMPTS => attempt += 1,
-                Err((_, failure, map)) => return Err(failure.into_store(map)),
-            }
-        }
+        on_db!(&self.inner.db, db, d => d::create(db, table, &id, record).await)
     }
 
     async fn update(
@@ -797,31 +791,21 @@ impl Store for SequelizeStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
+        let json = &self.inner.table.json;
         let id = self.inner.table.row_id(key)?;
         let modified = self
-            .modify(
-                &id,
-                &id,
-                now,
-                |mut record| match sessile::change::incremented(record.data.get(field), by) {
-                    Some(value) => {
-                        record.data.insert(field.to_owned(), value.into());
-                        let changes = ChangeSet {
-                            touch: Some(touch),
-                            ..ChangeSet::default()
-                        };
-                        changes.apply_to(&mut record);
-                        Edit {
-                            write: Some(record),
-                            answer: IncrementOutcome::Value(value),
-                        }
-                    }
-                    None => Edit {
-                        write: None,
-                        answer: IncrementOutcome::NotAnInteger,
+            .modify(&id, &id, now, |mut record| {
+                match layout::increment(json, &mut record, field, by, touch) {
+                    answer @ IncrementOutcome::Value(_) => Edit {
+                        write: Some(record),
+                        answer,
                     },
-                },
-            )
+                    answer => Edit {
+                        write: None,
+                        answer,
+                    },
+                }
+            })
             .await?;
         Ok(match modified {
             Modified::Done(outcome) => outcome,

@@ -12,6 +12,7 @@ use sqlx::{Executor, MySql, Transaction};
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use super::statement::{self, Dialect, Param};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
 
@@ -105,70 +106,41 @@ pub(super) async fn create_table(db: &Db, table: &Table) -> Result<(), sqlx::Err
     Ok(())
 }
 
-pub(super) async fn check_table(db: &Db, table: &Table) -> Result<(), sqlx::Error> {
-    let check = format!(
-        "SELECT `{}`, `data`, `expires` FROM {} WHERE 1 = 0",
-        table.id_column(),
-        quoted(table)
-    );
-    sqlx::query(&check).execute(&db.pool).await.map(drop)
-}
-
 pub(super) async fn begin(db: &Db) -> Result<((), Transaction<'static, MySql>), Failure> {
     Ok(((), db.pool.begin().await?))
 }
 
-/// `DATETIME` as milliseconds since the epoch, independent of the session time zone.
-const EXPIRES_MS: &str =
-    "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', `expires`) DIV 1000 AS SIGNED)";
+/// The MySQL/MariaDB spelling of the row statements: `` `name` ``, `?`, `DATETIME` literals in
+/// UTC, `FOR UPDATE`.
+pub(super) struct Sql;
 
-fn select(table: &Table, lock: bool) -> String {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    match table.layout {
-        Layout::Koa => format!(
-            "SELECT `data`, `expires` FROM {} WHERE `id` = ?{lock}",
-            quoted(table)
-        ),
-        Layout::Express => format!(
-            "SELECT `data`, {EXPIRES_MS} FROM {} WHERE `sid` = ?{lock}",
-            quoted(table)
-        ),
+/// The connection a transaction runs on.
+pub(super) type Connection = MySqlConnection;
+
+impl Dialect for Sql {
+    const QUOTE: char = '`';
+    const NUMBERED: bool = false;
+    const LOCK: &'static str = " FOR UPDATE";
+    /// `DATETIME` as milliseconds since the epoch, independent of the session time zone.
+    const EXPRESS_EXPIRES: &'static str =
+        "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', `expires`) DIV 1000 AS SIGNED)";
+
+    fn date(ms: i64) -> Result<Param, Failure> {
+        datetime(ms).map(Param::Text)
     }
 }
 
-async fn fetch_with<'c, E>(
-    executor: E,
-    table: &Table,
-    id: &str,
-    lock: bool,
-) -> Result<Option<Row>, Failure>
-where
-    E: Executor<'c, Database = MySql>,
-{
-    let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(&select(table, lock))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
-    Ok(row.map(|(data, expires)| Row {
-        data,
-        expires_ms: match table.layout {
-            Layout::Koa => expires.and_then(|seconds| seconds.checked_mul(1000)),
-            Layout::Express => expires,
-        },
-    }))
-}
-
+/// The row under `id`, locked until the transaction ends when `lock`.
 pub(super) async fn fetch(
-    connection: &mut MySqlConnection,
+    connection: &mut Connection,
     table: &Table,
     id: &str,
     lock: bool,
 ) -> Result<Option<Row>, Failure> {
-    fetch_with(&mut *connection, table, id, lock).await
-}
-
-pub(super) async fn load(db: &Db, table: &Table, id: &str) -> Result<Option<Row>, Failure> {
-    fetch_with(&db.pool, table, id, false).await
+    let select = statement::select::<Sql>(table, id, lock);
+    let row: Option<(Option<String>, Option<i64>)> =
+        select.query_as().fetch_optional(connection).await?;
+    Ok(row.map(|(data, expires)| Row::new(table.layout, data, expires)))
 }
 
 /// A `DATETIME` literal in UTC, rounded down to the second: the column keeps no fraction (MySQL
@@ -190,116 +162,12 @@ fn datetime(ms: i64) -> Result<String, Failure> {
     })
 }
 
-pub(super) async fn insert(
-    connection: &mut MySqlConnection,
-    table: &Table,
-    id: &str,
-    data: &str,
-    expires_ms: i64,
-    now_ms: i64,
-) -> Result<(), Failure> {
-    match table.layout {
-        Layout::Koa => {
-            let sql = format!(
-                "INSERT INTO {} (`id`, `data`, `expires`) VALUES (?, ?, ?)",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(id)
-                .bind(data)
-                .bind(expires_ms.div_euclid(1000))
-                .execute(&mut *connection)
-                .await?;
-        }
-        Layout::Express => {
-            let sql = format!(
-                "INSERT INTO {} (`sid`, `expires`, `data`, `createdAt`, `updatedAt`) \
-                 VALUES (?, ?, ?, ?, ?)",
-                quoted(table)
-            );
-            let now = datetime(now_ms)?;
-            sqlx::query(&sql)
-                .bind(id)
-                .bind(datetime(expires_ms)?)
-                .bind(data)
-                .bind(&now)
-                .bind(&now)
-                .execute(&mut *connection)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn rewrite(
-    connection: &mut MySqlConnection,
-    table: &Table,
-    from: &str,
-    to: &str,
-    data: &str,
-    expires_ms: i64,
-    now_ms: i64,
-) -> Result<u64, Failure> {
-    let result = match table.layout {
-        Layout::Koa => {
-            let sql = format!(
-                "UPDATE {} SET `id` = ?, `data` = ?, `expires` = ? WHERE `id` = ?",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(to)
-                .bind(data)
-                .bind(expires_ms.div_euclid(1000))
-                .bind(from)
-                .execute(&mut *connection)
-                .await?
-        }
-        Layout::Express => {
-            let sql = format!(
-                "UPDATE {} SET `sid` = ?, `expires` = ?, `data` = ?, `updatedAt` = ? WHERE `sid` = ?",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(to)
-                .bind(datetime(expires_ms)?)
-                .bind(data)
-                .bind(datetime(now_ms)?)
-                .bind(from)
-                .execute(&mut *connection)
-                .await?
-        }
-    };
-    Ok(result.rows_affected())
-}
-
-pub(super) async fn delete_row(
-    connection: &mut MySqlConnection,
-    table: &Table,
-    id: &str,
-) -> Result<u64, Failure> {
-    delete_with(&mut *connection, table, id).await
-}
-
-async fn delete_with<'c, E>(executor: E, table: &Table, id: &str) -> Result<u64, Failure>
-where
-    E: Executor<'c, Database = MySql>,
-{
-    let sql = format!(
-        "DELETE FROM {} WHERE `{}` = ?",
-        quoted(table),
-        table.id_column()
-    );
-    Ok(sqlx::query(&sql)
-        .bind(id)
-        .execute(executor)
-        .await?
-        .rows_affected())
-}
-
 pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
-    delete_with(&db.pool, table, id).await
+    let delete = statement::delete::<Sql>(table, id);
+    Ok(delete.query().execute(&db.pool).await?.rows_affected())
 }
+
+super::row_operations!();
 
 /// One batch of expired rows: a non-locking `SELECT ... LIMIT` of ids, then a `DELETE` of those
 /// still expired. (`DELETE ... ORDER BY ... LIMIT` gap-locks the first live index entry past

@@ -7,6 +7,7 @@ use sessile::{StoreError, Timestamp};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres, Transaction};
 
+use super::statement::{self, Dialect, Param};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
 
@@ -48,9 +49,10 @@ fn quoted(table: &Table) -> String {
     format!("\"{}\"", table.name)
 }
 
-/// A `timestamptz` from the millisecond parameter `$n` (exact: the product stays below 2^53 µs).
-fn time_param(n: u8) -> String {
-    format!("(TIMESTAMPTZ 'epoch' + ${n}::float8 * INTERVAL '1 millisecond')")
+/// A `timestamptz` from the millisecond parameter at `placeholder` (exact: the product stays
+/// below 2^53 µs).
+fn time_param(placeholder: &str) -> String {
+    format!("(TIMESTAMPTZ 'epoch' + {placeholder}::float8 * INTERVAL '1 millisecond')")
 }
 
 /// Sequelize 6's `sync()` for the model: the same `CREATE TABLE IF NOT EXISTS`, then the index
@@ -99,184 +101,51 @@ pub(super) async fn create_table(db: &Db, table: &Table) -> Result<(), sqlx::Err
     Ok(())
 }
 
-pub(super) async fn check_table(db: &Db, table: &Table) -> Result<(), sqlx::Error> {
-    let check = format!(
-        "SELECT \"{}\", \"data\", \"expires\" FROM {} WHERE 1 = 0",
-        table.id_column(),
-        quoted(table)
-    );
-    sqlx::query(&check).execute(&db.pool).await.map(drop)
-}
-
 pub(super) async fn begin(db: &Db) -> Result<((), Transaction<'static, Postgres>), Failure> {
     Ok(((), db.pool.begin().await?))
 }
 
-fn select(table: &Table, lock: bool) -> String {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    match table.layout {
-        Layout::Koa => format!(
-            "SELECT \"data\", \"expires\" FROM {} WHERE \"id\" = $1{lock}",
-            quoted(table)
-        ),
-        Layout::Express => format!(
-            "SELECT \"data\", floor(EXTRACT(EPOCH FROM \"expires\") * 1000)::int8 FROM {} \
-             WHERE \"sid\" = $1{lock}",
-            quoted(table)
-        ),
-    }
-}
+/// The PostgreSQL spelling of the row statements: `"name"`, `$n`, dates passed as milliseconds,
+/// `FOR UPDATE`.
+pub(super) struct Sql;
 
-async fn fetch_with<'c, E>(
-    executor: E,
-    table: &Table,
-    id: &str,
-    lock: bool,
-) -> Result<Option<Row>, Failure>
-where
-    E: Executor<'c, Database = Postgres>,
-{
-    let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(&select(table, lock))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
-    Ok(row.map(|(data, expires)| Row {
-        data,
-        expires_ms: match table.layout {
-            // Whole seconds in the Koa table.
-            Layout::Koa => expires.and_then(|seconds| seconds.checked_mul(1000)),
-            Layout::Express => expires,
-        },
-    }))
+/// The connection a transaction runs on.
+pub(super) type Connection = PgConnection;
+
+impl Dialect for Sql {
+    const QUOTE: char = '"';
+    const NUMBERED: bool = true;
+    const LOCK: &'static str = " FOR UPDATE";
+    const EXPRESS_EXPIRES: &'static str = "floor(EXTRACT(EPOCH FROM \"expires\") * 1000)::int8";
+
+    fn date(ms: i64) -> Result<Param, Failure> {
+        Ok(Param::Int(ms))
+    }
+
+    fn date_sql(placeholder: String) -> String {
+        time_param(&placeholder)
+    }
 }
 
 /// The row under `id`, locked until the transaction ends when `lock`.
 pub(super) async fn fetch(
-    connection: &mut PgConnection,
+    connection: &mut Connection,
     table: &Table,
     id: &str,
     lock: bool,
 ) -> Result<Option<Row>, Failure> {
-    fetch_with(&mut *connection, table, id, lock).await
-}
-
-pub(super) async fn load(db: &Db, table: &Table, id: &str) -> Result<Option<Row>, Failure> {
-    fetch_with(&db.pool, table, id, false).await
-}
-
-pub(super) async fn insert(
-    connection: &mut PgConnection,
-    table: &Table,
-    id: &str,
-    data: &str,
-    expires_ms: i64,
-    now_ms: i64,
-) -> Result<(), Failure> {
-    match table.layout {
-        Layout::Koa => {
-            let sql = format!(
-                "INSERT INTO {} (\"id\", \"data\", \"expires\") VALUES ($1, $2, $3)",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(id)
-                .bind(data)
-                .bind(expires_ms.div_euclid(1000))
-                .execute(&mut *connection)
-                .await?;
-        }
-        Layout::Express => {
-            let sql = format!(
-                "INSERT INTO {} (\"sid\", \"expires\", \"data\", \"createdAt\", \"updatedAt\") \
-                 VALUES ($1, {}, $3, {now}, {now})",
-                quoted(table),
-                time_param(2),
-                now = time_param(4),
-            );
-            sqlx::query(&sql)
-                .bind(id)
-                .bind(expires_ms)
-                .bind(data)
-                .bind(now_ms)
-                .execute(&mut *connection)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn rewrite(
-    connection: &mut PgConnection,
-    table: &Table,
-    from: &str,
-    to: &str,
-    data: &str,
-    expires_ms: i64,
-    now_ms: i64,
-) -> Result<u64, Failure> {
-    let result = match table.layout {
-        Layout::Koa => {
-            let sql = format!(
-                "UPDATE {} SET \"id\" = $1, \"data\" = $2, \"expires\" = $3 WHERE \"id\" = $4",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(to)
-                .bind(data)
-                .bind(expires_ms.div_euclid(1000))
-                .bind(from)
-                .execute(&mut *connection)
-                .await?
-        }
-        Layout::Express => {
-            let sql = format!(
-                "UPDATE {} SET \"sid\" = $1, \"expires\" = {}, \"data\" = $3, \"updatedAt\" = {} \
-                 WHERE \"sid\" = $5",
-                quoted(table),
-                time_param(2),
-                time_param(4),
-            );
-            sqlx::query(&sql)
-                .bind(to)
-                .bind(expires_ms)
-                .bind(data)
-                .bind(now_ms)
-                .bind(from)
-                .execute(&mut *connection)
-                .await?
-        }
-    };
-    Ok(result.rows_affected())
-}
-
-pub(super) async fn delete_row(
-    connection: &mut PgConnection,
-    table: &Table,
-    id: &str,
-) -> Result<u64, Failure> {
-    delete_with(&mut *connection, table, id).await
-}
-
-async fn delete_with<'c, E>(executor: E, table: &Table, id: &str) -> Result<u64, Failure>
-where
-    E: Executor<'c, Database = Postgres>,
-{
-    let sql = format!(
-        "DELETE FROM {} WHERE \"{}\" = $1",
-        quoted(table),
-        table.id_column()
-    );
-    Ok(sqlx::query(&sql)
-        .bind(id)
-        .execute(executor)
-        .await?
-        .rows_affected())
+    let select = statement::select::<Sql>(table, id, lock);
+    let row: Option<(Option<String>, Option<i64>)> =
+        select.query_as().fetch_optional(connection).await?;
+    Ok(row.map(|(data, expires)| Row::new(table.layout, data, expires)))
 }
 
 pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
-    delete_with(&db.pool, table, id).await
+    let delete = statement::delete::<Sql>(table, id);
+    Ok(delete.query().execute(&db.pool).await?.rows_affected())
 }
+
+super::row_operations!();
 
 /// One batch of expired rows, picked with `FOR UPDATE SKIP LOCKED` so cleaners on several
 /// instances (and the rows a request holds) never wait on each other.
@@ -304,7 +173,7 @@ pub(super) async fn delete_expired(
             let sql = format!(
                 "DELETE FROM {name} WHERE \"{id}\" IN (SELECT \"{id}\" FROM {name} \
                  WHERE \"expires\" <= {} LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                time_param(1)
+                time_param("$1")
             );
             sqlx::query(&sql)
                 .bind(now.as_millis())

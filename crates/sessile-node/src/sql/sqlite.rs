@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoo
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
+use super::statement::{self, Dialect, Param};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
 use crate::{parse_date, to_sequelize_sqlite_date};
@@ -82,16 +83,6 @@ pub(super) async fn create_table(db: &Db, table: &Table) -> Result<(), sqlx::Err
     Ok(())
 }
 
-/// Fails unless the table has the layout's columns.
-pub(super) async fn check_table(db: &Db, table: &Table) -> Result<(), sqlx::Error> {
-    let check = format!(
-        "SELECT `{}`, `data`, `expires` FROM {} WHERE 1 = 0",
-        table.id_column(),
-        quoted(table)
-    );
-    sqlx::query(&check).execute(&db.pool).await.map(drop)
-}
-
 /// A write transaction with the store's write turn held.
 pub(super) async fn begin(
     db: &Db,
@@ -101,62 +92,48 @@ pub(super) async fn begin(
     Ok((turn, tx))
 }
 
-fn select(table: &Table) -> String {
-    match table.layout {
-        Layout::Koa => format!(
-            "SELECT `data`, `expires` FROM {} WHERE `id` = ?",
-            quoted(table)
-        ),
-        Layout::Express => format!(
-            "SELECT `data`, CAST(`expires` AS TEXT) FROM {} WHERE `sid` = ?",
-            quoted(table)
-        ),
+/// The SQLite spelling of the row statements: `` `name` ``, `?`, dates as Sequelize's text.
+/// Inside `BEGIN IMMEDIATE` the whole file is locked for writing, so a `SELECT` needs no lock
+/// of its own.
+pub(super) struct Sql;
+
+/// The connection a transaction runs on.
+pub(super) type Connection = SqliteConnection;
+
+impl Dialect for Sql {
+    const QUOTE: char = '`';
+    const NUMBERED: bool = false;
+    const LOCK: &'static str = "";
+    const EXPRESS_EXPIRES: &'static str = "CAST(`expires` AS TEXT)";
+
+    fn date(ms: i64) -> Result<Param, Failure> {
+        date(ms).map(Param::Text)
     }
 }
 
-/// The row under `id`. Inside `BEGIN IMMEDIATE` the whole file is locked for writing, so
-/// `_lock` changes nothing here.
+/// The row under `id`.
 pub(super) async fn fetch(
-    connection: &mut SqliteConnection,
+    connection: &mut Connection,
     table: &Table,
     id: &str,
-    _lock: bool,
+    lock: bool,
 ) -> Result<Option<Row>, Failure> {
-    fetch_with(&mut *connection, table, id).await
-}
-
-async fn fetch_with<'c, E>(executor: E, table: &Table, id: &str) -> Result<Option<Row>, Failure>
-where
-    E: sqlx::Executor<'c, Database = Sqlite>,
-{
-    let sql = select(table);
+    let select = statement::select::<Sql>(table, id, lock);
     Ok(match table.layout {
         Layout::Koa => {
-            let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(&sql)
-                .bind(id)
-                .fetch_optional(executor)
-                .await?;
-            row.map(|(data, expires)| Row {
-                data,
-                expires_ms: expires.and_then(|seconds| seconds.checked_mul(1000)),
-            })
+            let row: Option<(Option<String>, Option<i64>)> =
+                select.query_as().fetch_optional(connection).await?;
+            row.map(|(data, expires)| Row::new(table.layout, data, expires))
         }
         Layout::Express => {
-            let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(&sql)
-                .bind(id)
-                .fetch_optional(executor)
-                .await?;
+            let row: Option<(Option<String>, Option<String>)> =
+                select.query_as().fetch_optional(connection).await?;
             row.map(|(data, expires)| Row {
                 data,
                 expires_ms: expires.as_deref().and_then(parse_date),
             })
         }
     })
-}
-
-/// A read outside any transaction (`load`).
-pub(super) async fn load(db: &Db, table: &Table, id: &str) -> Result<Option<Row>, Failure> {
-    fetch_with(&db.pool, table, id).await
 }
 
 fn date(ms: i64) -> Result<String, Failure> {
@@ -167,113 +144,14 @@ fn date(ms: i64) -> Result<String, Failure> {
     })
 }
 
-pub(super) async fn insert(
-    connection: &mut SqliteConnection,
-    table: &Table,
-    id: &str,
-    data: &str,
-    expires_ms: i64,
-    now_ms: i64,
-) -> Result<(), Failure> {
-    match table.layout {
-        Layout::Koa => {
-            let sql = format!(
-                "INSERT INTO {} (`id`, `data`, `expires`) VALUES (?, ?, ?)",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(id)
-                .bind(data)
-                .bind(expires_ms.div_euclid(1000))
-                .execute(&mut *connection)
-                .await?;
-        }
-        Layout::Express => {
-            let sql = format!(
-                "INSERT INTO {} (`sid`, `expires`, `data`, `createdAt`, `updatedAt`) \
-                 VALUES (?, ?, ?, ?, ?)",
-                quoted(table)
-            );
-            let now = date(now_ms)?;
-            sqlx::query(&sql)
-                .bind(id)
-                .bind(date(expires_ms)?)
-                .bind(data)
-                .bind(&now)
-                .bind(&now)
-                .execute(&mut *connection)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Rewrites the row `from` as `to` with `data` and `expires`.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn rewrite(
-    connection: &mut SqliteConnection,
-    table: &Table,
-    from: &str,
-    to: &str,
-    data: &str,
-    expires_ms: i64,
-    now_ms: i64,
-) -> Result<u64, Failure> {
-    let result = match table.layout {
-        Layout::Koa => {
-            let sql = format!(
-                "UPDATE {} SET `id` = ?, `data` = ?, `expires` = ? WHERE `id` = ?",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(to)
-                .bind(data)
-                .bind(expires_ms.div_euclid(1000))
-                .bind(from)
-                .execute(&mut *connection)
-                .await?
-        }
-        Layout::Express => {
-            let sql = format!(
-                "UPDATE {} SET `sid` = ?, `expires` = ?, `data` = ?, `updatedAt` = ? WHERE `sid` = ?",
-                quoted(table)
-            );
-            sqlx::query(&sql)
-                .bind(to)
-                .bind(date(expires_ms)?)
-                .bind(data)
-                .bind(date(now_ms)?)
-                .bind(from)
-                .execute(&mut *connection)
-                .await?
-        }
-    };
-    Ok(result.rows_affected())
-}
-
-pub(super) async fn delete_row(
-    connection: &mut SqliteConnection,
-    table: &Table,
-    id: &str,
-) -> Result<u64, Failure> {
-    let sql = format!(
-        "DELETE FROM {} WHERE `{}` = ?",
-        quoted(table),
-        table.id_column()
-    );
-    Ok(sqlx::query(&sql)
-        .bind(id)
-        .execute(&mut *connection)
-        .await?
-        .rows_affected())
-}
-
 /// `delete` outside a transaction, in the write turn.
 pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
     let _turn = db.turn.lock().await;
     let mut connection = db.pool.acquire().await?;
-    delete_row(&mut connection, table, id).await
+    execute(&mut connection, statement::delete::<Sql>(table, id)).await
 }
+
+super::row_operations!();
 
 /// One batch of expired rows, by the package's own rule (Koa: `expires <= floor(now / 1000)`;
 /// Express: `expires <= now`, compared as text exactly as Sequelize's cleanup compares).

@@ -3,6 +3,7 @@
 
 use sessile::{Record, StoreError, StoreKey, Timestamp};
 
+use crate::layout;
 use crate::record_json::NodeJson;
 
 /// Which package's table.
@@ -23,6 +24,18 @@ pub(crate) struct Row {
     pub data: Option<String>,
     /// The `expires` column in milliseconds since the epoch (Koa: the seconds times 1000).
     pub expires_ms: Option<i64>,
+}
+
+impl Row {
+    /// A row as read with `expires` as an integer: Unix seconds in the Koa table (turned into
+    /// milliseconds), milliseconds in the Express table.
+    pub fn new(layout: Layout, data: Option<String>, expires: Option<i64>) -> Self {
+        let expires_ms = match layout {
+            Layout::Koa => expires.and_then(|seconds| seconds.checked_mul(1000)),
+            Layout::Express => expires,
+        };
+        Row { data, expires_ms }
+    }
 }
 
 /// A validated table: its layout, name, row-id prefix and document shape.
@@ -101,11 +114,7 @@ impl Table {
         }
         let mut record = self.json.decode(text, deadline)?;
         if let Some(deadline) = deadline {
-            let max_age = i64::try_from(self.json.max_age().as_millis()).unwrap_or(i64::MAX);
-            let last_write = Timestamp::from_millis(deadline.as_millis().saturating_sub(max_age));
-            record.idle_deadline = deadline;
-            record.last_seen = last_write;
-            record.created_at = last_write;
+            layout::stamp_deadline(&self.json, &mut record, deadline);
         }
         Ok(record.is_live(now).then_some(record))
     }

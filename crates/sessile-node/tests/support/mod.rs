@@ -220,3 +220,35 @@ pub fn rust_app(manager: SessionManager) -> Router {
         )
         .layer(SessionLayer::new(manager))
 }
+
+/// [`rust_app`] plus `GET /rotate`, which gives the session a new id.
+pub fn rust_app_with_rotate(manager: SessionManager) -> Router {
+    let rotate = Router::new()
+        .route(
+            "/rotate",
+            get(|Session(session): Session| async move {
+                session.rotate_id();
+                "ok"
+            }),
+        )
+        .layer(SessionLayer::new(manager.clone()));
+    rust_app(manager).merge(rotate)
+}
+
+/// The Redis server the Redis tests share: `REDIS_URL`, default redis://127.0.0.1:6379.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// `builder`'s store on [`redis_url`]; fails the test with a hint when Redis is not running.
+#[cfg(feature = "redis")]
+pub async fn connect_redis(
+    builder: sessile_node::redis::NodeRedisStoreBuilder,
+) -> sessile_node::redis::NodeRedisStore {
+    builder.connect(&redis_url()).await.unwrap_or_else(|e| {
+        panic!(
+            "Redis is not reachable at {}: {e}; start it with `scripts/services`",
+            redis_url()
+        )
+    })
+}

@@ -1,0 +1,125 @@
+//! What the Node-layout stores ([`crate::redis`], [`crate::sql`]) share: how a stored deadline
+//! becomes a record's times, and how an `increment` lands on a Node document.
+
+use serde_json::Value as Json;
+use sessile::{IncrementOutcome, Record, Timestamp, Touch};
+
+use crate::record_json::{NodeJson, NodeShape};
+
+/// Sets `record`'s idle deadline to the store's `deadline`, and its creation and last-seen times
+/// to the last write that deadline stands for (`deadline - maxAge`): Node documents keep no
+/// times of their own.
+pub(crate) fn stamp_deadline(json: &NodeJson, record: &mut Record, deadline: Timestamp) {
+    let max_age = i64::try_from(json.max_age().as_millis()).unwrap_or(i64::MAX);
+    let last_write = Timestamp::from_millis(deadline.as_millis().saturating_sub(max_age));
+    record.idle_deadline = deadline;
+    record.last_seen = last_write;
+    record.created_at = last_write;
+}
+
+/// Whether `field` is a data key the layout cannot keep as a number of its own: the package's
+/// bookkeeping keys, or the user field while a user is signed in.
+fn reserved(json: &NodeJson, field: &str, record: &Record) -> bool {
+    let bookkeeping = match json.shape() {
+        NodeShape::KoaSession => field.starts_with('_'),
+        NodeShape::GenericSession | NodeShape::Express => field == "cookie",
+        NodeShape::SessionMinimal => false,
+    };
+    bookkeeping || (record.user.is_some() && json.user_field() == Some(field))
+}
+
+/// Adds `by` to the integer under `field` (absent counts as 0) and applies `touch`:
+/// [`IncrementOutcome::Value`] with the new value, or [`IncrementOutcome::NotAnInteger`] with
+/// `record` unchanged when the field holds no integer, the sum overflows, or the field is
+/// one the layout reserves.
+pub(crate) fn increment(
+    json: &NodeJson,
+    record: &mut Record,
+    field: &str,
+    by: i64,
+    touch: Touch,
+) -> IncrementOutcome {
+    if reserved(json, field, record) {
+        return IncrementOutcome::NotAnInteger;
+    }
+    let Some(value) = sessile::change::incremented(record.data.get(field), by) else {
+        return IncrementOutcome::NotAnInteger;
+    };
+    record.data.insert(field.to_owned(), Json::from(value));
+    record.last_seen = touch.last_seen;
+    record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
+    IncrementOutcome::Value(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessile::Device;
+    use std::time::Duration;
+
+    fn record(user: Option<&str>) -> Record {
+        Record {
+            data: serde_json::Map::new(),
+            user: user.map(str::to_owned),
+            created_at: Timestamp::from_millis(0),
+            last_seen: Timestamp::from_millis(0),
+            idle_deadline: Timestamp::from_millis(10_000),
+            absolute_deadline: Timestamp::from_millis(i64::MAX),
+            persistent: true,
+            device: Device::default(),
+        }
+    }
+
+    fn touch() -> Touch {
+        Touch {
+            last_seen: Timestamp::from_millis(5_000),
+            idle_deadline: Timestamp::from_millis(20_000),
+        }
+    }
+
+    #[test]
+    fn increments_count_and_touch() {
+        let json = NodeJson::new(NodeShape::Express, Duration::from_secs(3600));
+        let mut record = record(None);
+        let outcome = increment(&json, &mut record, "n", 2, touch());
+        assert!(matches!(outcome, IncrementOutcome::Value(2)));
+        assert_eq!(record.data["n"], 2);
+        assert_eq!(record.last_seen, Timestamp::from_millis(5_000));
+        assert_eq!(record.idle_deadline, Timestamp::from_millis(20_000));
+    }
+
+    #[test]
+    fn bookkeeping_and_user_fields_are_refused() {
+        let cases = [
+            (NodeShape::KoaSession, "_expire"),
+            (NodeShape::GenericSession, "cookie"),
+            (NodeShape::Express, "cookie"),
+            (NodeShape::SessionMinimal, "user"),
+        ];
+        for (shape, field) in cases {
+            let json = NodeJson::new(shape, Duration::from_secs(3600));
+            let mut record = record(Some("alice"));
+            let outcome = increment(&json, &mut record, field, 1, touch());
+            assert!(
+                matches!(outcome, IncrementOutcome::NotAnInteger),
+                "{shape:?} {field}"
+            );
+            assert!(record.data.is_empty());
+            assert_eq!(record.last_seen, Timestamp::from_millis(0));
+        }
+        let json = NodeJson::new(NodeShape::SessionMinimal, Duration::from_secs(3600));
+        let mut signed_out = record(None);
+        let outcome = increment(&json, &mut signed_out, "user", 1, touch());
+        assert!(matches!(outcome, IncrementOutcome::Value(1)));
+    }
+
+    #[test]
+    fn deadlines_stand_for_the_last_write() {
+        let json = NodeJson::new(NodeShape::Express, Duration::from_secs(60));
+        let mut record = record(None);
+        stamp_deadline(&json, &mut record, Timestamp::from_millis(100_000));
+        assert_eq!(record.idle_deadline, Timestamp::from_millis(100_000));
+        assert_eq!(record.last_seen, Timestamp::from_millis(40_000));
+        assert_eq!(record.created_at, Timestamp::from_millis(40_000));
+    }
+}
