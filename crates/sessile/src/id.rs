@@ -16,7 +16,7 @@ pub const ENCODED_ID_LEN: usize = 43;
 /// A session id: the bearer secret of a session.
 ///
 /// sessile's own ids are 256 bits from the operating system's CSPRNG, 43 characters of base64url.
-/// An [`crate::IdCodec`] for another format (a Node app's cookie, say) wraps that format's ids
+/// An [`crate::codec::IdCodec`] for another format (a Node app's cookie, say) wraps that format's ids
 /// with [`SessionId::foreign`]. Either way `Debug` and `Display` never print the id; stores see
 /// its [`StoreKey`] and logs a short keyed [`SessionId::log_tag`].
 ///
