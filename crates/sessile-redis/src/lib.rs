@@ -118,6 +118,8 @@
 
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod bench_support;
 mod layout;
 mod scripts;
 mod store;

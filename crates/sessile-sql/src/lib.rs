@@ -35,10 +35,14 @@
 
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod bench_support;
 mod codec;
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 mod delta;
 mod error;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod held;
 mod migrations;
 #[cfg(feature = "mysql")]
 mod mysql;

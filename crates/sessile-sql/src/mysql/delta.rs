@@ -12,7 +12,7 @@
 use crate::delta::JsonDialect;
 
 /// The JSON functions of MySQL and MariaDB; 100 keys per call keeps each argument list modest.
-pub(super) const MYSQL_JSON: JsonDialect = JsonDialect {
+pub(crate) const MYSQL_JSON: JsonDialect = JsonDialect {
     json_remove: "JSON_REMOVE",
     json_set: "JSON_SET",
     json_value: "JSON_EXTRACT(?, '$')",

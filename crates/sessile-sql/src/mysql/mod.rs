@@ -14,14 +14,16 @@ use sessile::{
     Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{Connection, MySqlConnection, MySqlPool};
 
-use self::delta::{json_path, key_in_place_possible, MYSQL_JSON};
+pub(crate) use self::delta::MYSQL_JSON;
+use self::delta::{json_path, key_in_place_possible};
 use crate::codec::{
     bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::{store_error, Error};
+use crate::held::{on_held, HeldConnections};
 
 /// The table sessions live in unless configured otherwise.
 const DEFAULT_TABLE: &str = "sessile_sessions";
@@ -74,7 +76,8 @@ impl MySqlStoreOptions {
         Self::default()
     }
 
-    /// The most connections the pool opens (at least 1).
+    /// The most connections the store holds for its operations, and the most the pool opens
+    /// besides, for migrations and the application's own queries (at least 1).
     pub fn max_connections(mut self, max_connections: u32) -> Self {
         self.max_connections = max_connections.max(1);
         self
@@ -125,8 +128,10 @@ impl MySqlStoreOptions {
         let pool = MySqlPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
-            // A ping before each use drops connections a server restart has killed, so the
-            // pool recovers by itself instead of failing one request per stale connection.
+            // The store's operations run on connections it holds outside the pool (see
+            // `held.rs`), which pings those idle for a second or more itself; the pool only
+            // opens them, and serves migrations and the application's own queries, for which a
+            // ping on checkout still drops a connection a server restart killed.
             .test_before_acquire(true)
             .after_connect(move |connection, _| {
                 Box::pin(async move { set_session_timeouts(connection, statement_timeout).await })
@@ -145,6 +150,7 @@ impl MySqlStoreOptions {
     pub async fn from_pool(self, pool: MySqlPool) -> Result<MySqlStore, Error> {
         validate_table_name(&self.table)?;
         let store = MySqlStore {
+            held: Arc::new(HeldConnections::new(pool.clone())),
             pool,
             sql: Arc::new(Statements::for_table(&self.table)),
         };
@@ -214,8 +220,16 @@ impl MySqlStoreOptions {
 /// - **Errors.** Connection refused, reset or lost, pool timeout, statement timeout (MariaDB
 ///   1969, MySQL 3024), lock wait timeout (1205), server shutdown (1053), killed connections and
 ///   lost connections (2013) are [`StoreError::Unavailable`]: the request fails with 503. Rows that
-///   do not decode are [`StoreError::Corrupt`]. The pool checks connections before handing them
-///   out, so it recovers by itself after a server restart.
+///   do not decode are [`StoreError::Corrupt`]. A connection that failed that way is dropped and
+///   replaced, and one idle for a second or more is pinged before use, so the store recovers by
+///   itself after a server restart.
+/// - **One round trip per operation.** The store runs its statements on up to
+///   `max_connections` connections it opens through the pool and then holds itself, since
+///   sqlx's pool pings every connection it takes back (and, with `test_before_acquire`, every
+///   connection it hands out): through the pool an operation would cost three round trips.
+///   The pool's acquire timeout, `max_lifetime` and `idle_timeout` apply to the held
+///   connections too; closing the pool ([`MySqlStore::pool`]) makes the store's operations
+///   fail and drops its connections.
 ///
 /// # MySQL 8 and MariaDB
 ///
@@ -230,6 +244,7 @@ impl MySqlStoreOptions {
 #[derive(Clone, Debug)]
 pub struct MySqlStore {
     pool: MySqlPool,
+    held: Arc<HeldConnections<sqlx::MySql>>,
     sql: Arc<Statements>,
 }
 
@@ -249,6 +264,7 @@ impl MySqlStore {
     /// [`MySqlStoreOptions::from_pool`].
     pub fn from_pool(pool: MySqlPool) -> Self {
         Self {
+            held: Arc::new(HeldConnections::new(pool.clone())),
             pool,
             sql: Arc::new(Statements::for_table(DEFAULT_TABLE)),
         }
@@ -270,19 +286,16 @@ impl MySqlStore {
         &self.sql.table
     }
 
-    async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::MySql>, StoreError> {
-        self.pool.acquire().await.map_err(to_store_error)
-    }
-
     async fn try_create(
         &self,
         key: &StoreKey,
         record: &Record,
     ) -> Result<CreateOutcome, StoreError> {
-        let result = bind_new_record(sqlx::query(&self.sql.create), key, record)?
-            .execute(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+        let query = bind_new_record(sqlx::query(&self.sql.create), key, record)?;
+        let result = on_held!(self.held, mysql_unavailable, |connection| {
+            query.execute(connection)
+        })
+        .map_err(to_store_error)?;
         Ok(create_outcome(
             result.rows_affected(),
             result.last_insert_id(),
@@ -298,13 +311,27 @@ impl MySqlStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let mut lease = self.held.acquire().await.map_err(to_store_error)?;
+        let result = self
+            .apply_changes_on(lease.connection(), from, to, changes, now)
+            .await;
+        lease.finish_store(result, mysql_unavailable)
+    }
+
+    async fn apply_changes_on(
+        &self,
+        connection: &mut MySqlConnection,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         if MYSQL_JSON.in_place_possible(changes) {
-            let mut connection = self.connection().await?;
             return self
-                .write_changes(&mut connection, from, to, changes, DataSource::InPlace, now)
+                .write_changes(connection, from, to, changes, DataSource::InPlace, now)
                 .await;
         }
-        let mut transaction = self.pool.begin().await.map_err(to_store_error)?;
+        let mut transaction = connection.begin().await.map_err(to_store_error)?;
         let Some(mut data) = self.locked_data(&mut transaction, from, now).await? else {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(false);
@@ -368,12 +395,13 @@ impl MySqlStore {
                 Err(error) if is_duplicate_key(&error) && attempt == 0 => {
                     // The new key is taken. An expired row there is garbage cleanup has not
                     // reached yet: drop it and move once more; a live one is a collision.
-                    let dropped = sqlx::query(&self.sql.delete_expired_key)
+                    let query = sqlx::query(&self.sql.delete_expired_key)
                         .bind(to.as_bytes().as_slice())
-                        .bind(now.as_millis())
-                        .execute(&self.pool)
-                        .await
-                        .map_err(to_store_error)?;
+                        .bind(now.as_millis());
+                    let dropped = on_held!(self.held, mysql_unavailable, |connection| {
+                        query.execute(connection)
+                    })
+                    .map_err(to_store_error)?;
                     if dropped.rows_affected() == 0 {
                         return Ok(RotateOutcome::Collision);
                     }
@@ -403,15 +431,16 @@ impl MySqlStore {
         for _ in 0..INCREMENT_PATH_BINDS {
             query = query.bind(path.as_str());
         }
-        let result = query
+        let query = query
             .bind(by)
             .bind(touch.last_seen.as_millis())
             .bind(touch.idle_deadline.as_millis())
             .bind(touch.idle_deadline.as_millis())
             .bind(key.as_bytes().as_slice())
-            .bind(now.as_millis())
-            .execute(&self.pool)
-            .await;
+            .bind(now.as_millis());
+        let result = on_held!(self.held, mysql_unavailable, |connection| {
+            query.execute(connection)
+        });
         match result {
             // The OK packet carries LAST_INSERT_ID as unsigned 64 bits; the sum is their i64
             // reading (two's complement), negative sums included.
@@ -437,7 +466,23 @@ impl MySqlStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(to_store_error)?;
+        let mut lease = self.held.acquire().await.map_err(to_store_error)?;
+        let result = self
+            .increment_on(lease.connection(), key, field, by, touch, now)
+            .await;
+        lease.finish_store(result, mysql_unavailable)
+    }
+
+    async fn increment_on(
+        &self,
+        connection: &mut MySqlConnection,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        let mut transaction = connection.begin().await.map_err(to_store_error)?;
         let Some(mut data) = self.locked_data(&mut transaction, key, now).await? else {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(IncrementOutcome::Gone);
@@ -744,12 +789,13 @@ impl MySqlSessionRow {
 #[async_trait]
 impl Store for MySqlStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let row: Option<MySqlSessionRow> = sqlx::query_as(&self.sql.load)
+        let query = sqlx::query_as(&self.sql.load)
             .bind(key.as_bytes().as_slice())
-            .bind(now.as_millis())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+            .bind(now.as_millis());
+        let row: Option<MySqlSessionRow> = on_held!(self.held, mysql_unavailable, |connection| {
+            query.fetch_optional(connection)
+        })
+        .map_err(to_store_error)?;
         row.map(MySqlSessionRow::into_record).transpose()
     }
 
@@ -798,11 +844,11 @@ impl Store for MySqlStore {
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         retry_on_deadlock(|| async {
-            let result = sqlx::query(&self.sql.delete)
-                .bind(key.as_bytes().as_slice())
-                .execute(&self.pool)
-                .await
-                .map_err(to_store_error)?;
+            let query = sqlx::query(&self.sql.delete).bind(key.as_bytes().as_slice());
+            let result = on_held!(self.held, mysql_unavailable, |connection| {
+                query.execute(connection)
+            })
+            .map_err(to_store_error)?;
             Ok(result.rows_affected() > 0)
         })
         .await
@@ -815,13 +861,14 @@ impl Store for MySqlStore {
         user: &str,
         now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
+        let query = sqlx::query_as(&self.sql.list_user_sessions)
+            .bind(user)
+            .bind(now.as_millis());
         let rows: Vec<(Vec<u8>, i64, i64, i64, Vec<u8>)> =
-            sqlx::query_as(&self.sql.list_user_sessions)
-                .bind(user)
-                .bind(now.as_millis())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(to_store_error)?;
+            on_held!(self.held, mysql_unavailable, |connection| {
+                query.fetch_all(connection)
+            })
+            .map_err(to_store_error)?;
         Ok(decode_summaries(rows, |device| utf8(device, "device")))
     }
 
@@ -832,13 +879,14 @@ impl Store for MySqlStore {
     ) -> Result<u64, StoreError> {
         retry_on_deadlock(|| async {
             let keep = keep.map(|key| key.as_bytes().as_slice());
-            let result = sqlx::query(&self.sql.delete_user_sessions)
+            let query = sqlx::query(&self.sql.delete_user_sessions)
                 .bind(user)
                 .bind(keep)
-                .bind(keep)
-                .execute(&self.pool)
-                .await
-                .map_err(to_store_error)?;
+                .bind(keep);
+            let result = on_held!(self.held, mysql_unavailable, |connection| {
+                query.execute(connection)
+            })
+            .map_err(to_store_error)?;
             Ok(result.rows_affected())
         })
         .await
@@ -854,12 +902,13 @@ impl Store for MySqlStore {
     /// (the cleanup test saw it happen). Deleting by primary key locks only expired rows, which
     /// live traffic never changes, in key order, so concurrent cleaners queue instead.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        let keys: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.expired_keys)
+        let query = sqlx::query_scalar(&self.sql.expired_keys)
             .bind(now.as_millis())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+            .bind(limit);
+        let keys: Vec<Vec<u8>> = on_held!(self.held, mysql_unavailable, |connection| {
+            query.fetch_all(connection)
+        })
+        .map_err(to_store_error)?;
         let mut deleted = 0;
         for chunk in keys.chunks(DELETE_CHUNK) {
             let sql = format!(
@@ -872,11 +921,11 @@ impl Store for MySqlStore {
                 for key in chunk {
                     query = query.bind(key.as_slice());
                 }
-                let result = query
-                    .bind(now.as_millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(to_store_error)?;
+                let query = query.bind(now.as_millis());
+                let result = on_held!(self.held, mysql_unavailable, |connection| {
+                    query.execute(connection)
+                })
+                .map_err(to_store_error)?;
                 Ok(result.rows_affected())
             })
             .await?;

@@ -20,6 +20,7 @@ use self::names::TableNames;
 use self::sql::Statements;
 use crate::codec::{bind_new_record, decode_summaries, update_outcome, upsert_outcome, SessionRow};
 use crate::error::{store_error, Error};
+use crate::held::{on_held, HeldConnections};
 
 /// The table [`PostgresStore`] uses unless told otherwise.
 const DEFAULT_TABLE: &str = "sessile_sessions";
@@ -78,7 +79,8 @@ impl PostgresStoreOptions {
         Self::default()
     }
 
-    /// The most connections the pool opens (at least 1).
+    /// The most connections the store holds for its operations, and the most the pool opens
+    /// besides, for migrations and the application's own queries (at least 1).
     pub fn max_connections(mut self, max_connections: u32) -> Self {
         self.max_connections = max_connections.max(1);
         self
@@ -139,9 +141,10 @@ impl PostgresStoreOptions {
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
-            // A connection idle in the pool may have died with a server restart or a failover;
-            // a ping on checkout replaces it, so the first request after a restart reconnects
-            // instead of failing.
+            // The store's operations run on connections it holds outside the pool (see
+            // `held.rs`), which pings those idle for a second or more itself; the pool only
+            // opens them, and serves migrations and the application's own queries, for which a
+            // ping on checkout still replaces a connection a server restart killed.
             .test_before_acquire(true)
             .after_connect(move |connection, _meta| {
                 Box::pin(async move {
@@ -225,8 +228,16 @@ impl PostgresStoreOptions {
 ///   statement timeouts (SQLSTATE `57014`), server shutdown (`57P01`-`57P03`), too many
 ///   connections (class `53`) and the like are [`StoreError::Unavailable`]: the request fails
 ///   with 503 within the configured timeouts. A row whose JSON does not decode is
-///   [`StoreError::Corrupt`]. The pool tests each connection before handing it out, so after a
-///   server restart the first request reconnects instead of failing on a dead connection.
+///   [`StoreError::Corrupt`]. A connection that failed that way is dropped and replaced, and
+///   one idle for a second or more is pinged before use, so after a server restart requests
+///   reconnect instead of failing on dead connections.
+/// - **One round trip per operation.** The store runs its statements on up to
+///   `max_connections` connections it opens through the pool and then holds itself, since
+///   sqlx's pool pings every connection it takes back (and, with `test_before_acquire`, every
+///   connection it hands out): through the pool an operation would cost three round trips.
+///   The pool's acquire timeout, `max_lifetime` and `idle_timeout` apply to the held
+///   connections too; closing the pool ([`PostgresStore::pool`]) makes the store's operations
+///   fail and drops its connections.
 /// - **Cleanup that shares.** [`Store::delete_expired`] deletes a bounded batch, oldest first,
 ///   through the `expires_at` index, picking rows with `FOR UPDATE SKIP LOCKED`: several
 ///   instances can clean at once, beside live traffic, without waiting on each other or
@@ -245,6 +256,7 @@ impl PostgresStoreOptions {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    held: Arc<HeldConnections<sqlx::Postgres>>,
     names: Arc<TableNames>,
     sql: Arc<Statements>,
 }
@@ -277,6 +289,7 @@ impl PostgresStore {
     fn new(pool: PgPool, names: TableNames) -> Self {
         let sql = Statements::new(&names);
         Self {
+            held: Arc::new(HeldConnections::new(pool.clone())),
             pool,
             names: Arc::new(names),
             sql: Arc::new(sql),
@@ -328,21 +341,23 @@ impl PostgresStore {
         if let Some(to) = moved_to {
             query = query.bind(to.as_bytes().as_slice());
         }
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        on_held!(self.held, postgres_unavailable, |connection| query
+            .execute(connection))
+        .map(|done| done.rows_affected())
     }
 }
 
 /// A change set's data part in the shape the update statement binds.
-struct Delta {
-    removed: Vec<String>,
+pub(crate) struct Delta {
+    pub(crate) removed: Vec<String>,
     /// A JSON object of the keys set.
-    set: String,
+    pub(crate) set: String,
     /// The new device metadata as JSON, if it changed.
-    device: Option<String>,
+    pub(crate) device: Option<String>,
 }
 
 impl Delta {
-    fn of(changes: &ChangeSet) -> Result<Self, serde_json::Error> {
+    pub(crate) fn of(changes: &ChangeSet) -> Result<Self, serde_json::Error> {
         let mut removed = Vec::new();
         let mut set = SessionData::new();
         for (key, change) in &changes.keys {
@@ -393,21 +408,23 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[async_trait]
 impl Store for PostgresStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let row: Option<SessionRow> = sqlx::query_as(&self.sql.load)
+        let query = sqlx::query_as(&self.sql.load)
             .bind(key.as_bytes().as_slice())
-            .bind(now.as_millis())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+            .bind(now.as_millis());
+        let row: Option<SessionRow> = on_held!(self.held, postgres_unavailable, |connection| {
+            query.fetch_optional(connection)
+        })
+        .map_err(to_store_error)?;
         row.map(SessionRow::into_record).transpose()
     }
 
     /// One `INSERT ... ON CONFLICT DO UPDATE ... WHERE` the existing row has expired.
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
-        let result = bind_new_record(sqlx::query(&self.sql.create), key, record)?
-            .execute(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+        let query = bind_new_record(sqlx::query(&self.sql.create), key, record)?;
+        let result = on_held!(self.held, postgres_unavailable, |connection| {
+            query.execute(connection)
+        })
+        .map_err(to_store_error)?;
         Ok(upsert_outcome(result.rows_affected()))
     }
 
@@ -447,13 +464,14 @@ impl Store for PostgresStore {
             Err(error) if is_unique_violation(&error) => {}
             Err(error) => return Err(to_store_error(error)),
         }
-        let dropped = sqlx::query(&self.sql.drop_expired_key)
+        let query = sqlx::query(&self.sql.drop_expired_key)
             .bind(to.as_bytes().as_slice())
-            .bind(now.as_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(to_store_error)?
-            .rows_affected();
+            .bind(now.as_millis());
+        let dropped = on_held!(self.held, postgres_unavailable, |connection| {
+            query.execute(connection)
+        })
+        .map_err(to_store_error)?
+        .rows_affected();
         if dropped == 0 {
             return Ok(RotateOutcome::Collision);
         }
@@ -473,15 +491,17 @@ impl Store for PostgresStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
-        let (value, live): (Option<i64>, bool) = sqlx::query_as(&self.sql.increment)
+        let query = sqlx::query_as(&self.sql.increment)
             .bind(key.as_bytes().as_slice())
             .bind(field)
             .bind(by)
             .bind(touch.last_seen.as_millis())
             .bind(touch.idle_deadline.as_millis())
-            .bind(now.as_millis())
-            .fetch_one(&self.pool)
-            .await
+            .bind(now.as_millis());
+        let (value, live): (Option<i64>, bool) =
+            on_held!(self.held, postgres_unavailable, |connection| {
+                query.fetch_one(connection)
+            })
             .map_err(to_store_error)?;
         Ok(match (value, live) {
             (Some(value), _) => IncrementOutcome::Value(value),
@@ -491,11 +511,11 @@ impl Store for PostgresStore {
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        let result = sqlx::query(&self.sql.delete)
-            .bind(key.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+        let query = sqlx::query(&self.sql.delete).bind(key.as_bytes().as_slice());
+        let result = on_held!(self.held, postgres_unavailable, |connection| {
+            query.execute(connection)
+        })
+        .map_err(to_store_error)?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -506,13 +526,14 @@ impl Store for PostgresStore {
         user: &str,
         now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
+        let query = sqlx::query_as(&self.sql.list_user_sessions)
+            .bind(user)
+            .bind(now.as_millis());
         let rows: Vec<(Vec<u8>, i64, i64, i64, String)> =
-            sqlx::query_as(&self.sql.list_user_sessions)
-                .bind(user)
-                .bind(now.as_millis())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(to_store_error)?;
+            on_held!(self.held, postgres_unavailable, |connection| {
+                query.fetch_all(connection)
+            })
+            .map_err(to_store_error)?;
         Ok(decode_summaries(rows, Ok))
     }
 
@@ -521,23 +542,25 @@ impl Store for PostgresStore {
         user: &str,
         keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
-        let result = sqlx::query(&self.sql.delete_user_sessions)
+        let query = sqlx::query(&self.sql.delete_user_sessions)
             .bind(user)
-            .bind(keep.map(|key| key.as_bytes().as_slice()))
-            .execute(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+            .bind(keep.map(|key| key.as_bytes().as_slice()));
+        let result = on_held!(self.held, postgres_unavailable, |connection| {
+            query.execute(connection)
+        })
+        .map_err(to_store_error)?;
         Ok(result.rows_affected())
     }
 
     /// One bounded `DELETE` of a batch picked oldest first with `FOR UPDATE SKIP LOCKED`.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        let result = sqlx::query(&self.sql.delete_expired)
+        let query = sqlx::query(&self.sql.delete_expired)
             .bind(now.as_millis())
-            .bind(i64::from(limit))
-            .execute(&self.pool)
-            .await
-            .map_err(to_store_error)?;
+            .bind(i64::from(limit));
+        let result = on_held!(self.held, postgres_unavailable, |connection| {
+            query.execute(connection)
+        })
+        .map_err(to_store_error)?;
         Ok(result.rows_affected())
     }
 }

@@ -10,7 +10,7 @@ use crate::delta::JsonDialect;
 
 /// SQLite's JSON functions. Its default limit on a function's arguments is 127; one `json_set`
 /// call takes the document plus two arguments per key, hence 60 keys per call.
-pub(super) const SQLITE_JSON: JsonDialect = JsonDialect {
+pub(crate) const SQLITE_JSON: JsonDialect = JsonDialect {
     json_remove: "json_remove",
     json_set: "json_set",
     json_value: "json(?)",

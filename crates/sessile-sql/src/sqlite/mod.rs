@@ -61,7 +61,7 @@ use sqlx::{Connection, SqlitePool};
 use tokio::sync::{oneshot, Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 use self::batch::{BatchReply, QueuedIncrement};
-use self::delta::SQLITE_JSON;
+pub(crate) use self::delta::SQLITE_JSON;
 use crate::codec::{
     bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, upsert_outcome,
     SessionRow,

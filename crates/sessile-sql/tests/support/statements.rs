@@ -346,8 +346,10 @@ pub mod measure {
         let key = SessionId::generate().store_key();
         let mut costs = Vec::new();
         let cost = |operation| async move {
-            // The pool pings a connection on its way back (in a task of its own), and only
-            // then counts it idle: once it is, the operation's last request is recorded.
+            // A connection returned to sqlx's pool is pinged (in a task of its own) before it
+            // counts as idle, so wait until every pooled connection is idle: then the
+            // operation's last request is recorded. The stores hold their connections outside
+            // the pool (none pooled, so this holds at once) and have their answer on return.
             for _ in 0..10_000 {
                 if pool.num_idle() == pool.size() as usize {
                     return Cost {
