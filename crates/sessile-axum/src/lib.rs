@@ -78,13 +78,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{header, HeaderValue, Request, StatusCode};
-use sessile::{SessionError, SessionManager};
+use pin_project_lite::pin_project;
+use sessile::{ResponseHeaders, SessionError, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -148,7 +149,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -164,16 +165,93 @@ where
             .map(|ConnectInfo(address)| address.ip());
         let session = self.manager.start(request.headers(), client_ip);
         request.extensions_mut().insert(session.clone());
-        Box::pin(async move {
-            let mut response = inner.call(request).await?.into_response();
-            match session.finish().await {
-                Ok(session_headers) => {
-                    session_headers.apply_to(response.headers_mut());
-                    Ok(response)
+        ResponseFuture {
+            state: State::Handler {
+                future: inner.call(request),
+                session: Some(session),
+            },
+        }
+    }
+}
+
+/// The commit of a session that the handler used: the one store operation, boxed.
+type Commit = Pin<Box<dyn Future<Output = Result<ResponseHeaders, SessionError>> + Send>>;
+
+pin_project! {
+    /// The response future of [`SessionService`]: the inner service's future, then, only if
+    /// the handler used its session, the commit. A request that never touches its session
+    /// finishes without a store call or an allocation for the commit.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProjection]
+    enum State<F> {
+        Handler {
+            #[pin]
+            future: F,
+            session: Option<sessile::Session>,
+        },
+        Committing {
+            commit: Commit,
+            response: Option<Response>,
+        },
+        Done,
+    }
+}
+
+impl<F, R, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<R, E>>,
+    R: IntoResponse,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProjection::Handler { future, session } => {
+                    let response = match ready!(future.poll(cx)) {
+                        Ok(response) => response.into_response(),
+                        Err(error) => {
+                            state.set(State::Done);
+                            return Poll::Ready(Err(error));
+                        }
+                    };
+                    let session = session
+                        .take()
+                        .expect("the session is taken once, when the handler is done");
+                    if session.finish_unused() {
+                        state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
+                    let commit: Commit = Box::pin(async move { session.finish().await });
+                    state.set(State::Committing {
+                        commit,
+                        response: Some(response),
+                    });
                 }
-                Err(error) => Ok(commit_failure(&error)),
+                StateProjection::Committing { commit, response } => {
+                    let outcome = ready!(commit.as_mut().poll(cx));
+                    let mut response = response
+                        .take()
+                        .expect("the response is taken once, when the commit is done");
+                    state.set(State::Done);
+                    return Poll::Ready(Ok(match outcome {
+                        Ok(session_headers) => {
+                            session_headers.apply_to(response.headers_mut());
+                            response
+                        }
+                        Err(error) => commit_failure(&error),
+                    }));
+                }
+                StateProjection::Done => panic!("ResponseFuture polled after completion"),
             }
-        })
+        }
     }
 }
 

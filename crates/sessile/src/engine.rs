@@ -293,11 +293,23 @@ impl Shared {
         }
     }
 
-    /// Runs one store call, bounded by the configured timeout.
+    /// Runs one store call, bounded by the configured timeout. A call that completes on its
+    /// first poll (an in-memory store) never sets up the timer.
     pub(crate) async fn call<T>(
         &self,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        let mut operation = std::pin::pin!(operation);
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match operation.as_mut().poll(cx) {
+                std::task::Poll::Ready(result) => Some(result),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await;
+        if let Some(result) = first {
+            return result;
+        }
         match tokio::time::timeout(self.config.store_timeout, operation).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::unavailable(format!(

@@ -426,18 +426,49 @@ impl Session {
         Ok(())
     }
 
+    /// Ends the session at once, without a store call or a response header, when the handler
+    /// never used it (`true`); the session is then finished and must not be used again.
+    /// Otherwise (`false`) nothing happens and [`Session::finish`] commits it. Adapters may call
+    /// it first to skip the asynchronous commit on requests that never touch their session;
+    /// `finish` does the same check itself.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let untouched = manager.start(&http::HeaderMap::new(), None);
+    /// assert!(untouched.finish_unused());
+    ///
+    /// let written = manager.start(&http::HeaderMap::new(), None);
+    /// written.insert("theme", "dark")?;
+    /// assert!(!written.finish_unused());
+    /// assert!(!written.finish().await?.is_empty()); // the new session's cookie
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn finish_unused(&self) -> bool {
+        let mut guard = self.state();
+        let unused = guard.as_ref().is_some_and(|state| match &state.phase {
+            // Nobody looked at the presented id.
+            Phase::Unresolved => true,
+            // No id presented (or none yet), nothing written, nothing to clear or end.
+            Phase::Fresh {
+                ended: None,
+                clear_cookie: false,
+            } => state.changes.is_empty() && !state.rotate,
+            _ => false,
+        });
+        if unused {
+            guard.take();
+        }
+        unused
+    }
+
     /// Commits the request's changes (at most one store operation) and returns the headers the
     /// response must carry. Adapters call it once, after the handler.
     pub async fn finish(&self) -> Result<ResponseHeaders, SessionError> {
-        {
-            let mut guard = self.state();
-            let untouched = guard
-                .as_ref()
-                .is_some_and(|state| matches!(state.phase, Phase::Unresolved));
-            if untouched {
-                guard.take();
-                return Ok(ResponseHeaders::default());
-            }
+        if self.finish_unused() {
+            return Ok(ResponseHeaders::default());
         }
         let renews_on_write = self.inner.shared.renews_on_write();
         let needs_record = self.with_state(|state| match state.phase {

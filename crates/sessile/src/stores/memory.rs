@@ -94,12 +94,44 @@ impl Inner {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> bool {
+        if key == to && changes.user.is_none() {
+            // Same key, same user: change the record where it is (one lookup, no move), and
+            // its expiry entry only if the expiry moved.
+            return self.change_in_place(key, now, |record| changes.apply_to(record));
+        }
         if self.live(key, now).is_none() {
             return false;
         }
         let mut record = self.remove(key).expect("checked live above");
         changes.apply_to(&mut record);
         self.insert(to.clone(), record);
+        true
+    }
+}
+
+impl Inner {
+    /// Runs `change` on the live record under `key`, which must keep its user, then moves its
+    /// expiry index entry if its expiry changed. Whether there was a live record.
+    fn change_in_place(
+        &mut self,
+        key: &StoreKey,
+        now: Timestamp,
+        change: impl FnOnce(&mut Record),
+    ) -> bool {
+        let Some(record) = self
+            .records
+            .get_mut(key)
+            .filter(|record| record.is_live(now))
+        else {
+            return false;
+        };
+        let expired_at = record.expires_at();
+        change(record);
+        let expires_at = record.expires_at();
+        if expires_at != expired_at {
+            self.by_expiry.remove(&(expired_at, key.clone()));
+            self.by_expiry.insert((expires_at, key.clone()));
+        }
         true
     }
 }
@@ -206,19 +238,26 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
         let mut inner = self.write(now);
-        let Some(record) = inner.live(key, now) else {
-            return Ok(IncrementOutcome::Gone);
-        };
-        let Some(value) = incremented(record.data.get(field), by) else {
-            return Ok(IncrementOutcome::NotAnInteger);
-        };
-        let mut changes = ChangeSet {
-            touch: Some(touch),
-            ..ChangeSet::default()
-        };
-        changes.set(field, value.into());
-        inner.apply(key, key, &changes, now);
-        Ok(IncrementOutcome::Value(value))
+        let mut outcome = IncrementOutcome::Gone;
+        inner.change_in_place(key, now, |record| {
+            let Some(value) = incremented(record.data.get(field), by) else {
+                outcome = IncrementOutcome::NotAnInteger;
+                return;
+            };
+            match record.data.get_mut(field) {
+                Some(current) => *current = value.into(),
+                None => {
+                    record.data.insert(field.to_owned(), value.into());
+                }
+            }
+            let touch = ChangeSet {
+                touch: Some(touch),
+                ..ChangeSet::default()
+            };
+            touch.apply_to(record);
+            outcome = IncrementOutcome::Value(value);
+        });
+        Ok(outcome)
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
