@@ -33,7 +33,9 @@ pub enum KeyError {
 /// same secret never serves two algorithms.
 #[derive(Clone)]
 pub struct Key {
-    signing: [u8; 32],
+    /// HMAC-SHA256 already keyed with the derived signing key: each signature clones it instead
+    /// of hashing the key's inner and outer pads again (two of a short MAC's four compressions).
+    signing: Hmac<Sha256>,
     sealing: [u8; 32],
 }
 
@@ -56,6 +58,8 @@ impl Key {
             .expect("32 bytes is a valid HKDF output length");
         hkdf.expand(b"cookie store sealing", &mut sealing)
             .expect("32 bytes is a valid HKDF output length");
+        let signing =
+            <Hmac<Sha256> as Mac>::new_from_slice(&signing).expect("HMAC takes any key length");
         Ok(Self { signing, sealing })
     }
 
@@ -67,8 +71,7 @@ impl Key {
     }
 
     fn mac(&self, name: &str, value: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.signing)
-            .expect("HMAC takes any key length");
+        let mut mac = self.signing.clone();
         // The cookie (or header) name is signed too, so a value cannot be replayed under another name.
         mac.update(name.as_bytes());
         mac.update(b"=");
