@@ -43,6 +43,8 @@ mod delta;
 mod error;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod held;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod increment_batch;
 mod migrations;
 #[cfg(feature = "mysql")]
 mod mysql;

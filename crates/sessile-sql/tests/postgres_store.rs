@@ -1,5 +1,6 @@
 //! PostgreSQL store behaviour beyond the conformance suite: two app instances sharing one
-//! database over real HTTP, the statement timeout, migrations and name validation.
+//! database over real HTTP, the statement timeout, increment batches, migrations and name
+//! validation.
 
 #![cfg(feature = "postgres")]
 
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use sessile::{
-    ChangeSet, Clock, Keys, Record, SessionId, Store, StoreError, SystemClock, UpdateOutcome,
+    ChangeSet, Clock, IncrementOutcome, Keys, Record, SessionId, Store, StoreError, SystemClock,
+    Touch, UpdateOutcome,
 };
 use sessile_sql::{Error, PostgresStore};
 use support::http::{spawn_instance, two_instances_share_one_session};
@@ -72,6 +74,85 @@ async fn a_statement_over_the_timeout_is_unavailable_and_the_store_recovers() {
     );
     let loaded = store.load(&key, now).await.expect("load").expect("live");
     assert_eq!(loaded.data.get("b"), Some(&json!(2)));
+}
+
+/// Increments committed together: a batch held up by a row lock until its statement timeout
+/// fails each of its increments as `Unavailable` and writes nothing for them, every other
+/// increment is applied exactly once, and the store recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_increment_batch_is_unavailable_and_writes_nothing() {
+    const SESSIONS: usize = 20;
+    let store = connect(
+        "increment_batches",
+        PostgresStore::options().statement_timeout(Duration::from_millis(500)),
+    )
+    .await;
+    let keys: Vec<_> = (0..SESSIONS)
+        .map(|_| SessionId::generate().store_key())
+        .collect();
+    for key in &keys {
+        store.create(key, &fresh_record()).await.expect("create");
+    }
+    let admin = admin_pool().await;
+    let mut blocker = admin.begin().await.expect("begin");
+    sqlx::query(&format!(
+        "SELECT 1 FROM {} WHERE \"key\" = $1 FOR UPDATE",
+        store.table()
+    ))
+    .bind(keys[0].as_bytes().as_slice())
+    .execute(&mut *blocker)
+    .await
+    .expect("lock the row");
+
+    let now = SystemClock.now();
+    let touch = Touch {
+        last_seen: now,
+        idle_deadline: now + Duration::from_secs(60),
+    };
+    let mut increments = tokio::task::JoinSet::new();
+    for round in 0..3 {
+        for (index, key) in keys.iter().enumerate() {
+            let store = store.clone();
+            let key = key.clone();
+            increments.spawn(async move {
+                let outcome = store.increment(&key, "n", 1, touch, now).await;
+                (round, index, outcome)
+            });
+        }
+    }
+    let mut applied = [0_i64; SESSIONS];
+    let mut unavailable = 0;
+    while let Some(joined) = increments.join_next().await {
+        let (round, index, outcome) = joined.expect("no increment panics");
+        match outcome {
+            Ok(IncrementOutcome::Value(_)) => applied[index] += 1,
+            Err(StoreError::Unavailable(_)) => unavailable += 1,
+            other => panic!("increment {round} of session {index}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        applied[0], 0,
+        "the locked session's increments all time out"
+    );
+    assert!(unavailable >= 3);
+    blocker.rollback().await.expect("release the lock");
+
+    for (index, key) in keys.iter().enumerate() {
+        let loaded = store.load(key, now).await.expect("load").expect("live");
+        let stored = loaded.data.get("n").cloned().unwrap_or(json!(0));
+        assert_eq!(
+            stored,
+            json!(applied[index]),
+            "session {index} holds exactly the increments that reported a value"
+        );
+        assert_eq!(
+            store
+                .increment(key, "n", 1, touch, now)
+                .await
+                .expect("recovered"),
+            IncrementOutcome::Value(applied[index] + 1)
+        );
+    }
 }
 
 #[tokio::test]

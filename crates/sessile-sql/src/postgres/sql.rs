@@ -15,6 +15,7 @@ pub(super) struct Statements {
     pub(super) rotate: String,
     pub(super) drop_expired_key: String,
     pub(super) increment: String,
+    pub(super) increment_batch: String,
     pub(super) delete: String,
     pub(super) list_user_sessions: String,
     pub(super) delete_user_sessions: String,
@@ -31,16 +32,25 @@ fn millis(column: &str) -> String {
     format!("(extract(epoch FROM {column}) * 1000)::int8")
 }
 
-/// The new value of the incremented field, or NULL when the current value is not an integer:
-/// absent and JSON `null` count as 0; only JSON numbers written without a fraction or exponent
-/// (jsonb prints numbers in plain notation) are integers. The `CASE` only casts text that the
-/// checks accepted, so a refused increment is a `NULL`, never an SQL error.
-const INCREMENTED: &str = "CASE \
-     WHEN data -> $2::text IS NULL OR jsonb_typeof(data -> $2::text) = 'null' \
-         THEN $3::int8::numeric \
-     WHEN jsonb_typeof(data -> $2::text) = 'number' AND data ->> $2::text ~ '^-?[0-9]+$' \
-         THEN (data ->> $2::text)::numeric + $3::int8 \
-     END";
+/// The new value of the incremented field (`field`, a `text` expression) after adding `amount`
+/// (an `int8` expression), or NULL when the current value is not an integer: absent and JSON
+/// `null` count as 0; only JSON numbers written without a fraction or exponent (jsonb prints
+/// numbers in plain notation) are integers. The `CASE` only casts text that the checks
+/// accepted, so a refused increment is a `NULL`, never an SQL error. The sum is `numeric`, so
+/// an overflow shows as a value beyond `int8`, which the statements refuse.
+fn incremented(field: &str, amount: &str) -> String {
+    format!(
+        "CASE \
+             WHEN data -> {field} IS NULL OR jsonb_typeof(data -> {field}) = 'null' \
+                 THEN {amount}::numeric \
+             WHEN jsonb_typeof(data -> {field}) = 'number' AND data ->> {field} ~ '^-?[0-9]+$' \
+                 THEN (data ->> {field})::numeric + {amount} \
+         END"
+    )
+}
+
+/// The range of `int8`, which an incremented value must stay within.
+const INT8_RANGE: &str = "BETWEEN -9223372036854775808 AND 9223372036854775807";
 
 impl Statements {
     pub(super) fn new(names: &TableNames) -> Self {
@@ -89,21 +99,23 @@ impl Statements {
             increment: format!(
                 "WITH updated AS ( \
                      UPDATE {table} SET \
-                         data = jsonb_set(data, ARRAY[$2::text], to_jsonb({INCREMENTED})), \
+                         data = jsonb_set(data, ARRAY[$2::text], to_jsonb({incremented})), \
                          last_seen = {last_seen}, \
                          idle_deadline = LEAST({idle}, absolute_deadline), \
                          expires_at = LEAST({idle}, absolute_deadline) \
                      WHERE \"key\" = $1 AND expires_at > {now} \
-                         AND ({INCREMENTED}) BETWEEN -9223372036854775808 AND 9223372036854775807 \
+                         AND ({incremented}) {INT8_RANGE} \
                      RETURNING (data ->> $2::text)::int8 AS value \
                  ) \
                  SELECT (SELECT value FROM updated) AS value, \
                      EXISTS (SELECT 1 FROM {table} WHERE \"key\" = $1 AND expires_at > {now}) \
                          AS live",
+                incremented = incremented("$2::text", "$3::int8"),
                 last_seen = at(4),
                 idle = at(5),
                 now = at(6),
             ),
+            increment_batch: increment_batch(&table),
             delete: format!("DELETE FROM {table} WHERE \"key\" = $1"),
             list_user_sessions: format!(
                 "SELECT \"key\", {} AS created_at, {} AS last_seen, {} AS expires_at, \
@@ -132,6 +144,33 @@ impl Statements {
             ),
         }
     }
+}
+
+/// The statement of a batch of group-committed increments (see `crate::increment_batch`): the
+/// single increment's `UPDATE` over arrays, one element per session. `$1` is the field, shared
+/// by the batch; `$2` the keys (distinct: `UPDATE ... FROM` applies one source row per target),
+/// `$3` the amounts, `$4` and `$5` the touch, `$6` each increment's now, all Unix milliseconds.
+/// It returns the key and new value of each row it updated; an increment it did not apply (gone,
+/// not an integer, overflow) is decided by the single statement.
+///
+/// It locks its rows in whatever order the plan visits them: the store runs one batch at a time
+/// (`BATCH_TURNS`), and every other increment locks a single row, so no two of them can wait
+/// for each other in a cycle.
+fn increment_batch(table: &str) -> String {
+    let incremented = incremented("$1::text", "b.amount");
+    let idle = "LEAST(to_timestamp(b.idle_deadline::float8 / 1000), s.absolute_deadline)";
+    format!(
+        "UPDATE {table} AS s SET \
+             data = jsonb_set(s.data, ARRAY[$1::text], to_jsonb({incremented})), \
+             last_seen = to_timestamp(b.last_seen::float8 / 1000), \
+             idle_deadline = {idle}, \
+             expires_at = {idle} \
+         FROM unnest($2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
+             AS b(\"key\", amount, last_seen, idle_deadline, now) \
+         WHERE s.\"key\" = b.\"key\" AND s.expires_at > to_timestamp(b.now::float8 / 1000) \
+             AND ({incremented}) {INT8_RANGE} \
+         RETURNING s.\"key\", (s.data ->> $1::text)::int8"
+    )
 }
 
 /// The `UPDATE` that applies a change set to the live row under `$1`, and for a rotation also
@@ -200,6 +239,10 @@ mod tests {
         );
         assert_eq!(
             placeholders(&statements.increment),
+            (1..=6).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            placeholders(&statements.increment_batch),
             (1..=6).collect::<Vec<_>>()
         );
         assert_eq!(placeholders(&statements.delete_expired), vec![1, 2]);

@@ -45,7 +45,7 @@ mod delta;
 mod migrate;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,9 +58,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, SqlitePool};
-use tokio::sync::{oneshot, Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
-use self::batch::{BatchReply, QueuedIncrement};
 pub(crate) use self::delta::SQLITE_JSON;
 use crate::codec::{
     bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, upsert_outcome,
@@ -68,6 +67,7 @@ use crate::codec::{
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::{store_error, Error};
+use crate::increment_batch::{answer, IncrementQueue, Ticket};
 
 /// The sessions table.
 const TABLE: &str = "sessile_sessions";
@@ -242,9 +242,7 @@ pub struct SqliteStore {
     /// How long a write waits for its turn: the pool's acquire timeout.
     turn_timeout: Duration,
     /// Increments waiting to be applied together (see [`batch`]).
-    increments: Arc<std::sync::Mutex<Vec<QueuedIncrement>>>,
-    /// The id of the next queued increment.
-    next_increment: Arc<AtomicU64>,
+    increments: Arc<IncrementQueue>,
 }
 
 /// The write connection, held for one write (the write turn).
@@ -280,8 +278,7 @@ impl SqliteStore {
             write_connection: Arc::new(Mutex::new(None)),
             write_connection_broken: Arc::new(AtomicBool::new(false)),
             turn_timeout,
-            increments: Arc::default(),
-            next_increment: Arc::default(),
+            increments: Arc::new(IncrementQueue::new(batch::MAX_BATCH)),
         }
     }
 
@@ -334,69 +331,29 @@ impl SqliteStore {
 
     /// A queued increment's answer, taking the write turn (and running a batch) when it comes
     /// first; `None` when the increment was not applied and has been taken out of the queue.
-    async fn queued_increment(
-        &self,
-        id: u64,
-        mut answer: oneshot::Receiver<BatchReply>,
-    ) -> Result<Option<i64>, StoreError> {
-        loop {
-            let writer = tokio::select! {
-                biased;
-                reply = &mut answer => {
-                    return match reply {
-                        Ok(BatchReply::Applied(value)) => Ok(Some(value)),
-                        Ok(BatchReply::NotApplied) => Ok(None),
-                        Ok(BatchReply::Failed(error)) => Err(error),
-                        // The batch task ended without answering: it panicked.
-                        Err(_) => Err(StoreError::Backend("the increment batch stopped".into())),
-                    };
-                }
-                writer = self.writer() => writer,
-            };
-            let mut writer = match writer {
-                Ok(writer) => writer,
-                Err(error) => {
-                    if self.dequeue(id) {
-                        return Err(error);
-                    }
-                    // Already taken into a batch: its answer is coming.
-                    continue;
-                }
-            };
-            let batch = batch::take_batch(&mut self.lock_increments());
-            if batch.is_empty() {
-                continue;
-            }
-            // In a task of its own, so that a cancelled caller cannot leave the others waiting.
-            let broken = self.write_connection_broken.clone();
-            tokio::spawn(async move {
-                let result = batch::run(&mut writer, &batch)
-                    .await
-                    .map_err(to_store_error);
-                if let Err(error) = &result {
-                    note_crash(&broken, error);
-                }
-                // Answered before the turn passes on: a caller that gets the turn after its
-                // increment was taken into a batch finds the answer waiting.
-                batch::answer(batch, result);
-                drop(writer);
-            });
-        }
-    }
-
-    /// Takes the increment `id` back out of the queue; whether it was still there.
-    fn dequeue(&self, id: u64) -> bool {
-        let mut queue = self.lock_increments();
-        let before = queue.len();
-        queue.retain(|queued| queued.id != id);
-        queue.len() < before
-    }
-
-    fn lock_increments(&self) -> std::sync::MutexGuard<'_, Vec<QueuedIncrement>> {
-        // The queue is only pushed to and drained, never left half-changed by a panic.
+    async fn queued_increment(&self, ticket: Ticket) -> Result<Option<i64>, StoreError> {
+        let broken = &self.write_connection_broken;
         self.increments
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .answer_of(
+                ticket,
+                || self.writer(),
+                |mut writer, queued| {
+                    let broken = broken.clone();
+                    async move {
+                        let result = batch::run(&mut writer, &queued)
+                            .await
+                            .map_err(to_store_error);
+                        if let Err(error) = &result {
+                            note_crash(&broken, error);
+                        }
+                        // Answered before the turn passes on: a caller that gets the turn after its
+                        // increment was taken into a batch finds the answer waiting.
+                        answer(queued, result);
+                        drop(writer);
+                    }
+                },
+            )
+            .await
     }
 
     /// The increment as a read-add-write in one `BEGIN IMMEDIATE` transaction on `connection`,
@@ -647,18 +604,9 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
         if (SQLITE_JSON.key_in_place_possible)(field) {
-            let id = self.next_increment.fetch_add(1, Ordering::Relaxed);
-            let (reply, answer) = oneshot::channel();
-            self.lock_increments().push(QueuedIncrement {
-                id,
-                key: key.clone(),
-                path: (SQLITE_JSON.json_path)(field),
-                by,
-                touch,
-                now,
-                reply,
-            });
-            if let Some(value) = self.queued_increment(id, answer).await? {
+            let path = (SQLITE_JSON.json_path)(field);
+            let ticket = self.increments.push(key, path, by, touch, now);
+            if let Some(value) = self.queued_increment(ticket).await? {
                 return Ok(IncrementOutcome::Value(value));
             }
         }

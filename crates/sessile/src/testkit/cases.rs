@@ -511,6 +511,193 @@ pub async fn concurrent_increments_add_up<S: Store>(store: S) {
     assert_eq!(loaded.data.get("hits"), Some(&json!(CONCURRENT_WRITERS)));
 }
 
+/// Concurrent increments of many sessions at once, as a store that commits increments together
+/// (in batches) sees them, each get their own outcome: every session's increments return
+/// distinct values and add up exactly, whatever else shares their commit; increments of
+/// deleted, expired and missing sessions are `Gone` and create nothing; increments of a string
+/// or a fraction are `NotAnInteger` and change nothing; increments that would pass `i64::MAX`
+/// are refused while the others on the same session apply; the touch is applied and capped by
+/// the absolute deadline.
+pub async fn concurrent_increments_of_many_sessions_get_their_own_outcomes<S: Store>(store: S) {
+    const COUNTED: usize = 8;
+    const ROUNDS: i64 = 25;
+    const SIDE_ROUNDS: i64 = 5;
+    const NEAR_MAX_TRIES: i64 = 10;
+    let store = Arc::new(store);
+    let t = now();
+    let at = t + MINUTE;
+    let capped = t + 10 * MINUTE;
+
+    // Counted sessions: "n" absent, null or an integer to start from; "m" absent.
+    let counted: Vec<StoreKey> = (0..COUNTED).map(|_| fresh_key()).collect();
+    for (index, key) in counted.iter().enumerate() {
+        let start = match index {
+            0 => json!({}),
+            1 => json!({"n": null}),
+            _ => json!({"n": -(index as i64) * 1000, "keep": "x"}),
+        };
+        let record = Record {
+            data: data(start),
+            // One session's absolute deadline comes before the touch's idle deadline.
+            absolute_deadline: if index == 0 { capped } else { t + ABSOLUTE },
+            ..record_at(t)
+        };
+        create(&*store, key, &record).await;
+    }
+    let start = |index: usize| if index < 2 { 0 } else { -(index as i64) * 1000 };
+
+    let deleted = fresh_key();
+    create(&*store, &deleted, &record_at(t)).await;
+    assert!(store.delete(&deleted).await.expect("delete failed"));
+    let expired = fresh_key();
+    create(&*store, &expired, &record_at(t - HOUR)).await;
+    let missing = fresh_key();
+    let gone = [deleted, expired, missing];
+
+    let not_integers: Vec<(StoreKey, Value)> = [json!("7"), json!(1.5)]
+        .into_iter()
+        .map(|value| (fresh_key(), value))
+        .collect();
+    for (key, value) in &not_integers {
+        let record = Record {
+            data: data(json!({"n": value})),
+            ..record_at(t)
+        };
+        create(&*store, key, &record).await;
+    }
+
+    let near_max = fresh_key();
+    let record = Record {
+        data: data(json!({"n": i64::MAX - 3})),
+        ..record_at(t)
+    };
+    create(&*store, &near_max, &record).await;
+
+    // Every increment at once, interleaved so that each batch a store forms mixes outcomes.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    enum Target {
+        Counted(usize, &'static str),
+        Gone(usize),
+        NotInteger(usize),
+        NearMax,
+    }
+    let mut jobs = Vec::new();
+    for round in 0..ROUNDS {
+        for index in 0..COUNTED {
+            jobs.push(Target::Counted(index, "n"));
+            if round < SIDE_ROUNDS {
+                jobs.push(Target::Counted(index, "m"));
+            }
+        }
+        if round < SIDE_ROUNDS {
+            jobs.extend((0..gone.len()).map(Target::Gone));
+            jobs.extend((0..not_integers.len()).map(Target::NotInteger));
+        }
+        if round < NEAR_MAX_TRIES {
+            jobs.push(Target::NearMax);
+        }
+    }
+    let mut incrementers = JoinSet::new();
+    for target in jobs {
+        let store = store.clone();
+        let key = match target {
+            Target::Counted(index, _) => counted[index].clone(),
+            Target::Gone(index) => gone[index].clone(),
+            Target::NotInteger(index) => not_integers[index].0.clone(),
+            Target::NearMax => near_max.clone(),
+        };
+        let field = match target {
+            Target::Counted(_, field) => field,
+            _ => "n",
+        };
+        incrementers.spawn(async move {
+            let outcome = store.increment(&key, field, 1, touch_at(at), at).await;
+            (target, outcome)
+        });
+    }
+
+    let mut values: std::collections::BTreeMap<Target, Vec<i64>> = Default::default();
+    let mut refused: std::collections::BTreeMap<Target, i64> = Default::default();
+    while let Some(joined) = incrementers.join_next().await {
+        let (target, outcome) = joined.expect("increment task panicked");
+        let outcome = outcome.expect("increment failed");
+        match (target, outcome) {
+            (Target::Counted(..) | Target::NearMax, IncrementOutcome::Value(value)) => {
+                values.entry(target).or_default().push(value)
+            }
+            (Target::Gone(_), IncrementOutcome::Gone)
+            | (Target::NotInteger(_) | Target::NearMax, IncrementOutcome::NotAnInteger) => {
+                *refused.entry(target).or_default() += 1
+            }
+            (target, outcome) => panic!("increment of {target:?} returned {outcome:?}"),
+        }
+    }
+
+    for (index, key) in counted.iter().enumerate() {
+        for (field, rounds, from) in [("n", ROUNDS, start(index)), ("m", SIDE_ROUNDS, 0)] {
+            let mut returned = values
+                .remove(&Target::Counted(index, field))
+                .unwrap_or_default();
+            returned.sort_unstable();
+            let expected: Vec<i64> = (from + 1..=from + rounds).collect();
+            assert_eq!(
+                returned, expected,
+                "the increments of {field:?} on session {index} must each return the value after \
+                 it, whatever other sessions they were committed with"
+            );
+        }
+        let loaded = load_live(&*store, key, at).await;
+        assert_eq!(loaded.data.get("n"), Some(&json!(start(index) + ROUNDS)));
+        assert_eq!(loaded.data.get("m"), Some(&json!(SIDE_ROUNDS)));
+        if index >= 2 {
+            assert_eq!(
+                loaded.data.get("keep"),
+                Some(&json!("x")),
+                "other keys stay"
+            );
+        }
+        assert_eq!(loaded.last_seen, at, "increments apply their touch");
+        let idle_deadline = if index == 0 { capped } else { at + IDLE };
+        assert_eq!(
+            loaded.idle_deadline, idle_deadline,
+            "the touch of an increment is capped by the absolute deadline"
+        );
+    }
+
+    for (index, key) in gone.iter().enumerate() {
+        assert_eq!(refused.get(&Target::Gone(index)), Some(&SIDE_ROUNDS));
+        assert_eq!(
+            load(&*store, key, at).await,
+            None,
+            "increments of a deleted, expired or missing session must create nothing"
+        );
+    }
+    for (index, (key, value)) in not_integers.iter().enumerate() {
+        assert_eq!(refused.get(&Target::NotInteger(index)), Some(&SIDE_ROUNDS));
+        let loaded = load_live(&*store, key, at).await;
+        assert_eq!(
+            loaded.data,
+            data(json!({"n": value})),
+            "refused increments must change nothing"
+        );
+    }
+
+    let mut returned = values.remove(&Target::NearMax).unwrap_or_default();
+    returned.sort_unstable();
+    assert_eq!(
+        returned,
+        [i64::MAX - 2, i64::MAX - 1, i64::MAX],
+        "increments up to i64::MAX apply"
+    );
+    assert_eq!(
+        refused.get(&Target::NearMax),
+        Some(&(NEAR_MAX_TRIES - 3)),
+        "increments past i64::MAX are refused"
+    );
+    let loaded = load_live(&*store, &near_max, at).await;
+    assert_eq!(loaded.data.get("n"), Some(&json!(i64::MAX)));
+}
+
 /// `increment` follows [`crate::change::incremented`]: absent and null count as 0; strings
 /// (even numeric ones), fractions and overflow are `NotAnInteger` and change nothing. It applies
 /// its touch.

@@ -73,6 +73,7 @@ macro_rules! store_conformance {
             deleted_session_is_never_resurrected,
             concurrent_updates_of_different_keys_all_persist,
             concurrent_increments_add_up,
+            concurrent_increments_of_many_sessions_get_their_own_outcomes,
             increment_follows_the_integer_rule,
             rotate_keeps_data_and_deadlines,
             rotate_collision_changes_nothing,
