@@ -140,6 +140,7 @@ macro_rules! node_layout_conformance {
             collisions_change_nothing,
             user_changes_persist,
             user_index_is_unsupported,
+            concurrent_increments_of_many_sessions_get_their_own_outcomes,
         );
         $crate::__store_conformance_cases!(
             $make_store;

@@ -351,3 +351,10 @@ pub async fn delete_expired_removes_only_expired<S: Store>(store: S) {
         "live records stay"
     );
 }
+
+/// [`super::cases::concurrent_increments_of_many_sessions_get_their_own_outcomes`] on a layout
+/// with one deadline: every outcome and sum is checked, the cap by an absolute deadline the
+/// layout does not keep is not.
+pub async fn concurrent_increments_of_many_sessions_get_their_own_outcomes<S: Store>(store: S) {
+    super::cases::increments_of_many_sessions(store, false).await;
+}
