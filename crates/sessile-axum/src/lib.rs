@@ -156,9 +156,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<RequestBody>) -> Self::Future {
-        // The clone is not ready yet; keep the one `poll_ready` prepared and leave the clone here.
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
+        // The inner service is called here, synchronously, so the readiness `poll_ready` got
+        // for it is the one this call uses: no per-request clone of it is needed.
         let client_ip = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -167,7 +166,7 @@ where
         request.extensions_mut().insert(session.clone());
         ResponseFuture {
             state: State::Handler {
-                future: inner.call(request),
+                future: self.inner.call(request),
                 session: Some(session),
             },
         }

@@ -165,18 +165,15 @@ impl Carrier {
 
     /// The raw value the client presented, if any. First occurrence wins, as in browsers' and
     /// Koa's cookie parsing; values that are not visible ASCII are ignored.
-    fn presented(&self, values: &[HeaderValue]) -> Option<String> {
+    fn presented<'v>(&self, values: &'v [HeaderValue]) -> Option<&'v str> {
         let mut values = values.iter().filter_map(|v| v.to_str().ok());
         match &self.transport {
-            IdTransport::Header(_) => values
-                .next()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty()),
+            IdTransport::Header(_) => values.next().map(str::trim).filter(|v| !v.is_empty()),
             IdTransport::Cookie => values
                 .flat_map(|line| line.split(';'))
                 .filter_map(|pair| pair.trim().split_once('='))
                 .find(|(name, _)| *name == self.cookie.name)
-                .map(|(_, value)| value.trim_matches('"').to_owned()),
+                .map(|(_, value)| value.trim_matches('"')),
         }
     }
 
@@ -241,10 +238,11 @@ impl SignedIds {
         if value.len() != ENCODED_ID_LEN + 1 + ENCODED_SIGNATURE_LEN {
             return Err(RejectReason::Malformed);
         }
-        let (encoded, signature) = value
-            .split_once('.')
-            .filter(|(encoded, _)| encoded.len() == ENCODED_ID_LEN)
-            .ok_or(RejectReason::Malformed)?;
+        // The length is exact, so the separator's place is known: no search for it.
+        if value.as_bytes()[ENCODED_ID_LEN] != b'.' {
+            return Err(RejectReason::Malformed);
+        }
+        let (encoded, signature) = (&value[..ENCODED_ID_LEN], &value[ENCODED_ID_LEN + 1..]);
         let id = SessionId::decode(encoded).ok_or(RejectReason::Malformed)?;
         let key_index = self
             .keys
@@ -266,7 +264,7 @@ impl IdCodec for SignedIds {
     fn read(&self, values: &[HeaderValue]) -> PresentedId {
         match self.carrier.presented(values) {
             None => PresentedId::Absent,
-            Some(value) => match self.verify(&value) {
+            Some(value) => match self.verify(value) {
                 Ok((id, key_index)) => PresentedId::Valid {
                     id,
                     stale: key_index > 0,
@@ -318,10 +316,7 @@ impl CookieCodec for SealedCookies {
         let Some(value) = self.carrier.presented(values) else {
             return OpenedCookie::Absent;
         };
-        match self
-            .store
-            .open(&self.keys, self.carrier.name(), &value, now)
-        {
+        match self.store.open(&self.keys, self.carrier.name(), value, now) {
             Ok((id, record, key_index)) => OpenedCookie::Live {
                 id: Some(id),
                 record: Box::new(record),

@@ -135,8 +135,18 @@ impl SessionManager {
             Backend::Store { ids, .. } => ids.header(),
             Backend::Cookie(codec) => codec.header(),
         };
-        let id_headers: Vec<HeaderValue> = headers.get_all(carrier).iter().cloned().collect();
-        let phase = if id_headers.is_empty() {
+        // One pass over the headers instead of two hashed lookups; a request rarely carries
+        // more than a dozen.
+        let mut id_headers = IdHeaders::None;
+        let mut user_agent = None;
+        for (name, value) in headers {
+            if name == carrier {
+                id_headers.push(value.clone());
+            } else if name == header::USER_AGENT && user_agent.is_none() {
+                user_agent = Some(value.clone());
+            }
+        }
+        let phase = if matches!(id_headers, IdHeaders::None) {
             Phase::fresh()
         } else {
             Phase::Unresolved
@@ -151,7 +161,7 @@ impl SessionManager {
                 touched_in_store: false,
                 request: RequestFacts {
                     id_headers,
-                    user_agent: headers.get(header::USER_AGENT).cloned(),
+                    user_agent,
                     client_ip,
                 },
             },
@@ -213,9 +223,39 @@ pub(crate) struct RequestState {
 /// and interpreted only when the session is used.
 #[derive(Debug)]
 pub(crate) struct RequestFacts {
-    id_headers: Vec<HeaderValue>,
+    id_headers: IdHeaders,
     user_agent: Option<HeaderValue>,
     client_ip: Option<IpAddr>,
+}
+
+/// The request's values of the id header. Nearly every request carries one `Cookie` header (or
+/// none), which is kept without a heap allocation.
+#[derive(Debug)]
+enum IdHeaders {
+    None,
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl IdHeaders {
+    fn push(&mut self, value: HeaderValue) {
+        *self = match std::mem::replace(self, IdHeaders::None) {
+            IdHeaders::None => IdHeaders::One(value),
+            IdHeaders::One(first) => IdHeaders::Many(vec![first, value]),
+            IdHeaders::Many(mut values) => {
+                values.push(value);
+                IdHeaders::Many(values)
+            }
+        };
+    }
+
+    fn as_slice(&self) -> &[HeaderValue] {
+        match self {
+            IdHeaders::None => &[],
+            IdHeaders::One(value) => std::slice::from_ref(value),
+            IdHeaders::Many(values) => values,
+        }
+    }
 }
 
 /// What the response must carry after the commit: `Set-Cookie` or the id header. When it is not
@@ -264,7 +304,7 @@ impl Shared {
             return;
         }
         let (phase, reissue) = match &self.backend {
-            Backend::Store { ids, .. } => match ids.read(&state.request.id_headers) {
+            Backend::Store { ids, .. } => match ids.read(state.request.id_headers.as_slice()) {
                 PresentedId::Absent => (Phase::fresh(), false),
                 PresentedId::Valid { id, stale } => (Phase::Unloaded { id }, stale),
                 PresentedId::Refused(reason) => {
@@ -349,6 +389,43 @@ impl Shared {
         match &self.backend {
             Backend::Store { ids, .. } => ids.removal(),
             Backend::Cookie(codec) => codec.removal(),
+        }
+    }
+
+    /// Whether [`Shared::commit`] of `state`, and the load `Session::finish` may run before it,
+    /// would do nothing at all: no store call, no event, no response header. Mirrors the early
+    /// returns of `commit`, so adapters can end such requests synchronously.
+    pub(crate) fn commit_is_noop(&self, state: &RequestState) -> bool {
+        let unchanged = state.changes.is_empty() && !state.rotate;
+        match (&self.backend, &state.phase) {
+            (_, Phase::Unresolved) => true,
+            (
+                _,
+                Phase::Fresh {
+                    ended: None,
+                    clear_cookie: false,
+                },
+            ) => unchanged,
+            (Backend::Store { ids, .. }, Phase::Unloaded { .. }) => {
+                // With `renews_on_write`, an increment makes `finish` load the record and
+                // re-issue the cookie.
+                unchanged && !(state.touched_in_store && ids.renews_on_write())
+            }
+            (Backend::Store { ids, .. }, Phase::Existing { record, .. }) => {
+                unchanged
+                    && !state.reissue
+                    && if state.touched_in_store {
+                        !ids.renews_on_write()
+                    } else {
+                        !self.touch_due(record, self.now())
+                    }
+            }
+            (Backend::Cookie(_), Phase::Existing { record, .. }) => {
+                unchanged && !state.reissue && !self.touch_due(record, self.now())
+            }
+            // A client-side session nobody opened: `finish` opens it only to write.
+            (Backend::Cookie(_), Phase::Sealed) => unchanged,
+            _ => false,
         }
     }
 
@@ -547,7 +624,7 @@ impl Shared {
     ) -> (Phase, bool) {
         let events = &self.config.events;
         let tag = || "cookie".to_owned();
-        match codec.open(&request.id_headers, now) {
+        match codec.open(request.id_headers.as_slice(), now) {
             OpenedCookie::Absent => (Phase::fresh(), false),
             OpenedCookie::Live { id, record, stale } => {
                 let id = id.unwrap_or_else(SessionId::generate);

@@ -47,6 +47,11 @@ pub enum SessionError {
     /// The store reported a collision for several freshly generated ids in a row.
     #[error("the store reported an id collision for {0} fresh ids in a row", 3)]
     IdCollisions,
+    /// The session's request has finished (its response is sent or on its way), so the session
+    /// can no longer be read or changed: a handle kept past the handler, say in a spawned task.
+    /// Writes through methods that return nothing are ignored then, with a warning in the log.
+    #[error("the session's request has finished; the session can no longer be used")]
+    Finished,
 }
 
 impl SessionError {
@@ -104,13 +109,20 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn with_state<T>(&self, f: impl FnOnce(&mut RequestState) -> T) -> T {
+    /// Runs `f` on the request's state; [`SessionError::Finished`] once the request finished.
+    fn with_state<T>(&self, f: impl FnOnce(&mut RequestState) -> T) -> Result<T, SessionError> {
         let mut guard = self.state();
-        let state = guard
-            .as_mut()
-            .expect("the session is used after its request finished");
+        let state = guard.as_mut().ok_or(SessionError::Finished)?;
         self.inner.shared.resolve(state);
-        f(state)
+        Ok(f(state))
+    }
+
+    /// A write that cannot fail otherwise: after the request finished it can no longer reach the
+    /// store or the response, so it is dropped, and logged, since it points at a handler bug.
+    fn write(&self, operation: &'static str, f: impl FnOnce(&mut RequestState)) {
+        if self.with_state(f).is_err() {
+            tracing::warn!("session {operation} ignored: the session's request has finished");
+        }
     }
 
     /// The value under `key`, converted from JSON; `None` if absent.
@@ -124,7 +136,7 @@ impl Session {
                 Phase::Existing { record, .. } => record.data.get(key).cloned(),
                 _ => None,
             }
-        });
+        })?;
         value
             .map(|value| serde_json::from_value(value))
             .transpose()
@@ -153,7 +165,7 @@ impl Session {
     /// ```
     pub async fn data(&self) -> Result<SessionData, SessionError> {
         self.ensure_loaded().await?;
-        Ok(self.with_state(|state| {
+        self.with_state(|state| {
             let mut data = match &state.phase {
                 Phase::Existing { record, .. } if !state.changes.cleared => record.data.clone(),
                 _ => SessionData::new(),
@@ -169,7 +181,7 @@ impl Session {
                 }
             }
             data
-        }))
+        })
     }
 
     /// Records `key = value`, committed after the handler.
@@ -178,18 +190,17 @@ impl Session {
             key: key.to_owned(),
             source,
         })?;
-        self.with_state(|state| state.changes.set(key, value));
-        Ok(())
+        self.with_state(|state| state.changes.set(key, value))
     }
 
     /// Records the removal of `key`.
     pub fn remove(&self, key: &str) {
-        self.with_state(|state| state.changes.remove(key));
+        self.write("remove", |state| state.changes.remove(key));
     }
 
     /// Records the removal of every key (the user and the session itself stay).
     pub fn clear(&self) {
-        self.with_state(|state| state.changes.clear());
+        self.write("clear", |state| state.changes.clear());
     }
 
     /// Adds `by` to the integer under `key` (absent counts as 0) and returns the new value.
@@ -198,7 +209,7 @@ impl Session {
     /// concurrent increment. On a new session, or after this request wrote `key` itself, it is
     /// applied locally and committed with the rest.
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
-        if self.with_state(|state| matches!(state.phase, Phase::Sealed)) {
+        if self.with_state(|state| matches!(state.phase, Phase::Sealed))? {
             self.ensure_loaded().await?;
         }
         let shared = self.inner.shared.clone();
@@ -226,7 +237,7 @@ impl Session {
                 (_, Phase::Interrupted) => Err(Err(SessionError::Gone)),
                 _ => Err(local(state, None)),
             }
-        });
+        })?;
         let (store, id) = match remote {
             Ok(remote) => remote,
             Err(result) => return result,
@@ -235,7 +246,7 @@ impl Session {
         let outcome = shared
             .call(store.increment(&id.store_key(), key, by, shared.touch(now), now))
             .await?;
-        self.with_state(|state| match outcome {
+        let applied = self.with_state(|state| match outcome {
             IncrementOutcome::Value(value) => {
                 state.touched_in_store = true;
                 if let Phase::Existing { record, .. } = &mut state.phase {
@@ -267,18 +278,24 @@ impl Session {
                     local(state, None)
                 }
             },
-        })
+        });
+        match (applied, outcome) {
+            (Ok(result), _) => result,
+            // The request finished while the store incremented: the store has the new value.
+            (Err(_), IncrementOutcome::Value(value)) => Ok(value),
+            (Err(finished), _) => Err(finished),
+        }
     }
 
     /// Gives the session a new id at commit, keeping its data and deadlines; the old id stops
     /// working. Call it when privileges change (sign-in) against session fixation.
     pub fn rotate_id(&self) {
-        self.with_state(|state| state.rotate = true);
+        self.write("rotate_id", |state| state.rotate = true);
     }
 
     /// Deletes the session at commit and removes the cookie. Writes after it start a new session.
     pub fn destroy(&self) {
-        self.with_state(|state| {
+        self.write("destroy", |state| {
             let ended = match std::mem::replace(&mut state.phase, Phase::fresh()) {
                 Phase::Unloaded { id } | Phase::Existing { id, .. } => Some(id),
                 Phase::Fresh { ended, .. } => ended,
@@ -296,34 +313,38 @@ impl Session {
 
     /// Sets (or with `None` clears) the signed-in user, kept in the store's per-user index.
     pub fn set_user(&self, user: Option<&str>) {
-        self.with_state(|state| state.changes.user = Some(user.map(str::to_owned)));
+        self.write("set_user", |state| {
+            state.changes.user = Some(user.map(str::to_owned))
+        });
     }
 
     /// The signed-in user.
     pub async fn user(&self) -> Result<Option<String>, SessionError> {
         self.ensure_loaded().await?;
-        Ok(
-            self.with_state(|state| match (&state.changes.user, &state.phase) {
-                (Some(user), _) => user.clone(),
-                (None, Phase::Existing { record, .. }) => record.user.clone(),
-                (None, _) => None,
-            }),
-        )
+        self.with_state(|state| match (&state.changes.user, &state.phase) {
+            (Some(user), _) => user.clone(),
+            (None, Phase::Existing { record, .. }) => record.user.clone(),
+            (None, _) => None,
+        })
     }
 
     /// Makes the cookie persistent until the absolute deadline ("remember me"), or a
     /// browser-session cookie again.
     pub fn set_persistent(&self, persistent: bool) {
-        self.with_state(|state| state.changes.persistent = Some(persistent));
+        self.write("set_persistent", |state| {
+            state.changes.persistent = Some(persistent)
+        });
     }
 
     /// The store key of the session the request arrived with, if it presented a valid one. Compare
-    /// it with [`SessionSummary::key`] to mark "this device".
+    /// it with [`SessionSummary::key`] to mark "this device". `None` once the request finished.
     pub fn current_key(&self) -> Option<StoreKey> {
         self.with_state(|state| match &state.phase {
             Phase::Unloaded { id } | Phase::Existing { id, .. } => Some(id.store_key()),
             _ => None,
         })
+        .ok()
+        .flatten()
     }
 
     /// The live sessions of the signed-in user, oldest first (empty when signed out or with the
@@ -379,12 +400,12 @@ impl Session {
             Phase::Unloaded { id } => Some(Pending::Id(id.clone())),
             Phase::Sealed => Some(Pending::Sealed),
             _ => None,
-        });
+        })?;
         let now = shared.now();
         let (phase, reissue) = match (pending, &shared.backend) {
             (None, _) => return Ok(()),
             (Some(Pending::Sealed), Backend::Cookie(codec)) => {
-                self.with_state(|state| shared.open_cookie(codec.as_ref(), &state.request, now))
+                self.with_state(|state| shared.open_cookie(codec.as_ref(), &state.request, now))?
             }
             (Some(Pending::Sealed), Backend::Store { .. }) => {
                 unreachable!("sealed values exist only with the cookie backend")
@@ -422,15 +443,15 @@ impl Session {
             if !matches!(state.phase, Phase::Existing { .. }) {
                 state.reissue = false;
             }
-        });
-        Ok(())
+        })
     }
 
-    /// Ends the session at once, without a store call or a response header, when the handler
-    /// never used it (`true`); the session is then finished and must not be used again.
+    /// Ends the session at once (`true`) when its commit would do nothing: no store call, no
+    /// response header. That is the case when the handler never used the session, and also when
+    /// it only read it or only incremented values (the store has those already) and no activity
+    /// write is due. The session is then finished: later uses give [`SessionError::Finished`].
     /// Otherwise (`false`) nothing happens and [`Session::finish`] commits it. Adapters may call
-    /// it first to skip the asynchronous commit on requests that never touch their session;
-    /// `finish` does the same check itself.
+    /// it first to skip the asynchronous commit; `finish` does the same check itself.
     ///
     /// ```
     /// use sessile::{Config, Keys, MemoryStore, SessionManager};
@@ -448,18 +469,12 @@ impl Session {
     /// ```
     pub fn finish_unused(&self) -> bool {
         let mut guard = self.state();
-        let unused = guard.as_ref().is_some_and(|state| match &state.phase {
-            // Nobody looked at the presented id.
-            Phase::Unresolved => true,
-            // No id presented (or none yet), nothing written, nothing to clear or end.
-            Phase::Fresh {
-                ended: None,
-                clear_cookie: false,
-            } => state.changes.is_empty() && !state.rotate,
-            _ => false,
-        });
+        let unused = guard
+            .as_ref()
+            .is_some_and(|state| self.inner.shared.commit_is_noop(state));
         if unused {
-            guard.take();
+            // Dropped in place: moving the state out first would copy it.
+            *guard = None;
         }
         unused
     }
@@ -482,20 +497,18 @@ impl Session {
             // The cookie store re-seals the whole record, so changes need it opened first.
             Phase::Sealed => state.rotate || !state.changes.is_empty(),
             _ => false,
-        });
+        })?;
         if needs_record {
             self.ensure_loaded().await?;
         }
-        let has_changes = self.with_state(|state| !state.changes.is_empty() || state.rotate);
+        let has_changes = self.with_state(|state| !state.changes.is_empty() || state.rotate)?;
         if has_changes {
             if let Some(hook) = self.inner.shared.config.before_save.clone() {
                 hook(self);
             }
         }
-        let state = self
-            .state()
-            .take()
-            .expect("a session is finished only once");
+        // `None` if a clone of this handle finished the session meanwhile (in the hook, say).
+        let state = self.state().take().ok_or(SessionError::Finished)?;
         self.inner.shared.commit(state).await
     }
 }

@@ -1069,3 +1069,151 @@ async fn an_increment_after_a_logout_reports_gone_and_clears_the_cookie() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_session_kept_past_its_request_reports_finished_instead_of_panicking() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    let kept = session.clone();
+    session.insert("theme", "dark").unwrap();
+    session.finish().await.unwrap();
+    h.store.reset();
+
+    // A handler that moved a clone into a spawned task: every use after the request is a typed
+    // error, never a panic, and nothing reaches the store or a response any more.
+    let outcome = tokio::spawn(async move {
+        assert!(matches!(
+            kept.get::<String>("name").await,
+            Err(SessionError::Finished)
+        ));
+        assert!(matches!(kept.data().await, Err(SessionError::Finished)));
+        assert!(matches!(kept.user().await, Err(SessionError::Finished)));
+        assert!(matches!(
+            kept.user_sessions().await,
+            Err(SessionError::Finished)
+        ));
+        assert!(matches!(
+            kept.revoke_others().await,
+            Err(SessionError::Finished)
+        ));
+        assert!(matches!(
+            kept.insert("late", 1),
+            Err(SessionError::Finished)
+        ));
+        assert!(matches!(
+            kept.increment("visits", 1).await,
+            Err(SessionError::Finished)
+        ));
+        kept.remove("name");
+        kept.clear();
+        kept.rotate_id();
+        kept.set_user(Some("mallory"));
+        kept.set_persistent(true);
+        kept.destroy();
+        assert_eq!(kept.current_key(), None);
+        assert!(!kept.finish_unused());
+        assert!(matches!(kept.finish().await, Err(SessionError::Finished)));
+    })
+    .await;
+    assert!(outcome.is_ok(), "the task panicked: {outcome:?}");
+    assert_eq!(h.store.counts().total(), 0);
+    assert!(!SessionError::Finished.is_unavailable());
+
+    let next = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        next.get::<String>("theme").await.unwrap().as_deref(),
+        Some("dark")
+    );
+    assert_eq!(next.get::<i64>("late").await.unwrap(), None);
+    assert_eq!(next.user().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn finishing_twice_reports_finished() {
+    let h = Harness::new();
+    let session = h.manager.start(&HeaderMap::new(), None);
+    session.insert("theme", "dark").unwrap();
+    assert!(!session.finish().await.unwrap().is_empty());
+    assert!(matches!(
+        session.finish().await,
+        Err(SessionError::Finished)
+    ));
+    assert_eq!(h.store.counts().create, 1);
+}
+
+#[tokio::test]
+async fn requests_that_only_read_or_increment_finish_without_a_commit() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(session.increment("visits", 1).await.unwrap(), 1);
+    assert!(
+        session.finish_unused(),
+        "the store has the increment already"
+    );
+    assert!(matches!(
+        session.get::<i64>("visits").await,
+        Err(SessionError::Finished)
+    ));
+
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(session.get::<i64>("visits").await.unwrap(), Some(1));
+    assert!(session.finish_unused(), "a read inside the throttle window");
+
+    h.clock.advance(8 * MINUTE);
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(session.get::<i64>("visits").await.unwrap(), Some(1));
+    assert!(!session.finish_unused(), "a touch is due");
+    assert!(session.finish().await.unwrap().is_empty());
+
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.insert("theme", "dark").unwrap();
+    assert!(!session.finish_unused(), "a write to commit");
+    session.finish().await.unwrap();
+
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.increment, counts.load, counts.update, counts.total()),
+        (1, 2, 2, 5),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_id_is_found_in_any_of_several_cookie_headers() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let mut headers = HeaderMap::new();
+    headers.append(COOKIE, HeaderValue::from_static("theme=dark"));
+    headers.append(
+        COOKIE,
+        HeaderValue::from_str(&format!("{COOKIE_NAME}={value}")).unwrap(),
+    );
+    headers.append(COOKIE, HeaderValue::from_static("lang=fr"));
+    let session = h.manager.start(&headers, None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+
+    // The first occurrence wins, as in browsers: a forged id in an earlier line is refused.
+    let mut headers = HeaderMap::new();
+    let forged = format!("{}.{}", "A".repeat(43), "B".repeat(43));
+    headers.append(
+        COOKIE,
+        HeaderValue::from_str(&format!("{COOKIE_NAME}={forged}")).unwrap(),
+    );
+    headers.append(
+        COOKIE,
+        HeaderValue::from_str(&format!("{COOKIE_NAME}={value}")).unwrap(),
+    );
+    let session = h.manager.start(&headers, None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    assert_eq!(
+        h.events
+            .count(|event| matches!(event, sessile::Event::Rejected { .. })),
+        1
+    );
+}
