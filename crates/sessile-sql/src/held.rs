@@ -90,16 +90,18 @@ impl<DB: Database> HeldConnections<DB> {
             if let Some(idle) = recent {
                 return Ok(Lease::new(self, idle.connection, idle.opened, permit));
             }
-            return self.within_acquire_timeout(self.open(permit)).await;
+            return Box::pin(self.within_acquire_timeout(self.open(permit))).await;
         }
-        self.within_acquire_timeout(async {
+        // The slow paths are boxed: inline, their state (a timer, the pool's acquire) would size
+        // every store operation's future, ≈ 2.9 KB each, held by every request in flight.
+        Box::pin(self.within_acquire_timeout(async {
             let permit = self
                 .permits
                 .acquire()
                 .await
                 .map_err(|_| sqlx::Error::PoolClosed)?;
             self.open(permit).await
-        })
+        }))
         .await
     }
 
@@ -128,7 +130,9 @@ impl<DB: Database> HeldConnections<DB> {
             }
             // Dead (a server restart, a network change): dropped, try the next one.
         }
-        let connection = self.pool.acquire().await?.detach();
+        // Boxed: the pool's acquire is most of this future's size, and operations waiting for
+        // a permit hold this future all the while.
+        let connection = Box::pin(self.pool.acquire()).await?.detach();
         Ok(Lease::new(self, connection, Instant::now(), permit))
     }
 
