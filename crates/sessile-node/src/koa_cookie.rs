@@ -142,12 +142,37 @@ impl KoaCookieSessions {
     /// # Errors
     ///
     /// [`Error::InvalidPath`] or [`Error::InvalidDomain`] for attributes Koa's `cookies` refuses.
-    pub fn with_cookie(mut self, cookie: NodeCookie) -> Result<Self, Error> {
+    pub fn with_cookie(mut self, mut cookie: NodeCookie) -> Result<Self, Error> {
+        // `maxAge: 'session'` cookies never carry `expires`, whichever order the options come in.
+        cookie.expiring &= !self.json.session_max_age();
         self.cookies = KoaCookies::new(self.cookies.keys().clone(), cookie.secure);
         self.json = self.json.with_cookie(cookie.clone());
         self.cookie = cookie;
         self.check()?;
         Ok(self)
+    }
+
+    /// koa-session's `maxAge: 'session'`: browser-session cookies (no `expires`) whose JSON
+    /// carries `"_session": true` instead of `_expire` and `_maxAge`, as the Node app writes
+    /// them. Such a cookie holds no deadline, so neither side ends the session before the
+    /// browser drops the cookie; sessile reads it as live for `max_age` from each request.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use sessile_node::{keygrip::Keygrip, koa_cookie::KoaCookieSessions};
+    ///
+    /// let codec = KoaCookieSessions::new(Keygrip::new(["k1"])?, Duration::from_secs(86_400))
+    ///     .with_session_max_age();
+    /// # let _ = codec;
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn with_session_max_age(mut self) -> Self {
+        self.cookie.expiring = false;
+        self.json = self
+            .json
+            .with_cookie(self.cookie.clone())
+            .with_session_max_age();
+        self
     }
 
     /// Keeps [`Record::user`] under `field` of the session (a string), or nowhere with `None`.

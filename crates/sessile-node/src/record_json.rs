@@ -61,6 +61,7 @@ pub struct NodeJson {
     max_age: Duration,
     user_field: Option<String>,
     cookie: NodeCookie,
+    session_max_age: bool,
 }
 
 impl NodeJson {
@@ -72,7 +73,30 @@ impl NodeJson {
             max_age,
             user_field: Some("user".to_owned()),
             cookie: NodeCookie::default(),
+            session_max_age: false,
         }
+    }
+
+    /// koa-session's `maxAge: 'session'`: its documents carry `"_session": true` instead of
+    /// `_expire` and `_maxAge`, so the Node app keeps writing browser-session cookies and judges
+    /// no expiry of its own (a document without `_expire` is read with the deadline the caller
+    /// passes to [`NodeJson::decode`]). Only [`NodeShape::KoaSession`] documents change.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use sessile::{Record, Timestamp};
+    /// use sessile_node::record_json::{NodeJson, NodeShape};
+    ///
+    /// let json = NodeJson::new(NodeShape::KoaSession, Duration::from_secs(3600)).with_session_max_age();
+    /// let at = Timestamp::from_millis(1_700_000_000_000);
+    /// let mut record = json.decode(r#"{"n":1,"_session":true}"#, Some(at)).unwrap();
+    /// assert_eq!(record.idle_deadline, at);
+    /// record.data.insert("n".into(), 2.into());
+    /// assert_eq!(json.encode(&record), r#"{"n":2,"_session":true}"#);
+    /// ```
+    pub fn with_session_max_age(mut self) -> Self {
+        self.session_max_age = true;
+        self
     }
 
     /// Keeps [`Record::user`] under `field` (a string), or nowhere with `None` (then signing in
@@ -98,6 +122,12 @@ impl NodeJson {
     /// The app's `maxAge`.
     pub fn max_age(&self) -> Duration {
         self.max_age
+    }
+
+    /// Whether documents carry koa-session's `"_session": true` (see
+    /// [`NodeJson::with_session_max_age`]).
+    pub fn session_max_age(&self) -> bool {
+        self.session_max_age
     }
 
     /// The data field that holds the user, if any.
@@ -193,8 +223,12 @@ impl NodeJson {
             document.insert(field.clone(), Value::String(user.clone()));
         }
         if self.shape == NodeShape::KoaSession {
-            document.insert("_expire".to_owned(), record.expires_at().as_millis().into());
-            document.insert("_maxAge".to_owned(), self.max_age_ms().into());
+            if self.session_max_age {
+                document.insert("_session".to_owned(), Value::Bool(true));
+            } else {
+                document.insert("_expire".to_owned(), record.expires_at().as_millis().into());
+                document.insert("_maxAge".to_owned(), self.max_age_ms().into());
+            }
         }
         Value::Object(document).to_string()
     }

@@ -28,26 +28,38 @@ struct World {
     node: NodeApp,
     browser: Browser,
     clock: ManualClock,
+    /// Both apps use koa-session's `maxAge: 'session'`.
+    session_max_age: bool,
 }
 
 impl World {
-    /// The Koa app with `keys` as `app.keys`.
+    /// The Koa app with `keys` as `app.keys` and `maxAge` one hour.
     fn start(keys: &[&str]) -> Self {
+        Self::start_with(keys, MAX_AGE_MS)
+    }
+
+    /// The Koa app with `keys` and `max_age` (milliseconds, or `session`) as `maxAge`.
+    fn start_with(keys: &[&str], max_age: &str) -> Self {
         let keys = serde_json::to_string(keys).unwrap();
         let node = NodeApp::start(
             "koa-cookie-app.js",
-            &[("KOA_KEYS", keys.as_str()), ("MAX_AGE", MAX_AGE_MS)],
+            &[("KOA_KEYS", keys.as_str()), ("MAX_AGE", max_age)],
         );
         Self {
             node,
             browser: Browser::new(),
             clock: ManualClock::starting_now(),
+            session_max_age: max_age == "session",
         }
     }
 
     /// A sessile app keeping sessions in koa-session cookies under `keys`, on the world's clock.
     async fn rust(&self, keys: &[&str], events: &RecordingEvents) -> TestServer {
-        let codec = KoaCookieSessions::new(Keygrip::new(keys.iter().copied()).unwrap(), MAX_AGE);
+        let mut codec =
+            KoaCookieSessions::new(Keygrip::new(keys.iter().copied()).unwrap(), MAX_AGE);
+        if self.session_max_age {
+            codec = codec.with_session_max_age();
+        }
         let config = Config::new(Keys::generate())
             .with_secure(false)
             .with_idle_timeout(MAX_AGE)
@@ -165,6 +177,48 @@ async fn rust_signs_in_node_writes_and_signs_out() {
 #[tokio::test]
 async fn both_sides_write_the_same_cookies_for_the_same_session() {
     let world = World::start(&["k1"]);
+    let set_cookies = login_set_cookies(&world).await;
+    assert_eq!(set_cookies[0].len(), 2, "{:?}", set_cookies[0]);
+    assert_eq!(set_cookies[0], set_cookies[1], "Node's, then Rust's");
+}
+
+/// koa-session's `maxAge: 'session'`: the same browser-session cookies (`"_session": true`, no
+/// `expires`) from both sides, and a session either side writes stays that way on the other.
+#[tokio::test]
+async fn browser_session_cookies_of_max_age_session_match_and_round_trip() {
+    let world = World::start_with(&["k1"], "session");
+    let set_cookies = login_set_cookies(&world).await;
+    assert_eq!(set_cookies[0].len(), 2, "{:?}", set_cookies[0]);
+    assert_eq!(set_cookies[0], set_cookies[1], "Node's, then Rust's");
+    assert!(
+        !set_cookies[1][0].contains("expires"),
+        "{:?}",
+        set_cookies[1]
+    );
+    let value = set_cookies[1][0]
+        .strip_prefix("koa.sess=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap();
+    let json = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json, r#"{"user":"alice","_session":true}"#);
+
+    let events = RecordingEvents::new();
+    let rust = world.rust(&["k1"], &events).await;
+    world.node("/login?user=alice", None).await;
+    world.browser.get(&rust.url("/set?k=color&v=blue")).await;
+    world.node("/set?k=size&v=large", None).await;
+    world.advance(3 * MAX_AGE);
+    let expected = whoami(Some("alice"), json!({"color": "blue", "size": "large"}));
+    assert_eq!(world.node_whoami(None).await, expected);
+    assert_eq!(world.browser.whoami(&rust.url("/whoami")).await, expected);
+}
+
+/// The `Set-Cookie` lines of a sign-in as alice from scratch (no cookie jar) at the same
+/// instant: the Node app's, then a sessile app's on the world's settings.
+async fn login_set_cookies(world: &World) -> Vec<Vec<String>> {
     let rust = world.rust(&["k1"], &RecordingEvents::new()).await;
     let now = world.clock.now().as_millis().to_string();
     // No cookie jar: each side signs a visitor in from scratch at the same instant.
@@ -191,8 +245,7 @@ async fn both_sides_write_the_same_cookies_for_the_same_session() {
             .collect();
         set_cookies.push(lines);
     }
-    assert_eq!(set_cookies[0].len(), 2, "{:?}", set_cookies[0]);
-    assert_eq!(set_cookies[0], set_cookies[1], "Node's, then Rust's");
+    set_cookies
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 // cookie), for tests/koa_cookie_interop.rs. Serves the four routes of tests/support/mod.rs, prints
 // `{"port":N}` once it listens and exits when stdin closes.
 //
-// Environment: KOA_KEYS (JSON array, default ["k1"]) and MAX_AGE (ms, default 3600000).
+// Environment: KOA_KEYS (JSON array, default ["k1"]) and MAX_AGE (ms, default 3600000, or
+// `session` for koa-session's browser-session mode).
 // Test-only request headers (the test sends its requests one at a time):
 //   x-test-now   fixes Date.now() for this request (ms since the epoch);
 //   x-test-keys  app.keys for this request (JSON array), for key rotation.
@@ -17,7 +18,7 @@ let fakeNow = null;
 Date.now = () => (fakeNow === null ? realNow() : fakeNow);
 
 const KEYS = process.env.KOA_KEYS ? JSON.parse(process.env.KOA_KEYS) : ['k1'];
-const MAX_AGE = Number(process.env.MAX_AGE || 3600000);
+const MAX_AGE = process.env.MAX_AGE === 'session' ? 'session' : Number(process.env.MAX_AGE || 3600000);
 
 const app = new Koa();
 app.keys = KEYS;
