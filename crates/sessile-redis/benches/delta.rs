@@ -7,52 +7,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use sessile::{ChangeSet, Device, Record, Timestamp, Touch};
+use sessile::testkit::{bench_touch, delta_bench_change_sets, BENCH_NOW};
+use sessile::{Device, Record, Timestamp};
 use sessile_redis::bench_support;
 
-const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
-
-fn touch() -> Touch {
-    Touch {
-        last_seen: NOW,
-        idle_deadline: Timestamp::from_millis(NOW.as_millis() + 86_400_000),
-    }
-}
-
-/// The same change sets as `sessile-sql`'s delta bench: one integer, a typical form post, and
-/// 50 keys of ≈ 200 B, each with the touch.
-fn change_sets() -> Vec<(&'static str, ChangeSet)> {
-    let mut count = ChangeSet {
-        touch: Some(touch()),
-        ..ChangeSet::default()
-    };
-    count.set("n", json!(42));
-
-    let mut form = ChangeSet {
-        touch: Some(touch()),
-        ..ChangeSet::default()
-    };
-    form.set("theme", json!("dark"));
-    form.set("cart", json!([1, 2, 3]));
-    form.set("step", json!({"page": 3, "done": false}));
-    form.remove("flash");
-
-    let mut large = ChangeSet {
-        touch: Some(touch()),
-        ..ChangeSet::default()
-    };
-    for index in 0..50 {
-        large.set(format!("key{index}"), json!("x".repeat(200)));
-    }
-    vec![
-        ("1 set + touch", count),
-        ("3 sets, 1 remove + touch", form),
-        ("50 sets of 200 B + touch", large),
-    ]
-}
-
 fn delta(c: &mut Criterion) {
-    for (name, changes) in change_sets() {
+    for (name, changes) in delta_bench_change_sets() {
         c.bench_function(&format!("redis update args: {name}"), |b| {
             b.iter(|| bench_support::update_args(black_box(&changes)))
         });
@@ -61,10 +21,10 @@ fn delta(c: &mut Criterion) {
         data: serde_json::from_value(json!({"n": 1, "theme": "dark", "cart": [1, 2, 3]}))
             .expect("an object"),
         user: Some("alice".to_owned()),
-        created_at: NOW,
-        last_seen: NOW,
-        idle_deadline: touch().idle_deadline,
-        absolute_deadline: Timestamp::from_millis(NOW.as_millis() + 7 * 86_400_000),
+        created_at: BENCH_NOW,
+        last_seen: BENCH_NOW,
+        idle_deadline: bench_touch().idle_deadline,
+        absolute_deadline: Timestamp::from_millis(BENCH_NOW.as_millis() + 7 * 86_400_000),
         persistent: false,
         device: Device::default(),
     };

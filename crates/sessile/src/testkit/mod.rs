@@ -20,12 +20,14 @@
 //! # fn main() {}
 //! ```
 
+mod bench_fixtures;
 pub mod cases;
 mod counting;
 mod hanging;
 pub mod node_cases;
 mod recording;
 
+pub use bench_fixtures::{bench_touch, delta_bench_change_sets, BENCH_NOW};
 pub use counting::{CountingStore, StoreCalls};
 pub use hanging::HangingStore;
 pub use recording::RecordingEvents;
