@@ -45,6 +45,16 @@ impl TestServer {
         request.send().await.unwrap()
     }
 
+    /// A request carrying `line` as its whole `Cookie` header, bytes as given.
+    async fn send_cookie_line(&self, method: reqwest::Method, path: &str, line: &[u8]) -> Response {
+        let value = reqwest::header::HeaderValue::from_bytes(line).unwrap();
+        let request = self
+            .client
+            .request(method, self.url(path))
+            .header(COOKIE, value);
+        request.send().await.unwrap()
+    }
+
     async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
         self.send(reqwest::Method::GET, path, cookie).await
     }
@@ -439,6 +449,46 @@ async fn only_responses_that_set_the_cookie_carry_cache_headers() {
     let logout = server.post("/logout", Some(&cookie)).await;
     assert_eq!(session_cookie_changes(&logout), vec![CookieChange::Removed]);
     assert_eq!(logout.headers()[CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_and_non_ascii_cookies_never_sign_the_user_out() {
+    let (router, _store) = memory_app();
+    let server = TestServer::start(router).await;
+    let cookie = issued_cookie(&server.post("/start", None).await);
+    let lines: [Vec<u8>; 4] = [
+        format!("id=garbage; id={cookie}").into_bytes(),
+        format!("id={cookie}; id=garbage").into_bytes(),
+        [
+            b"other=\xff\xfe; ".as_slice(),
+            format!("id={cookie}").as_bytes(),
+        ]
+        .concat(),
+        [
+            format!("id={cookie}; ").as_bytes(),
+            b"theme=caf\xc3\xa9".as_slice(),
+        ]
+        .concat(),
+    ];
+    for (index, line) in lines.iter().enumerate() {
+        let path = format!("/set?k=k{index}");
+        let response = server
+            .send_cookie_line(reqwest::Method::POST, &path, line)
+            .await;
+        let shown = String::from_utf8_lossy(line);
+        assert_eq!(response.status(), StatusCode::OK, "{shown}");
+        assert_eq!(session_cookie_changes(&response), vec![], "{shown}");
+    }
+    let data: Value = server
+        .get("/data", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        data["data"],
+        json!({"started": true, "k0": true, "k1": true, "k2": true, "k3": true})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,8 @@
 //! are built from [`Config`](crate::Config); `sessile-node` has codecs for the cookies of Koa and
 //! Express apps, so a Rust app can share sessions with a Node app on the same domain.
 
+use std::ops::ControlFlow;
+
 use cookie::Cookie;
 use http::{header, HeaderName, HeaderValue};
 
@@ -17,6 +19,10 @@ use crate::record::Record;
 use crate::session::SessionError;
 use crate::stores::cookie::{CookieStore, Unsealed};
 use crate::time::Timestamp;
+
+/// How many values of the session's name sessile's codecs try on one request. Browsers send one
+/// cookie per matching domain and path: a handful at most.
+const MAX_CANDIDATES: usize = 8;
 
 /// Response headers a codec produces: `Set-Cookie` lines, or an id header.
 pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
@@ -59,8 +65,9 @@ pub trait IdCodec: Send + Sync + 'static {
     /// A new id for a new session.
     fn generate(&self) -> SessionId;
 
-    /// The id among the request's values of [`IdCodec::header`]. Never panics, whatever the
-    /// client sent.
+    /// The id among the request's values of [`IdCodec::header`]. Every value of the session's
+    /// name is a candidate: the first that verifies wins, and a refused one never hides it.
+    /// Never panics, whatever the client sent.
     fn read(&self, values: &[HeaderValue]) -> PresentedId;
 
     /// Headers handing the client `id` for `record` (expiry attributes follow the record).
@@ -119,7 +126,8 @@ pub trait CookieCodec: Send + Sync + 'static {
     /// The request header the session travels in (`Cookie` for cookie transports).
     fn header(&self) -> &HeaderName;
 
-    /// The session among the request's values of [`CookieCodec::header`]. Never panics.
+    /// The session among the request's values of [`CookieCodec::header`]. Every cookie of the
+    /// session's name is a candidate: the first that opens wins. Never panics.
     fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie;
 
     /// Headers handing the client `record` (named `id`, for formats that keep an id).
@@ -163,17 +171,42 @@ impl Carrier {
         }
     }
 
-    /// The raw value the client presented, if any. First occurrence wins, as in browsers' and
-    /// Koa's cookie parsing; values that are not visible ASCII are ignored.
-    fn presented<'v>(&self, values: &'v [HeaderValue]) -> Option<&'v str> {
-        let mut values = values.iter().filter_map(|v| v.to_str().ok());
-        match &self.transport {
-            IdTransport::Header(_) => values.next().map(str::trim).filter(|v| !v.is_empty()),
-            IdTransport::Cookie => values
-                .flat_map(|line| line.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, _)| *name == self.cookie.name)
-                .map(|(_, value)| value.trim_matches('"')),
+    /// Offers `consider` every value of the session's name the request presents, in the order
+    /// the client sent them, until it answers `Break`. Browsers send every cookie whose domain
+    /// and path match, most specific path first, so a sibling subdomain or a plain-http page can
+    /// plant `id=junk; Domain=parent; Path=/x` ahead of the real one: every value is a
+    /// candidate, none hides another. Header bytes outside ASCII (another app's UTF-8 cookie)
+    /// are read as replacement characters, so they spoil at most their own cookie. Past
+    /// [`MAX_CANDIDATES`] values the rest are ignored: a request planting more is not a browser
+    /// with a few stale cookies, and each candidate costs a signature check.
+    fn candidates(
+        &self,
+        values: &[HeaderValue],
+        mut consider: impl FnMut(&str) -> ControlFlow<()>,
+    ) {
+        let mut offered = 0;
+        let mut offer = |value: &str| {
+            offered += 1;
+            if offered > MAX_CANDIDATES {
+                return ControlFlow::Break(());
+            }
+            consider(value)
+        };
+        for value in values {
+            let line = String::from_utf8_lossy(value.as_bytes());
+            let flow = match &self.transport {
+                IdTransport::Header(_) => match line.trim() {
+                    "" => ControlFlow::Continue(()),
+                    value => offer(value),
+                },
+                IdTransport::Cookie => Cookie::split_parse(line.as_ref())
+                    .flatten()
+                    .filter(|cookie| cookie.name() == self.cookie.name)
+                    .try_for_each(|cookie| offer(cookie.value_trimmed())),
+            };
+            if flow.is_break() {
+                return;
+            }
         }
     }
 
@@ -261,17 +294,26 @@ impl IdCodec for SignedIds {
         SessionId::generate()
     }
 
+    /// The first candidate that verifies; the first refusal if none does.
     fn read(&self, values: &[HeaderValue]) -> PresentedId {
-        match self.carrier.presented(values) {
-            None => PresentedId::Absent,
-            Some(value) => match self.verify(value) {
-                Ok((id, key_index)) => PresentedId::Valid {
-                    id,
-                    stale: key_index > 0,
-                },
-                Err(reason) => PresentedId::Refused(reason),
-            },
-        }
+        let mut presented = PresentedId::Absent;
+        self.carrier
+            .candidates(values, |value| match self.verify(value) {
+                Ok((id, key_index)) => {
+                    presented = PresentedId::Valid {
+                        id,
+                        stale: key_index > 0,
+                    };
+                    ControlFlow::Break(())
+                }
+                Err(reason) => {
+                    if presented == PresentedId::Absent {
+                        presented = PresentedId::Refused(reason);
+                    }
+                    ControlFlow::Continue(())
+                }
+            });
+        presented
     }
 
     fn issue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList {
@@ -312,20 +354,35 @@ impl CookieCodec for SealedCookies {
         &self.carrier.header
     }
 
+    /// The first candidate that opens into a live session. Otherwise the most telling failure:
+    /// a cookie that opened (expired or undecodable: one this server sealed) over one that did
+    /// not open at all.
     fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie {
-        let Some(value) = self.carrier.presented(values) else {
-            return OpenedCookie::Absent;
-        };
-        match self.store.open(&self.keys, self.carrier.name(), value, now) {
-            Ok((id, record, key_index)) => OpenedCookie::Live {
-                id: Some(id),
-                record: Box::new(record),
-                stale: key_index > 0,
-            },
-            Err(Unsealed::Unopenable) => OpenedCookie::Refused,
-            Err(Unsealed::Corrupt) => OpenedCookie::Corrupt,
-            Err(Unsealed::Expired) => OpenedCookie::Expired,
-        }
+        let mut opened = OpenedCookie::Absent;
+        self.carrier.candidates(values, |value| {
+            let candidate = match self.store.open(&self.keys, self.carrier.name(), value, now) {
+                Ok((id, record, key_index)) => {
+                    opened = OpenedCookie::Live {
+                        id: Some(id),
+                        record: Box::new(record),
+                        stale: key_index > 0,
+                    };
+                    return ControlFlow::Break(());
+                }
+                Err(Unsealed::Unopenable) => OpenedCookie::Refused,
+                Err(Unsealed::Corrupt) => OpenedCookie::Corrupt,
+                Err(Unsealed::Expired) => OpenedCookie::Expired,
+            };
+            let authentic =
+                |o: &OpenedCookie| matches!(o, OpenedCookie::Corrupt | OpenedCookie::Expired);
+            if matches!(opened, OpenedCookie::Absent)
+                || (authentic(&candidate) && !authentic(&opened))
+            {
+                opened = candidate;
+            }
+            ControlFlow::Continue(())
+        });
+        opened
     }
 
     fn seal(
