@@ -245,36 +245,51 @@ impl Default for CookieOptions {
 /// ```
 pub fn parse_cookie_header(header: &str) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    let len = header.len();
-    if len < 2 {
-        return pairs;
-    }
-    let mut index = 0;
-    while index < len {
-        let Some(eq) = find_from(header, b'=', index) else {
-            break;
-        };
-        let end = match find_from(header, b';', index) {
-            None => len,
-            Some(semicolon) if eq > semicolon => {
-                // The pair before has no `=`: resume after the last `;` ahead of this `=`.
-                index = header[..eq].rfind(';').map_or(0, |i| i + 1);
-                continue;
-            }
-            Some(semicolon) => semicolon,
-        };
-        let key = trim_space_tab(&header[index..eq]);
+    for (key, value) in cookie_pairs(header) {
         if !pairs.iter().any(|(existing, _)| existing == key) {
-            let mut value = trim_space_tab(&header[eq + 1..end]);
-            if value.starts_with('"') && value.ends_with('"') {
-                // A lone `"` is both quotes at once: JavaScript's `slice(1, 0)` is "".
-                value = value.get(1..value.len() - 1).unwrap_or("");
-            }
-            pairs.push((key.to_owned(), decode_uri_component_lenient(value)));
+            pairs.push((key.to_owned(), decode_value(value)));
         }
-        index = end + 1;
     }
     pairs
+}
+
+/// Every `name=value` pair of a `Cookie` header as the `cookie` package's `parse` walks it,
+/// duplicates included, names trimmed, values raw (trimmed, quotes and encoding kept).
+fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    let len = header.len();
+    let mut index = if len < 2 { len } else { 0 };
+    std::iter::from_fn(move || {
+        while index < len {
+            let eq = find_from(header, b'=', index)?;
+            let end = match find_from(header, b';', index) {
+                None => len,
+                Some(semicolon) if eq > semicolon => {
+                    // The pair before has no `=`: resume after the last `;` ahead of this `=`.
+                    index = header[..eq].rfind(';').map_or(0, |i| i + 1);
+                    continue;
+                }
+                Some(semicolon) => semicolon,
+            };
+            let pair = (
+                trim_space_tab(&header[index..eq]),
+                trim_space_tab(&header[eq + 1..end]),
+            );
+            index = end + 1;
+            return Some(pair);
+        }
+        None
+    })
+}
+
+/// One value as `parse` hands it out: one pair of surrounding quotes removed, then
+/// URL-decoded leniently.
+fn decode_value(raw: &str) -> String {
+    let mut value = raw;
+    if value.starts_with('"') && value.ends_with('"') {
+        // A lone `"` is both quotes at once: JavaScript's `slice(1, 0)` is "".
+        value = value.get(1..value.len() - 1).unwrap_or("");
+    }
+    decode_uri_component_lenient(value)
 }
 
 fn find_from(text: &str, byte: u8, from: usize) -> Option<usize> {
@@ -321,10 +336,22 @@ fn decode_uri_component_lenient(text: &str) -> String {
 /// The value of cookie `name` as express-session sees it in a `Cookie` header
 /// ([`parse_cookie_header`]'s first occurrence, URL-decoded).
 pub fn get_cookie(header: &str, name: &str) -> Option<String> {
-    parse_cookie_header(header)
-        .into_iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value)
+    get_cookies(header, name).next()
+}
+
+/// Every value of cookie `name` in a `Cookie` header, in order, each decoded as [`get_cookie`]
+/// decodes the first. express-session reads only the first; a sibling subdomain can plant one
+/// ahead of the real cookie, so sessile's codec tries them all.
+///
+/// ```
+/// use sessile_node::express_session::get_cookies;
+/// let values: Vec<String> = get_cookies("connect.sid=junk; connect.sid=s%3Areal", "connect.sid").collect();
+/// assert_eq!(values, ["junk", "s:real"]);
+/// ```
+pub fn get_cookies<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = String> + 'h {
+    cookie_pairs(header)
+        .filter(move |(key, _)| *key == name)
+        .map(|(_, value)| decode_value(value))
 }
 
 /// The session id express-session takes from a `Cookie` header: the cookie must start with `s:`
@@ -340,10 +367,14 @@ pub fn read_session_id_with_index(
     name: &str,
     secrets: &Secrets,
 ) -> Option<(String, usize)> {
-    let raw = get_cookie(header, name)?;
-    let signed = raw.strip_prefix("s:")?;
+    unsign_session_cookie(&get_cookie(header, name)?, secrets)
+}
+
+/// The id in one decoded `connect.sid` value (`s:<id>.<sig>`) and the index of the secret that
+/// verified it; `None` for an unsigned, badly signed or empty id.
+pub fn unsign_session_cookie(value: &str, secrets: &Secrets) -> Option<(String, usize)> {
     secrets
-        .unsign_with_index(signed)
+        .unsign_with_index(value.strip_prefix("s:")?)
         .filter(|(id, _)| !id.is_empty())
 }
 

@@ -21,7 +21,7 @@ use sessile::{Record, RejectReason, SessionId, Timestamp};
 
 use crate::express_session::{self, Secrets};
 use crate::keygrip::{self, KoaCookies};
-use crate::SameSite;
+use crate::{joined_cookie_header, SameSite};
 
 /// How a Koa package makes new ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,25 +208,34 @@ impl IdCodec for KoaIds {
         SessionId::foreign(&text).expect("generated ids are short visible ASCII")
     }
 
+    /// The first value of the cookie a key verifies (any `.sig` of the header may sign it), so
+    /// a planted pair never hides the real one. Unsigned cookies (koa-session-minimal) cannot be
+    /// told apart: the first well-formed one is the id, as in Node.
     fn read(&self, values: &[HeaderValue]) -> PresentedId {
-        let header = joined(values);
+        let header = joined_cookie_header(values);
         if keygrip::get_cookie(&header, &self.name).is_none() {
             return PresentedId::Absent;
         }
-        let (value, stale) = if self.signed {
-            let read = self.cookies.get_signed(&header, &self.name);
-            match read.value {
-                Some(value) => (value, read.key_index.unwrap_or(0) > 0),
-                None => return PresentedId::Refused(RejectReason::BadSignature),
-            }
-        } else {
-            let value = keygrip::get_cookie(&header, &self.name).unwrap_or_default();
-            (value.to_owned(), false)
-        };
-        match SessionId::foreign(&value) {
-            Some(id) => PresentedId::Valid { id, stale },
-            None => PresentedId::Refused(RejectReason::Malformed),
+        if !self.signed {
+            let first = keygrip::get_cookie(&header, &self.name).unwrap_or_default();
+            return match SessionId::foreign(first) {
+                Some(id) => PresentedId::Valid { id, stale: false },
+                None => PresentedId::Refused(RejectReason::Malformed),
+            };
         }
+        let mut verified = self.cookies.verified(&header, &self.name).peekable();
+        if verified.peek().is_none() {
+            return PresentedId::Refused(RejectReason::BadSignature);
+        }
+        verified
+            .find_map(|(value, index)| SessionId::foreign(value).map(|id| (id, index)))
+            .map_or(
+                PresentedId::Refused(RejectReason::Malformed),
+                |(id, index)| PresentedId::Valid {
+                    id,
+                    stale: index > 0,
+                },
+            )
     }
 
     fn issue(&self, id: &SessionId, record: &Record, _now: Timestamp) -> HeaderList {
@@ -311,25 +320,35 @@ impl IdCodec for ExpressIds {
         SessionId::foreign(&uid_safe_24()).expect("uid-safe ids are base64url")
     }
 
+    /// The first value of the cookie that verifies under a secret, so a planted `connect.sid`
+    /// never hides the real one (express-session reads only the first).
     fn read(&self, values: &[HeaderValue]) -> PresentedId {
-        let header = joined(values);
-        if express_session::get_cookie(&header, &self.name).is_none() {
+        let header = joined_cookie_header(values);
+        let mut candidates = express_session::get_cookies(&header, &self.name)
+            .take(keygrip::MAX_CANDIDATES)
+            .peekable();
+        if candidates.peek().is_none() {
             return PresentedId::Absent;
         }
-        let Some((id, index)) =
-            express_session::read_session_id_with_index(&header, &self.name, &self.secrets)
-        else {
-            return PresentedId::Refused(RejectReason::BadSignature);
-        };
-        match SessionId::foreign(&id) {
-            // express-session re-signs only when it writes; sessile re-signs a cookie from a
-            // retired secret as soon as the session is read, so the secret can go sooner.
-            Some(id) => PresentedId::Valid {
-                id,
-                stale: index > 0,
-            },
-            None => PresentedId::Refused(RejectReason::Malformed),
+        let mut presented = PresentedId::Refused(RejectReason::BadSignature);
+        for raw in candidates {
+            let Some((id, index)) = express_session::unsign_session_cookie(&raw, &self.secrets)
+            else {
+                continue;
+            };
+            match SessionId::foreign(&id) {
+                // express-session re-signs only when it writes; sessile re-signs a cookie from a
+                // retired secret as soon as the session is read, so the secret can go sooner.
+                Some(id) => {
+                    return PresentedId::Valid {
+                        id,
+                        stale: index > 0,
+                    }
+                }
+                None => presented = PresentedId::Refused(RejectReason::Malformed),
+            }
         }
+        presented
     }
 
     fn issue(&self, id: &SessionId, record: &Record, _now: Timestamp) -> HeaderList {
@@ -365,14 +384,6 @@ impl IdCodec for ExpressIds {
     fn renews_on_write(&self) -> bool {
         self.cookie.expiring
     }
-}
-
-fn joined(values: &[HeaderValue]) -> String {
-    values
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn header_value(line: &str) -> HeaderValue {

@@ -38,6 +38,10 @@ use subtle::ConstantTimeEq;
 
 use crate::{is_valid_domain, is_valid_path, to_utc_string, Error, Priority, SameSite};
 
+/// How many cookies of one name (and how many `.sig` cookies) [`KoaCookies::verified`] tries.
+/// Browsers send one per matching domain and path: a handful at most.
+pub const MAX_CANDIDATES: usize = 8;
+
 /// The `expires` text of every removal cookie Node writes.
 pub const EPOCH_UTC_STRING: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
 
@@ -165,6 +169,19 @@ fn hmac_digest<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u
 /// assert_eq!(get_cookie("xkoa.sess=1", "koa.sess"), None);
 /// ```
 pub fn get_cookie<'h>(cookie_header: &'h str, name: &str) -> Option<&'h str> {
+    get_cookies(cookie_header, name).next()
+}
+
+/// Every value of `name` in a `Cookie` header, in order, each found as [`get_cookie`] finds the
+/// first. Node reads only the first; a sibling subdomain can plant one ahead of the real cookie,
+/// so sessile's codecs try them all ([`KoaCookies::verified`]).
+///
+/// ```
+/// use sessile_node::keygrip::get_cookies;
+/// let values: Vec<&str> = get_cookies("koa.sess=junk; a=1; koa.sess=real", "koa.sess").collect();
+/// assert_eq!(values, ["junk", "real"]);
+/// ```
+pub fn get_cookies<'h>(cookie_header: &'h str, name: &str) -> impl Iterator<Item = &'h str> {
     let bytes = cookie_header.as_bytes();
     let starts = std::iter::once(0).chain(
         bytes
@@ -173,20 +190,15 @@ pub fn get_cookie<'h>(cookie_header: &'h str, name: &str) -> Option<&'h str> {
             .filter(|(_, b)| **b == b';')
             .map(|(i, _)| i + 1),
     );
-    for start in starts {
+    let name = name.to_owned();
+    starts.filter_map(move |start| {
         let rest = cookie_header[start..].trim_start_matches(' ');
-        let Some(after_name) = rest.strip_prefix(name) else {
-            continue;
-        };
-        let Some(value_and_more) = after_name.strip_prefix('=') else {
-            continue;
-        };
+        let value_and_more = rest.strip_prefix(name.as_str())?.strip_prefix('=')?;
         let value = value_and_more
             .split_once(';')
             .map_or(value_and_more, |(value, _)| value);
-        return Some(strip_quotes(value));
-    }
-    None
+        Some(strip_quotes(value))
+    })
 }
 
 /// `value.slice(1, -1)` when the value starts with a double quote, whatever it ends with.
@@ -316,6 +328,41 @@ impl KoaCookies {
                 )],
             },
         }
+    }
+
+    /// Every value of `name` that one of the header's `NAME.sig` values verifies, in the order
+    /// the client sent them, with the index of the key that verified it. Node reads only the
+    /// first `NAME` and the first `NAME.sig`; a planted pair ahead of the real one would hide
+    /// it, so sessile's codecs try every pair (at most [`MAX_CANDIDATES`] of each name).
+    ///
+    /// ```
+    /// use sessile_node::keygrip::{CookieOptions, KoaCookies, Keygrip};
+    /// let cookies = KoaCookies::new(Keygrip::new(["key"])?, false);
+    /// let sig = cookies.set("koa.sid", "real", &CookieOptions::default(), 0)?[1].clone();
+    /// let sig = sig.split(';').next().unwrap();
+    /// let header = format!("koa.sid=junk; koa.sid.sig=junk; koa.sid=real; {sig}");
+    /// let verified: Vec<(&str, usize)> = cookies.verified(&header, "koa.sid").collect();
+    /// assert_eq!(verified, [("real", 0)]);
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn verified<'h>(
+        &'h self,
+        cookie_header: &'h str,
+        name: &'h str,
+    ) -> impl Iterator<Item = (&'h str, usize)> + 'h {
+        let signatures: Vec<&str> = get_cookies(cookie_header, &format!("{name}.sig"))
+            .filter(|signature| !signature.is_empty())
+            .take(MAX_CANDIDATES)
+            .collect();
+        get_cookies(cookie_header, name)
+            .take(MAX_CANDIDATES)
+            .filter_map(move |value| {
+                let data = format!("{name}={value}");
+                signatures
+                    .iter()
+                    .find_map(|signature| self.keys.index(&data, signature))
+                    .map(|index| (value, index))
+            })
     }
 
     /// `ctx.cookies.set(name, value, opts)`: the `Set-Cookie` header values, the main cookie

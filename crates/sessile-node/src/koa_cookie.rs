@@ -88,6 +88,7 @@ use sessile::codec::{CookieCodec, HeaderList, OpenedCookie};
 use sessile::{Record, SessionError, SessionId, Timestamp};
 
 use crate::ids::NodeCookie;
+use crate::joined_cookie_header;
 use crate::keygrip::{self, CookieOptions, Keygrip, KoaCookies};
 use crate::koa_session::{self, DecodeError};
 use crate::record_json::{NodeJson, NodeShape};
@@ -265,22 +266,27 @@ impl CookieCodec for KoaCookieSessions {
         &header::COOKIE
     }
 
+    /// The first signed cookie that decodes into a live session; a planted pair never hides it
+    /// (koa-session reads only the first `koa.sess` and `koa.sess.sig`). Otherwise the failure
+    /// of the first signed one, `Refused` if none is signed.
     fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie {
-        let header = joined(values);
+        let header = joined_cookie_header(values);
         // `if (!cookie)`: an empty value is no session in Node.
-        match keygrip::get_cookie(&header, &self.name) {
-            None | Some("") => return OpenedCookie::Absent,
-            Some(_) => {}
+        if keygrip::get_cookies(&header, &self.name).all(str::is_empty) {
+            return OpenedCookie::Absent;
         }
-        let read = self.cookies.get_signed(&header, &self.name);
-        let Some(value) = read.value else {
-            return OpenedCookie::Refused;
-        };
-        let stale = read.key_index.unwrap_or(0) > 0;
-        match self.decode(&value, now) {
-            OpenedCookie::Live { id, record, .. } => OpenedCookie::Live { id, record, stale },
-            other => other,
+        let mut opened = OpenedCookie::Refused;
+        for (value, key_index) in self.cookies.verified(&header, &self.name) {
+            match self.decode(value, now) {
+                OpenedCookie::Live { id, record, .. } => {
+                    let stale = key_index > 0;
+                    return OpenedCookie::Live { id, record, stale };
+                }
+                failure if matches!(opened, OpenedCookie::Refused) => opened = failure,
+                _ => {}
+            }
         }
+        opened
     }
 
     fn seal(
@@ -312,14 +318,6 @@ impl CookieCodec for KoaCookieSessions {
             .map(|line| (header::SET_COOKIE, header_value(&line)))
             .collect()
     }
-}
-
-fn joined(values: &[HeaderValue]) -> String {
-    values
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn header_value(line: &str) -> HeaderValue {

@@ -114,6 +114,16 @@ pub enum Priority {
 }
 
 /// RFC 6265 domain-value as both `cookies` and `cookie` check it (a leading dot is allowed).
+/// A request's `Cookie` header lines as one string, as Node sees them joined. Bytes outside ASCII
+/// (another app's UTF-8 cookie) become replacement characters instead of hiding the whole line.
+pub(crate) fn joined_cookie_header(values: &[http::HeaderValue]) -> String {
+    values
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub(crate) fn is_valid_domain(domain: &str) -> bool {
     let labels = domain.strip_prefix('.').unwrap_or(domain);
     !labels.is_empty()

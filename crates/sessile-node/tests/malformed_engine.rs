@@ -591,3 +591,80 @@ proptest! {
         }
     }
 }
+
+/// The `Cookie` header a browser sends back for a response's `Set-Cookie` lines.
+fn presented(set_cookies: &[String]) -> String {
+    set_cookies
+        .iter()
+        .map(|line| line.split(';').next().unwrap())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One request presenting `line` (bytes as given) that reads the session and writes to it.
+async fn read_and_write(manager: &SessionManager, line: &[u8]) -> (Option<String>, Vec<String>) {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::COOKIE, HeaderValue::from_bytes(line).unwrap());
+    let session = manager.start(&headers, None);
+    let user = session.user().await.unwrap();
+    session.insert("seen", true).unwrap();
+    let response = session.finish().await.unwrap();
+    let lines = response
+        .headers
+        .iter()
+        .filter(|(name, _)| *name == header::SET_COOKIE)
+        .map(|(_, value)| value.to_str().unwrap().to_owned())
+        .collect();
+    (user, lines)
+}
+
+#[tokio::test]
+async fn planted_cookies_and_non_ascii_bytes_never_hide_a_node_session() {
+    let events = RecordingEvents::new();
+    let managers = [
+        (
+            "koa.sid",
+            id_manager(
+                KoaIds::generic_session(Keygrip::new(["k1"]).unwrap()),
+                &events,
+            ),
+        ),
+        (
+            "connect.sid",
+            id_manager(ExpressIds::new(Secrets::new(["s1"]).unwrap()), &events),
+        ),
+        ("koa.sess", koa_cookie_manager(&events)),
+    ];
+    for (name, manager) in &managers {
+        let session = manager.start(&HeaderMap::new(), None);
+        session.set_user(Some("alice"));
+        let real = presented(
+            &session
+                .finish()
+                .await
+                .unwrap()
+                .headers
+                .iter()
+                .map(|(_, value)| value.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>(),
+        );
+        let lines: Vec<Vec<u8>> = vec![
+            format!("{name}=junk; {real}").into_bytes(),
+            format!("{name}=junk; {name}.sig=junk; {real}").into_bytes(),
+            format!("{real}; {name}=junk; {name}.sig=junk").into_bytes(),
+            [b"other=caf\xc3\xa9; x=\xff; ".as_slice(), real.as_bytes()].concat(),
+            [real.as_bytes(), b"; other=\xfe\xff".as_slice()].concat(),
+        ];
+        for line in &lines {
+            let shown = String::from_utf8_lossy(line);
+            let (user, set_cookies) = read_and_write(manager, line).await;
+            assert_eq!(user.as_deref(), Some("alice"), "{name}: {shown}");
+            assert!(
+                !set_cookies.iter().any(|line| line
+                    .to_ascii_lowercase()
+                    .contains("expires=thu, 01 jan 1970")),
+                "{name}: {shown}: a removal answered a live session: {set_cookies:?}"
+            );
+        }
+    }
+}
