@@ -23,6 +23,9 @@ use tokio::task::JoinSet;
 
 const TABLE: &str = "sessile_fault";
 const MARIADBD: &str = "/usr/sbin/mariadbd";
+/// The plain server's pid file (Debian's `my.cnf`): start-stop-daemon matches it, so the TLS-only
+/// MariaDB that `scripts/services` runs beside it is left alone.
+const PIDFILE: &str = "/run/mysqld/mysqld.pid";
 
 /// Where the server is when a request starts or ends.
 const UP: u8 = 0;
@@ -69,14 +72,24 @@ fn start_server() {
         "--start",
         "--oknodo",
         "--background",
+        "--pidfile",
+        PIDFILE,
         "--exec",
         MARIADBD,
     ]));
 }
 
 fn stop_server() {
-    run(Command::new("start-stop-daemon")
-        .args(["--stop", "--oknodo", "--retry", "30", "--exec", MARIADBD]));
+    run(Command::new("start-stop-daemon").args([
+        "--stop",
+        "--oknodo",
+        "--retry",
+        "30",
+        "--pidfile",
+        PIDFILE,
+        "--exec",
+        MARIADBD,
+    ]));
 }
 
 /// Starts MariaDB again when dropped, whether the test passed or panicked.
