@@ -16,6 +16,8 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod statements;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod tls;
 
 /// The idle timeout of the tests' sessions; their absolute deadline is twice that.
 pub const IDLE: Duration = Duration::from_secs(3600);

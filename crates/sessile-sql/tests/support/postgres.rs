@@ -1,12 +1,13 @@
 //! Connecting the PostgreSQL tests to the server.
 //!
-//! The server comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! The server comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`,
+//! without TLS: the machine's server offers it, and `tests/tls.rs` covers TLS on its own server).
 //! A test that cannot reach it fails, naming the command that starts it: nothing skips.
 
 use sessile_sql::{PostgresStore, PostgresStoreOptions};
 use sqlx::PgPool;
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable";
 
 /// Schema of every table the tests create, so they never touch an application's tables.
 pub const TEST_SCHEMA: &str = "sessile_test";

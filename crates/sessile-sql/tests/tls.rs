@@ -1,0 +1,121 @@
+//! TLS to the TLS-only PostgreSQL and MariaDB that `scripts/services` starts beside the plain
+//! ones, with certificates from the CA it generates (`SESSILE_TLS_DIR`, default
+//! `/tmp/sessile-tls`). For each server: the conformance suite over a verified connection, the
+//! server's own view that the connection is encrypted, a wrong CA refused as a certificate
+//! problem, and a plain connection refused by the server.
+
+#![cfg(any(feature = "postgres", feature = "mysql"))]
+
+mod support;
+
+/// One server's TLS tests. What differs between servers: the URL, how to connect, where the
+/// server shows a session's TLS version, how to ask for verification against another CA or for
+/// no TLS, and the server's words refusing a plain login.
+macro_rules! tls_suite {
+    (
+        url: $variable:literal or $default:literal,
+        connect: |$options:ident: $options_type:ty| -> $store:ty $connect:block,
+        tls_version: $version_sql:literal,
+        wrong_ca: |$wrong:ident| $wrong_ca:expr,
+        plain: |$plain:ident| $plain_options:expr,
+        plain_refused_with: $plain_words:literal $(,)?
+    ) => {
+        use sessile::testkit::__private::run;
+
+        use crate::support::tls;
+
+        fn verified() -> $options_type {
+            let url = tls::server_url($variable, $default);
+            url.parse().expect(concat!($variable, " is a URL of this server"))
+        }
+
+        async fn connect($options: $options_type) -> Result<$store, sessile_sql::Error> $connect
+
+        async fn make_store() -> $store {
+            tls::connected(connect(verified()).await, $variable)
+        }
+
+        sessile::store_conformance!(make_store());
+
+        #[test]
+        fn the_connection_is_encrypted() {
+            run(async {
+                let store = make_store().await;
+                let version: String = sqlx::query_scalar($version_sql)
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("the server reports this session's TLS version");
+                assert!(version.starts_with("TLSv1."), "the server sees {version:?}");
+            });
+        }
+
+        #[test]
+        fn a_certificate_from_another_ca_is_refused() {
+            let $wrong = verified();
+            let options = $wrong_ca;
+            run(async { tls::assert_refused(connect(options).await, tls::UNKNOWN_ISSUER) });
+        }
+
+        #[test]
+        fn a_plain_connection_is_refused() {
+            let $plain = verified();
+            let options = $plain_options;
+            run(async { tls::assert_refused(connect(options).await, $plain_words) });
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use sessile_sql::PostgresStore;
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+    use crate::support::postgres::TEST_SCHEMA;
+
+    tls_suite! {
+        url: "POSTGRES_TLS_URL"
+            or "postgres://postgres@127.0.0.1:5433/test?sslmode=verify-full&sslrootcert={ca}",
+        connect: |options: PgConnectOptions| -> PostgresStore {
+            PostgresStore::options()
+                .schema(TEST_SCHEMA)
+                .table("tls_conformance")
+                .max_connections(4)
+                .connect_with(options)
+                .await
+        },
+        tls_version: "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+        wrong_ca: |options| options
+            .ssl_mode(PgSslMode::VerifyFull)
+            .ssl_root_cert(tls::wrong_ca_file()),
+        plain: |options| options.ssl_mode(PgSslMode::Disable),
+        // The server's own words: its pg_hba.conf has only `hostssl` lines.
+        plain_refused_with: "no encryption",
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use sessile_sql::MySqlStore;
+    use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+
+    tls_suite! {
+        url: "MYSQL_TLS_URL"
+            or "mysql://root@127.0.0.1:3307/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
+        connect: |options: MySqlConnectOptions| -> MySqlStore {
+            MySqlStore::options()
+                .table_name("sessile_tls_conformance")
+                .max_connections(4)
+                .connect_with(options)
+                .await
+        },
+        tls_version: "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+                      WHERE VARIABLE_NAME = 'SSL_VERSION'",
+        wrong_ca: |options| options
+            .ssl_mode(MySqlSslMode::VerifyIdentity)
+            .ssl_ca(tls::wrong_ca_file()),
+        plain: |options| options.ssl_mode(MySqlSslMode::Disabled),
+        // MariaDB answers a login without TLS under require_secure_transport with a plain
+        // "Access denied" (1045): nothing is read or written in clear.
+        plain_refused_with: "Access denied",
+    }
+}
