@@ -29,7 +29,7 @@
 //!   saves, so they are dropped here too. sessile's default CSRF secret lives under `_csrf`: use
 //!   [`sessile::csrf::Scheme::NodeCsrf`] (key `secret`, as koa-csrf) with this codec;
 //! - anything over the browser's 4096-byte cookie limit: [`CookieCodec::seal`] refuses with
-//!   [`SessionError::CookieTooLarge`] rather than letting the browser drop the cookie.
+//!   [`SealError::TooLarge`] rather than letting the browser drop the cookie.
 //!
 //! Where this reads differently from koa-session, on purpose: a signed `_expire` that is present
 //! but not a number, or JSON that is not an object, is `Corrupt` (Node keeps such a session;
@@ -84,8 +84,8 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderName, HeaderValue};
-use sessile::codec::{CookieCodec, HeaderList, OpenedCookie};
-use sessile::{Record, SessionError, SessionId, Timestamp};
+use sessile::codec::{CookieCodec, HeaderList, OpenedCookie, SealError};
+use sessile::{Record, SessionId, Timestamp};
 
 use crate::ids::NodeCookie;
 use crate::joined_cookie_header;
@@ -294,13 +294,13 @@ impl CookieCodec for KoaCookieSessions {
         _id: &SessionId,
         record: &Record,
         _now: Timestamp,
-    ) -> Result<HeaderList, SessionError> {
+    ) -> Result<HeaderList, SealError> {
         let value = STANDARD.encode(self.json.encode(record));
         let expires = self.cookie.expiring.then(|| record.expires_at());
         let lines = self.set_cookie(&value, expires);
         let size = lines.first().map_or(0, String::len);
         if size > BROWSER_COOKIE_LIMIT {
-            return Err(SessionError::CookieTooLarge {
+            return Err(SealError::TooLarge {
                 size,
                 limit: BROWSER_COOKIE_LIMIT,
             });
@@ -441,7 +441,7 @@ mod tests {
         big.data.insert("blob".into(), "x".repeat(4000).into());
         assert!(matches!(
             codec(&["k"]).seal(&SessionId::generate(), &big, Timestamp::from_millis(NOW)),
-            Err(SessionError::CookieTooLarge { limit: 4096, .. })
+            Err(SealError::TooLarge { limit: 4096, .. })
         ));
     }
 

@@ -16,7 +16,6 @@ use crate::events::RejectReason;
 use crate::id::{SessionId, ENCODED_ID_LEN};
 use crate::keys::{Keys, ENCODED_SIGNATURE_LEN};
 use crate::record::Record;
-use crate::session::SessionError;
 use crate::stores::cookie::{CookieStore, Unsealed};
 use crate::time::Timestamp;
 
@@ -26,6 +25,20 @@ const MAX_CANDIDATES: usize = 8;
 
 /// Response headers a codec produces: `Set-Cookie` lines, or an id header.
 pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
+
+/// Why a [`CookieCodec`] could not seal a session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The `Set-Cookie` value would exceed the limit browsers keep.
+    #[error("the session cookie would be {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// The `Set-Cookie` value's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
 
 /// What a request presents as its session id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +149,7 @@ pub trait CookieCodec: Send + Sync + 'static {
         id: &SessionId,
         record: &Record,
         now: Timestamp,
-    ) -> Result<HeaderList, SessionError>;
+    ) -> Result<HeaderList, SealError>;
 
     /// Headers removing the session from the client.
     fn removal(&self) -> HeaderList;
@@ -390,12 +403,12 @@ impl CookieCodec for SealedCookies {
         id: &SessionId,
         record: &Record,
         now: Timestamp,
-    ) -> Result<HeaderList, SessionError> {
+    ) -> Result<HeaderList, SealError> {
         let sealed = self.store.seal(&self.keys, self.carrier.name(), id, record);
         let header = self.carrier.issue(sealed, record, now);
         let size = header.1.len();
         if size > self.store.limit() {
-            return Err(SessionError::CookieTooLarge {
+            return Err(SealError::TooLarge {
                 size,
                 limit: self.store.limit(),
             });

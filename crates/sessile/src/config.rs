@@ -9,8 +9,6 @@ use http::HeaderName;
 
 use crate::events::{EventSink, TracingEvents};
 use crate::keys::Keys;
-use crate::record::Record;
-use crate::session::Session;
 use crate::time::{Clock, SystemClock};
 
 /// Default idle timeout: 30 minutes, the upper end OWASP suggests for low-risk applications.
@@ -67,11 +65,6 @@ impl Default for CookieConfig {
     }
 }
 
-/// Called after a session loads; `false` discards it and starts a fresh one (koa-session's `valid`).
-pub type ValidityCheck = Arc<dyn Fn(&Record) -> bool + Send + Sync>;
-/// Called just before a session with changes is committed; may add changes (koa-session's `beforeSave`).
-pub type BeforeSave = Arc<dyn Fn(&Session) + Send + Sync>;
-
 /// Session configuration.
 ///
 /// ```
@@ -102,10 +95,6 @@ pub struct Config {
     pub store_timeout: Duration,
     /// Store the client's IP address in the device metadata.
     pub record_ip: bool,
-    /// Optional check after load.
-    pub validity_check: Option<ValidityCheck>,
-    /// Optional hook before commit.
-    pub before_save: Option<BeforeSave>,
     /// Source of the current time.
     pub clock: Arc<dyn Clock>,
     /// Receiver of session events.
@@ -124,8 +113,6 @@ impl Config {
             keys,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             record_ip: false,
-            validity_check: None,
-            before_save: None,
             clock: Arc::new(SystemClock),
             events: Arc::new(TracingEvents),
         }
@@ -176,21 +163,6 @@ impl Config {
     /// Records client IP addresses in the device metadata.
     pub fn with_record_ip(mut self, record_ip: bool) -> Self {
         self.record_ip = record_ip;
-        self
-    }
-
-    /// Sets the validity check.
-    pub fn with_validity_check(
-        mut self,
-        check: impl Fn(&Record) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.validity_check = Some(Arc::new(check));
-        self
-    }
-
-    /// Sets the before-save hook.
-    pub fn with_before_save(mut self, hook: impl Fn(&Session) + Send + Sync + 'static) -> Self {
-        self.before_save = Some(Arc::new(hook));
         self
     }
 

@@ -49,7 +49,7 @@ use rand::RngCore;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use crate::session::{Session, SessionError};
+use crate::request::{Session, SessionError};
 
 /// The session data key that holds the [`Scheme::Masked`] secret.
 pub const SECRET_KEY: &str = "_csrf";

@@ -6,12 +6,11 @@ pub mod cleanup;
 pub mod codec;
 pub mod config;
 pub mod csrf;
-pub mod engine;
 pub mod events;
 pub mod id;
 pub mod keys;
 pub mod record;
-pub mod session;
+mod request;
 pub mod store;
 pub mod stores;
 #[cfg(feature = "testkit")]
@@ -21,12 +20,11 @@ pub mod time;
 pub use change::{ChangeSet, KeyChange, Touch};
 pub use config::{Config, CookieConfig, IdTransport};
 pub use csrf::Csrf;
-pub use engine::{ResponseHeaders, SessionManager};
 pub use events::{Event, EventSink, RejectReason, TracingEvents};
 pub use id::{SessionId, StoreKey};
 pub use keys::{Key, KeyError, Keys};
 pub use record::{Device, Record, SessionData, SessionSummary};
-pub use session::{Session, SessionError};
+pub use request::{ResponseHeaders, Session, SessionError, SessionManager};
 pub use store::{
     BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
 };

@@ -1343,3 +1343,65 @@ async fn bytes_outside_ascii_elsewhere_in_the_cookie_header_never_hide_the_sessi
         }
     }
 }
+
+#[tokio::test]
+async fn the_validity_check_on_the_manager_discards_refused_sessions() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let manager = h
+        .manager
+        .clone()
+        .with_validity_check(|record| record.data.get("name") != Some(&"ada".into()));
+    let session = manager.start(&cookie_request(&value), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    assert_removal(&session.finish().await.unwrap());
+    assert_eq!(
+        h.events
+            .count(|event| matches!(event, sessile::Event::Invalidated { .. })),
+        1
+    );
+
+    // The manager the check was added to is a copy: the original still accepts the session.
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+}
+
+#[tokio::test]
+async fn the_before_save_hook_runs_only_on_requests_with_changes() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let manager = h.manager.clone().with_before_save(|session| {
+        session.insert("saved", true).unwrap();
+    });
+
+    let untouched = manager.start(&cookie_request(&value), None);
+    assert!(untouched.finish_unused());
+    let read = manager.start(&cookie_request(&value), None);
+    read.get::<String>("name").await.unwrap();
+    assert!(read.finish().await.unwrap().is_empty());
+    let check = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(check.get::<bool>("saved").await.unwrap(), None);
+    check.finish().await.unwrap();
+
+    // A removal on a visitor without a session plans nothing, but the hook may add data: it runs.
+    let visitor = manager.start(&HeaderMap::new(), None);
+    visitor.remove("cart");
+    assert!(!visitor.finish_unused());
+    let fresh = issued_value(&visitor.finish().await.unwrap());
+    let check = h.manager.start(&cookie_request(&fresh), None);
+    assert_eq!(check.get::<bool>("saved").await.unwrap(), Some(true));
+    check.finish().await.unwrap();
+
+    let writer = manager.start(&cookie_request(&value), None);
+    writer.insert("theme", "dark").unwrap();
+    writer.finish().await.unwrap();
+    let check = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(check.get::<bool>("saved").await.unwrap(), Some(true));
+    assert_eq!(
+        check.get::<String>("theme").await.unwrap().as_deref(),
+        Some("dark")
+    );
+}

@@ -7,59 +7,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::change::{incremented, KeyChange};
-use crate::engine::{Backend, Phase, RequestState, ResponseHeaders, Shared};
-use crate::events::Event;
 use crate::id::StoreKey;
 use crate::record::{SessionData, SessionSummary};
-use crate::store::{IncrementOutcome, StoreError};
+use crate::store::IncrementOutcome;
 
-/// Why a session operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// The store failed or did not answer in time; adapters answer 503 for `Unavailable`.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A value could not be converted to or from JSON.
-    #[error("session value for {key:?} does not convert: {source}")]
-    Value {
-        /// The data key.
-        key: String,
-        /// What serde said.
-        source: serde_json::Error,
-    },
-    /// `increment` on a key that holds something other than an integer, or past `i64`.
-    #[error("session value for {key:?} is not an integer that can be incremented")]
-    NotAnInteger {
-        /// The data key.
-        key: String,
-    },
-    /// The session was deleted elsewhere (logout, revocation) while this request used it.
-    #[error("the session ended while this request was using it")]
-    Gone,
-    /// The cookie store's cookie would exceed the browser limit.
-    #[error("the session cookie would be {size} bytes, over the {limit}-byte limit; store less in the session or use a server-side store")]
-    CookieTooLarge {
-        /// The `Set-Cookie` value's size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The store reported a collision for several freshly generated ids in a row.
-    #[error("the store reported an id collision for {0} fresh ids in a row", 3)]
-    IdCollisions,
-    /// The session's request has finished (its response is sent or on its way), so the session
-    /// can no longer be read or changed: a handle kept past the handler, say in a spawned task.
-    /// Writes through methods that return nothing are ignored then, with a warning in the log.
-    #[error("the session's request has finished; the session can no longer be used")]
-    Finished,
-}
-
-impl SessionError {
-    /// Whether the store was unreachable or too slow: the response should be 503.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, SessionError::Store(StoreError::Unavailable(_)))
-    }
-}
+use super::plan::{plan, Step};
+use super::state::{IncrementAt, RequestState};
+use super::{Backend, ResponseHeaders, SessionError, Shared};
 
 /// The request's session: a cheap handle that touches the store only when used.
 ///
@@ -92,7 +46,7 @@ struct Inner {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, state: RequestState) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, state: RequestState) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,
@@ -109,11 +63,12 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on the request's state; [`SessionError::Finished`] once the request finished.
+    /// Runs `f` on the request's state, its id looked at; [`SessionError::Finished`] once the
+    /// request finished.
     fn with_state<T>(&self, f: impl FnOnce(&mut RequestState) -> T) -> Result<T, SessionError> {
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(SessionError::Finished)?;
-        self.inner.shared.resolve(state);
+        state.resolve(&self.inner.shared);
         Ok(f(state))
     }
 
@@ -128,14 +83,11 @@ impl Session {
     /// The value under `key`, converted from JSON; `None` if absent.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         self.ensure_loaded().await?;
-        let value = self.with_state(|state| {
-            if let Some(decided) = state.changes.decided_value(key) {
-                return decided.cloned();
-            }
-            match &state.phase {
-                Phase::Existing { record, .. } => record.data.get(key).cloned(),
-                _ => None,
-            }
+        let value = self.with_state(|state| match state.changes.decided_value(key) {
+            Some(decided) => decided.cloned(),
+            None => state
+                .record()
+                .and_then(|record| record.data.get(key).cloned()),
         })?;
         value
             .map(|value| serde_json::from_value(value))
@@ -166,8 +118,8 @@ impl Session {
     pub async fn data(&self) -> Result<SessionData, SessionError> {
         self.ensure_loaded().await?;
         self.with_state(|state| {
-            let mut data = match &state.phase {
-                Phase::Existing { record, .. } if !state.changes.cleared => record.data.clone(),
+            let mut data = match state.record() {
+                Some(record) if !state.changes.cleared => record.data.clone(),
                 _ => SessionData::new(),
             };
             for (key, change) in &state.changes.keys {
@@ -209,75 +161,49 @@ impl Session {
     /// concurrent increment. On a new session, or after this request wrote `key` itself, it is
     /// applied locally and committed with the rest.
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
-        if self.with_state(|state| matches!(state.phase, Phase::Sealed))? {
+        if self.with_state(|state| state.is_sealed())? {
             self.ensure_loaded().await?;
         }
-        let shared = self.inner.shared.clone();
-        let local = |state: &mut RequestState, base: Option<&Value>| {
+        let shared = &self.inner.shared;
+        let in_changes = |state: &mut RequestState, base: Option<&Value>| {
             let value = incremented(base, by).ok_or_else(|| SessionError::NotAnInteger {
                 key: key.to_owned(),
             })?;
             state.changes.set(key, value.into());
             Ok(value)
         };
-        let remote = self.with_state(|state| {
-            if let Some(decided) = state.changes.decided_value(key) {
-                let decided = decided.cloned();
-                return Err(local(state, decided.as_ref()));
-            }
-            match (&shared.backend, &mut state.phase) {
-                (Backend::Store { store, .. }, Phase::Unloaded { id })
-                | (Backend::Store { store, .. }, Phase::Existing { id, .. }) => {
-                    Ok((store.clone(), id.clone()))
-                }
-                (_, Phase::Existing { record, .. }) => {
-                    let current = record.data.get(key).cloned();
-                    Err(local(state, current.as_ref()))
-                }
-                (_, Phase::Interrupted) => Err(Err(SessionError::Gone)),
-                _ => Err(local(state, None)),
-            }
-        })?;
-        let (store, id) = match remote {
-            Ok(remote) => remote,
-            Err(result) => return result,
-        };
+        let (backend, id) =
+            match self.with_state(|state| match state.increment_at(shared, key) {
+                IncrementAt::Store { backend, id } => Ok((backend, id)),
+                IncrementAt::Changes(base) => Err(in_changes(state, base.as_ref())),
+                IncrementAt::Gone => Err(Err(SessionError::Gone)),
+            })? {
+                Ok(remote) => remote,
+                Err(result) => return result,
+            };
         let now = shared.now();
         let outcome = shared
-            .call(store.increment(&id.store_key(), key, by, shared.touch(now), now))
+            .call(
+                backend
+                    .store
+                    .increment(&id.store_key(), key, by, shared.touch(now), now),
+            )
             .await?;
         let applied = self.with_state(|state| match outcome {
             IncrementOutcome::Value(value) => {
-                state.touched_in_store = true;
-                if let Phase::Existing { record, .. } = &mut state.phase {
-                    record.data.insert(key.to_owned(), value.into());
-                    record.last_seen = now;
-                }
+                state.incremented_in_store(key, value, now);
                 Ok(value)
             }
             IncrementOutcome::NotAnInteger => Err(SessionError::NotAnInteger {
                 key: key.to_owned(),
             }),
-            IncrementOutcome::Gone => match state.phase {
-                // Loaded earlier in this request and deleted since: the session ended under us.
-                Phase::Existing { .. } => {
-                    shared
-                        .config
-                        .events
-                        .emit(&Event::Interrupted { tag: id.log_tag() });
-                    state.phase = Phase::Interrupted;
+            IncrementOutcome::Gone => {
+                if state.increment_found_nothing(shared, &id) {
                     Err(SessionError::Gone)
+                } else {
+                    in_changes(state, None)
                 }
-                // Never loaded: it had ended before this request, like an expired session.
-                _ => {
-                    shared
-                        .config
-                        .events
-                        .emit(&Event::Expired { tag: id.log_tag() });
-                    state.phase = Phase::dead_cookie();
-                    local(state, None)
-                }
-            },
+            }
         });
         match (applied, outcome) {
             (Ok(result), _) => result,
@@ -295,20 +221,8 @@ impl Session {
 
     /// Deletes the session at commit and removes the cookie. Writes after it start a new session.
     pub fn destroy(&self) {
-        self.write("destroy", |state| {
-            let ended = match std::mem::replace(&mut state.phase, Phase::fresh()) {
-                Phase::Unloaded { id } | Phase::Existing { id, .. } => Some(id),
-                Phase::Fresh { ended, .. } => ended,
-                // `with_state` resolved the id already.
-                Phase::Unresolved | Phase::Sealed | Phase::Interrupted => None,
-            };
-            state.phase = Phase::Fresh {
-                ended,
-                clear_cookie: true,
-            };
-            state.changes = Default::default();
-            state.rotate = false;
-        });
+        let shared = &self.inner.shared;
+        self.write("destroy", |state| state.destroy(shared));
     }
 
     /// Sets (or with `None` clears) the signed-in user, kept in the store's per-user index.
@@ -321,10 +235,9 @@ impl Session {
     /// The signed-in user.
     pub async fn user(&self) -> Result<Option<String>, SessionError> {
         self.ensure_loaded().await?;
-        self.with_state(|state| match (&state.changes.user, &state.phase) {
-            (Some(user), _) => user.clone(),
-            (None, Phase::Existing { record, .. }) => record.user.clone(),
-            (None, _) => None,
+        self.with_state(|state| match &state.changes.user {
+            Some(user) => user.clone(),
+            None => state.record().and_then(|record| record.user.clone()),
         })
     }
 
@@ -339,43 +252,40 @@ impl Session {
     /// The store key of the session the request arrived with, if it presented a valid one. Compare
     /// it with [`SessionSummary::key`] to mark "this device". `None` once the request finished.
     pub fn current_key(&self) -> Option<StoreKey> {
-        self.with_state(|state| match &state.phase {
-            Phase::Unloaded { id } | Phase::Existing { id, .. } => Some(id.store_key()),
-            _ => None,
-        })
-        .ok()
-        .flatten()
+        self.with_state(|state| state.id().map(|id| id.store_key()))
+            .ok()
+            .flatten()
     }
 
     /// The live sessions of the signed-in user, oldest first (empty when signed out or with the
     /// cookie store, which keeps no index).
     pub async fn user_sessions(&self) -> Result<Vec<SessionSummary>, SessionError> {
-        let (Some(user), Backend::Store { store, .. }) =
+        let (Some(user), Backend::Store(backend)) =
             (self.user().await?, &self.inner.shared.backend)
         else {
             return Ok(Vec::new());
         };
         let shared = &self.inner.shared;
         Ok(shared
-            .call(store.list_user_sessions(&user, shared.now()))
+            .call(backend.store.list_user_sessions(&user, shared.now()))
             .await?)
     }
 
     /// Deletes one of the signed-in user's sessions; `false` if `key` is not one of theirs.
     pub async fn revoke(&self, key: &StoreKey) -> Result<bool, SessionError> {
         let owned = self.user_sessions().await?.iter().any(|s| &s.key == key);
-        let Backend::Store { store, .. } = &self.inner.shared.backend else {
+        let Backend::Store(backend) = &self.inner.shared.backend else {
             return Ok(false);
         };
         if !owned {
             return Ok(false);
         }
-        Ok(self.inner.shared.call(store.delete(key)).await?)
+        Ok(self.inner.shared.call(backend.store.delete(key)).await?)
     }
 
     /// Deletes every other session of the signed-in user ("sign out everywhere else"); how many.
     pub async fn revoke_others(&self) -> Result<u64, SessionError> {
-        let (Some(user), Backend::Store { store, .. }) =
+        let (Some(user), Backend::Store(backend)) =
             (self.user().await?, &self.inner.shared.backend)
         else {
             return Ok(0);
@@ -384,7 +294,7 @@ impl Session {
         Ok(self
             .inner
             .shared
-            .call(store.delete_user_sessions(&user, keep.as_ref()))
+            .call(backend.store.delete_user_sessions(&user, keep.as_ref()))
             .await?)
     }
 
@@ -392,58 +302,14 @@ impl Session {
     async fn ensure_loaded(&self) -> Result<(), SessionError> {
         let _gate = self.inner.load_gate.lock().await;
         let shared = &self.inner.shared;
-        enum Pending {
-            Id(crate::SessionId),
-            Sealed,
-        }
-        let pending = self.with_state(|state| match &state.phase {
-            Phase::Unloaded { id } => Some(Pending::Id(id.clone())),
-            Phase::Sealed => Some(Pending::Sealed),
-            _ => None,
-        })?;
         let now = shared.now();
-        let (phase, reissue) = match (pending, &shared.backend) {
-            (None, _) => return Ok(()),
-            (Some(Pending::Sealed), Backend::Cookie(codec)) => {
-                self.with_state(|state| shared.open_cookie(codec.as_ref(), &state.request, now))?
-            }
-            (Some(Pending::Sealed), Backend::Store { .. }) => {
-                unreachable!("sealed values exist only with the cookie backend")
-            }
-            (Some(Pending::Id(_)), Backend::Cookie(_)) => {
-                unreachable!("the cookie backend never has an unloaded id")
-            }
-            (Some(Pending::Id(id)), Backend::Store { store, .. }) => {
-                let events = &shared.config.events;
-                match shared.call(store.load(&id.store_key(), now)).await {
-                    Ok(Some(record)) if shared.is_valid(&record) => {
-                        events.emit(&Event::Loaded { tag: id.log_tag() });
-                        let record = Box::new(record);
-                        (Phase::Existing { id, record }, false)
-                    }
-                    Ok(Some(_)) => {
-                        events.emit(&Event::Invalidated { tag: id.log_tag() });
-                        (Phase::dead_cookie(), false)
-                    }
-                    Ok(None) => {
-                        events.emit(&Event::Expired { tag: id.log_tag() });
-                        (Phase::dead_cookie(), false)
-                    }
-                    Err(StoreError::Corrupt(_)) => {
-                        events.emit(&Event::Corrupt { tag: id.log_tag() });
-                        (Phase::dead_cookie(), false)
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
+        let Some((backend, id)) =
+            self.with_state(|state| state.open_or_pending_load(shared, now))?
+        else {
+            return Ok(());
         };
-        self.with_state(|state| {
-            state.phase = phase;
-            state.reissue |= reissue;
-            if !matches!(state.phase, Phase::Existing { .. }) {
-                state.reissue = false;
-            }
-        })
+        let record = shared.load(&backend, &id, now).await?;
+        self.with_state(|state| state.loaded(&id, record))
     }
 
     /// Ends the session at once (`true`) when its commit would do nothing: no store call, no
@@ -468,10 +334,13 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub fn finish_unused(&self) -> bool {
+        let shared = &self.inner.shared;
         let mut guard = self.state();
-        let unused = guard
-            .as_ref()
-            .is_some_and(|state| self.inner.shared.commit_is_noop(state));
+        let unused = guard.as_mut().is_some_and(|state| {
+            // The before-save hook runs on every request with changes, and may add some.
+            let hook_runs = shared.hooks.before_save.is_some() && state.has_changes();
+            !hook_runs && plan(shared, state, || shared.now()).is_nothing()
+        });
         if unused {
             // Dropped in place: moving the state out first would copy it.
             *guard = None;
@@ -485,31 +354,22 @@ impl Session {
         if self.finish_unused() {
             return Ok(ResponseHeaders::default());
         }
-        let renews_on_write = self.inner.shared.renews_on_write();
-        let needs_record = self.with_state(|state| match state.phase {
-            // Rotation and persistence changes re-issue the cookie, whose lifetime the record
-            // holds; so does every write when the cookie's expiry follows the idle deadline.
-            Phase::Unloaded { .. } => {
-                state.rotate
-                    || state.changes.persistent.is_some()
-                    || (renews_on_write && (state.touched_in_store || !state.changes.is_empty()))
+        let shared = &self.inner.shared;
+        if let Some(hook) = shared.hooks.before_save.clone() {
+            // The hook sees the session as the commit will: loaded if the commit needs it.
+            let needs_record = self.with_state(|state| {
+                state.has_changes() && matches!(plan(shared, state, || shared.now()), Step::Load)
+            })?;
+            if needs_record {
+                self.ensure_loaded().await?;
             }
-            // The cookie store re-seals the whole record, so changes need it opened first.
-            Phase::Sealed => state.rotate || !state.changes.is_empty(),
-            _ => false,
-        })?;
-        if needs_record {
-            self.ensure_loaded().await?;
-        }
-        let has_changes = self.with_state(|state| !state.changes.is_empty() || state.rotate)?;
-        if has_changes {
-            if let Some(hook) = self.inner.shared.config.before_save.clone() {
+            if self.with_state(|state| state.has_changes())? {
                 hook(self);
             }
         }
         // `None` if a clone of this handle finished the session meanwhile (in the hook, say).
         let state = self.state().take().ok_or(SessionError::Finished)?;
-        self.inner.shared.commit(state).await
+        shared.commit(state).await
     }
 }
 

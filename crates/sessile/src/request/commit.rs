@@ -1,0 +1,284 @@
+//! Carries a commit plan out: at most one store operation, and the headers that tell the client.
+
+use crate::codec::HeaderList;
+use crate::events::Event;
+use crate::id::SessionId;
+use crate::record::{Device, Record};
+use crate::store::{CreateOutcome, RotateOutcome, StoreError, UpdateOutcome};
+use crate::time::Timestamp;
+
+use super::device::device;
+use super::plan::{plan, Commit, Step, Target};
+use super::state::RequestState;
+use super::{ResponseHeaders, SessionError, Shared, StoreBackend};
+
+/// How many fresh ids a commit tries when the store reports a collision. With 256-bit ids a
+/// second try never happens outside tests that force it.
+const ID_ATTEMPTS: usize = 3;
+
+impl Shared {
+    /// The end-of-request work: the plan for `state`, carried out.
+    pub(super) async fn commit(
+        &self,
+        mut state: RequestState,
+    ) -> Result<ResponseHeaders, SessionError> {
+        let now = self.now();
+        if state.changes.user.is_some() {
+            // Signing in records the device that signed in.
+            state.changes.device = Some(device(&state.request, self.config.record_ip));
+        }
+        loop {
+            match plan(self, &mut state, || now) {
+                Step::Load => {
+                    // Loading replaces the unloaded or sealed phase, so the next plan differs.
+                    if let Some((backend, id)) = state.open_or_pending_load(self, now) {
+                        let record = self.load(&backend, &id, now).await?;
+                        state.loaded(&id, record);
+                    }
+                }
+                Step::Commit(commit) => return self.carry_out(commit, now).await,
+            }
+        }
+    }
+
+    /// Loads the record of `id`, emitting the event that tells what was found; `None` when there
+    /// is no live session the validity hook accepts.
+    pub(super) async fn load(
+        &self,
+        backend: &StoreBackend,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<Box<Record>>, SessionError> {
+        let events = &self.config.events;
+        match self.call(backend.store.load(&id.store_key(), now)).await {
+            Ok(Some(record)) if self.is_valid(&record) => {
+                events.emit(&Event::Loaded { tag: id.log_tag() });
+                Ok(Some(Box::new(record)))
+            }
+            Ok(Some(_)) => {
+                events.emit(&Event::Invalidated { tag: id.log_tag() });
+                Ok(None)
+            }
+            Ok(None) => {
+                events.emit(&Event::Expired { tag: id.log_tag() });
+                Ok(None)
+            }
+            Err(StoreError::Corrupt(_)) => {
+                events.emit(&Event::Corrupt { tag: id.log_tag() });
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        commit: Commit<'_>,
+        now: Timestamp,
+    ) -> Result<ResponseHeaders, SessionError> {
+        let events = &self.config.events;
+        let mut out = ResponseHeaders::default();
+        match commit {
+            Commit::Nothing => {}
+            Commit::Reissue {
+                backend,
+                id,
+                record,
+                renew: true,
+            } => {
+                record.idle_deadline = self.touch(now).idle_deadline;
+                out.headers.extend(backend.ids.issue(id, record, now));
+            }
+            Commit::Reissue {
+                backend,
+                id,
+                record,
+                renew: false,
+            } => out.headers.extend(backend.ids.reissue(id, record, now)),
+            Commit::Create {
+                target,
+                ended,
+                changes,
+                request,
+            } => {
+                self.end(&target, ended).await?;
+                let device = device(request, self.config.record_ip);
+                let mut record = self.new_record(now, device);
+                changes.apply_to(&mut record);
+                let (id, headers) = self.create(&target, &record, now).await?;
+                events.emit(&Event::Created { tag: id.log_tag() });
+                out.headers.extend(headers);
+            }
+            Commit::Remove { target, ended } => {
+                self.end(&target, ended).await?;
+                out.headers.extend(target.removal());
+            }
+            Commit::Update {
+                backend,
+                id,
+                record,
+                changes,
+                reissue,
+            } => {
+                changes.touch = Some(self.touch(now));
+                match self
+                    .call(backend.store.update(&id.store_key(), changes, now))
+                    .await?
+                {
+                    UpdateOutcome::Applied => {
+                        if let Some(record) = record {
+                            let persistence_changed = changes
+                                .persistent
+                                .is_some_and(|persistent| persistent != record.persistent);
+                            changes.apply_to(record);
+                            if reissue || persistence_changed || backend.ids.renews_on_write() {
+                                out.headers.extend(backend.ids.issue(id, record, now));
+                            }
+                        }
+                    }
+                    UpdateOutcome::Gone => {
+                        events.emit(&Event::Interrupted { tag: id.log_tag() });
+                        out.headers.extend(backend.ids.removal());
+                    }
+                }
+            }
+            Commit::Rotate {
+                backend,
+                id,
+                record,
+                changes,
+            } => {
+                changes.touch = Some(self.touch(now));
+                changes.apply_to(record);
+                let from = id.store_key();
+                let mut outcome = Err(SessionError::IdCollisions);
+                for _ in 0..ID_ATTEMPTS {
+                    let to = backend.ids.generate();
+                    match self
+                        .call(backend.store.rotate(&from, &to.store_key(), changes, now))
+                        .await?
+                    {
+                        RotateOutcome::Rotated => {
+                            outcome = Ok(Some(to));
+                            break;
+                        }
+                        RotateOutcome::Gone => {
+                            outcome = Ok(None);
+                            break;
+                        }
+                        RotateOutcome::Collision => continue,
+                    }
+                }
+                match outcome? {
+                    Some(to) => {
+                        events.emit(&Event::Rotated {
+                            from: id.log_tag(),
+                            to: to.log_tag(),
+                        });
+                        out.headers.extend(backend.ids.issue(&to, record, now));
+                    }
+                    None => {
+                        events.emit(&Event::Interrupted { tag: id.log_tag() });
+                        out.headers.extend(backend.ids.removal());
+                    }
+                }
+            }
+            Commit::Seal {
+                codec,
+                id,
+                record,
+                changes,
+                rotate,
+            } => {
+                changes.touch = Some(self.touch(now));
+                changes.apply_to(record);
+                let rotated;
+                let id = if rotate {
+                    rotated = SessionId::generate();
+                    events.emit(&Event::Rotated {
+                        from: id.log_tag(),
+                        to: rotated.log_tag(),
+                    });
+                    &rotated
+                } else {
+                    id
+                };
+                out.headers.extend(codec.seal(id, record, now)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ends the session this request destroyed, if any: deleted from a server-side store (a
+    /// client-side one ends with its cookie).
+    async fn end(
+        &self,
+        target: &Target<'_>,
+        ended: Option<&SessionId>,
+    ) -> Result<(), SessionError> {
+        let Some(id) = ended else {
+            return Ok(());
+        };
+        if let Target::Store(backend) = target {
+            self.call(backend.store.delete(&id.store_key())).await?;
+        }
+        self.config
+            .events
+            .emit(&Event::Destroyed { tag: id.log_tag() });
+        Ok(())
+    }
+
+    fn new_record(&self, now: Timestamp, device: Device) -> Record {
+        Record {
+            data: Default::default(),
+            user: None,
+            created_at: now,
+            last_seen: now,
+            idle_deadline: now + self.config.idle_timeout,
+            absolute_deadline: now + self.config.absolute_lifetime,
+            persistent: false,
+            device,
+        }
+    }
+
+    /// Stores a new record under a fresh id and returns the headers that hand it out.
+    async fn create(
+        &self,
+        target: &Target<'_>,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<(SessionId, HeaderList), SessionError> {
+        match target {
+            Target::Cookie(codec) => {
+                let id = SessionId::generate();
+                let headers = codec.seal(&id, record, now)?;
+                Ok((id, headers))
+            }
+            Target::Store(backend) => {
+                for _ in 0..ID_ATTEMPTS {
+                    let id = backend.ids.generate();
+                    match self
+                        .call(backend.store.create(&id.store_key(), record))
+                        .await?
+                    {
+                        CreateOutcome::Created => {
+                            let headers = backend.ids.issue(&id, record, now);
+                            return Ok((id, headers));
+                        }
+                        CreateOutcome::Collision => continue,
+                    }
+                }
+                Err(SessionError::IdCollisions)
+            }
+        }
+    }
+}
+
+impl Target<'_> {
+    fn removal(&self) -> HeaderList {
+        match self {
+            Target::Store(backend) => backend.ids.removal(),
+            Target::Cookie(codec) => codec.removal(),
+        }
+    }
+}

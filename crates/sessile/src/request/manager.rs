@@ -1,0 +1,202 @@
+//! The session manager: builds each request's [`Session`] and holds what they share.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::{header, HeaderMap, HeaderName, HeaderValue};
+
+use crate::codec::{CookieCodec, IdCodec, SealedCookies, SignedIds};
+use crate::config::Config;
+use crate::record::Record;
+use crate::store::Store;
+use crate::stores::cookie::CookieStore;
+
+use super::state::{IdHeaders, RequestFacts, RequestState};
+use super::{Backend, Hooks, Session, Shared, StoreBackend};
+
+/// Creates each request's [`Session`] and turns it into response headers afterwards. Framework
+/// adapters (`sessile-axum`) hold one; it is cheap to clone.
+///
+/// ```
+/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+/// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+/// let session = manager.start(&http::HeaderMap::new(), None);
+/// assert!(session.current_key().is_none());
+/// ```
+#[derive(Clone)]
+pub struct SessionManager {
+    shared: Arc<Shared>,
+}
+
+impl SessionManager {
+    /// Sessions kept in `store`.
+    pub fn new(store: impl Store, config: Config) -> Self {
+        Self::from_shared_store(Arc::new(store), config)
+    }
+
+    /// Sessions kept in a store shared with other parts of the app (an admin page, a cleanup task).
+    pub fn from_shared_store(store: Arc<dyn Store>, config: Config) -> Self {
+        let ids = Arc::new(SignedIds::from_config(&config));
+        Self::with_id_codec(store, ids, config)
+    }
+
+    /// Sessions kept in `store`, with ids in another format than sessile's own: a Node app's
+    /// cookie, say (`sessile-node`). The codec replaces `config`'s cookie, transport and keys
+    /// for the id.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessile::codec::SignedIds;
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// let config = Config::new(Keys::generate());
+    /// let ids = Arc::new(SignedIds::from_config(&config));
+    /// let manager = SessionManager::with_id_codec(Arc::new(MemoryStore::new()), ids, config);
+    /// # let _ = manager;
+    /// ```
+    pub fn with_id_codec(store: Arc<dyn Store>, ids: Arc<dyn IdCodec>, config: Config) -> Self {
+        Self::build(
+            Backend::Store(Arc::new(StoreBackend { store, ids })),
+            config,
+        )
+    }
+
+    /// Sessions kept in an encrypted cookie.
+    pub fn with_cookie_store(cookie_store: CookieStore, config: Config) -> Self {
+        let codec = SealedCookies::from_config(cookie_store, &config);
+        Self::with_cookie_codec(Arc::new(codec), config)
+    }
+
+    /// Sessions kept in the client's cookies in another format than sessile's sealed one (a
+    /// koa-session cookie, say: `sessile-node`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessile::codec::SealedCookies;
+    /// use sessile::{Config, CookieStore, Keys, SessionManager};
+    /// let config = Config::new(Keys::generate());
+    /// let codec = Arc::new(SealedCookies::from_config(CookieStore::new(), &config));
+    /// let manager = SessionManager::with_cookie_codec(codec, config);
+    /// # let _ = manager;
+    /// ```
+    pub fn with_cookie_codec(codec: Arc<dyn CookieCodec>, config: Config) -> Self {
+        Self::build(Backend::Cookie(codec), config)
+    }
+
+    fn build(backend: Backend, config: Config) -> Self {
+        for warning in config.validate() {
+            tracing::warn!("sessile configuration: {warning}");
+        }
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                hooks: Hooks::default(),
+                backend,
+            }),
+        }
+    }
+
+    /// Checks every loaded session: `false` discards it and the request starts a fresh one, as
+    /// koa-session's `valid` hook does (sign out sessions older than a password change, say).
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()))
+    ///     .with_validity_check(|record| record.user.as_deref() != Some("banned"));
+    /// # let _ = manager;
+    /// ```
+    pub fn with_validity_check(
+        mut self,
+        check: impl Fn(&Record) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.shared).hooks.validity_check = Some(Arc::new(check));
+        self
+    }
+
+    /// Runs `hook` before a session with changes is committed; it may add changes, as
+    /// koa-session's `beforeSave` does (stamp the time of the last change, say). The session is
+    /// loaded before the hook runs when the commit needs its record anyway.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()))
+    ///     .with_before_save(|session| {
+    ///         session.insert("saved_by", "sessile").expect("a string converts to JSON");
+    ///     });
+    /// # let _ = manager;
+    /// ```
+    pub fn with_before_save(mut self, hook: impl Fn(&Session) + Send + Sync + 'static) -> Self {
+        Arc::make_mut(&mut self.shared).hooks.before_save = Some(Arc::new(hook));
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The server-side store, if sessions are not kept in cookies.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        match &self.shared.backend {
+            Backend::Store(backend) => Some(&backend.store),
+            Backend::Cookie(_) => None,
+        }
+    }
+
+    /// Starts the request's session. It only keeps the headers it needs: the id is checked
+    /// (shape, then signature) on first use, so a handler that never touches its session pays
+    /// neither a store call nor the signature check. A malformed or badly signed id becomes a
+    /// fresh session then, before any store is asked.
+    pub fn start(&self, headers: &HeaderMap, client_ip: Option<IpAddr>) -> Session {
+        let carrier = match &self.shared.backend {
+            Backend::Store(backend) => backend.ids.header(),
+            Backend::Cookie(codec) => codec.header(),
+        };
+        // One pass over the headers instead of two hashed lookups; a request rarely carries
+        // more than a dozen.
+        let mut id_headers = IdHeaders::None;
+        let mut user_agent = None;
+        for (name, value) in headers {
+            if name == carrier {
+                id_headers.push(value.clone());
+            } else if name == header::USER_AGENT && user_agent.is_none() {
+                user_agent = Some(value.clone());
+            }
+        }
+        Session::new(
+            self.shared.clone(),
+            RequestState::new(RequestFacts {
+                id_headers,
+                user_agent,
+                client_ip,
+            }),
+        )
+    }
+}
+
+/// What the response must carry after the commit: `Set-Cookie` or the id header. When it is not
+/// empty, adapters also add `Cache-Control: no-store` and `Vary: Cookie`.
+#[derive(Debug, Default)]
+pub struct ResponseHeaders {
+    /// Headers to append to the response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ResponseHeaders {
+    /// Whether the response needs no session header.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// Appends the session headers, with `Cache-Control: no-store` and `Vary: Cookie` when there
+    /// are any, so no shared cache keeps a response that hands out a session.
+    pub fn apply_to(self, response_headers: &mut HeaderMap) {
+        if self.headers.is_empty() {
+            return;
+        }
+        for (name, value) in self.headers {
+            response_headers.append(name, value);
+        }
+        response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response_headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+    }
+}

@@ -1,0 +1,116 @@
+//! One request's session, start to end, owned by this module tree:
+//!
+//! - `manager`: [`SessionManager`] starts each request's session; the hooks live on it;
+//! - `state`: the request's state machine; the only module that changes the phase;
+//! - `plan`: the only function that decides what a commit does ([`plan::Commit`]);
+//! - `commit`: carries a plan out, at most one store operation;
+//! - `handle`: [`Session`], the handler's lazy handle.
+
+mod commit;
+mod device;
+mod error;
+mod handle;
+mod manager;
+mod plan;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
+
+pub use error::SessionError;
+pub use handle::Session;
+pub use manager::{ResponseHeaders, SessionManager};
+
+use crate::change::Touch;
+use crate::codec::{CookieCodec, IdCodec};
+use crate::config::Config;
+use crate::record::Record;
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+
+/// A server-side store and the codec of the ids that name its sessions.
+pub(crate) struct StoreBackend {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) ids: Arc<dyn IdCodec>,
+}
+
+/// Where sessions live: a server-side store (the client holds an id) or the client's cookies.
+/// A request's phase carries its own side (see `state::Phase`), so no code pairs a phase with
+/// the other backend.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Store(Arc<StoreBackend>),
+    Cookie(Arc<dyn CookieCodec>),
+}
+
+/// Called after a session loads; `false` discards it (koa-session's `valid`).
+type ValidityCheck = Arc<dyn Fn(&Record) -> bool + Send + Sync>;
+/// Called before a session with changes is committed; may add changes (koa-session's `beforeSave`).
+type BeforeSave = Arc<dyn Fn(&Session) + Send + Sync>;
+
+/// The hooks an application registers on its [`SessionManager`].
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    pub(crate) validity_check: Option<ValidityCheck>,
+    pub(crate) before_save: Option<BeforeSave>,
+}
+
+/// What every request of one manager shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) hooks: Hooks,
+    pub(crate) backend: Backend,
+}
+
+impl Shared {
+    pub(crate) fn now(&self) -> Timestamp {
+        self.config.clock.now()
+    }
+
+    pub(crate) fn touch(&self, now: Timestamp) -> Touch {
+        Touch {
+            last_seen: now,
+            idle_deadline: now + self.config.idle_timeout,
+        }
+    }
+
+    pub(crate) fn touch_due(&self, record: &Record, now: Timestamp) -> bool {
+        let window = self.config.idle_timeout.mul_f64(self.config.touch_throttle);
+        now.since(record.last_seen) >= window
+    }
+
+    pub(crate) fn is_valid(&self, record: &Record) -> bool {
+        self.hooks
+            .validity_check
+            .as_ref()
+            .is_none_or(|check| check(record))
+    }
+
+    /// Runs one store call, bounded by the configured timeout. A call that completes on its
+    /// first poll (an in-memory store) never sets up the timer.
+    pub(crate) async fn call<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let mut operation = std::pin::pin!(operation);
+        let first = std::future::poll_fn(|cx| {
+            Poll::Ready(match operation.as_mut().poll(cx) {
+                Poll::Ready(result) => Some(result),
+                Poll::Pending => None,
+            })
+        })
+        .await;
+        if let Some(result) = first {
+            return result;
+        }
+        match tokio::time::timeout(self.config.store_timeout, operation).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::unavailable(format!(
+                "no answer within {:?}",
+                self.config.store_timeout
+            ))),
+        }
+    }
+}

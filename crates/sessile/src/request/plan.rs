@@ -1,0 +1,229 @@
+//! The commit plan: the one function that decides what a request's commit does. The commit
+//! carries the plan out; whether a request can finish without one is the plan being
+//! [`Commit::Nothing`], not a second copy of the rules.
+
+use crate::change::{ChangeSet, KeyChange};
+use crate::codec::CookieCodec;
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::time::Timestamp;
+
+use super::state::{CookiePhase, Fresh, Phase, RequestFacts, RequestState, StorePhase};
+use super::{Shared, StoreBackend};
+
+/// Where a new session goes, or an ended one is removed from.
+pub(super) enum Target<'s> {
+    Store(&'s StoreBackend),
+    Cookie(&'s dyn CookieCodec),
+}
+
+/// What a commit does. Each plan issues at most one store operation, except `Create` after a
+/// `destroy` in the same request (a delete, then a create).
+pub(super) enum Commit<'s> {
+    /// Nothing at all: no store call, no event, no response header.
+    Nothing,
+    /// Hand the unchanged session's id out again, without a store call: it verified under an
+    /// older key (`renew: false`), or an increment moved the idle deadline that the cookie's
+    /// expiry follows (`renew: true`).
+    Reissue {
+        backend: &'s StoreBackend,
+        id: &'s SessionId,
+        record: &'s mut Record,
+        renew: bool,
+    },
+    /// Store a new session holding the changes, after deleting the one this request destroyed.
+    Create {
+        target: Target<'s>,
+        ended: Option<&'s SessionId>,
+        changes: &'s mut ChangeSet,
+        request: &'s RequestFacts,
+    },
+    /// No session to hand out: delete the one this request destroyed (if any) and remove the
+    /// client's cookie.
+    Remove {
+        target: Target<'s>,
+        ended: Option<&'s SessionId>,
+    },
+    /// Apply the changes and a touch to the stored session, only if it still lives. `record`
+    /// when it was loaded, to re-issue the id when that is due.
+    Update {
+        backend: &'s StoreBackend,
+        id: &'s SessionId,
+        record: Option<&'s mut Record>,
+        changes: &'s mut ChangeSet,
+        reissue: bool,
+    },
+    /// Move the stored session to a new id, with the changes.
+    Rotate {
+        backend: &'s StoreBackend,
+        id: &'s SessionId,
+        record: &'s mut Record,
+        changes: &'s mut ChangeSet,
+    },
+    /// Seal the client-side session again: changes, a due touch, a rotation, or a stale key.
+    Seal {
+        codec: &'s dyn CookieCodec,
+        id: &'s SessionId,
+        record: &'s mut Record,
+        changes: &'s mut ChangeSet,
+        rotate: bool,
+    },
+}
+
+/// The next step of a commit.
+pub(super) enum Step<'s> {
+    /// The record is needed first (a rotation or a persistence change re-issues the cookie,
+    /// whose lifetime the record holds; a client-side session must be opened to be changed):
+    /// load or open it, then plan again.
+    Load,
+    Commit(Commit<'s>),
+}
+
+impl Step<'_> {
+    /// Whether the commit does nothing at all.
+    pub(super) fn is_nothing(&self) -> bool {
+        matches!(self, Step::Commit(Commit::Nothing))
+    }
+}
+
+/// Decides the commit of `state`. `now` is asked only when an activity write may be due, so a
+/// request that never used its session does not read the clock.
+pub(super) fn plan<'s>(
+    shared: &Shared,
+    state: &'s mut RequestState,
+    now: impl FnOnce() -> Timestamp,
+) -> Step<'s> {
+    let RequestState {
+        phase,
+        changes,
+        rotate,
+        reissue,
+        touched_in_store,
+        request,
+    } = state;
+    let request = &*request;
+    let (rotate, reissue, touched_in_store) = (*rotate, *reissue, *touched_in_store);
+    let unchanged = changes.is_empty() && !rotate;
+    let Some(phase) = phase else {
+        // Nobody looked at the session.
+        return Step::Commit(Commit::Nothing);
+    };
+    let commit = match phase {
+        Phase::Store { backend, at } => {
+            let renews_on_write = backend.ids.renews_on_write();
+            match at {
+                StorePhase::Fresh(fresh) => {
+                    fresh_session(Target::Store(backend), fresh, changes, request)
+                }
+                StorePhase::Interrupted => Commit::Remove {
+                    target: Target::Store(backend),
+                    ended: None,
+                },
+                StorePhase::Unloaded { id } => {
+                    let reissues_cookie = rotate
+                        || changes.persistent.is_some()
+                        || (renews_on_write && (touched_in_store || !changes.is_empty()));
+                    if reissues_cookie {
+                        return Step::Load;
+                    } else if unchanged {
+                        Commit::Nothing
+                    } else {
+                        Commit::Update {
+                            backend,
+                            id,
+                            record: None,
+                            changes,
+                            reissue: false,
+                        }
+                    }
+                }
+                StorePhase::Existing { id, record } => {
+                    let touch_due = !touched_in_store && shared.touch_due(record, now());
+                    if unchanged && !touch_due {
+                        if touched_in_store && renews_on_write {
+                            Commit::Reissue {
+                                backend,
+                                id,
+                                record,
+                                renew: true,
+                            }
+                        } else if reissue {
+                            Commit::Reissue {
+                                backend,
+                                id,
+                                record,
+                                renew: false,
+                            }
+                        } else {
+                            Commit::Nothing
+                        }
+                    } else if rotate {
+                        Commit::Rotate {
+                            backend,
+                            id,
+                            record,
+                            changes,
+                        }
+                    } else {
+                        Commit::Update {
+                            backend,
+                            id,
+                            record: Some(record),
+                            changes,
+                            reissue,
+                        }
+                    }
+                }
+            }
+        }
+        Phase::Cookie { codec, at } => match at {
+            CookiePhase::Sealed if unchanged => Commit::Nothing,
+            CookiePhase::Sealed => return Step::Load,
+            CookiePhase::Fresh(fresh) => {
+                fresh_session(Target::Cookie(&**codec), fresh, changes, request)
+            }
+            CookiePhase::Existing { id, record } => {
+                if unchanged && !reissue && !shared.touch_due(record, now()) {
+                    Commit::Nothing
+                } else {
+                    Commit::Seal {
+                        codec: &**codec,
+                        id,
+                        record,
+                        changes,
+                        rotate,
+                    }
+                }
+            }
+        },
+    };
+    Step::Commit(commit)
+}
+
+/// A request without a live session: create one if the changes hold something (a sign-out of a
+/// visitor without a session holds nothing: no row, no cookie), else end what must end.
+fn fresh_session<'s>(
+    target: Target<'s>,
+    fresh: &'s Fresh,
+    changes: &'s mut ChangeSet,
+    request: &'s RequestFacts,
+) -> Commit<'s> {
+    let holds_something = changes
+        .keys
+        .values()
+        .any(|change| matches!(change, KeyChange::Set(_)))
+        || matches!(changes.user, Some(Some(_)));
+    let ended = fresh.ended.as_ref();
+    if holds_something {
+        Commit::Create {
+            target,
+            ended,
+            changes,
+            request,
+        }
+    } else if ended.is_some() || fresh.clear_cookie {
+        Commit::Remove { target, ended }
+    } else {
+        Commit::Nothing
+    }
+}

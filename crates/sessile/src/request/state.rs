@@ -1,0 +1,407 @@
+//! The request's state machine. This module is the only one that changes a request's phase:
+//! the handle and the commit ask for a transition through the methods below.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use serde_json::Value;
+
+use crate::change::ChangeSet;
+use crate::codec::{CookieCodec, OpenedCookie, PresentedId};
+use crate::events::{Event, RejectReason};
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::time::Timestamp;
+
+use super::{Backend, Shared, StoreBackend};
+
+/// The session's phase once the request's id (or sealed state) was looked at. Each backend has
+/// its own phase type and the phase carries its backend, so a phase of the other backend cannot
+/// be written down.
+pub(super) enum Phase {
+    Store {
+        backend: Arc<StoreBackend>,
+        at: StorePhase,
+    },
+    Cookie {
+        codec: Arc<dyn CookieCodec>,
+        at: CookiePhase,
+    },
+}
+
+/// A server-side session within one request.
+pub(super) enum StorePhase {
+    /// A valid signed id arrived; the store has not been asked yet.
+    Unloaded { id: SessionId },
+    /// The record is loaded and live.
+    Existing { id: SessionId, record: Box<Record> },
+    /// No session in the store for this request (yet).
+    Fresh(Fresh),
+    /// The session vanished while the request used it: changes are dropped, never recreated.
+    Interrupted,
+}
+
+/// A client-side session within one request.
+pub(super) enum CookiePhase {
+    /// The request carries a client-side session; not opened yet (opening is lazy too).
+    Sealed,
+    /// The session is opened and live.
+    Existing { id: SessionId, record: Box<Record> },
+    /// No live session in the request's cookies (yet).
+    Fresh(Fresh),
+}
+
+/// No session for this request (yet). `ended` is a session this request destroyed;
+/// `clear_cookie` asks to remove a client cookie that no longer names a session.
+pub(super) struct Fresh {
+    pub(super) ended: Option<SessionId>,
+    pub(super) clear_cookie: bool,
+}
+
+impl Fresh {
+    const NONE: Fresh = Fresh {
+        ended: None,
+        clear_cookie: false,
+    };
+    const DEAD_COOKIE: Fresh = Fresh {
+        ended: None,
+        clear_cookie: true,
+    };
+}
+
+pub(super) struct RequestState {
+    /// `None` until the handler first uses the session: [`RequestState::resolve`] looks at the
+    /// request's id then, so an untouched session costs neither a signature check nor a store
+    /// call.
+    pub(super) phase: Option<Phase>,
+    pub(super) changes: ChangeSet,
+    pub(super) rotate: bool,
+    /// The id verified under an older key: re-sign it once the session is known to be live.
+    pub(super) reissue: bool,
+    /// An `increment` already moved the idle deadline in the store during this request.
+    pub(super) touched_in_store: bool,
+    pub(super) request: RequestFacts,
+}
+
+/// What the session may need from the request, kept cheaply (header values are shared bytes)
+/// and interpreted only when the session is used.
+pub(super) struct RequestFacts {
+    pub(super) id_headers: IdHeaders,
+    pub(super) user_agent: Option<HeaderValue>,
+    pub(super) client_ip: Option<IpAddr>,
+}
+
+/// The request's values of the id header. Nearly every request carries one `Cookie` header (or
+/// none), which is kept without a heap allocation.
+pub(super) enum IdHeaders {
+    None,
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl IdHeaders {
+    pub(super) fn push(&mut self, value: HeaderValue) {
+        *self = match std::mem::replace(self, IdHeaders::None) {
+            IdHeaders::None => IdHeaders::One(value),
+            IdHeaders::One(first) => IdHeaders::Many(vec![first, value]),
+            IdHeaders::Many(mut values) => {
+                values.push(value);
+                IdHeaders::Many(values)
+            }
+        };
+    }
+
+    pub(super) fn as_slice(&self) -> &[HeaderValue] {
+        match self {
+            IdHeaders::None => &[],
+            IdHeaders::One(value) => std::slice::from_ref(value),
+            IdHeaders::Many(values) => values,
+        }
+    }
+}
+
+/// Where an `increment` runs.
+pub(super) enum IncrementAt {
+    /// In the store, at once, on the session named `id`.
+    Store {
+        backend: Arc<StoreBackend>,
+        id: SessionId,
+    },
+    /// In the request's changes, from this current value.
+    Changes(Option<Value>),
+    /// Nowhere: the session ended while the request used it.
+    Gone,
+}
+
+impl RequestState {
+    pub(super) fn new(request: RequestFacts) -> Self {
+        Self {
+            phase: None,
+            changes: ChangeSet::default(),
+            rotate: false,
+            reissue: false,
+            touched_in_store: false,
+            request,
+        }
+    }
+
+    /// Whether the handler changed anything to commit.
+    pub(super) fn has_changes(&self) -> bool {
+        !self.changes.is_empty() || self.rotate
+    }
+
+    /// The phase, looking at the presented id on first use: shape, then signature, never the
+    /// store.
+    pub(super) fn resolve(&mut self, shared: &Shared) -> &mut Phase {
+        let request = &self.request;
+        let reissue = &mut self.reissue;
+        self.phase.get_or_insert_with(|| match &shared.backend {
+            Backend::Store(backend) => {
+                let at = match backend.ids.read(request.id_headers.as_slice()) {
+                    PresentedId::Absent => StorePhase::Fresh(Fresh::NONE),
+                    PresentedId::Valid { id, stale } => {
+                        *reissue = stale;
+                        StorePhase::Unloaded { id }
+                    }
+                    PresentedId::Refused(reason) => {
+                        shared.config.events.emit(&Event::Rejected { reason });
+                        StorePhase::Fresh(Fresh::DEAD_COOKIE)
+                    }
+                };
+                Phase::Store {
+                    backend: backend.clone(),
+                    at,
+                }
+            }
+            Backend::Cookie(codec) => Phase::Cookie {
+                codec: codec.clone(),
+                at: CookiePhase::Sealed,
+            },
+        })
+    }
+
+    /// The live record this request sees, if it loaded one.
+    pub(super) fn record(&self) -> Option<&Record> {
+        match &self.phase {
+            Some(Phase::Store {
+                at: StorePhase::Existing { record, .. },
+                ..
+            })
+            | Some(Phase::Cookie {
+                at: CookiePhase::Existing { record, .. },
+                ..
+            }) => Some(record),
+            _ => None,
+        }
+    }
+
+    /// The id of the session the request arrived with, if it presented a valid one.
+    pub(super) fn id(&self) -> Option<&SessionId> {
+        match &self.phase {
+            Some(Phase::Store {
+                at: StorePhase::Unloaded { id } | StorePhase::Existing { id, .. },
+                ..
+            })
+            | Some(Phase::Cookie {
+                at: CookiePhase::Existing { id, .. },
+                ..
+            }) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Whether a client-side session waits to be opened.
+    pub(super) fn is_sealed(&self) -> bool {
+        matches!(
+            self.phase,
+            Some(Phase::Cookie {
+                at: CookiePhase::Sealed,
+                ..
+            })
+        )
+    }
+
+    /// Opens a client-side session that waits to be opened (no I/O: the state is in the
+    /// request), and tells which server-side session must be loaded, if one must.
+    pub(super) fn open_or_pending_load(
+        &mut self,
+        shared: &Shared,
+        now: Timestamp,
+    ) -> Option<(Arc<StoreBackend>, SessionId)> {
+        let request = &self.request;
+        match self.phase.as_mut()? {
+            Phase::Store {
+                backend,
+                at: StorePhase::Unloaded { id },
+            } => Some((backend.clone(), id.clone())),
+            Phase::Cookie { codec, at } if matches!(at, CookiePhase::Sealed) => {
+                let (opened, stale) = open_cookie(shared, codec.as_ref(), request, now);
+                *at = opened;
+                self.reissue = stale;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes the answer of the store to the load of `id` (`None`: no live, valid session). A
+    /// phase that moved on while the store answered (a `destroy` in between) is kept.
+    pub(super) fn loaded(&mut self, id: &SessionId, record: Option<Box<Record>>) {
+        let Some(Phase::Store { at, .. }) = &mut self.phase else {
+            return;
+        };
+        if !matches!(at, StorePhase::Unloaded { id: unloaded } if unloaded == id) {
+            return;
+        }
+        *at = match record {
+            Some(record) => StorePhase::Existing {
+                id: id.clone(),
+                record,
+            },
+            None => {
+                self.reissue = false;
+                StorePhase::Fresh(Fresh::DEAD_COOKIE)
+            }
+        };
+    }
+
+    /// Ends the session: deleted at commit, the cookie removed. Writes after it start a new
+    /// session.
+    pub(super) fn destroy(&mut self, shared: &Shared) {
+        match self.resolve(shared) {
+            Phase::Store { at, .. } => {
+                let ended = match std::mem::replace(at, StorePhase::Interrupted) {
+                    StorePhase::Unloaded { id } | StorePhase::Existing { id, .. } => Some(id),
+                    StorePhase::Fresh(fresh) => fresh.ended,
+                    StorePhase::Interrupted => None,
+                };
+                *at = StorePhase::Fresh(Fresh {
+                    ended,
+                    clear_cookie: true,
+                });
+            }
+            Phase::Cookie { at, .. } => {
+                let ended = match std::mem::replace(at, CookiePhase::Sealed) {
+                    CookiePhase::Existing { id, .. } => Some(id),
+                    CookiePhase::Fresh(fresh) => fresh.ended,
+                    CookiePhase::Sealed => None,
+                };
+                *at = CookiePhase::Fresh(Fresh {
+                    ended,
+                    clear_cookie: true,
+                });
+            }
+        }
+        self.changes = ChangeSet::default();
+        self.rotate = false;
+        self.reissue = false;
+    }
+
+    /// Where an increment of `key` runs. A key this request already wrote is incremented in the
+    /// request's changes; so is every key of a client-side or a new session.
+    pub(super) fn increment_at(&mut self, shared: &Shared, key: &str) -> IncrementAt {
+        if let Some(decided) = self.changes.decided_value(key) {
+            return IncrementAt::Changes(decided.cloned());
+        }
+        match self.resolve(shared) {
+            Phase::Store {
+                backend,
+                at: StorePhase::Unloaded { id } | StorePhase::Existing { id, .. },
+            } => IncrementAt::Store {
+                backend: backend.clone(),
+                id: id.clone(),
+            },
+            Phase::Store {
+                at: StorePhase::Interrupted,
+                ..
+            } => IncrementAt::Gone,
+            Phase::Cookie {
+                at: CookiePhase::Existing { record, .. },
+                ..
+            } => IncrementAt::Changes(record.data.get(key).cloned()),
+            Phase::Store {
+                at: StorePhase::Fresh(_),
+                ..
+            }
+            | Phase::Cookie { .. } => IncrementAt::Changes(None),
+        }
+    }
+
+    /// The store applied an increment of `key` to `value`, touching the session at `now`.
+    pub(super) fn incremented_in_store(&mut self, key: &str, value: i64, now: Timestamp) {
+        self.touched_in_store = true;
+        if let Some(Phase::Store {
+            at: StorePhase::Existing { record, .. },
+            ..
+        }) = &mut self.phase
+        {
+            record.data.insert(key.to_owned(), value.into());
+            record.last_seen = now;
+        }
+    }
+
+    /// The store found no live session `id` to increment. Loaded earlier in this request, the
+    /// session ended under the request (`true`: interrupted); never loaded, it had ended before,
+    /// like an expired session (`false`: the increment starts a new one).
+    pub(super) fn increment_found_nothing(&mut self, shared: &Shared, id: &SessionId) -> bool {
+        let Some(Phase::Store { at, .. }) = &mut self.phase else {
+            return false;
+        };
+        let events = &shared.config.events;
+        match at {
+            StorePhase::Existing { .. } => {
+                events.emit(&Event::Interrupted { tag: id.log_tag() });
+                *at = StorePhase::Interrupted;
+                true
+            }
+            StorePhase::Unloaded { .. } => {
+                events.emit(&Event::Expired { tag: id.log_tag() });
+                *at = StorePhase::Fresh(Fresh::DEAD_COOKIE);
+                self.reissue = false;
+                false
+            }
+            StorePhase::Interrupted => true,
+            StorePhase::Fresh(_) => false,
+        }
+    }
+}
+
+/// Opens the request's client-side session into a phase, emitting the event that explains a
+/// refusal; `true` with a session opened under an older key.
+fn open_cookie(
+    shared: &Shared,
+    codec: &dyn CookieCodec,
+    request: &RequestFacts,
+    now: Timestamp,
+) -> (CookiePhase, bool) {
+    let events = &shared.config.events;
+    let tag = || "cookie".to_owned();
+    let dead = CookiePhase::Fresh(Fresh::DEAD_COOKIE);
+    match codec.open(request.id_headers.as_slice(), now) {
+        OpenedCookie::Absent => (CookiePhase::Fresh(Fresh::NONE), false),
+        OpenedCookie::Live { id, record, stale } => {
+            let id = id.unwrap_or_else(SessionId::generate);
+            if !shared.is_valid(&record) {
+                events.emit(&Event::Invalidated { tag: id.log_tag() });
+                return (dead, false);
+            }
+            events.emit(&Event::Loaded { tag: id.log_tag() });
+            (CookiePhase::Existing { id, record }, stale)
+        }
+        OpenedCookie::Refused => {
+            events.emit(&Event::Rejected {
+                reason: RejectReason::Unsealable,
+            });
+            (dead, false)
+        }
+        OpenedCookie::Corrupt => {
+            events.emit(&Event::Corrupt { tag: tag() });
+            (dead, false)
+        }
+        OpenedCookie::Expired => {
+            events.emit(&Event::Expired { tag: tag() });
+            (dead, false)
+        }
+    }
+}
