@@ -95,8 +95,9 @@ use sessile::{
 use crate::layout;
 use crate::record_json::{NodeJson, NodeShape};
 
-/// The bound on connecting and on each store call unless [`NodeRedisStoreBuilder::timeout`]
-/// says otherwise.
+/// The bound on connecting and on each store call unless
+/// [`NodeRedisStoreBuilder::acquire_timeout`] and [`NodeRedisStoreBuilder::statement_timeout`]
+/// say otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How many locks serialise this process's writes to one session (by a hash of its key).
@@ -149,7 +150,7 @@ return 1
 /// let max_age = Duration::from_secs(1800);
 /// let store = NodeRedisStore::builder(NodeJson::new(NodeShape::Express, max_age))
 ///     .key_prefix("shop:")
-///     .timeout(Duration::from_millis(500))
+///     .statement_timeout(Duration::from_millis(500))
 ///     .connect("redis://127.0.0.1:6379")
 ///     .await?;
 /// assert_eq!(store.key_prefix(), "shop:");
@@ -160,7 +161,8 @@ return 1
 pub struct NodeRedisStoreBuilder {
     json: NodeJson,
     prefix: String,
-    timeout: Duration,
+    acquire_timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl NodeRedisStoreBuilder {
@@ -173,11 +175,16 @@ impl NodeRedisStoreBuilder {
         self
     }
 
-    /// Sets the bound on connecting and on each store call as a whole, conflict retries
-    /// included (default [`DEFAULT_TIMEOUT`]); past it the call fails with
-    /// [`StoreError::Unavailable`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+    /// Sets the bound on connecting and reconnecting (default [`DEFAULT_TIMEOUT`]).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Sets the bound on each store call as a whole, conflict retries included (default
+    /// [`DEFAULT_TIMEOUT`]); past it the call fails with [`StoreError::Unavailable`].
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
         self
     }
 
@@ -187,13 +194,13 @@ impl NodeRedisStoreBuilder {
     pub async fn connect(self, url: &str) -> Result<NodeRedisStore, StoreError> {
         let client = ::redis::Client::open(url).map_err(|e| StoreError::Backend(Box::new(e)))?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout)
+            .set_connection_timeout(self.acquire_timeout)
+            .set_response_timeout(self.statement_timeout)
             // Reconnection is retried in the background on the next command; a short retry
             // budget keeps each command's wait within the timeout.
             .set_number_of_retries(2)
             .set_max_delay(200);
-        let connection = bounded(self.timeout, "connecting", async {
+        let connection = bounded(self.acquire_timeout, "connecting", async {
             ConnectionManager::new_with_config(client, config)
                 .await
                 .map_err(store_error)
@@ -203,7 +210,7 @@ impl NodeRedisStoreBuilder {
             connection,
             json: self.json,
             prefix: self.prefix,
-            timeout: self.timeout,
+            timeout: self.statement_timeout,
             compare_and_set: Script::new(COMPARE_AND_SET),
             compare_and_move: Script::new(COMPARE_AND_MOVE),
             write_locks: Arc::new(
@@ -286,7 +293,8 @@ impl NodeRedisStore {
         NodeRedisStoreBuilder {
             json,
             prefix: prefix.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
+            acquire_timeout: DEFAULT_TIMEOUT,
+            statement_timeout: DEFAULT_TIMEOUT,
         }
     }
 

@@ -34,7 +34,8 @@ async fn connect(prefix: &str) -> NodeRedisStore {
 /// Connecting to `port` on the loopback host within `timeout` fails as unavailable.
 async fn assert_unavailable(port: u16, timeout: Duration) {
     let result = builder()
-        .timeout(timeout)
+        .acquire_timeout(timeout)
+        .statement_timeout(timeout)
         .connect(&format!("redis://127.0.0.1:{port}"))
         .await;
     assert!(

@@ -117,7 +117,7 @@ async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
         Package::KoaMinimal => SequelizeStoreOptions::koa_session_minimal(MAX_AGE),
         Package::Express => SequelizeStoreOptions::express_session(MAX_AGE),
     }
-    .table_name(table(package));
+    .table(table(package));
     let options = match widened_ddl(dialect, package) {
         Some(statements) => {
             for sql in statements {
@@ -129,7 +129,7 @@ async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
             }
             options
         }
-        None => options.create_table(true),
+        None => options.migrate_on_connect(true),
     };
     options.connect(&url(dialect)).await.unwrap_or_else(|e| {
         panic!(

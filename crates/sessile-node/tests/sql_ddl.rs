@@ -193,7 +193,7 @@ async fn ddl_matches_sequelize(dialect: Dialect) {
 
     // Without create_table, a missing table is an error at startup.
     match SequelizeStoreOptions::koa_generic_session(MAX_AGE)
-        .table_name(koa_rust)
+        .table(koa_rust)
         .connect(&rust_url)
         .await
     {
@@ -203,21 +203,21 @@ async fn ddl_matches_sequelize(dialect: Dialect) {
 
     node_sync(&node_url, koa_node, express_node);
     let koa = SequelizeStoreOptions::koa_generic_session(MAX_AGE)
-        .table_name(koa_rust)
-        .create_table(true)
+        .table(koa_rust)
+        .migrate_on_connect(true)
         .connect(&rust_url)
         .await
         .expect("create the Koa table");
     let express = SequelizeStoreOptions::express_session(MAX_AGE)
-        .table_name(express_rust)
-        .create_table(true)
+        .table(express_rust)
+        .migrate_on_connect(true)
         .connect(&rust_url)
         .await
         .expect("create the Express table");
     // Creating again is a no-op, as Sequelize's sync() is.
     SequelizeStoreOptions::koa_generic_session(MAX_AGE)
-        .table_name(koa_rust)
-        .create_table(true)
+        .table(koa_rust)
+        .migrate_on_connect(true)
         .connect(&rust_url)
         .await
         .expect("create the Koa table again")
@@ -251,7 +251,7 @@ async fn ddl_matches_sequelize(dialect: Dialect) {
         ),
     ] {
         let store = options
-            .table_name(table)
+            .table(table)
             .connect(&rust_url)
             .await
             .expect("the Node-made table is accepted");

@@ -316,8 +316,8 @@ impl Run {
         let clock = start_clock();
         let store = Arc::new(
             options
-                .table_name(&table)
-                .create_table(true)
+                .table(&table)
+                .migrate_on_connect(true)
                 .connect(&db.rust_url)
                 .await
                 .expect("the Rust store"),

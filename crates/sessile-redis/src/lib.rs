@@ -1,7 +1,7 @@
 //! Redis session store for [`sessile`]: one Redis server or a Redis Cluster.
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), sessile::StoreError> {
+//! # async fn example() -> Result<(), sessile_redis::Error> {
 //! use sessile::{Config, Keys, SessionManager};
 //! use sessile_redis::RedisStore;
 //!
@@ -104,7 +104,7 @@
 //! - **reconnects**: [`ConnectionManager`](redis::aio::ConnectionManager) and the async Cluster
 //!   connection reconnect on their own after the server comes back; requests meanwhile fail fast
 //!   and become [`StoreError::Unavailable`](sessile::StoreError::Unavailable) (503), bounded by
-//!   [`RedisStoreBuilder::timeout`];
+//!   [`RedisStoreBuilder::statement_timeout`];
 //! - **pipelining**: both connections are multiplexed, so concurrent requests share one socket
 //!   and are written back to back without waiting for each other's replies;
 //! - **Cluster redirections**: the async Cluster client follows `MOVED`/`ASK`, retries `TRYAGAIN`
@@ -120,8 +120,13 @@
 
 #[doc(hidden)]
 pub mod bench_support;
+mod connect;
+mod error;
 mod layout;
+mod options;
 mod scripts;
 mod store;
 
-pub use store::{Mode, RedisStore, RedisStoreBuilder, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
+pub use error::Error;
+pub use options::DEFAULT_TIMEOUT;
+pub use store::{Mode, RedisStore, RedisStoreBuilder, DEFAULT_KEY_PREFIX};

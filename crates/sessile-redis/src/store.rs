@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
 use sessile::{
@@ -14,15 +13,14 @@ use sessile::{
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
+use crate::connect;
+use crate::error::{bounded, store_error, timed_out, Error};
 use crate::layout::{self, KeyNames, StoredRecord, DATA, SUMMARY_FIELDS};
+use crate::options::{shared_options, SharedOptions};
 use crate::scripts::{self, SCRIPTS};
 
 /// The key prefix used unless [`RedisStoreBuilder::key_prefix`] says otherwise.
 pub const DEFAULT_KEY_PREFIX: &str = "sessile:";
-/// The bound on connecting and on each command unless [`RedisStoreBuilder::timeout`] says
-/// otherwise. Shorter than the engine's default store timeout, so a dead server is reported by
-/// the store with a precise message.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a Cluster rotation retries when the old record changed while it was being copied.
 const ROTATE_ATTEMPTS: usize = 8;
 
@@ -72,16 +70,23 @@ impl ConnectionLike for Connection {
     }
 }
 
-/// Configures and connects a [`RedisStore`].
+/// Configures and connects a [`RedisStore`], with the option names every sessile store uses:
+///
+/// - `key_prefix` (default [`DEFAULT_KEY_PREFIX`]): must not contain `{` or `}`, which would
+///   break the hash tags that keep a session in one slot ([`Error::InvalidKeyPrefix`] when
+///   connecting);
+/// - `acquire_timeout` (default [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)): the bound on connecting and reconnecting;
+/// - `statement_timeout` (default [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)): the bound on each store call.
 ///
 /// ```no_run
-/// # async fn example() -> Result<(), sessile::StoreError> {
+/// # async fn example() -> Result<(), sessile_redis::Error> {
 /// use std::time::Duration;
 /// use sessile_redis::RedisStore;
 ///
 /// let store = RedisStore::builder()
 ///     .key_prefix("shop:sessions:")
-///     .timeout(Duration::from_millis(500))
+///     .acquire_timeout(Duration::from_secs(1))
+///     .statement_timeout(Duration::from_millis(500))
 ///     .connect("redis://127.0.0.1:6379")
 ///     .await?;
 /// # let _ = store;
@@ -90,97 +95,65 @@ impl ConnectionLike for Connection {
 /// ```
 #[derive(Clone, Debug)]
 pub struct RedisStoreBuilder {
-    prefix: String,
-    timeout: Duration,
+    shared: SharedOptions,
 }
 
 impl Default for RedisStoreBuilder {
     fn default() -> Self {
         Self {
-            prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
+            shared: SharedOptions::new(DEFAULT_KEY_PREFIX),
         }
     }
 }
 
 impl RedisStoreBuilder {
-    /// Sets the prefix of every key the store writes (default [`DEFAULT_KEY_PREFIX`]). It must
-    /// not contain `{` or `}`, which would break the hash tags that keep a session in one slot.
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
+    shared_options!();
 
-    /// Sets the bound on connecting, on each command, and on each store call as a whole
-    /// (default [`DEFAULT_TIMEOUT`]); past it the call fails with [`StoreError::Unavailable`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    fn key_names(&self) -> Result<KeyNames, StoreError> {
-        if self.prefix.contains(['{', '}']) {
-            return Err(StoreError::Backend(
-                format!(
-                    "key prefix {:?} contains a brace, which would break the hash tags",
-                    self.prefix
-                )
-                .into(),
-            ));
+    fn key_names(&self) -> Result<KeyNames, Error> {
+        let prefix = &self.shared.key_prefix;
+        if prefix.contains(['{', '}']) {
+            return Err(Error::InvalidKeyPrefix {
+                prefix: prefix.clone(),
+                reason: "a brace would break the hash tags that keep a session in one slot",
+            });
         }
-        Ok(KeyNames::new(self.prefix.clone()))
+        Ok(KeyNames::new(prefix.clone()))
     }
 
     /// Connects to one Redis server, such as `redis://127.0.0.1:6379` or
     /// `redis://:password@host:6379/2`.
-    pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+    pub async fn connect(self, url: &str) -> Result<RedisStore, Error> {
         let names = self.key_names()?;
-        let client = redis::Client::open(url).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout)
-            // Reconnection is retried in the background on the next command; a short retry
-            // budget keeps each command's wait within the timeout.
-            .set_number_of_retries(2)
-            .set_max_delay(200);
-        let manager = bounded(
-            self.timeout,
-            "connecting",
-            ConnectionManager::new_with_config(client, config),
+        let manager = connect::standalone(url, &self.shared).await?;
+        RedisStore::ready(
+            Connection::Standalone(manager),
+            names,
+            self.shared.statement_timeout,
         )
-        .await?;
-        RedisStore::ready(Connection::Standalone(manager), names, self.timeout).await
+        .await
+        .map_err(Error::Connect)
     }
 
     /// Connects to a Redis Cluster through any of its nodes, such as
     /// `["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]`.
-    pub async fn cluster<I, S>(self, urls: I) -> Result<RedisStore, StoreError>
+    pub async fn cluster<I, S>(self, urls: I) -> Result<RedisStore, Error>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         let names = self.key_names()?;
-        let urls: Vec<String> = urls
+        let urls = urls
             .into_iter()
             .map(|url| url.as_ref().to_owned())
             .collect();
-        let client = ClusterClientBuilder::new(urls)
-            .connection_timeout(self.timeout)
-            .response_timeout(self.timeout)
-            // During a failover, MOVED/TRYAGAIN/CLUSTERDOWN answers are retried with backoff
-            // (and the slot map refreshed) until the store's own timeout gives up.
-            .retries(6)
-            .min_retry_wait(50)
-            .max_retry_wait(500)
-            .build()
-            .map_err(backend)?;
-        let connection = bounded(
-            self.timeout,
-            "connecting to the cluster",
-            client.get_async_connection(),
+        let connection = connect::cluster(urls, &self.shared).await?;
+        RedisStore::ready(
+            Connection::Cluster(connection),
+            names,
+            self.shared.statement_timeout,
         )
-        .await?;
-        RedisStore::ready(Connection::Cluster(connection), names, self.timeout).await
+        .await
+        .map_err(Error::Connect)
     }
 }
 
@@ -189,7 +162,7 @@ impl RedisStoreBuilder {
 /// See the crate documentation for the layout and the exact guarantees of each mode.
 ///
 /// ```no_run
-/// # async fn example() -> Result<(), sessile::StoreError> {
+/// # async fn example() -> Result<(), sessile_redis::Error> {
 /// use sessile::{Config, Keys, SessionManager};
 /// use sessile_redis::RedisStore;
 ///
@@ -217,13 +190,13 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to one Redis server with the default prefix and timeout.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Connects to one Redis server with the default prefix and timeouts.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
         RedisStoreBuilder::default().connect(url).await
     }
 
-    /// Connects to a Redis Cluster with the default prefix and timeout.
-    pub async fn cluster<I, S>(urls: I) -> Result<Self, StoreError>
+    /// Connects to a Redis Cluster with the default prefix and timeouts.
+    pub async fn cluster<I, S>(urls: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -231,7 +204,7 @@ impl RedisStore {
         RedisStoreBuilder::default().cluster(urls).await
     }
 
-    /// A builder for the key prefix and the timeout.
+    /// A builder for the key prefix and the timeouts.
     pub fn builder() -> RedisStoreBuilder {
         RedisStoreBuilder::default()
     }
@@ -841,49 +814,5 @@ impl Store for RedisStore {
             Ok(count)
         })
         .await
-    }
-}
-
-async fn bounded<T>(
-    timeout: Duration,
-    what: &str,
-    call: impl Future<Output = Result<T, RedisError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result.map_err(store_error),
-        Err(_) => Err(timed_out(timeout, what)),
-    }
-}
-
-fn timed_out(timeout: Duration, what: &str) -> StoreError {
-    StoreError::unavailable(format!("redis {what} timed out after {timeout:?}"))
-}
-
-fn backend(error: RedisError) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
-
-/// Connection trouble and Cluster reconfiguration are `Unavailable` (503, retry later);
-/// anything else the server says is a `Backend` error.
-fn store_error(error: RedisError) -> StoreError {
-    let transient = error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || matches!(
-            error.kind(),
-            ErrorKind::ClusterDown
-                | ErrorKind::MasterDown
-                | ErrorKind::TryAgain
-                | ErrorKind::BusyLoadingError
-                | ErrorKind::ClusterConnectionNotFound
-                | ErrorKind::ReadOnly
-                | ErrorKind::Moved
-                | ErrorKind::Ask
-        );
-    if transient {
-        StoreError::Unavailable(Box::new(error))
-    } else {
-        backend(error)
     }
 }

@@ -79,7 +79,8 @@ async fn restart_under_load_gives_503_then_recovers() {
     let _guard = RestartRedisOnDrop;
     let store = sessile_redis::RedisStore::builder()
         .key_prefix(common::run_prefix("fault"))
-        .timeout(Duration::from_millis(300))
+        .acquire_timeout(Duration::from_millis(300))
+        .statement_timeout(Duration::from_millis(300))
         .connect(&common::standalone_url())
         .await
         .expect("connect to Redis");

@@ -48,6 +48,10 @@ mod increment_batch;
 mod migrations;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod names;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod options;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

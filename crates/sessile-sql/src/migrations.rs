@@ -36,6 +36,27 @@ impl Migration {
     }
 }
 
+/// A PostgreSQL or SQLite migration template (see `migrations/<dialect>/`) with the names
+/// filled in: `{{table}}`, `{{expires_at_index}}`, `{{user_id_index}}`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn render(template: &str, names: &crate::names::TableNames) -> String {
+    template
+        .replace("{{table}}", &names.sessions())
+        .replace("{{expires_at_index}}", &names.index("expires_at"))
+        .replace("{{user_id_index}}", &names.index("user_id"))
+}
+
+/// Every migration of `history` rendered for `names`, in order: what the dialect's runner
+/// applies, without its bookkeeping (the options' `migration_sql`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn migration_sql(history: &[Migration], names: &crate::names::TableNames) -> String {
+    history
+        .iter()
+        .map(|migration| render(migration.sql, names))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The steps of `history` whose versions are not in `applied`, oldest first.
 pub(crate) fn pending<'a>(
     history: &'a [Migration],

@@ -39,7 +39,7 @@ async fn every_operation_is_one_statement_in_one_round_trip() {
         .ssl_mode(MySqlSslMode::Disabled);
     let store = MySqlStore::options()
         .max_connections(1)
-        .table_name(TABLE)
+        .table(TABLE)
         .connect_with(through_tap)
         .await
         .unwrap_or_else(|error| {

@@ -183,7 +183,7 @@ async fn rotating_onto_an_expired_key_replaces_it() {
 #[tokio::test]
 async fn table_names_that_are_not_plain_identifiers_are_refused() {
     let result = MySqlStoreOptions::new()
-        .table_name("sessions`; DROP TABLE users; --")
+        .table("sessions`; DROP TABLE users; --")
         .connect(&mysql_url())
         .await;
     assert!(matches!(result, Err(Error::InvalidName { .. })));
@@ -199,11 +199,11 @@ async fn migrating_twice_and_from_a_configured_pool_is_harmless() {
         .await
         .expect("a pool");
     let again = MySqlStoreOptions::new()
-        .table_name(TABLE)
+        .table(TABLE)
         .from_pool(pool)
         .await
         .expect("a store on the pool");
-    assert_eq!(again.table_name(), TABLE);
+    assert_eq!(again.table(), TABLE);
     let versions: Vec<i64> = sqlx::query_scalar(
         "SELECT version FROM sessile_schema_versions WHERE table_name = ? ORDER BY version",
     )

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use sessile::{
-    ChangeSet, Clock, IncrementOutcome, Keys, Record, SessionId, Store, StoreError, SystemClock,
-    Touch, UpdateOutcome,
+    ChangeSet, Clock, CreateOutcome, IncrementOutcome, Keys, Record, SessionId, Store, StoreError,
+    SystemClock, Touch, UpdateOutcome,
 };
 use sessile_sql::{Error, PostgresStore};
 use support::http::{spawn_instance, two_instances_share_one_session};
@@ -153,6 +153,33 @@ async fn a_timed_out_increment_batch_is_unavailable_and_writes_nothing() {
             IncrementOutcome::Value(applied[index] + 1)
         );
     }
+}
+
+#[tokio::test]
+async fn migration_sql_run_by_another_tool_creates_a_table_the_store_serves() {
+    const TABLE: &str = "own_tool_migrations";
+    let admin = admin_pool().await;
+    drop_table(&admin, TABLE).await;
+    let options = PostgresStore::options()
+        .schema(TEST_SCHEMA)
+        .table(TABLE)
+        .migrate_on_connect(false);
+    // A `&str` without arguments goes over the simple query protocol: every statement runs.
+    sqlx::Executor::execute(&admin, options.migration_sql().unwrap().as_str())
+        .await
+        .expect("the migration SQL runs as it is");
+    let store = connect(TABLE, options).await;
+    let key = SessionId::generate().store_key();
+    let record = fresh_record();
+    assert_eq!(
+        store.create(&key, &record).await.expect("create"),
+        CreateOutcome::Created
+    );
+    store
+        .migrate()
+        .await
+        .expect("a later migrate only records the version");
+    drop_table(&admin, TABLE).await;
 }
 
 #[tokio::test]

@@ -57,12 +57,64 @@ async fn reopening_keeps_sessions_and_applies_each_migration_once() {
     let store = SqliteStore::open(dir.database()).await.unwrap();
     store.migrate().await.unwrap();
     assert_eq!(store.load(&key, START).await.unwrap(), Some(original));
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM sessile_schema_versions")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM sessile_sessions_schema_versions")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
     assert_eq!(versions, vec![1]);
     store.pool().close().await;
+}
+
+#[tokio::test]
+async fn a_configured_table_is_created_by_migration_sql_when_migrations_run_elsewhere() {
+    let dir = TempDir::new();
+    let options = SqliteStore::options()
+        .table("web_sessions")
+        .migrate_on_connect(false);
+    let store = options.clone().open(dir.database()).await.unwrap();
+    assert!(
+        store.load(&new_key(), START).await.is_err(),
+        "migrate_on_connect(false) creates nothing"
+    );
+    // The team's own migration tool runs the SQL.
+    sqlx::query(&options.migration_sql().unwrap())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let key = new_key();
+    let original = record(json!({"n": 1}), Some("ada"));
+    assert_eq!(
+        store.create(&key, &original).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(store.load(&key, START).await.unwrap(), Some(original));
+    // A later `migrate` finds the table in place and only records the version.
+    store.migrate().await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%sessions%' ORDER BY name",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(tables, ["web_sessions", "web_sessions_schema_versions"]);
+    store.pool().close().await;
+}
+
+#[tokio::test]
+async fn a_table_name_that_is_not_a_plain_identifier_is_a_setup_error() {
+    let dir = TempDir::new();
+    for table in ["", "web-sessions", "x\"; DROP TABLE users; --", "1st"] {
+        let error = SqliteStore::options()
+            .table(table)
+            .open(dir.database())
+            .await
+            .expect_err("refused before any statement runs");
+        assert!(
+            matches!(error, sessile_sql::Error::InvalidName { what: "table", .. }),
+            "{table:?}: {error:?}"
+        );
+    }
 }
 
 #[tokio::test]

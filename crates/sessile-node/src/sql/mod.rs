@@ -96,7 +96,7 @@
 //! The table belongs to the Node app, so by default the store does not create it: building the
 //! store checks that it exists with the package's columns ([`Error::Table`] otherwise), which
 //! turns a misspelt table name into an error at startup instead of an empty table that signs
-//! everybody out. [`SequelizeStoreOptions::create_table`] runs the exact DDL Sequelize 6's
+//! everybody out. [`SequelizeStoreOptions::migrate_on_connect`] runs the exact DDL Sequelize 6's
 //! `sync()` emits for the package's model instead (`CREATE TABLE IF NOT EXISTS`, and for Koa the
 //! `expires` index when none of its name exists), for a Rust app that starts first.
 //!
@@ -166,7 +166,7 @@ pub enum Error {
     #[error("cannot connect to the session database: {0}")]
     Connect(#[source] sqlx::Error),
     /// The table is missing or lacks the package's columns (and
-    /// [`SequelizeStoreOptions::create_table`] is off), or creating it failed.
+    /// [`SequelizeStoreOptions::migrate_on_connect`] is off), or creating it failed.
     #[error("session table {table:?}: {source}")]
     Table {
         /// The table name.
@@ -191,7 +191,7 @@ pub enum Error {
 /// # async fn run() -> Result<(), sessile_node::sql::Error> {
 /// // express-session + connect-session-sequelize, cookie.maxAge one hour, table "web_sessions".
 /// let store = SequelizeStoreOptions::express_session(Duration::from_secs(3600))
-///     .table_name("web_sessions")
+///     .table("web_sessions")
 ///     .statement_timeout(Duration::from_secs(2))
 ///     .connect("mysql://app:secret@db.internal:3306/app")
 ///     .await?;
@@ -204,10 +204,10 @@ pub struct SequelizeStoreOptions {
     table: String,
     prefix: Option<String>,
     json: NodeJson,
-    create_table: bool,
+    migrate_on_connect: bool,
     max_connections: u32,
     acquire_timeout: Duration,
-    statement_timeout: Duration,
+    statement_timeout: Option<Duration>,
 }
 
 impl SequelizeStoreOptions {
@@ -217,10 +217,10 @@ impl SequelizeStoreOptions {
             table: "Sessions".to_owned(),
             prefix: None,
             json,
-            create_table: false,
+            migrate_on_connect: false,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(5)),
         }
     }
 
@@ -252,13 +252,13 @@ impl SequelizeStoreOptions {
 
     /// The table name (the packages' `tableName`; default `Sessions`): ASCII letters, digits and
     /// underscores, not starting with a digit.
-    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+    pub fn table(mut self, name: impl Into<String>) -> Self {
         self.table = name.into();
         self
     }
 
     /// koa-generic-session's `prefix` (default `koa:sess:`). Koa table only.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
     }
@@ -272,10 +272,10 @@ impl SequelizeStoreOptions {
     }
 
     /// Whether building the store creates the table (and the Koa `expires` index) if missing,
-    /// with the exact DDL Sequelize's `sync()` emits. Off by default: the table is the Node
-    /// app's, and a store that finds no table fails at startup.
-    pub fn create_table(mut self, create: bool) -> Self {
-        self.create_table = create;
+    /// with the exact DDL Sequelize's `sync()` emits: the Node app's migration. Off by default:
+    /// the table is the Node app's, and a store that finds no table fails at startup.
+    pub fn migrate_on_connect(mut self, migrate: bool) -> Self {
+        self.migrate_on_connect = migrate;
         self
     }
 
@@ -294,13 +294,18 @@ impl SequelizeStoreOptions {
     /// How long one statement may run or wait for a lock before failing as unavailable
     /// (default 5 s): PostgreSQL's `statement_timeout`, MariaDB's `max_statement_time` / MySQL's
     /// `max_execution_time` plus `innodb_lock_wait_timeout`, SQLite's busy timeout.
-    /// `Duration::ZERO` keeps the server's settings (SQLite: no waiting).
     pub fn statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = timeout;
+        self.statement_timeout = Some(timeout);
         self
     }
 
-    fn table(&self) -> Result<Table, Error> {
+    /// Leaves the server's own statement timeout in place (SQLite: no waiting for a lock).
+    pub fn no_statement_timeout(mut self) -> Self {
+        self.statement_timeout = None;
+        self
+    }
+
+    fn checked_table(&self) -> Result<Table, Error> {
         table::validate_table_name(&self.table)
             .map_err(|why| Error::Config(format!("table name {:?}: {why}", self.table)))?;
         let shape_fits = match self.layout {
@@ -336,17 +341,17 @@ impl SequelizeStoreOptions {
     /// Connects to `url` (`sqlite:path` / `sqlite://path`, `postgres://...`, `mysql://...` or
     /// `mariadb://...`), then creates or checks the table.
     pub async fn connect(self, url: &str) -> Result<SequelizeStore, Error> {
-        let table = self.table()?;
+        let table = self.checked_table()?;
         let scheme = url.split(':').next().unwrap_or_default();
         let db = match scheme {
             #[cfg(feature = "sqlite")]
             "sqlite" => Db::Sqlite(
                 sqlite::connect(
                     url,
-                    self.create_table,
+                    self.migrate_on_connect,
                     self.max_connections,
                     self.acquire_timeout,
-                    self.statement_timeout,
+                    self.statement_timeout.unwrap_or(Duration::ZERO),
                 )
                 .await?,
             ),
@@ -356,7 +361,7 @@ impl SequelizeStoreOptions {
                     url,
                     self.max_connections,
                     self.acquire_timeout,
-                    self.statement_timeout,
+                    self.statement_timeout.unwrap_or(Duration::ZERO),
                 )
                 .await?,
             ),
@@ -368,7 +373,7 @@ impl SequelizeStoreOptions {
                         &url,
                         self.max_connections,
                         self.acquire_timeout,
-                        self.statement_timeout,
+                        self.statement_timeout.unwrap_or(Duration::ZERO),
                     )
                     .await?,
                 )
@@ -378,7 +383,7 @@ impl SequelizeStoreOptions {
         let store = SequelizeStore {
             inner: Arc::new(Inner { db, table }),
         };
-        let prepared = if self.create_table {
+        let prepared = if self.migrate_on_connect {
             on_db!(&store.inner.db, db, d => d::create_table(db, &store.inner.table).await)
         } else {
             on_db!(&store.inner.db, db, d => d::check_table(db, &store.inner.table).await)
@@ -403,7 +408,7 @@ impl SequelizeStoreOptions {
 ///
 /// let path = std::env::temp_dir().join(format!("sessile-node-doc-{}.db", std::process::id()));
 /// let store = SequelizeStoreOptions::koa_generic_session(Duration::from_secs(3600))
-///     .create_table(true) // a fresh file: create `Sessions` as Sequelize's sync() would
+///     .migrate_on_connect(true) // a fresh file: create `Sessions` as Sequelize's sync() would
 ///     .connect(&format!("sqlite://{}", path.display()))
 ///     .await?;
 /// // A koa-generic-session id, as `KoaIds` reads it from the `koa.sid` cookie.
@@ -691,7 +696,7 @@ impl SequelizeStore {
     }
 
     /// The table name.
-    pub fn table_name(&self) -> &str {
+    pub fn table(&self) -> &str {
         &self.inner.table.name
     }
 

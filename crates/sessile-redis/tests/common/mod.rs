@@ -58,7 +58,8 @@ pub async fn cluster_store(prefix: &str) -> RedisStore {
 pub async fn cluster_store_with_timeout(prefix: &str, timeout: Duration) -> RedisStore {
     RedisStore::builder()
         .key_prefix(prefix)
-        .timeout(timeout)
+        .acquire_timeout(timeout)
+        .statement_timeout(timeout)
         .cluster(cluster_urls())
         .await
         .unwrap_or_else(|error| {

@@ -1,5 +1,5 @@
 -- One row per session, addressed by the SHA-256 store key of its id (the raw id is never stored).
--- `{table}` is replaced by the configured, validated and backquoted table name.
+-- `{{table}}` is replaced by the configured, validated and backquoted table name.
 --
 -- Times are Unix milliseconds in BIGINT, as in the SQLite schema: exact to the millisecond, free
 -- of the session time zone (DATETIME has none, TIMESTAMP converts and ends in 2038), and the same
@@ -10,7 +10,7 @@
 -- check. The indexes are declared inline because MySQL has no CREATE INDEX IF NOT EXISTS, and
 -- MySQL DDL is not transactional: a single CREATE TABLE is what makes this step all-or-nothing.
 -- `utf8mb4_bin` makes user ids compare exactly (no case or accent folding in the per-user index).
-CREATE TABLE IF NOT EXISTS {table} (
+CREATE TABLE IF NOT EXISTS {{table}} (
     `key`             BINARY(32)   NOT NULL,
     data              JSON         NOT NULL,
     user_id           VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,

@@ -1,7 +1,10 @@
 -- One row per session, addressed by the SHA-256 store key of its id (the raw id is never stored).
 -- Times are Unix milliseconds. `expires_at` is the earlier of the two deadlines, kept by every
 -- write, so that liveness checks and cleanup use one indexed column.
-CREATE TABLE IF NOT EXISTS sessile_sessions (
+--
+-- A template: the runner replaces {{table}} with the quoted table name and
+-- {{expires_at_index}} / {{user_id_index}} with quoted index names before running it.
+CREATE TABLE IF NOT EXISTS {{table}} (
     "key"             BLOB    NOT NULL PRIMARY KEY CHECK (length("key") = 32),
     data              TEXT    NOT NULL CHECK (json_valid(data)),
     user_id           TEXT    NULL,
@@ -14,9 +17,9 @@ CREATE TABLE IF NOT EXISTS sessile_sessions (
     device            TEXT    NOT NULL DEFAULT '{}'
 );
 
-CREATE INDEX IF NOT EXISTS sessile_sessions_expires_at
-    ON sessile_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS {{expires_at_index}}
+    ON {{table}} (expires_at);
 
-CREATE INDEX IF NOT EXISTS sessile_sessions_user_id
-    ON sessile_sessions (user_id)
+CREATE INDEX IF NOT EXISTS {{user_id_index}}
+    ON {{table}} (user_id)
     WHERE user_id IS NOT NULL;

@@ -16,12 +16,31 @@ use crate::error::Error;
 use crate::migrations::{pending, warn_if_newer, Migration};
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
-/// `{table}` in the SQL stands for the backquoted session table name.
+/// `{{table}}` in the SQL stands for the backquoted session table name.
 const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     description: "create the sessions table",
     sql: include_str!("../../migrations/mysql/0001_create_sessions.sql"),
 }];
+
+/// Every migration's SQL for `table` (bare, validated), in order: what [`run`] applies, without
+/// its bookkeeping.
+pub(super) fn migration_sql(table: &str) -> String {
+    MIGRATIONS
+        .iter()
+        .flat_map(|migration| render(migration.sql, table))
+        .map(|statement| format!("{statement};\n"))
+        .collect()
+}
+
+/// The statements of one migration with the backquoted `table` in place of `{{table}}`.
+fn render(sql: &str, table: &str) -> Vec<String> {
+    let quoted = super::quote_identifier(table);
+    statements(sql)
+        .into_iter()
+        .map(|statement| statement.replace("{{table}}", &quoted))
+        .collect()
+}
 
 /// How long a starting process waits for another one to finish migrating, in seconds.
 const LOCK_WAIT_SECONDS: i64 = 60;
@@ -88,11 +107,9 @@ async fn run_locked(connection: &mut MySqlConnection, table: &str) -> Result<(),
             .await
             .map_err(Error::SchemaVersion)?;
 
-    let quoted = super::quote_identifier(table);
     for migration in pending(MIGRATIONS, &applied) {
         let failed = |source| migration.failed(source);
-        for statement in statements(migration.sql) {
-            let statement = statement.replace("{table}", &quoted);
+        for statement in render(migration.sql, table) {
             sqlx::query(&statement)
                 .execute(&mut *connection)
                 .await
@@ -157,7 +174,7 @@ mod tests {
             let statements = statements(migration.sql);
             assert!(!statements.is_empty());
             assert!(statements.iter().all(|s| !s.contains("--")));
-            assert!(statements.iter().any(|s| s.contains("{table}")));
+            assert!(statements.iter().any(|s| s.contains("{{table}}")));
             assert!(!migration.sql.contains("sessile_sessions"));
         }
     }

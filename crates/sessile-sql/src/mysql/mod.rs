@@ -24,13 +24,24 @@ use crate::codec::{
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::{store_error, Error};
 use crate::held::{on_held, HeldConnections};
+use crate::names::validate_identifier;
+use crate::options::{shared_options, SharedOptions};
 
 /// The table sessions live in unless configured otherwise.
 const DEFAULT_TABLE: &str = "sessile_sessions";
 
 /// How a [`MySqlStore`] connects: pool size, the timeouts that bound how long an operation may
-/// take before it fails with [`StoreError::Unavailable`], the table name and whether to migrate
-/// at startup.
+/// take before it fails with [`StoreError::Unavailable`], the table and whether to migrate at
+/// startup. The same names as every sessile store's options.
+///
+/// - `max_connections` (default 10), `acquire_timeout` (default 5 s);
+/// - `statement_timeout` (default 5 s), set on every connection: MariaDB's
+///   `max_statement_time`, MySQL's `max_execution_time`, and `innodb_lock_wait_timeout` (whole
+///   seconds, at least one) on both; `no_statement_timeout` keeps the server's settings;
+/// - `table` (default `sessile_sessions`, at most 64 characters); MySQL has no schemas inside a
+///   database, so there is no `schema` option (the database is the URL's);
+/// - `migrate_on_connect` (default on); [`MySqlStoreOptions::migration_sql`] gives the SQL to
+///   teams that run migrations with their own tool.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -41,31 +52,21 @@ const DEFAULT_TABLE: &str = "sessile_sessions";
 ///     .max_connections(20)
 ///     .acquire_timeout(Duration::from_secs(2))
 ///     .statement_timeout(Duration::from_secs(2))
-///     .table_name("app_sessions")
+///     .table("app_sessions")
 ///     .connect("mysql://app:secret@db.internal:3306/app")
 ///     .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct MySqlStoreOptions {
-    max_connections: u32,
-    acquire_timeout: Duration,
-    statement_timeout: Option<Duration>,
-    table: String,
-    migrate: bool,
+    shared: SharedOptions,
 }
 
 impl Default for MySqlStoreOptions {
-    /// Ten connections, five seconds to get one and five seconds per statement (long enough to
-    /// ride out a burst, short enough that a wedged database turns into 503s rather than hung
-    /// requests), the table `sessile_sessions`, migrations at startup.
+    /// See the list above.
     fn default() -> Self {
         Self {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Some(Duration::from_secs(5)),
-            table: DEFAULT_TABLE.to_owned(),
-            migrate: true,
+            shared: SharedOptions::new(DEFAULT_TABLE, true),
         }
     }
 }
@@ -76,41 +77,24 @@ impl MySqlStoreOptions {
         Self::default()
     }
 
-    /// The most connections the store holds for its operations, and the most the pool opens
-    /// besides, for migrations and the application's own queries (at least 1).
-    pub fn max_connections(mut self, max_connections: u32) -> Self {
-        self.max_connections = max_connections.max(1);
-        self
-    }
+    shared_options!(statement_timeout);
 
-    /// How long an operation waits for a connection (including connecting) before failing as
-    /// unavailable.
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// How long one statement may run, set on every connection: MariaDB's
-    /// `max_statement_time`, MySQL's `max_execution_time`, and `innodb_lock_wait_timeout`
-    /// (whole seconds, at least one) on both. A statement cut off fails as unavailable.
-    /// `Duration::ZERO` leaves the server's settings alone.
-    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = (!timeout.is_zero()).then_some(timeout);
-        self
-    }
-
-    /// The session table (default `sessile_sessions`): letters, digits and underscores, at most
-    /// 64 characters, not starting with a digit. Checked when the store is built.
-    pub fn table_name(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// Whether building the store creates or upgrades its tables (default: yes). Turn it off
-    /// when migrations run separately, then call [`MySqlStore::migrate`] from there.
-    pub fn run_migrations(mut self, migrate: bool) -> Self {
-        self.migrate = migrate;
-        self
+    /// The SQL that creates or upgrades the sessions table, for teams that run migrations with
+    /// their own tool (then turn [`migrate_on_connect`](Self::migrate_on_connect) off). It is
+    /// what [`MySqlStore::migrate`] runs, without its bookkeeping; every statement is idempotent
+    /// (`IF NOT EXISTS`), so a later `migrate` finds the table in place and only records the
+    /// version. The unrendered files are under `migrations/mysql/` in the crate's source.
+    ///
+    /// ```
+    /// use sessile_sql::MySqlStoreOptions;
+    ///
+    /// let sql = MySqlStoreOptions::new().table("app_sessions").migration_sql()?;
+    /// assert!(sql.contains("CREATE TABLE IF NOT EXISTS `app_sessions`"));
+    /// # Ok::<(), sessile_sql::Error>(())
+    /// ```
+    pub fn migration_sql(&self) -> Result<String, Error> {
+        validate_table_name(&self.shared.table)?;
+        Ok(migrate::migration_sql(&self.shared.table))
     }
 
     /// Connects to the database at `url` (`mysql://user:password@host:port/database`).
@@ -122,12 +106,12 @@ impl MySqlStoreOptions {
     /// Connects with connection options built in code. The character set is forced to
     /// `utf8mb4` (keys and values may hold any Unicode, emoji included).
     pub async fn connect_with(self, options: MySqlConnectOptions) -> Result<MySqlStore, Error> {
-        validate_table_name(&self.table)?;
+        validate_table_name(&self.shared.table)?;
         let options = options.charset("utf8mb4");
-        let statement_timeout = self.statement_timeout;
+        let statement_timeout = self.shared.statement_timeout;
         let pool = MySqlPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.acquire_timeout)
+            .max_connections(self.shared.max_connections)
+            .acquire_timeout(self.shared.acquire_timeout)
             // The store's operations run on connections it holds outside the pool (see
             // `held.rs`), which pings those idle for a second or more itself; the pool only
             // opens them, and serves migrations and the application's own queries, for which a
@@ -142,19 +126,19 @@ impl MySqlStoreOptions {
         self.from_pool(pool).await
     }
 
-    /// A store on a pool the application configured itself, with this table name, migrated
-    /// unless [`MySqlStoreOptions::run_migrations`] turned that off.
+    /// A store on a pool the application configured itself, with this table, migrated unless
+    /// [`MySqlStoreOptions::migrate_on_connect`] turned that off.
     ///
     /// The pool's connections should use `utf8mb4` (sqlx's default) and may set their own
     /// timeouts; [`MySqlStoreOptions::statement_timeout`] applies only to pools this type opens.
     pub async fn from_pool(self, pool: MySqlPool) -> Result<MySqlStore, Error> {
-        validate_table_name(&self.table)?;
+        validate_table_name(&self.shared.table)?;
         let store = MySqlStore {
             held: Arc::new(HeldConnections::new(pool.clone())),
             pool,
-            sql: Arc::new(Statements::for_table(&self.table)),
+            sql: Arc::new(Statements::for_table(&self.shared.table)),
         };
-        if self.migrate {
+        if self.shared.migrate_on_connect {
             store.migrate().await?;
         }
         Ok(store)
@@ -254,7 +238,7 @@ impl MySqlStore {
         MySqlStoreOptions::default().connect(url).await
     }
 
-    /// Options for connecting: pool size, timeouts, table name, migrations.
+    /// Options for connecting: pool size, timeouts, table, migrations.
     pub fn options() -> MySqlStoreOptions {
         MySqlStoreOptions::default()
     }
@@ -282,7 +266,7 @@ impl MySqlStore {
     }
 
     /// The session table's name.
-    pub fn table_name(&self) -> &str {
+    pub fn table(&self) -> &str {
         &self.sql.table
     }
 
@@ -613,26 +597,10 @@ fn create_outcome(rows_affected: u64, last_insert_id: u64) -> CreateOutcome {
     }
 }
 
-/// Checks a table name: a plain identifier, so it can be quoted without escaping and used in
-/// the names derived from it.
+/// Checks a table name: a plain identifier, so it can be quoted without escaping; MySQL's
+/// identifiers hold at most 64 characters.
 fn validate_table_name(table: &str) -> Result<(), Error> {
-    let invalid = |reason| Error::InvalidName {
-        what: "table",
-        name: table.to_owned(),
-        reason,
-    };
-    if table.is_empty() || table.len() > 64 {
-        return Err(invalid("must be 1 to 64 characters long"));
-    }
-    if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(invalid(
-            "may hold only ASCII letters, digits and underscores",
-        ));
-    }
-    if table.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(invalid("must not start with a digit"));
-    }
-    Ok(())
+    validate_identifier("table", table, 64)
 }
 
 /// A validated identifier in backquotes.
@@ -940,28 +908,6 @@ const DELETE_CHUNK: usize = 1_000;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_names_are_plain_identifiers() {
-        for good in ["sessions", "app_sessions_2", "_x", &"t".repeat(64)] {
-            assert!(validate_table_name(good).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "",
-            "1abc",
-            "a-b",
-            "a`b",
-            "a b",
-            "ä",
-            "x;DROP",
-            &"t".repeat(65),
-        ] {
-            assert!(
-                matches!(validate_table_name(bad), Err(Error::InvalidName { .. })),
-                "{bad:?}"
-            );
-        }
-    }
 
     #[test]
     fn create_outcomes_follow_rows_and_marker() {

@@ -7,9 +7,9 @@
 
 use sqlx::{Executor, PgPool};
 
-use super::names::TableNames;
 use crate::error::Error;
-use crate::migrations::{pending, warn_if_newer, Migration};
+use crate::migrations::{pending, render, warn_if_newer, Migration};
+use crate::names::TableNames;
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
 const MIGRATIONS: &[Migration] = &[Migration {
@@ -18,12 +18,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/postgres/0001_create_sessions.sql"),
 }];
 
-/// A migration's SQL with the names filled in.
-fn render(template: &str, names: &TableNames) -> String {
-    template
-        .replace("{{table}}", &names.sessions())
-        .replace("{{expires_at_index}}", &names.index("expires_at"))
-        .replace("{{user_id_index}}", &names.index("user_id"))
+/// Every migration's SQL for `names`, in order: what [`run`] applies, without its bookkeeping.
+pub(super) fn migration_sql(names: &TableNames) -> String {
+    crate::migrations::migration_sql(MIGRATIONS, names)
 }
 
 /// Applies the migrations the database has not seen yet, in one transaction (PostgreSQL's DDL is

@@ -2,11 +2,9 @@
 //! See [`PostgresStore`] for the setup, the schema and the guarantees.
 
 mod migrate;
-mod names;
 mod sql;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sessile::{
@@ -17,12 +15,13 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Postgres};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use self::names::TableNames;
 use self::sql::Statements;
 use crate::codec::{bind_new_record, decode_summaries, update_outcome, upsert_outcome, SessionRow};
 use crate::error::{store_error, Error};
 use crate::held::{on_held, HeldConnections};
 use crate::increment_batch::{answer, Applied, IncrementQueue, QueuedIncrement, Ticket};
+use crate::names::TableNames;
+use crate::options::{shared_options, SharedOptions};
 
 /// Most increments in one batch. The statement binds arrays, so the size does not change its
 /// text; the bound keeps one statement's row locks, and the wait of the increments queued
@@ -43,7 +42,17 @@ const DEFAULT_TABLE: &str = "sessile_sessions";
 
 /// How a [`PostgresStore`] connects: pool size, the timeouts that bound how long an operation
 /// may take before it fails with [`StoreError::Unavailable`], where the table lives and whether
-/// to migrate at startup.
+/// to migrate at startup. The same names as every sessile store's options.
+///
+/// - `max_connections` (default 10), `acquire_timeout` (default 5 s);
+/// - `statement_timeout` (default 5 s): PostgreSQL's `statement_timeout`, set on every
+///   connection with `SET` (which works through PgBouncer); `no_statement_timeout` keeps the
+///   server's;
+/// - `schema` (default: the first schema of the connection's `search_path`, normally `public`)
+///   and `table` (default `sessile_sessions`, at most 47 bytes so that
+///   `<table>_schema_versions` fits PostgreSQL's 63-byte identifiers);
+/// - `migrate_on_connect` (default on); [`PostgresStoreOptions::migration_sql`] gives the SQL to
+///   teams that run migrations with their own tool.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -64,27 +73,16 @@ const DEFAULT_TABLE: &str = "sessile_sessions";
 /// ```
 #[derive(Clone, Debug)]
 pub struct PostgresStoreOptions {
-    max_connections: u32,
-    acquire_timeout: Duration,
-    statement_timeout: Option<Duration>,
+    shared: SharedOptions,
     schema: Option<String>,
-    table: String,
-    migrate_on_connect: bool,
 }
 
 impl Default for PostgresStoreOptions {
-    /// Ten connections, five seconds both to get a connection and for one statement (long
-    /// enough for a busy database, short enough that an unreachable or wedged one turns into
-    /// 503s rather than hung requests), the table `sessile_sessions` in the first schema of the
-    /// search path, and migrations at connect.
+    /// See the list above.
     fn default() -> Self {
         Self {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Some(Duration::from_secs(5)),
+            shared: SharedOptions::new(DEFAULT_TABLE, true),
             schema: None,
-            table: DEFAULT_TABLE.to_owned(),
-            migrate_on_connect: true,
         }
     }
 }
@@ -95,52 +93,34 @@ impl PostgresStoreOptions {
         Self::default()
     }
 
-    /// The most connections the store holds for its operations, and the most the pool opens
-    /// besides, for migrations and the application's own queries (at least 1).
-    pub fn max_connections(mut self, max_connections: u32) -> Self {
-        self.max_connections = max_connections.max(1);
-        self
-    }
-
-    /// How long an operation waits for a connection (including connecting to a server that is
-    /// down or restarting) before failing as unavailable.
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// The server-side `statement_timeout` of every connection: a statement running longer
-    /// (waiting on a lock, an overloaded server) is cancelled and fails as unavailable. `None`
-    /// keeps the server's setting.
-    pub fn statement_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.statement_timeout = timeout.into();
-        self
-    }
+    shared_options!(statement_timeout);
 
     /// The schema of the sessions table; created by the migration if missing. Without one,
     /// the first schema of the connection's `search_path` (normally `public`).
     ///
-    /// A plain identifier: ASCII letters, digits and underscores. [`Error::InvalidName`] at
-    /// connect otherwise.
+    /// A plain identifier: ASCII letters, digits and underscores, not starting with `pg_`.
+    /// [`Error::InvalidName`] at connect otherwise.
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = Some(schema.into());
         self
     }
 
-    /// The sessions table (default `sessile_sessions`); its schema versions go to
-    /// `<table>_schema_versions`. A plain identifier of at most 47 bytes: ASCII letters, digits
-    /// and underscores. [`Error::InvalidName`] at connect otherwise.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// Whether connecting also runs the migrations (default: yes). Turn it off when
-    /// migrations run elsewhere (the admin CLI, a deploy step), then call
-    /// [`PostgresStore::migrate`] yourself or not at all.
-    pub fn migrate_on_connect(mut self, migrate: bool) -> Self {
-        self.migrate_on_connect = migrate;
-        self
+    /// The SQL that creates or upgrades the sessions table with these names, for teams that run
+    /// migrations with their own tool (then turn [`migrate_on_connect`](Self::migrate_on_connect)
+    /// off). It is what [`PostgresStore::migrate`] runs, without its bookkeeping; every
+    /// statement is idempotent (`IF NOT EXISTS`), so a later `migrate` finds the table in place
+    /// and only records the version. The unrendered files are under `migrations/postgres/` in
+    /// the crate's source.
+    ///
+    /// ```
+    /// use sessile_sql::PostgresStoreOptions;
+    ///
+    /// let sql = PostgresStoreOptions::new().schema("auth").table("web_sessions").migration_sql()?;
+    /// assert!(sql.contains(r#"CREATE TABLE IF NOT EXISTS "auth"."web_sessions""#));
+    /// # Ok::<(), sessile_sql::Error>(())
+    /// ```
+    pub fn migration_sql(&self) -> Result<String, Error> {
+        Ok(migrate::migration_sql(&self.names()?))
     }
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
@@ -153,10 +133,10 @@ impl PostgresStoreOptions {
     /// Connects with connection options built in code.
     pub async fn connect_with(self, connect: PgConnectOptions) -> Result<PostgresStore, Error> {
         let names = self.names()?;
-        let statement_timeout = self.statement_timeout;
+        let statement_timeout = self.shared.statement_timeout;
         let pool = PgPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.acquire_timeout)
+            .max_connections(self.shared.max_connections)
+            .acquire_timeout(self.shared.acquire_timeout)
             // The store's operations run on connections it holds outside the pool (see
             // `held.rs`), which pings those idle for a second or more itself; the pool only
             // opens them, and serves migrations and the application's own queries, for which a
@@ -185,12 +165,12 @@ impl PostgresStoreOptions {
     }
 
     fn names(&self) -> Result<TableNames, Error> {
-        TableNames::new(self.schema.as_deref(), &self.table)
+        TableNames::new(self.schema.as_deref(), &self.shared.table)
     }
 
     async fn finish(self, pool: PgPool, names: TableNames) -> Result<PostgresStore, Error> {
         let store = PostgresStore::new(pool, names);
-        if self.migrate_on_connect {
+        if self.shared.migrate_on_connect {
             store.migrate().await?;
         }
         Ok(store)

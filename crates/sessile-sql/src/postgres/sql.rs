@@ -4,7 +4,7 @@
 //! on the way in and `extract(epoch ...)` (exact `numeric` since PostgreSQL 14) on the way out.
 //! Milliseconds round-trip exactly, since `timestamptz` keeps microseconds.
 
-use super::names::TableNames;
+use crate::names::TableNames;
 
 /// The SQL of every store operation on one table.
 #[derive(Debug)]

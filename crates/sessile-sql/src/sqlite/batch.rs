@@ -14,7 +14,7 @@ use crate::increment_batch::{Applied, QueuedIncrement};
 /// prepared statements.
 pub(super) const MAX_BATCH: usize = 48;
 
-/// The statement for `count` increments: `?1` is the path, then seven values per increment
+/// The statement for `count` increments on `table` (quoted): `?1` is the path, then seven values per increment
 /// (key, amount, `last_seen`, idle deadline, now, and the range the current value must lie in
 /// for the sum to stay within `i64`, computed in Rust from the amount).
 ///
@@ -23,7 +23,7 @@ pub(super) const MAX_BATCH: usize = 48;
 /// integers beyond `i64`, which SQLite reads as floats, are refused like `true` or `"1"`). The
 /// range is checked before adding because SQLite turns an overflowing integer `+` into a float.
 /// The `WHERE` sees the old row and `RETURNING` the new one.
-pub(super) fn statement(count: usize) -> String {
+pub(super) fn statement(table: &str, count: usize) -> String {
     let rows: Vec<String> = (0..count)
         .map(|index| {
             let first = 2 + 7 * index;
@@ -36,20 +36,20 @@ pub(super) fn statement(count: usize) -> String {
     format!(
         "WITH batch (\"key\", amount, last_seen, idle_deadline, now, lowest, highest) AS \
              (VALUES {}) \
-         UPDATE sessile_sessions SET \
+         UPDATE {table} SET \
              data = json_set(data, ?1, IFNULL(json_extract(data, ?1), 0) + batch.amount), \
              last_seen = batch.last_seen, \
              idle_deadline = MIN(batch.idle_deadline, absolute_deadline), \
              expires_at = MIN(batch.idle_deadline, absolute_deadline) \
          FROM batch \
-         WHERE sessile_sessions.\"key\" = batch.\"key\" \
-             AND sessile_sessions.expires_at > batch.now \
+         WHERE {table}.\"key\" = batch.\"key\" \
+             AND {table}.expires_at > batch.now \
              AND json_type(data) = 'object' \
              AND (IFNULL(json_type(data, ?1), 'null') = 'null' \
                  OR (json_type(data, ?1) = 'integer' \
                      AND data -> ?1 = CAST(json_extract(data, ?1) AS TEXT) \
                      AND json_extract(data, ?1) BETWEEN batch.lowest AND batch.highest)) \
-         RETURNING sessile_sessions.\"key\", json_extract(data, ?1)",
+         RETURNING {table}.\"key\", json_extract(data, ?1)",
         rows.join(", ")
     )
 }
@@ -63,16 +63,17 @@ pub(super) fn addable_range(by: i64) -> (i64, i64) {
     }
 }
 
-/// Runs `batch` (all on one JSON path, distinct sessions) on `connection` as one statement; the
+/// Runs `batch` (all on one JSON path, distinct sessions) on `table` (quoted) over `connection` as one statement; the
 /// applied increments' new values, by session, in no particular order.
 pub(super) async fn run(
     connection: &mut SqliteConnection,
+    table: &str,
     batch: &[QueuedIncrement],
 ) -> Result<Applied, sqlx::Error> {
     let Some(first) = batch.first() else {
         return Ok(Vec::new());
     };
-    let sql = statement(batch.len());
+    let sql = statement(table, batch.len());
     let mut query = sqlx::query_as(&sql).bind(first.field.as_str());
     for increment in batch {
         let (lowest, highest) = addable_range(increment.by);
@@ -98,7 +99,7 @@ mod tests {
 
     #[test]
     fn placeholders_follow_the_binds() {
-        let sql = statement(3);
+        let sql = statement("\"t\"", 3);
         assert!(sql.contains("(?2, ?3, ?4, ?5, ?6, ?7, ?8), (?9,"));
         assert!(sql.contains("?22)"));
         assert!(!sql.contains("?23"));

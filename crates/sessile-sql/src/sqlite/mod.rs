@@ -43,6 +43,7 @@
 mod batch;
 mod delta;
 mod migrate;
+mod sql;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,7 @@ use sqlx::{Connection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 pub(crate) use self::delta::SQLITE_JSON;
+use self::sql::Statements;
 use crate::codec::{
     bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, upsert_outcome,
     SessionRow,
@@ -68,20 +70,36 @@ use crate::codec::{
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::{store_error, Error};
 use crate::increment_batch::{answer, IncrementQueue, Ticket};
+use crate::names::TableNames;
+use crate::options::{shared_options, SharedOptions};
 
-/// The sessions table.
-const TABLE: &str = "sessile_sessions";
+/// The sessions table unless [`SqliteStoreOptions::table`] says otherwise.
+const DEFAULT_TABLE: &str = "sessile_sessions";
 
 /// Writers start with this so they hold the write lock from their first read. A deferred
 /// `BEGIN` that reads and then writes fails with `SQLITE_BUSY` when another writer committed in
 /// between, and the busy timeout does not retry that case.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-/// How a [`SqliteStore`] opens its database: pool size and the timeouts that bound how long an
-/// operation waits before it fails with [`StoreError::Unavailable`].
+/// How a [`SqliteStore`] opens its database: pool size, the timeouts that bound how long an
+/// operation waits before it fails with [`StoreError::Unavailable`], the table and whether to
+/// migrate at startup. The same names as every sessile store's options.
+///
+/// - `max_connections` (default 8): SQLite has one writer at a time, which gets a connection
+///   of its own besides (taken out of the pool when first needed and no longer counted), so
+///   more connections only help concurrent readers;
+/// - `acquire_timeout` (default 5 s): the wait for a free connection, and for a write also
+///   its turn behind the store's other writes;
+/// - `busy_timeout` (default 5 s): SQLite's own wait for another connection's write lock (other
+///   processes, the application's own writes). SQLite has no statement timeout, so there is no
+///   `statement_timeout` option;
+/// - `table` (default `sessile_sessions`, at most 47 bytes); its versions go to
+///   `<table>_schema_versions`;
+/// - `migrate_on_connect` (default on); [`SqliteStoreOptions::migration_sql`] gives the SQL to
+///   teams that run migrations with their own tool.
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use sessile_sql::SqliteStoreOptions;
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -89,6 +107,7 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// let store = SqliteStoreOptions::new()
 ///     .max_connections(4)
 ///     .acquire_timeout(Duration::from_secs(2))
+///     .table("web_sessions")
 ///     .open(&path)
 ///     .await?;
 /// assert_eq!(store.pool().options().get_max_connections(), 4);
@@ -101,20 +120,20 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// ```
 #[derive(Clone, Debug)]
 pub struct SqliteStoreOptions {
-    max_connections: u32,
-    acquire_timeout: Duration,
+    shared: SharedOptions,
     busy_timeout: Duration,
 }
 
 impl Default for SqliteStoreOptions {
-    /// Eight pooled connections (SQLite has one writer at a time, which gets a connection of
-    /// its own besides; more connections only help concurrent readers), and five seconds both to get a connection and to wait for the write
-    /// lock: long enough to ride out a burst of writes, short enough that a wedged database
+    /// See the list above: five seconds both to get a connection and to wait for the write
+    /// lock is long enough to ride out a burst of writes, short enough that a wedged database
     /// turns into 503s rather than hung requests.
     fn default() -> Self {
+        let mut shared = SharedOptions::new(DEFAULT_TABLE, true);
+        shared.max_connections = 8;
+        shared.statement_timeout = None;
         Self {
-            max_connections: 8,
-            acquire_timeout: Duration::from_secs(5),
+            shared,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -126,26 +145,34 @@ impl SqliteStoreOptions {
         Self::default()
     }
 
-    /// The most connections the pool opens (at least 1). The store's write connection comes
-    /// out of the pool when first needed and is then no longer counted, so the file sees at
-    /// most one more connection than this.
-    pub fn max_connections(mut self, max_connections: u32) -> Self {
-        self.max_connections = max_connections.max(1);
-        self
-    }
-
-    /// How long an operation waits for a free connection, and a write also for its turn
-    /// behind the store's other writes, before failing as unavailable.
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
+    shared_options!();
 
     /// How long a statement waits for another connection's write lock (SQLite's busy timeout)
     /// before failing as unavailable.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
+    }
+
+    /// The SQL that creates or upgrades the sessions table, for teams that run migrations with
+    /// their own tool (then turn [`migrate_on_connect`](Self::migrate_on_connect) off). It is
+    /// what [`SqliteStore::migrate`] runs, without its bookkeeping; every statement is
+    /// idempotent (`IF NOT EXISTS`), so a later `migrate` finds the table in place and only
+    /// records the version. The unrendered files are under `migrations/sqlite/` in the crate's
+    /// source.
+    ///
+    /// ```
+    /// use sessile_sql::SqliteStoreOptions;
+    ///
+    /// let sql = SqliteStoreOptions::new().table("web_sessions").migration_sql()?;
+    /// assert!(sql.contains(r#"CREATE TABLE IF NOT EXISTS "web_sessions""#));
+    /// # Ok::<(), sessile_sql::Error>(())
+    /// ```
+    pub fn migration_sql(&self) -> Result<String, Error> {
+        Ok(migrate::migration_sql(&TableNames::new(
+            None,
+            &self.shared.table,
+        )?))
     }
 
     /// Opens (creating it if missing) the database file at `path` and brings its schema up to
@@ -155,6 +182,7 @@ impl SqliteStoreOptions {
     /// (durable across application crashes; a power loss can lose the last commits but never
     /// corrupts the file), foreign keys and the busy timeout.
     pub async fn open(self, path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
+        let names = TableNames::new(None, &self.shared.table)?;
         let connect = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -163,8 +191,21 @@ impl SqliteStoreOptions {
             .foreign_keys(true)
             .busy_timeout(self.busy_timeout);
         let pool = self.connect_pool(connect).await?;
-        let store = SqliteStore::from_pool(pool);
-        store.migrate().await?;
+        self.finish(pool, names).await
+    }
+
+    /// A store on a pool the application configured itself (see [`SqliteStore::from_pool`]),
+    /// with these options' table and migration setting (the pool settings here are ignored).
+    pub async fn from_pool(self, pool: SqlitePool) -> Result<SqliteStore, Error> {
+        let names = TableNames::new(None, &self.shared.table)?;
+        self.finish(pool, names).await
+    }
+
+    async fn finish(self, pool: SqlitePool, names: TableNames) -> Result<SqliteStore, Error> {
+        let store = SqliteStore::new(pool, names);
+        if self.shared.migrate_on_connect {
+            store.migrate().await?;
+        }
         Ok(store)
     }
 
@@ -179,8 +220,8 @@ impl SqliteStoreOptions {
         let mut pause = Duration::from_millis(5);
         loop {
             let connected = SqlitePoolOptions::new()
-                .max_connections(self.max_connections)
-                .acquire_timeout(self.acquire_timeout)
+                .max_connections(self.shared.max_connections)
+                .acquire_timeout(self.shared.acquire_timeout)
                 .test_before_acquire(false)
                 .connect_with(connect.clone())
                 .await;
@@ -201,11 +242,11 @@ impl SqliteStoreOptions {
 
 /// Sessions in a SQLite database file.
 ///
-/// The table `sessile_sessions` holds one row per session under its 32-byte store key, the data
+/// The table (`sessile_sessions` unless [`SqliteStoreOptions::table`] says otherwise) holds one row per session under its 32-byte store key, the data
 /// as a JSON object, the user for the per-user index, the times as Unix milliseconds and
 /// `expires_at`, the earlier of the two deadlines, which every write keeps and every query
 /// filters on (indexed, as is `user_id`). Schema versions are recorded in
-/// `sessile_schema_versions`.
+/// `<table>_schema_versions`.
 ///
 /// Each [`Store`] method is one statement, or one transaction begun with `BEGIN IMMEDIATE` so
 /// that it holds SQLite's write lock from its first read. Writes of one store (and its clones)
@@ -234,6 +275,8 @@ impl SqliteStoreOptions {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    names: Arc<TableNames>,
+    sql: Arc<Statements>,
     /// The write connection, taken out of the pool when first needed; locking it is taking
     /// the write turn. Tokio's mutex is fair, so writers proceed in arrival order.
     write_connection: Arc<Mutex<Option<SqliteConnection>>>,
@@ -255,7 +298,7 @@ impl SqliteStore {
         SqliteStoreOptions::default().open(path).await
     }
 
-    /// Options for [`SqliteStoreOptions::open`]: pool size and timeouts.
+    /// Options for [`SqliteStoreOptions::open`]: pool size, timeouts, table, migrations.
     pub fn options() -> SqliteStoreOptions {
         SqliteStoreOptions::default()
     }
@@ -272,8 +315,15 @@ impl SqliteStore {
     /// same pool takes turns of its own and meets the first one's writes on SQLite's lock, as
     /// another process would. The pool's acquire timeout also bounds the wait for a turn.
     pub fn from_pool(pool: SqlitePool) -> Self {
+        let names = TableNames::new(None, DEFAULT_TABLE).expect("the default table name is valid");
+        Self::new(pool, names)
+    }
+
+    fn new(pool: SqlitePool, names: TableNames) -> Self {
         let turn_timeout = pool.options().get_acquire_timeout();
         Self {
+            sql: Arc::new(Statements::new(&names)),
+            names: Arc::new(names),
             pool,
             write_connection: Arc::new(Mutex::new(None)),
             write_connection_broken: Arc::new(AtomicBool::new(false)),
@@ -285,7 +335,7 @@ impl SqliteStore {
     /// Creates or upgrades the tables. Safe to run on every start, from several processes at
     /// once.
     pub async fn migrate(&self) -> Result<(), Error> {
-        migrate::run(&self.pool).await
+        migrate::run(&self.pool, &self.names).await
     }
 
     /// The connection pool, for the application's own queries or to close it on shutdown.
@@ -333,14 +383,16 @@ impl SqliteStore {
     /// first; `None` when the increment was not applied and has been taken out of the queue.
     async fn queued_increment(&self, ticket: Ticket) -> Result<Option<i64>, StoreError> {
         let broken = &self.write_connection_broken;
+        let sql = &self.sql;
         self.increments
             .answer_of(
                 ticket,
                 || self.writer(),
                 |mut writer, queued| {
                     let broken = broken.clone();
+                    let sql = sql.clone();
                     async move {
-                        let result = batch::run(&mut writer, &queued)
+                        let result = batch::run(&mut writer, &sql.table, &queued)
                             .await
                             .map_err(to_store_error);
                         if let Err(error) = &result {
@@ -360,6 +412,7 @@ impl SqliteStore {
     /// with the reference rule applied in Rust ([`sessile::change::incremented`]).
     async fn increment_in_transaction(
         connection: &mut SqliteConnection,
+        sql: &Statements,
         key: &StoreKey,
         field: &str,
         by: i64,
@@ -370,7 +423,7 @@ impl SqliteStore {
             .begin_with(BEGIN_WRITE)
             .await
             .map_err(to_store_error)?;
-        let Some(mut data) = live_data(&mut transaction, key, now).await? else {
+        let Some(mut data) = live_data(&mut transaction, sql, key, now).await? else {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(IncrementOutcome::Gone);
         };
@@ -380,7 +433,7 @@ impl SqliteStore {
         };
         let data = DataSource::Replace(encode_data(&data)?);
         let assignments = SQLITE_JSON.assignments(&touch_only(touch), data)?;
-        let update = SQLITE_JSON.update_live_row(TABLE, key, key, assignments, now);
+        let update = SQLITE_JSON.update_live_row(&sql.table, key, key, assignments, now);
         bind_all(sqlx::query(&update.sql), update.binds)
             .execute(&mut *transaction)
             .await
@@ -436,17 +489,16 @@ fn to_store_error(error: sqlx::Error) -> StoreError {
 /// The live row's data under `key`, decoded; `None` if there is no live row.
 async fn live_data(
     connection: &mut SqliteConnection,
+    sql: &Statements,
     key: &StoreKey,
     now: Timestamp,
 ) -> Result<Option<sessile::SessionData>, StoreError> {
-    let text: Option<String> = sqlx::query_scalar(
-        "SELECT data FROM sessile_sessions WHERE \"key\" = ? AND expires_at > ?",
-    )
-    .bind(key.as_bytes().as_slice())
-    .bind(now.as_millis())
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(to_store_error)?;
+    let text: Option<String> = sqlx::query_scalar(&sql.live_data)
+        .bind(key.as_bytes().as_slice())
+        .bind(now.as_millis())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(to_store_error)?;
     text.as_deref().map(decode_data).transpose()
 }
 
@@ -455,6 +507,7 @@ async fn live_data(
 /// data has to be rewritten from Rust (see [`delta`]).
 async fn apply_changes(
     connection: &mut SqliteConnection,
+    sql: &Statements,
     from: &StoreKey,
     to: &StoreKey,
     changes: &ChangeSet,
@@ -463,14 +516,14 @@ async fn apply_changes(
     let data = if SQLITE_JSON.in_place_possible(changes) {
         DataSource::InPlace
     } else {
-        let Some(mut data) = live_data(connection, from, now).await? else {
+        let Some(mut data) = live_data(connection, sql, from, now).await? else {
             return Ok(false);
         };
         apply_data_changes(changes, &mut data);
         DataSource::Replace(encode_data(&data)?)
     };
     let assignments = SQLITE_JSON.assignments(changes, data)?;
-    let update = SQLITE_JSON.update_live_row(TABLE, from, to, assignments, now);
+    let update = SQLITE_JSON.update_live_row(&sql.table, from, to, assignments, now);
     let result = bind_all(sqlx::query(&update.sql), update.binds)
         .execute(&mut *connection)
         .await
@@ -481,16 +534,12 @@ async fn apply_changes(
 #[async_trait]
 impl Store for SqliteStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT data, user_id, created_at, last_seen, idle_deadline, absolute_deadline, \
-                 persistent, device \
-             FROM sessile_sessions WHERE \"key\" = ? AND expires_at > ?",
-        )
-        .bind(key.as_bytes().as_slice())
-        .bind(now.as_millis())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(to_store_error)?;
+        let row: Option<SessionRow> = sqlx::query_as(&self.sql.load)
+            .bind(key.as_bytes().as_slice())
+            .bind(now.as_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(to_store_error)?;
         row.map(SessionRow::into_record).transpose()
     }
 
@@ -499,18 +548,7 @@ impl Store for SqliteStore {
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
         self.after_write(
             async {
-                let insert = sqlx::query(
-                    "INSERT INTO sessile_sessions (\"key\", data, user_id, created_at, last_seen, \
-                     idle_deadline, absolute_deadline, expires_at, persistent, device) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (\"key\") DO UPDATE SET data = excluded.data, \
-                     user_id = excluded.user_id, created_at = excluded.created_at, \
-                     last_seen = excluded.last_seen, idle_deadline = excluded.idle_deadline, \
-                     absolute_deadline = excluded.absolute_deadline, \
-                     expires_at = excluded.expires_at, persistent = excluded.persistent, \
-                     device = excluded.device \
-                 WHERE sessile_sessions.expires_at <= excluded.last_seen",
-                );
+                let insert = sqlx::query(&self.sql.create);
                 let mut writer = self.writer().await?;
                 let result = bind_new_record(insert, key, record)?
                     .execute(&mut *writer)
@@ -534,13 +572,14 @@ impl Store for SqliteStore {
             async {
                 let mut writer = self.writer().await?;
                 let applied = if SQLITE_JSON.in_place_possible(changes) {
-                    apply_changes(&mut writer, key, key, changes, now).await?
+                    apply_changes(&mut writer, &self.sql, key, key, changes, now).await?
                 } else {
                     let mut transaction = writer
                         .begin_with(BEGIN_WRITE)
                         .await
                         .map_err(to_store_error)?;
-                    let applied = apply_changes(&mut transaction, key, key, changes, now).await?;
+                    let applied =
+                        apply_changes(&mut transaction, &self.sql, key, key, changes, now).await?;
                     transaction.commit().await.map_err(to_store_error)?;
                     applied
                 };
@@ -559,37 +598,37 @@ impl Store for SqliteStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
-        self.after_write(async {
-            let mut writer = self.writer().await?;
-            let mut transaction = writer
-                .begin_with(BEGIN_WRITE)
-                .await
-                .map_err(to_store_error)?;
-            let taken: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM sessile_sessions WHERE \"key\" = ? AND expires_at > ?)",
-            )
-            .bind(to.as_bytes().as_slice())
-            .bind(now.as_millis())
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(to_store_error)?;
-            if taken {
-                transaction.rollback().await.map_err(to_store_error)?;
-                return Ok(RotateOutcome::Collision);
+        self.after_write(
+            async {
+                let mut writer = self.writer().await?;
+                let mut transaction = writer
+                    .begin_with(BEGIN_WRITE)
+                    .await
+                    .map_err(to_store_error)?;
+                let taken: bool = sqlx::query_scalar(&self.sql.live_key_exists)
+                    .bind(to.as_bytes().as_slice())
+                    .bind(now.as_millis())
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(to_store_error)?;
+                if taken {
+                    transaction.rollback().await.map_err(to_store_error)?;
+                    return Ok(RotateOutcome::Collision);
+                }
+                sqlx::query(&self.sql.delete)
+                    .bind(to.as_bytes().as_slice())
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(to_store_error)?;
+                if !apply_changes(&mut transaction, &self.sql, from, to, changes, now).await? {
+                    transaction.rollback().await.map_err(to_store_error)?;
+                    return Ok(RotateOutcome::Gone);
+                }
+                transaction.commit().await.map_err(to_store_error)?;
+                Ok(RotateOutcome::Rotated)
             }
-            sqlx::query("DELETE FROM sessile_sessions WHERE \"key\" = ?")
-                .bind(to.as_bytes().as_slice())
-                .execute(&mut *transaction)
-                .await
-                .map_err(to_store_error)?;
-            if !apply_changes(&mut transaction, from, to, changes, now).await? {
-                transaction.rollback().await.map_err(to_store_error)?;
-                return Ok(RotateOutcome::Gone);
-            }
-            transaction.commit().await.map_err(to_store_error)?;
-            Ok(RotateOutcome::Rotated)
-        }
-        .await)
+            .await,
+        )
     }
 
     /// Queued and applied with other increments of the same field in one `UPDATE ... FROM`
@@ -613,7 +652,8 @@ impl Store for SqliteStore {
         self.after_write(
             async {
                 let mut writer = self.writer().await?;
-                Self::increment_in_transaction(&mut writer, key, field, by, touch, now).await
+                Self::increment_in_transaction(&mut writer, &self.sql, key, field, by, touch, now)
+                    .await
             }
             .await,
         )
@@ -623,7 +663,7 @@ impl Store for SqliteStore {
         self.after_write(
             async {
                 let mut writer = self.writer().await?;
-                let result = sqlx::query("DELETE FROM sessile_sessions WHERE \"key\" = ?")
+                let result = sqlx::query(&self.sql.delete)
                     .bind(key.as_bytes().as_slice())
                     .execute(&mut *writer)
                     .await
@@ -641,15 +681,13 @@ impl Store for SqliteStore {
         user: &str,
         now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        let rows: Vec<(Vec<u8>, i64, i64, i64, String)> = sqlx::query_as(
-            "SELECT \"key\", created_at, last_seen, expires_at, device FROM sessile_sessions \
-             WHERE user_id = ? AND expires_at > ? ORDER BY created_at, \"key\"",
-        )
-        .bind(user)
-        .bind(now.as_millis())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(to_store_error)?;
+        let rows: Vec<(Vec<u8>, i64, i64, i64, String)> =
+            sqlx::query_as(&self.sql.list_user_sessions)
+                .bind(user)
+                .bind(now.as_millis())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(to_store_error)?;
         Ok(decode_summaries(rows, Ok))
     }
 
@@ -661,15 +699,13 @@ impl Store for SqliteStore {
         self.after_write(
             async {
                 let mut writer = self.writer().await?;
-                let result = sqlx::query(
-                "DELETE FROM sessile_sessions WHERE user_id = ? AND (? IS NULL OR \"key\" <> ?)",
-            )
-            .bind(user)
-            .bind(keep.map(|key| key.as_bytes().as_slice()))
-            .bind(keep.map(|key| key.as_bytes().as_slice()))
-            .execute(&mut *writer)
-            .await
-            .map_err(to_store_error)?;
+                let result = sqlx::query(&self.sql.delete_user_sessions)
+                    .bind(user)
+                    .bind(keep.map(|key| key.as_bytes().as_slice()))
+                    .bind(keep.map(|key| key.as_bytes().as_slice()))
+                    .execute(&mut *writer)
+                    .await
+                    .map_err(to_store_error)?;
                 Ok(result.rows_affected())
             }
             .await,
@@ -678,19 +714,18 @@ impl Store for SqliteStore {
 
     /// One bounded `DELETE`, oldest first, through the `expires_at` index.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        self.after_write(async {
-            let mut writer = self.writer().await?;
-            let result = sqlx::query(
-                "DELETE FROM sessile_sessions WHERE \"key\" IN (SELECT \"key\" FROM sessile_sessions \
-                 WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
-            )
-            .bind(now.as_millis())
-            .bind(i64::from(limit))
-            .execute(&mut *writer)
-            .await
-            .map_err(to_store_error)?;
-            Ok(result.rows_affected())
-        }
-        .await)
+        self.after_write(
+            async {
+                let mut writer = self.writer().await?;
+                let result = sqlx::query(&self.sql.delete_expired)
+                    .bind(now.as_millis())
+                    .bind(i64::from(limit))
+                    .execute(&mut *writer)
+                    .await
+                    .map_err(to_store_error)?;
+                Ok(result.rows_affected())
+            }
+            .await,
+        )
     }
 }

@@ -12,7 +12,7 @@ pub fn mysql_url() -> String {
 /// the server, when it cannot connect.
 pub async fn connect(options: MySqlStoreOptions, table: &str) -> MySqlStore {
     let url = mysql_url();
-    match options.table_name(table).connect(&url).await {
+    match options.table(table).connect(&url).await {
         Ok(store) => store,
         Err(error) => panic!(
             "cannot connect to MySQL/MariaDB at {url} ({error}); start it with `scripts/services` \

@@ -1,0 +1,93 @@
+//! The options every SQL store shares, under the same names and types on every dialect (see
+//! `ARCHITECTURE.md`, "One options vocabulary"): the builder methods are written once, in
+//! [`shared_options!`], and each dialect's options type holds a [`SharedOptions`].
+
+use std::time::Duration;
+
+/// The settings every SQL store's options builder has.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedOptions {
+    /// The most connections the store uses (at least 1).
+    pub(crate) max_connections: u32,
+    /// How long an operation waits for a connection (connecting included).
+    pub(crate) acquire_timeout: Duration,
+    /// How long one statement may run or wait; `None` keeps the server's setting.
+    pub(crate) statement_timeout: Option<Duration>,
+    /// The table's name, unquoted; validated when the store is built.
+    pub(crate) table: String,
+    /// Whether building the store creates or upgrades its table.
+    pub(crate) migrate_on_connect: bool,
+}
+
+impl SharedOptions {
+    /// Ten connections and five seconds both to get one and for one statement: long enough to
+    /// ride out a burst or a busy database, short enough that an unreachable or wedged one
+    /// turns into 503s rather than hung requests.
+    pub(crate) fn new(table: &str, migrate_on_connect: bool) -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(5)),
+            table: table.to_owned(),
+            migrate_on_connect,
+        }
+    }
+}
+
+/// The builder methods of [`SharedOptions`], for an options type with a field `shared`;
+/// `shared_options!(statement_timeout)` adds the statement timeout of the server databases. The
+/// type's own documentation says what each setting means on its database (how the statement
+/// timeout is enforced, the table's default and length limit).
+macro_rules! shared_options {
+    (statement_timeout) => {
+        $crate::options::shared_options!();
+
+        /// How long one statement may run, or wait for a lock, before the database cancels it
+        /// and the operation fails with
+        /// [`StoreError::Unavailable`](sessile::StoreError::Unavailable). Set on every
+        /// connection the store opens (default 5 s).
+        pub fn statement_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.shared.statement_timeout = Some(timeout);
+            self
+        }
+
+        /// Leaves the database's own statement timeout in place instead of setting one.
+        pub fn no_statement_timeout(mut self) -> Self {
+            self.shared.statement_timeout = None;
+            self
+        }
+    };
+    () => {
+        /// The most connections the store opens (at least 1).
+        pub fn max_connections(mut self, max_connections: u32) -> Self {
+            self.shared.max_connections = max_connections.max(1);
+            self
+        }
+
+        /// How long an operation waits for a connection (including connecting to a server
+        /// that is down or restarting) before failing with
+        /// [`StoreError::Unavailable`](sessile::StoreError::Unavailable).
+        pub fn acquire_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.shared.acquire_timeout = timeout;
+            self
+        }
+
+        /// The sessions table: a plain identifier (ASCII letters, digits and underscores, not
+        /// starting with a digit), checked when the store is built:
+        /// [`Error::InvalidName`](crate::Error::InvalidName) otherwise.
+        pub fn table(mut self, table: impl Into<String>) -> Self {
+            self.shared.table = table.into();
+            self
+        }
+
+        /// Whether building the store also creates or upgrades its table. Turn it off when
+        /// migrations run elsewhere (a deploy step, your own migration tool with
+        /// `migration_sql`).
+        pub fn migrate_on_connect(mut self, migrate: bool) -> Self {
+            self.shared.migrate_on_connect = migrate;
+            self
+        }
+    };
+}
+
+pub(crate) use shared_options;

@@ -1,0 +1,82 @@
+//! The statements of a [`super::SqliteStore`], rendered once for its table. Times are Unix
+//! milliseconds in `INTEGER` columns.
+
+use crate::names::TableNames;
+
+/// The SQL of the store operations on one table.
+#[derive(Debug)]
+pub(super) struct Statements {
+    /// The quoted table, for the statements built per call (deltas, increment batches).
+    pub(super) table: String,
+    pub(super) load: String,
+    pub(super) live_data: String,
+    pub(super) create: String,
+    pub(super) live_key_exists: String,
+    pub(super) delete: String,
+    pub(super) list_user_sessions: String,
+    pub(super) delete_user_sessions: String,
+    pub(super) delete_expired: String,
+}
+
+impl Statements {
+    pub(super) fn new(names: &TableNames) -> Self {
+        let t = names.sessions();
+        Self {
+            load: format!(
+                "SELECT data, user_id, created_at, last_seen, idle_deadline, absolute_deadline, \
+                     persistent, device \
+                 FROM {t} WHERE \"key\" = ? AND expires_at > ?"
+            ),
+            live_data: format!("SELECT data FROM {t} WHERE \"key\" = ? AND expires_at > ?"),
+            // A conflicting row is replaced only if it has expired by the record's `last_seen`
+            // (its creation time), so a live session is never overwritten.
+            create: format!(
+                "INSERT INTO {t} (\"key\", data, user_id, created_at, last_seen, \
+                     idle_deadline, absolute_deadline, expires_at, persistent, device) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (\"key\") DO UPDATE SET data = excluded.data, \
+                     user_id = excluded.user_id, created_at = excluded.created_at, \
+                     last_seen = excluded.last_seen, idle_deadline = excluded.idle_deadline, \
+                     absolute_deadline = excluded.absolute_deadline, \
+                     expires_at = excluded.expires_at, persistent = excluded.persistent, \
+                     device = excluded.device \
+                 WHERE {t}.expires_at <= excluded.last_seen"
+            ),
+            live_key_exists: format!(
+                "SELECT EXISTS (SELECT 1 FROM {t} WHERE \"key\" = ? AND expires_at > ?)"
+            ),
+            delete: format!("DELETE FROM {t} WHERE \"key\" = ?"),
+            list_user_sessions: format!(
+                "SELECT \"key\", created_at, last_seen, expires_at, device FROM {t} \
+                 WHERE user_id = ? AND expires_at > ? ORDER BY created_at, \"key\""
+            ),
+            delete_user_sessions: format!(
+                "DELETE FROM {t} WHERE user_id = ? AND (? IS NULL OR \"key\" <> ?)"
+            ),
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE \"key\" IN (SELECT \"key\" FROM {t} \
+                 WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
+            ),
+            table: t,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_use_the_quoted_table() {
+        let statements = Statements::new(&TableNames::new(None, "web_sessions").unwrap());
+        for sql in [
+            &statements.load,
+            &statements.create,
+            &statements.delete_expired,
+            &statements.list_user_sessions,
+        ] {
+            assert!(sql.contains("\"web_sessions\""), "{sql}");
+            assert!(!sql.contains("sessile_sessions"), "{sql}");
+        }
+    }
+}
