@@ -103,7 +103,7 @@ mod mysql {
             or "mysql://root@127.0.0.1:3307/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
         connect: |options: MySqlConnectOptions| -> MySqlStore {
             MySqlStore::options()
-                .table_name("sessile_tls_conformance")
+                .table("sessile_tls_conformance")
                 .max_connections(4)
                 .connect_with(options)
                 .await
