@@ -19,6 +19,9 @@ use sessile_axum::{Error, Session, SessionLayer};
 use tokio::sync::{Barrier, Semaphore};
 use tokio::task::JoinSet;
 
+/// The default session cookie name (the tests send cookies by hand, so `Secure` stays on).
+const COOKIE_NAME: &str = "__Host-id";
+
 /// The app on a loopback port, with a client.
 struct TestServer {
     server: sessile_axum::testkit::TestServer,
@@ -40,7 +43,7 @@ impl TestServer {
     async fn send(&self, method: reqwest::Method, path: &str, cookie: Option<&str>) -> Response {
         let mut request = self.client.request(method, self.url(path));
         if let Some(cookie) = cookie {
-            request = request.header(COOKIE, format!("id={cookie}"));
+            request = request.header(COOKIE, format!("{COOKIE_NAME}={cookie}"));
         }
         request.send().await.unwrap()
     }
@@ -64,7 +67,7 @@ impl TestServer {
     }
 }
 
-/// What a response did to the `id` cookie.
+/// What a response did to the session cookie.
 #[derive(Debug, PartialEq, Eq)]
 enum CookieChange {
     Set(String),
@@ -80,7 +83,7 @@ fn session_cookie_changes(response: &Response) -> Vec<CookieChange> {
         .filter_map(|line| {
             let pair = line.split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
-            (name.trim() == "id").then(|| {
+            (name.trim() == COOKIE_NAME).then(|| {
                 if value.is_empty() {
                     assert!(
                         line.contains("Max-Age=0"),
@@ -354,7 +357,9 @@ async fn signed_cookie(keys: &Keys) -> String {
     session.finish().await.unwrap().apply_to(&mut headers);
     let line = headers[SET_COOKIE].to_str().unwrap();
     let pair = line.split(';').next().unwrap();
-    pair.strip_prefix("id=").unwrap().to_owned()
+    pair.strip_prefix(&format!("{COOKIE_NAME}="))
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,15 +462,15 @@ async fn planted_and_non_ascii_cookies_never_sign_the_user_out() {
     let server = TestServer::start(router).await;
     let cookie = issued_cookie(&server.post("/start", None).await);
     let lines: [Vec<u8>; 4] = [
-        format!("id=garbage; id={cookie}").into_bytes(),
-        format!("id={cookie}; id=garbage").into_bytes(),
+        format!("{COOKIE_NAME}=garbage; {COOKIE_NAME}={cookie}").into_bytes(),
+        format!("{COOKIE_NAME}={cookie}; {COOKIE_NAME}=garbage").into_bytes(),
         [
             b"other=\xff\xfe; ".as_slice(),
-            format!("id={cookie}").as_bytes(),
+            format!("{COOKIE_NAME}={cookie}").as_bytes(),
         ]
         .concat(),
         [
-            format!("id={cookie}; ").as_bytes(),
+            format!("{COOKIE_NAME}={cookie}; ").as_bytes(),
             b"theme=caf\xc3\xa9".as_slice(),
         ]
         .concat(),

@@ -68,7 +68,7 @@ pub enum PresentedId {
 /// use sessile::codec::{IdCodec, PresentedId, SignedIds};
 /// use sessile::{Config, Keys};
 /// let codec = SignedIds::from_config(&Config::new(Keys::generate()));
-/// let cookie = http::HeaderValue::from_static("id=not-a-session");
+/// let cookie = http::HeaderValue::from_static("__Host-id=not-a-session");
 /// assert!(matches!(codec.read(&[cookie]), PresentedId::Refused(_)));
 /// ```
 pub trait IdCodec: Send + Sync + 'static {

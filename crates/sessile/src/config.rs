@@ -33,8 +33,18 @@ pub enum IdTransport {
     Header(HeaderName),
 }
 
-/// The session cookie's name and attributes. Defaults: `id`, Secure, HttpOnly, SameSite=Lax,
-/// Path=/, no Domain.
+/// The default session cookie name. `__Host-` makes browsers refuse the cookie unless it is
+/// Secure, host-only and on `/`, so a sibling subdomain or a plain-http page can neither set nor
+/// shadow it.
+const DEFAULT_COOKIE_NAME: &str = "__Host-id";
+/// The default name without Secure (plain-http development): browsers drop a `__Host-` cookie
+/// that is not Secure.
+const DEFAULT_INSECURE_COOKIE_NAME: &str = "id";
+
+/// The session cookie's name and attributes. Defaults: `__Host-id` (the prefix makes browsers
+/// refuse a cookie of that name unless it is Secure, host-only and on `/`, so a sibling
+/// subdomain or a plain-http page cannot plant one), Secure, HttpOnly, SameSite=Lax, Path=/, no
+/// Domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieConfig {
     /// Cookie name. A `__Host-` prefix requires Secure, Path=/ and no Domain, which
@@ -55,7 +65,7 @@ pub struct CookieConfig {
 impl Default for CookieConfig {
     fn default() -> Self {
         Self {
-            name: "id".to_owned(),
+            name: DEFAULT_COOKIE_NAME.to_owned(),
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
@@ -73,8 +83,10 @@ impl Default for CookieConfig {
 /// let config = Config::new(Keys::generate())
 ///     .with_idle_timeout(Duration::from_secs(600))
 ///     .with_touch_throttle(0.0); // rolling: touch on every request
-/// assert_eq!(config.cookie.name, "id");
+/// assert_eq!(config.cookie.name, "__Host-id");
 /// assert!(config.validate().is_empty());
+/// // Plain-http development: no Secure, so no `__Host-` prefix either.
+/// assert_eq!(Config::new(Keys::generate()).with_secure(false).cookie.name, "id");
 /// ```
 #[derive(Clone)]
 pub struct Config {
@@ -124,9 +136,14 @@ impl Config {
         self
     }
 
-    /// Sets the Secure attribute. Turning it off is for plain-http development only.
+    /// Sets the Secure attribute. Turning it off is for plain-http development only; it also
+    /// renames the default cookie `__Host-id` to `id`, since browsers drop a `__Host-` cookie
+    /// without Secure. A name set with [`Config::with_cookie_name`] is kept.
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.cookie.secure = secure;
+        if !secure && self.cookie.name == DEFAULT_COOKIE_NAME {
+            self.cookie.name = DEFAULT_INSECURE_COOKIE_NAME.to_owned();
+        }
         self
     }
 

@@ -15,7 +15,7 @@ use sessile::{
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
-const COOKIE_NAME: &str = "id";
+const COOKIE_NAME: &str = "__Host-id";
 const START: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
 /// A manager over a counting memory store, with a manual clock and recorded events.
@@ -364,7 +364,7 @@ async fn malformed_cookies_become_fresh_sessions_without_io() {
     let mut invalid_utf8 = HeaderMap::new();
     invalid_utf8.insert(
         COOKIE,
-        HeaderValue::from_bytes(b"id=\xc3\x28\xff\xfe.abc").unwrap(),
+        HeaderValue::from_bytes(b"__Host-id=\xc3\x28\xff\xfe.abc").unwrap(),
     );
     assert_fresh_without_io(&h, &h.manager, &invalid_utf8).await;
 
@@ -447,7 +447,7 @@ proptest! {
 
     #[test]
     fn random_cookie_headers_never_panic_or_reach_the_store(
-        prefix in prop_oneof![Just(Vec::new()), Just(b"id=".to_vec()), Just(b"a=b; id=".to_vec())],
+        prefix in prop_oneof![Just(Vec::new()), Just(b"__Host-id=".to_vec()), Just(b"a=b; __Host-id=".to_vec())],
         bytes in header_bytes(300),
     ) {
         let line = [prefix, bytes].concat();
@@ -1233,6 +1233,31 @@ async fn the_id_is_found_in_any_of_several_cookie_headers() {
     );
 }
 
+#[tokio::test]
+async fn the_default_cookie_is_a_host_cookie_whenever_it_is_secure() {
+    let h = Harness::new();
+    let session = h.manager.start(&HeaderMap::new(), None);
+    session.insert("name", "ada").unwrap();
+    let cookie = set_cookie(&session.finish().await.unwrap());
+    assert_eq!(cookie.name(), "__Host-id");
+    assert_eq!(
+        (cookie.secure(), cookie.path(), cookie.domain()),
+        (Some(true), Some("/"), None)
+    );
+    assert!(h.manager.config().validate().is_empty());
+
+    // Without Secure the prefix would make browsers drop the cookie: plain-http development
+    // gets `id`, and the warning about Secure alone.
+    let plain = Config::new(Keys::generate()).with_secure(false);
+    assert_eq!(plain.cookie.name, "id");
+    assert_eq!(plain.validate().len(), 1, "{:?}", plain.validate());
+    // A name the app chose stays as it is.
+    let named = Config::new(Keys::generate())
+        .with_cookie_name("sid")
+        .with_secure(false);
+    assert_eq!(named.cookie.name, "sid");
+}
+
 /// The response to a request presenting `line`, after a read and a write of the session.
 async fn read_and_write(
     manager: &SessionManager,
@@ -1307,15 +1332,13 @@ async fn a_planted_cookie_of_the_same_name_never_hides_a_cookie_store_session() 
 async fn bytes_outside_ascii_elsewhere_in_the_cookie_header_never_hide_the_session() {
     let h = Harness::new();
     let value = h.existing_session().await;
-    let host = Harness::with_config(Keys::generate(), |config| {
-        config.with_cookie_name("__Host-id")
-    });
-    let host_value = {
-        let session = host.manager.start(&HeaderMap::new(), None);
+    let plain = Harness::with_config(Keys::generate(), |config| config.with_secure(false));
+    let plain_value = {
+        let session = plain.manager.start(&HeaderMap::new(), None);
         session.insert("name", "ada").unwrap();
         issued_value(&session.finish().await.unwrap())
     };
-    for (h, name, value) in [(&h, COOKIE_NAME, &value), (&host, "__Host-id", &host_value)] {
+    for (h, name, value) in [(&h, COOKIE_NAME, &value), (&plain, "id", &plain_value)] {
         for line in [
             format!("other=caf\u{e9}; {name}={value}").into_bytes(),
             [

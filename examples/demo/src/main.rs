@@ -56,7 +56,8 @@ async fn run() -> Result<(), BoxError> {
 
     tracing::warn!(
         "the session cookie is sent without Secure because this demo serves plain http on \
-         127.0.0.1; keep the default (Secure) behind HTTPS"
+         127.0.0.1, and so is named `id`, not `__Host-id` (browsers drop a __Host- cookie \
+         without Secure); keep the default (Secure, __Host-id) behind HTTPS"
     );
     let config = Config::new(keys).with_secure(false);
     let manager = SessionManager::from_shared_store(store.clone(), config);
