@@ -29,9 +29,22 @@ impl Timestamp {
         self.0
     }
 
-    /// The time elapsed from `earlier` to `self`, zero if `earlier` is later.
+    /// The time elapsed from `earlier` to `self`, zero if `earlier` is later. Never overflows:
+    /// either side may come from a store, and a record holding an extreme time must not panic
+    /// a request.
+    ///
+    /// ```
+    /// use sessile::Timestamp;
+    /// use std::time::Duration;
+    /// let now = Timestamp::from_millis(5_000);
+    /// assert_eq!(now.since(Timestamp::from_millis(2_000)), Duration::from_secs(3));
+    /// assert_eq!(now.since(Timestamp::from_millis(9_000)), Duration::ZERO);
+    /// assert!(now.since(Timestamp::from_millis(i64::MIN)) > Duration::from_secs(1 << 50));
+    /// ```
     pub fn since(self, earlier: Timestamp) -> Duration {
-        Duration::from_millis(u64::try_from(self.0 - earlier.0).unwrap_or(0))
+        // The difference of two i64 always fits an i128, and a non-negative one a u64.
+        let elapsed = i128::from(self.0) - i128::from(earlier.0);
+        Duration::from_millis(u64::try_from(elapsed).unwrap_or(0))
     }
 }
 

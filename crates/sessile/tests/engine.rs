@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use sessile::testkit::{CountingStore, HangingStore, RecordingEvents};
 use sessile::{
-    Clock, Config, CookieStore, Event, Key, Keys, ManualClock, MemoryStore, RejectReason,
+    Clock, Config, CookieStore, Event, Key, Keys, ManualClock, MemoryStore, Record, RejectReason,
     ResponseHeaders, SessionError, SessionId, SessionManager, Store, Timestamp,
 };
 
@@ -1256,6 +1256,49 @@ async fn the_default_cookie_is_a_host_cookie_whenever_it_is_secure() {
         .with_cookie_name("sid")
         .with_secure(false);
     assert_eq!(named.cookie.name, "sid");
+}
+
+#[tokio::test]
+async fn extreme_times_in_a_stored_record_never_panic_a_request() {
+    let h = Harness::new();
+    let keys = h.manager.config().keys.clone();
+    let far = Timestamp::from_millis(i64::MAX);
+    let extremes = [
+        Timestamp::from_millis(i64::MIN),
+        Timestamp::from_millis(i64::MAX),
+        START,
+    ];
+    for last_seen in extremes {
+        for created_at in extremes {
+            let id = SessionId::generate();
+            let record = Record {
+                data: Default::default(),
+                user: None,
+                created_at,
+                last_seen,
+                idle_deadline: far,
+                absolute_deadline: far,
+                persistent: true,
+                device: Default::default(),
+            };
+            h.store.create(&id.store_key(), &record).await.unwrap();
+            let cookie = cookie_request(&signed(&keys, COOKIE_NAME, &id));
+            // A read (is a touch due?), a write, a persistence change and a rotation, each of
+            // which computes with the stored times and the cookie's lifetime.
+            let session = h.manager.start(&cookie, None);
+            session.data().await.unwrap();
+            session.finish().await.unwrap();
+            let session = h.manager.start(&cookie, None);
+            session.insert("k", 1).unwrap();
+            session.set_persistent(true);
+            session.finish().await.unwrap();
+            let session = h.manager.start(&cookie, None);
+            session.data().await.unwrap();
+            session.rotate_id();
+            session.set_persistent(false);
+            session.finish().await.unwrap();
+        }
+    }
 }
 
 /// The response to a request presenting `line`, after a read and a write of the session.
