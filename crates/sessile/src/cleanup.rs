@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
+use crate::config::DEFAULT_STORE_TIMEOUT;
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
@@ -17,7 +18,9 @@ use crate::time::{Clock, SystemClock, Timestamp};
 /// Deletes expired records in bounded batches, on an interval, forever.
 ///
 /// A failed pass is logged and retried with exponential backoff (up to `max_backoff`); the task
-/// never stops on a store error. Several app instances may run it against one database at once:
+/// never stops on a store error. Every batch is bounded by a timeout (the default store timeout,
+/// 5 s): a store that stops answering fails the pass as `Unavailable`, which is logged and
+/// retried like any other error, instead of stalling the task silently forever. Several app instances may run it against one database at once:
 /// each batch is one store operation and stores delete by key, so they only share the work.
 ///
 /// ```no_run
@@ -37,6 +40,7 @@ pub struct Cleanup {
     interval: Duration,
     batch_size: u32,
     max_backoff: Duration,
+    timeout: Duration,
 }
 
 impl Cleanup {
@@ -48,7 +52,14 @@ impl Cleanup {
             interval: Duration::from_secs(300),
             batch_size: 1_000,
             max_backoff: Duration::from_secs(300),
+            timeout: DEFAULT_STORE_TIMEOUT,
         }
+    }
+
+    /// Sets the bound on each batch (one store call); past it the pass fails as `Unavailable`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Sets the time between passes.
@@ -75,12 +86,17 @@ impl Cleanup {
         self
     }
 
-    /// One pass: deletes batches until a batch comes back short. Returns how many were deleted.
+    /// One pass: deletes batches until a batch comes back short. Returns how many were deleted,
+    /// or the first batch's error (`Unavailable` for one that outlasted the timeout).
     pub async fn run_once(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
         let mut deleted = 0;
         loop {
-            let batch = self.store.delete_expired(now, self.batch_size).await?;
+            let batch = bounded(
+                self.timeout,
+                self.store.delete_expired(now, self.batch_size),
+            );
+            let batch = batch.await?;
             deleted += batch;
             if batch < u64::from(self.batch_size) {
                 return Ok(deleted);
@@ -132,10 +148,11 @@ impl Cleanup {
 /// instances that only live while they serve requests). It is off unless a store is wrapped.
 ///
 /// Writes are commits and increments (`create`, `update`, `rotate`, `increment`). Each trigger
-/// deletes at most `batch_size` expired records in one [`Store::delete_expired`] call; while a
-/// batch is still running, further triggers are skipped rather than queued, so a burst of
-/// traffic never piles up cleanups. Errors are logged and otherwise ignored: the next trigger
-/// tries again. Outside a Tokio runtime no cleanup is spawned.
+/// deletes at most `batch_size` expired records in one [`Store::delete_expired`] call, bounded by
+/// a timeout (the default store timeout, 5 s); while a batch is still running, further triggers
+/// are skipped rather than queued, so a burst of traffic never piles up cleanups. Errors and
+/// timeouts are logged and otherwise ignored: the next trigger tries again (a hung batch cannot
+/// keep later ones skipped). Outside a Tokio runtime no cleanup is spawned.
 ///
 /// ```
 /// use sessile::cleanup::CleanupEvery;
@@ -150,6 +167,7 @@ pub struct CleanupEvery<S> {
     store: Arc<S>,
     every: u64,
     batch_size: u32,
+    timeout: Duration,
     clock: Arc<dyn Clock>,
     writes: AtomicU64,
     running: Arc<AtomicBool>,
@@ -163,6 +181,7 @@ impl<S: Store> CleanupEvery<S> {
             store: Arc::new(store),
             every: u64::from(every.max(1)),
             batch_size: 1_000,
+            timeout: DEFAULT_STORE_TIMEOUT,
             clock: Arc::new(SystemClock),
             writes: AtomicU64::new(0),
             running: Arc::new(AtomicBool::new(false)),
@@ -178,6 +197,12 @@ impl<S: Store> CleanupEvery<S> {
     /// Sets the clock that decides what has expired.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Sets the bound on each triggered batch.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 
@@ -200,16 +225,30 @@ impl<S: Store> CleanupEvery<S> {
         let running = RunningFlag(self.running.clone());
         let store = self.store.clone();
         let now = self.clock.now();
-        let batch_size = self.batch_size;
+        let (batch_size, timeout) = (self.batch_size, self.timeout);
         runtime.spawn(async move {
             let _running = running;
-            match store.delete_expired(now, batch_size).await {
+            match bounded(timeout, store.delete_expired(now, batch_size)).await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::debug!(deleted, "expired sessions deleted"),
                 Err(error) => tracing::warn!(%error, "session cleanup batch failed"),
             }
         });
     }
+}
+
+/// `operation`, failing as `Unavailable` once `timeout` has passed.
+async fn bounded<T>(
+    timeout: Duration,
+    operation: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::unavailable(format!(
+                "cleanup batch: no answer within {timeout:?}"
+            )))
+        })
 }
 
 /// Clears the "a batch is running" flag when the batch's task ends, however it ends.
@@ -391,6 +430,60 @@ mod tests {
             .await
             .unwrap()
             .is_some());
+    }
+
+    /// A store whose `delete_expired` never answers, counting the calls.
+    #[cfg(feature = "testkit")]
+    fn hanging() -> Arc<crate::testkit::CountingStore<crate::testkit::HangingStore>> {
+        Arc::new(crate::testkit::CountingStore::new(
+            crate::testkit::HangingStore,
+        ))
+    }
+
+    // The clock is Tokio's paused one: it jumps to the next timer whenever every task waits, so
+    // timeouts and backoffs pass in no real time and nothing depends on the machine's speed.
+    #[cfg(feature = "testkit")]
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_store_fails_the_pass_as_unavailable() {
+        let store = hanging();
+        let cleanup = Cleanup::new(store.clone()).timeout(Duration::from_secs(5));
+        let pass = tokio::time::timeout(Duration::from_secs(3600), cleanup.run_once());
+        let error = pass.await.expect("the pass ends").unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+        assert_eq!(store.counts().delete_expired, 1);
+    }
+
+    #[cfg(feature = "testkit")]
+    #[tokio::test(start_paused = true)]
+    async fn the_task_retries_a_hung_store_with_backoff() {
+        let store = hanging();
+        let task = Cleanup::new(store.clone())
+            .every(Duration::from_secs(60))
+            .max_backoff(Duration::from_secs(8))
+            .spawn();
+        // Timeouts of 5 s and backoffs of 1, 2, 4, 8, 8... s: a few tries within two minutes.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        task.abort();
+        assert!(store.counts().delete_expired >= 5, "{:?}", store.counts());
+    }
+
+    #[cfg(feature = "testkit")]
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_triggered_batch_does_not_keep_later_ones_skipped() {
+        let store = CleanupEvery::new(
+            crate::testkit::CountingStore::new(crate::testkit::HangingStore),
+            1,
+        )
+        .timeout(Duration::from_secs(5));
+        store.count_write();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(
+            !store.running.load(Ordering::Acquire),
+            "the hung batch still counts as running"
+        );
+        store.count_write();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(store.inner().counts().delete_expired, 2);
     }
 
     #[test]
