@@ -197,7 +197,7 @@ fn app(manager: SessionManager) -> Router {
 
 fn memory_app() -> (Router, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::from_shared_store(store.clone(), config(Keys::generate()));
+    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
     (app(manager), store)
 }
 
@@ -299,7 +299,7 @@ async fn logout_during_slow_writes_stays_logged_out() {
         }
     };
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::from_shared_store(store.clone(), config(Keys::generate()));
+    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
     let router = routes()
         .route("/slow", post(slow))
         .layer(SessionLayer::new(manager));
@@ -547,10 +547,7 @@ async fn store_calls_per_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_address_reaches_the_device_record() {
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::from_shared_store(
-        store.clone(),
-        config(Keys::generate()).with_record_ip(true),
-    );
+    let manager = SessionManager::new(store.clone(), config(Keys::generate()).with_record_ip(true));
     let server = TestServer::start(app(manager)).await;
     let response = server.post("/login", None).await;
     assert_eq!(response.status(), StatusCode::OK);

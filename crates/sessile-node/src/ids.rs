@@ -16,12 +16,12 @@ use base64::Engine;
 use http::{header, HeaderName, HeaderValue};
 use rand::rngs::OsRng;
 use rand::RngCore;
-use sessile::codec::{HeaderList, IdCodec, PresentedId};
+use sessile::codec::{IdCodec, PresentedId};
 use sessile::{Record, RejectReason, SessionId, Timestamp};
 
 use crate::express_session::{self, Secrets};
 use crate::keygrip::{self, KoaCookies};
-use crate::{joined_cookie_header, SameSite};
+use crate::{joined_cookie_header, HeaderList, SameSite};
 
 /// How a Koa package makes new ids.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -84,15 +84,15 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderName, HeaderValue};
-use sessile::codec::{CookieCodec, HeaderList, OpenedCookie, SealError};
+use sessile::codec::{CookieCodec, OpenedCookie, SealError};
 use sessile::{Record, SessionId, Timestamp};
 
 use crate::ids::NodeCookie;
-use crate::joined_cookie_header;
 use crate::keygrip::{self, CookieOptions, Keygrip, KoaCookies};
 use crate::koa_session::{self, DecodeError};
 use crate::record_json::{NodeJson, NodeShape};
 use crate::Error;
+use crate::{joined_cookie_header, HeaderList};
 
 /// The largest `Set-Cookie` line this codec writes: browsers drop bigger cookies.
 const BROWSER_COOKIE_LIMIT: usize = 4096;

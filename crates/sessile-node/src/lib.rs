@@ -90,17 +90,12 @@ pub enum Error {
     SecureOverHttp,
 }
 
-/// The `SameSite` cookie attribute. Koa writes it lower-case (`samesite=lax`), Express
-/// capitalised (`SameSite=Lax`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SameSite {
-    /// `strict` (also what `sameSite: true` means in both packages).
-    Strict,
-    /// `lax`.
-    Lax,
-    /// `none`.
-    None,
-}
+/// Response headers a codec produces (`Set-Cookie` lines), as sessile's codec traits return them.
+pub(crate) type HeaderList = Vec<(http::HeaderName, http::HeaderValue)>;
+
+/// The `SameSite` cookie attribute, sessile's (the `cookie` crate's). Koa writes it lower-case
+/// (`samesite=lax`), Express capitalised (`SameSite=Lax`); `sameSite: true` means `Strict` in both.
+pub use sessile::SameSite;
 
 /// The `Priority` cookie attribute (Chromium).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

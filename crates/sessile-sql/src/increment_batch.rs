@@ -276,6 +276,7 @@ fn copy_error(error: &StoreError) -> StoreError {
         StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
         StoreError::Unsupported(what) => StoreError::Unsupported(what),
         StoreError::Backend(source) => StoreError::Backend(source.to_string().into()),
+        other => StoreError::Backend(other.to_string().into()),
     }
 }
 

@@ -24,7 +24,7 @@ use crate::time::Timestamp;
 const MAX_CANDIDATES: usize = 8;
 
 /// Response headers a codec produces: `Set-Cookie` lines, or an id header.
-pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
+pub(crate) type HeaderList = Vec<(HeaderName, HeaderValue)>;
 
 /// Why a [`CookieCodec`] could not seal a session.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +42,7 @@ pub enum SealError {
 
 /// What a request presents as its session id.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PresentedId {
     /// No id at all.
     Absent,
@@ -105,6 +106,7 @@ pub trait IdCodec: Send + Sync + 'static {
 
 /// What a request's cookies hold for a client-side session.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum OpenedCookie {
     /// No session cookie.
     Absent,

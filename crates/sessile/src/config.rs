@@ -25,6 +25,7 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the session id travels.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdTransport {
     /// A cookie (the default), named by [`CookieConfig::name`].
     Cookie,

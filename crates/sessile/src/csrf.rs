@@ -63,6 +63,7 @@ const MASKED_SECRET_LEN: usize = 32;
 
 /// How tokens are made and checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Scheme {
     /// A 32-byte secret, masked with a fresh random pad per token. The default.
     #[default]
@@ -288,9 +289,9 @@ pub mod node {
     use subtle::ConstantTimeEq;
 
     /// The package's default salt length, in characters.
-    pub const SALT_LEN: usize = 8;
+    pub(crate) const SALT_LEN: usize = 8;
     /// The package's default secret length, in random bytes (24 characters encoded).
-    pub const SECRET_BYTES: usize = 18;
+    pub(crate) const SECRET_BYTES: usize = 18;
 
     /// A fresh secret as `csrf`'s `secretSync()` makes it.
     pub fn generate_secret() -> String {

@@ -3,6 +3,7 @@
 /// A session event. `tag` is [`crate::SessionId::log_tag`]: short, keyed, never the id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs)] // every field is a log tag or reason, described on the variant
+#[non_exhaustive]
 pub enum Event {
     /// A new session was stored.
     Created { tag: String },
@@ -27,6 +28,7 @@ pub enum Event {
 
 /// Why a client's session id was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RejectReason {
     /// Wrong length, alphabet or structure.
     Malformed,

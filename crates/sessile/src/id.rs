@@ -11,7 +11,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// Length of an encoded [`SessionId`]: 32 bytes in unpadded base64url.
-pub const ENCODED_ID_LEN: usize = 43;
+pub(crate) const ENCODED_ID_LEN: usize = 43;
 
 /// A session id: the bearer secret of a session.
 ///
@@ -38,7 +38,7 @@ enum IdRepr {
 
 /// The longest id [`SessionId::foreign`] accepts: Node ids with their prefixes are far shorter
 /// (koa-generic-session-sequelize's `id` column holds 100 characters).
-pub const MAX_FOREIGN_ID_LEN: usize = 255;
+pub(crate) const MAX_FOREIGN_ID_LEN: usize = 255;
 
 impl SessionId {
     /// A fresh id from the OS CSPRNG.
@@ -50,7 +50,7 @@ impl SessionId {
 
     /// An id in another system's format, exactly as that system writes it (a Koa app's UUID
     /// with its prefix, an Express app's 32-character sid). `None` unless it is 1 to
-    /// [`MAX_FOREIGN_ID_LEN`] visible ASCII characters without `;`, `,`, `"` or `\`, so it can
+    /// 255 visible ASCII characters without `;`, `,`, `"` or `\`, so it can
     /// travel in a cookie and serve as a store key as it is.
     ///
     /// ```

@@ -13,15 +13,16 @@ use rand::RngCore;
 use sha2::Sha256;
 
 /// Shortest accepted secret. 256 bits matches the session id's strength.
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 /// Length of an encoded signature: HMAC-SHA256 in unpadded base64url.
-pub const ENCODED_SIGNATURE_LEN: usize = 43;
+pub(crate) const ENCODED_SIGNATURE_LEN: usize = 43;
 const NONCE_LEN: usize = 24;
 
 /// Why a secret was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyError {
-    /// The secret is shorter than [`MIN_SECRET_LEN`] bytes.
+    /// The secret is shorter than 32 bytes.
     #[error("a session key needs at least {MIN_SECRET_LEN} bytes of secret, got {0}")]
     TooShort(usize),
     /// The key list is empty.
@@ -40,7 +41,7 @@ pub struct Key {
 }
 
 impl Key {
-    /// Derives a key from a secret of at least [`MIN_SECRET_LEN`] bytes.
+    /// Derives a key from a secret of at least 32 bytes.
     ///
     /// ```
     /// let key = sessile::Key::from_secret(&[7u8; 32]).unwrap();
@@ -107,7 +108,7 @@ pub struct Keys {
 }
 
 /// Which key of the list accepted a value: 0 is the current key; anything else calls for a re-issue.
-pub type KeyIndex = usize;
+pub(crate) type KeyIndex = usize;
 
 impl Keys {
     /// A key list; the first key is the current one.

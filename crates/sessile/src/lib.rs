@@ -19,6 +19,8 @@ pub mod time;
 
 pub use change::{ChangeSet, KeyChange, Touch};
 pub use config::{Config, CookieConfig, IdTransport};
+/// The cookie's cross-site policy, re-exported from the `cookie` crate sessile builds cookies with.
+pub use cookie::SameSite;
 pub use csrf::Csrf;
 pub use events::{Event, EventSink, RejectReason, TracingEvents};
 pub use id::{SessionId, StoreKey};

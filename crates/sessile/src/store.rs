@@ -1,5 +1,7 @@
 //! The store contract: what every session store guarantees, its typed errors and outcomes.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
@@ -12,6 +14,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What can go wrong talking to a store. Conflicts are outcomes, not errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The store could not be reached in time: connection refused or lost, pool exhausted,
     /// timeout. The request fails with 503 and the app recovers when the store is back.
@@ -38,6 +41,7 @@ impl StoreError {
 
 /// Result of [`Store::create`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreateOutcome {
     /// The record was inserted.
     Created,
@@ -47,6 +51,7 @@ pub enum CreateOutcome {
 
 /// Result of [`Store::update`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UpdateOutcome {
     /// The changes were applied.
     Applied,
@@ -56,6 +61,7 @@ pub enum UpdateOutcome {
 
 /// Result of [`Store::rotate`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RotateOutcome {
     /// The record now lives under the new key only, with the changes applied.
     Rotated,
@@ -67,6 +73,7 @@ pub enum RotateOutcome {
 
 /// Result of [`Store::increment`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IncrementOutcome {
     /// The value after this and every earlier increment.
     Value(i64),
@@ -157,3 +164,85 @@ pub trait Store: Send + Sync + 'static {
     /// Callers loop until it returns less than `limit`.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
 }
+
+/// A shared or boxed store is a store: `SessionManager::new(Arc::clone(&store), ..)` keeps a
+/// handle for an admin page or a cleanup task, and wrappers can hold `Arc<dyn Store>`.
+macro_rules! store_through_pointer {
+    ($pointer:ident) => {
+        #[async_trait]
+        impl<S: Store + ?Sized> Store for $pointer<S> {
+            async fn load(
+                &self,
+                key: &StoreKey,
+                now: Timestamp,
+            ) -> Result<Option<Record>, StoreError> {
+                (**self).load(key, now).await
+            }
+
+            async fn create(
+                &self,
+                key: &StoreKey,
+                record: &Record,
+            ) -> Result<CreateOutcome, StoreError> {
+                (**self).create(key, record).await
+            }
+
+            async fn update(
+                &self,
+                key: &StoreKey,
+                changes: &ChangeSet,
+                now: Timestamp,
+            ) -> Result<UpdateOutcome, StoreError> {
+                (**self).update(key, changes, now).await
+            }
+
+            async fn rotate(
+                &self,
+                from: &StoreKey,
+                to: &StoreKey,
+                changes: &ChangeSet,
+                now: Timestamp,
+            ) -> Result<RotateOutcome, StoreError> {
+                (**self).rotate(from, to, changes, now).await
+            }
+
+            async fn increment(
+                &self,
+                key: &StoreKey,
+                field: &str,
+                by: i64,
+                touch: Touch,
+                now: Timestamp,
+            ) -> Result<IncrementOutcome, StoreError> {
+                (**self).increment(key, field, by, touch, now).await
+            }
+
+            async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+                (**self).delete(key).await
+            }
+
+            async fn list_user_sessions(
+                &self,
+                user: &str,
+                now: Timestamp,
+            ) -> Result<Vec<SessionSummary>, StoreError> {
+                (**self).list_user_sessions(user, now).await
+            }
+
+            async fn delete_user_sessions(
+                &self,
+                user: &str,
+                keep: Option<&StoreKey>,
+            ) -> Result<u64, StoreError> {
+                (**self).delete_user_sessions(user, keep).await
+            }
+
+            async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+                (**self).delete_expired(now, limit).await
+            }
+        }
+    };
+}
+
+store_through_pointer!(Arc);
+store_through_pointer!(Box);

@@ -60,7 +60,7 @@ async fn run() -> Result<(), BoxError> {
          without Secure); keep the default (Secure, __Host-id) behind HTTPS"
     );
     let config = Config::new(keys).with_secure(false);
-    let manager = SessionManager::from_shared_store(store.clone(), config);
+    let manager = SessionManager::new(store.clone(), config);
 
     // Cleanup logs and backs off on store errors; it never ends the process.
     let _cleanup = Cleanup::new(store).every(CLEANUP_INTERVAL).spawn();

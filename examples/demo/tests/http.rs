@@ -154,7 +154,7 @@ impl Drop for TempDb {
 async fn sqlite_server() -> (TestServer, Arc<dyn Store>, TempDb) {
     let db = TempDb::new();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db.0).await.unwrap());
-    let manager = SessionManager::from_shared_store(store.clone(), config());
+    let manager = SessionManager::new(store.clone(), config());
     (
         TestServer::start(sessile_demo::app(manager)).await,
         store,
@@ -164,7 +164,7 @@ async fn sqlite_server() -> (TestServer, Arc<dyn Store>, TempDb) {
 
 async fn memory_server() -> (TestServer, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let manager = SessionManager::from_shared_store(store.clone(), config());
+    let manager = SessionManager::new(store.clone(), config());
     (TestServer::start(sessile_demo::app(manager)).await, store)
 }
 

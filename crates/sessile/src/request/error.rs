@@ -5,6 +5,7 @@ use crate::store::StoreError;
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The store failed or did not answer in time; adapters answer 503 for `Unavailable`.
     #[error(transparent)]

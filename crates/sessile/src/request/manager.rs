@@ -29,15 +29,19 @@ pub struct SessionManager {
 }
 
 impl SessionManager {
-    /// Sessions kept in `store`.
+    /// Sessions kept in `store`. Pass an `Arc` of the store to keep using it elsewhere (an
+    /// admin page, a cleanup task): a shared store is a store.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// let store = Arc::new(MemoryStore::new());
+    /// let manager = SessionManager::new(store.clone(), Config::new(Keys::generate()));
+    /// # let _ = (manager, store);
+    /// ```
     pub fn new(store: impl Store, config: Config) -> Self {
-        Self::from_shared_store(Arc::new(store), config)
-    }
-
-    /// Sessions kept in a store shared with other parts of the app (an admin page, a cleanup task).
-    pub fn from_shared_store(store: Arc<dyn Store>, config: Config) -> Self {
         let ids = Arc::new(SignedIds::from_config(&config));
-        Self::with_id_codec(store, ids, config)
+        Self::with_id_codec(Arc::new(store), ids, config)
     }
 
     /// Sessions kept in `store`, with ids in another format than sessile's own: a Node app's

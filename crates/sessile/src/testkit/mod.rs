@@ -21,12 +21,15 @@
 //! ```
 
 mod bench_fixtures;
+#[doc(hidden)] // the cases run through `store_conformance!`
 pub mod cases;
 mod counting;
 mod hanging;
+#[doc(hidden)] // the cases run through `node_layout_conformance!`
 pub mod node_cases;
 mod recording;
 
+#[doc(hidden)] // shared by the store crates' benches, not an API
 pub use bench_fixtures::{bench_touch, delta_bench_change_sets, BENCH_NOW};
 pub use counting::{CountingStore, StoreCalls};
 pub use hanging::HangingStore;
