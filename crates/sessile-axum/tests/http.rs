@@ -497,6 +497,17 @@ async fn planted_and_non_ascii_cookies_never_sign_the_user_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_without_a_session_cookie_clears_nothing() {
+    let (router, _store) = memory_app();
+    let server = TestServer::start(router).await;
+    // A cross-site form posting to /logout: the browser sends no SameSite=Lax cookie.
+    let response = server.post("/logout", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(SET_COOKIE).is_none(), "{response:?}");
+    assert!(response.headers().get(CACHE_CONTROL).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_calls_per_request() {
     let store = CountingStore::new(MemoryStore::new());
     let manager = SessionManager::new(store.clone(), config(Keys::generate()));

@@ -132,9 +132,13 @@ async fn node_signs_in_rust_writes_and_signs_out() {
         world.browser.whoami(&rust.url("/whoami")).await,
         whoami(None, json!({}))
     );
-    // Removed from the browser (Koa's removal cookies), not merely refused.
+    // Removed from the browser (Koa's removal cookies), not merely refused: the logout's
+    // `Destroyed` is the last event that is not a load or a create.
     assert_eq!(
-        events.count(|e| !matches!(e, Event::Loaded { .. } | Event::Created { .. })),
+        events.count(|e| !matches!(
+            e,
+            Event::Loaded { .. } | Event::Created { .. } | Event::Destroyed { .. }
+        )),
         0,
         "{:?}",
         events.events()

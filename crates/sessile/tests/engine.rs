@@ -1301,6 +1301,34 @@ async fn extreme_times_in_a_stored_record_never_panic_a_request() {
     }
 }
 
+#[tokio::test]
+async fn destroy_clears_only_a_cookie_the_request_presented() {
+    let h = Harness::new();
+    let cookies = CookieHarness::new();
+    let managers = [
+        h.manager.clone(),
+        cookies.manager(Keys::generate(), COOKIE_NAME),
+    ];
+    for manager in &managers {
+        // A cross-site `POST /logout` from a page that holds no session of this site.
+        let session = manager.start(&HeaderMap::new(), None);
+        session.destroy();
+        let response = session.finish().await.unwrap();
+        assert!(response.is_empty(), "{response:?}");
+        // Destroyed twice, or after a read: still nothing to clear.
+        let session = manager.start(&raw_cookie_request("theme=dark"), None);
+        session.data().await.unwrap();
+        session.destroy();
+        session.destroy();
+        assert!(session.finish().await.unwrap().is_empty());
+    }
+    // With a session, the cookie goes.
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.destroy();
+    assert_removal(&session.finish().await.unwrap());
+}
+
 /// The response to a request presenting `line`, after a read and a write of the session.
 async fn read_and_write(
     manager: &SessionManager,

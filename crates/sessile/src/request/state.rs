@@ -68,6 +68,14 @@ impl Fresh {
         ended: None,
         clear_cookie: true,
     };
+
+    /// The request's own session `id`, destroyed: deleted at commit, its cookie removed.
+    fn ending(id: SessionId) -> Fresh {
+        Fresh {
+            ended: Some(id),
+            clear_cookie: true,
+        }
+    }
 }
 
 pub(super) struct RequestState {
@@ -267,30 +275,32 @@ impl RequestState {
     }
 
     /// Ends the session: deleted at commit, the cookie removed. Writes after it start a new
-    /// session.
+    /// session. Only a cookie the request presented is removed: a `destroy` on a request
+    /// without one (a cross-site `POST /logout`, say) answers no `Set-Cookie` at all.
     pub(super) fn destroy(&mut self, shared: &Shared) {
+        if self.is_sealed() {
+            // Opening needs no I/O; it tells whether the request holds a session to end.
+            self.open_or_pending_load(shared, shared.now());
+        }
         match self.resolve(shared) {
             Phase::Store { at, .. } => {
-                let ended = match std::mem::replace(at, StorePhase::Interrupted) {
-                    StorePhase::Unloaded { id } | StorePhase::Existing { id, .. } => Some(id),
-                    StorePhase::Fresh(fresh) => fresh.ended,
-                    StorePhase::Interrupted => None,
+                let fresh = match std::mem::replace(at, StorePhase::Interrupted) {
+                    StorePhase::Unloaded { id } | StorePhase::Existing { id, .. } => {
+                        Fresh::ending(id)
+                    }
+                    StorePhase::Fresh(fresh) => fresh,
+                    // The presented session vanished meanwhile: its cookie goes.
+                    StorePhase::Interrupted => Fresh::DEAD_COOKIE,
                 };
-                *at = StorePhase::Fresh(Fresh {
-                    ended,
-                    clear_cookie: true,
-                });
+                *at = StorePhase::Fresh(fresh);
             }
             Phase::Cookie { at, .. } => {
-                let ended = match std::mem::replace(at, CookiePhase::Sealed) {
-                    CookiePhase::Existing { id, .. } => Some(id),
-                    CookiePhase::Fresh(fresh) => fresh.ended,
-                    CookiePhase::Sealed => None,
+                let fresh = match std::mem::replace(at, CookiePhase::Sealed) {
+                    CookiePhase::Existing { id, .. } => Fresh::ending(id),
+                    CookiePhase::Fresh(fresh) => fresh,
+                    CookiePhase::Sealed => Fresh::NONE,
                 };
-                *at = CookiePhase::Fresh(Fresh {
-                    ended,
-                    clear_cookie: true,
-                });
+                *at = CookiePhase::Fresh(fresh);
             }
         }
         self.changes = ChangeSet::default();
