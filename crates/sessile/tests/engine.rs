@@ -10,6 +10,10 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use sessile::testkit::{CountingStore, HangingStore, RecordingEvents};
 use sessile::{
+    ChangeSet, CreateOutcome, IncrementOutcome, RotateOutcome, SessionSummary, StoreError,
+    StoreKey, Touch, UpdateOutcome,
+};
+use sessile::{
     Clock, Config, CookieStore, Event, Key, Keys, ManualClock, MemoryStore, Record, RejectReason,
     ResponseHeaders, SessionError, SessionId, SessionManager, Store, Timestamp,
 };
@@ -1327,6 +1331,113 @@ async fn destroy_clears_only_a_cookie_the_request_presented() {
     let session = h.manager.start(&cookie_request(&value), None);
     session.destroy();
     assert_removal(&session.finish().await.unwrap());
+}
+
+/// A memory store whose records under `corrupt` cannot be decoded, as a database row written by
+/// an older release or by hand would be.
+struct CorruptRecords {
+    inner: MemoryStore,
+    corrupt: std::sync::Mutex<Vec<StoreKey>>,
+}
+
+impl CorruptRecords {
+    fn check(&self, key: &StoreKey) -> Result<(), StoreError> {
+        match self.corrupt.lock().unwrap().contains(key) {
+            true => Err(StoreError::Corrupt("undecodable test record".into())),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for CorruptRecords {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        self.check(key)?;
+        self.inner.load(key, now).await
+    }
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.inner.create(key, record).await
+    }
+    async fn update(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        self.check(key)?;
+        self.inner.update(key, changes, now).await
+    }
+    async fn rotate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.check(from)?;
+        self.inner.rotate(from, to, changes, now).await
+    }
+    async fn increment(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        self.check(key)?;
+        self.inner.increment(key, field, by, touch, now).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn list_user_sessions(
+        &self,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.inner.list_user_sessions(user, now).await
+    }
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&StoreKey>,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_user_sessions(user, keep).await
+    }
+    async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.inner.delete_expired(now, limit).await
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_no_session_on_every_path() {
+    let store = std::sync::Arc::new(CorruptRecords {
+        inner: MemoryStore::new(),
+        corrupt: Default::default(),
+    });
+    let events = RecordingEvents::new();
+    let config = Config::new(Keys::generate()).with_events(events.clone());
+    let manager = SessionManager::from_shared_store(store.clone(), config);
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("n", 41).unwrap();
+    let value = issued_value(&session.finish().await.unwrap());
+    let id = SessionId::decode(value.split_once('.').unwrap().0).unwrap();
+    store.corrupt.lock().unwrap().push(id.store_key());
+
+    // A read, and an increment without a read: both a fresh session, never an error.
+    let session = manager.start(&cookie_request(&value), None);
+    assert_eq!(session.get::<i64>("n").await.unwrap(), None);
+    session.finish().await.unwrap();
+    events.clear();
+    let session = manager.start(&cookie_request(&value), None);
+    assert_eq!(session.increment("n", 1).await.unwrap(), 1);
+    let fresh = issued_value(&session.finish().await.unwrap());
+    assert_ne!(fresh, value);
+    assert_eq!(events.count(|e| matches!(e, Event::Corrupt { .. })), 1);
+    // The new session works.
+    let session = manager.start(&cookie_request(&fresh), None);
+    assert_eq!(session.increment("n", 1).await.unwrap(), 2);
 }
 
 /// The response to a request presenting `line`, after a read and a write of the session.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::change::{incremented, KeyChange};
 use crate::id::StoreKey;
 use crate::record::{SessionData, SessionSummary};
-use crate::store::IncrementOutcome;
+use crate::store::{IncrementOutcome, StoreError};
 
 use super::plan::{plan, Step};
 use super::state::{IncrementAt, RequestState};
@@ -188,7 +188,18 @@ impl Session {
                     .store
                     .increment(&id.store_key(), key, by, shared.touch(now), now),
             )
-            .await?;
+            .await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // An undecodable record is no session, on this path as on a load.
+            Err(StoreError::Corrupt(_)) => {
+                return self.with_state(|state| {
+                    state.increment_found_corrupt(shared, &id);
+                    in_changes(state, None)
+                })?;
+            }
+            Err(error) => return Err(error.into()),
+        };
         let applied = self.with_state(|state| match outcome {
             IncrementOutcome::Value(value) => {
                 state.incremented_in_store(key, value, now);

@@ -375,6 +375,25 @@ impl RequestState {
             StorePhase::Fresh(_) => false,
         }
     }
+
+    /// The store holds an undecodable record under `id`, found by an increment: like a failed
+    /// load, that is no session (event `corrupt`); the increment starts a new one.
+    pub(super) fn increment_found_corrupt(&mut self, shared: &Shared, id: &SessionId) {
+        let Some(Phase::Store { at, .. }) = &mut self.phase else {
+            return;
+        };
+        if matches!(
+            at,
+            StorePhase::Unloaded { .. } | StorePhase::Existing { .. }
+        ) {
+            shared
+                .config
+                .events
+                .emit(&Event::Corrupt { tag: id.log_tag() });
+            *at = StorePhase::Fresh(Fresh::DEAD_COOKIE);
+            self.reissue = false;
+        }
+    }
 }
 
 /// Opens the request's client-side session into a phase, emitting the event that explains a
