@@ -1440,6 +1440,46 @@ async fn a_corrupt_record_is_no_session_on_every_path() {
     assert_eq!(session.increment("n", 1).await.unwrap(), 2);
 }
 
+#[tokio::test]
+async fn the_validity_hook_applies_to_blind_writes_and_increments() {
+    let h = Harness::new();
+    let valid = |record: &Record| record.data.get("banned").is_none();
+    let manager = h.manager.clone().with_validity_check(valid);
+    let refused = {
+        let session = manager.start(&HeaderMap::new(), None);
+        session.insert("banned", true).unwrap();
+        session.insert("n", 5).unwrap();
+        issued_value(&session.finish().await.unwrap())
+    };
+    let key = SessionId::decode(refused.split_once('.').unwrap().0)
+        .unwrap()
+        .store_key();
+    let stored = || async { h.store.load(&key, h.clock.now()).await.unwrap().unwrap() };
+    let before = stored().await;
+    h.clock.advance(MINUTE * 10);
+
+    // A write without a read: a new session holds it; the refused one is neither written nor
+    // touched.
+    let session = manager.start(&cookie_request(&refused), None);
+    session.insert("written", true).unwrap();
+    let fresh = issued_value(&session.finish().await.unwrap());
+    assert_ne!(fresh, refused);
+    // An increment: counted in a new session, not in the refused one.
+    let session = manager.start(&cookie_request(&refused), None);
+    assert_eq!(session.increment("n", 1).await.unwrap(), 1);
+    session.finish().await.unwrap();
+    let after = stored().await;
+    assert_eq!(after.data, before.data);
+    assert_eq!(
+        after.idle_deadline, before.idle_deadline,
+        "the refused session was kept alive"
+    );
+    assert_eq!(
+        h.events.count(|e| matches!(e, Event::Invalidated { .. })),
+        2
+    );
+}
+
 /// The response to a request presenting `line`, after a read and a write of the session.
 async fn read_and_write(
     manager: &SessionManager,

@@ -161,10 +161,12 @@ impl Session {
     /// concurrent increment. On a new session, or after this request wrote `key` itself, it is
     /// applied locally and committed with the rest.
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
-        if self.with_state(|state| state.is_sealed())? {
+        let shared = &self.inner.shared;
+        // A validity hook must see the session before anything acts on it.
+        let checks_validity = shared.hooks.validity_check.is_some();
+        if self.with_state(|state| state.is_sealed() || (checks_validity && state.is_unloaded()))? {
             self.ensure_loaded().await?;
         }
-        let shared = &self.inner.shared;
         let in_changes = |state: &mut RequestState, base: Option<&Value>| {
             let value = incremented(base, by).ok_or_else(|| SessionError::NotAnInteger {
                 key: key.to_owned(),

@@ -102,6 +102,10 @@ impl SessionManager {
     /// Checks every loaded session: `false` discards it and the request starts a fresh one, as
     /// koa-session's `valid` hook does (sign out sessions older than a password change, say).
     ///
+    /// It applies on every path that acts on an existing session, so with a hook configured,
+    /// writes without a read and `increment` load the session first (one more store call each)
+    /// instead of writing blind: a refused session is never written to, touched or kept alive.
+    ///
     /// ```
     /// use sessile::{Config, Keys, MemoryStore, SessionManager};
     /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()))

@@ -123,7 +123,9 @@ pub(super) fn plan<'s>(
                     let reissues_cookie = rotate
                         || changes.persistent.is_some()
                         || (renews_on_write && (touched_in_store || !changes.is_empty()));
-                    if reissues_cookie {
+                    // A validity hook must accept the session before a write keeps it alive.
+                    let checks_validity = shared.hooks.validity_check.is_some() && !unchanged;
+                    if reissues_cookie || checks_validity {
                         return Step::Load;
                     } else if unchanged {
                         Commit::Nothing

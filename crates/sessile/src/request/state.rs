@@ -230,6 +230,17 @@ impl RequestState {
         )
     }
 
+    /// Whether a server-side session was presented and not loaded yet.
+    pub(super) fn is_unloaded(&self) -> bool {
+        matches!(
+            self.phase,
+            Some(Phase::Store {
+                at: StorePhase::Unloaded { .. },
+                ..
+            })
+        )
+    }
+
     /// Opens a client-side session that waits to be opened (no I/O: the state is in the
     /// request), and tells which server-side session must be loaded, if one must.
     pub(super) fn open_or_pending_load(
