@@ -1418,7 +1418,7 @@ async fn a_corrupt_record_is_no_session_on_every_path() {
     });
     let events = RecordingEvents::new();
     let config = Config::new(Keys::generate()).with_events(events.clone());
-    let manager = SessionManager::from_shared_store(store.clone(), config);
+    let manager = SessionManager::new(store.clone(), config);
     let session = manager.start(&HeaderMap::new(), None);
     session.insert("n", 41).unwrap();
     let value = issued_value(&session.finish().await.unwrap());
