@@ -1,5 +1,6 @@
-//! What the Node-layout stores ([`crate::redis`], [`crate::sql`]) share: how a stored deadline
-//! becomes a record's times, and how an `increment` lands on a Node document.
+//! What the Node-layout stores share (`sessile_redis::node`, `sessile_sql::sequelize`): how a
+//! stored deadline becomes a record's times, and how an `increment` lands on a Node document.
+//! Pure functions over [`Record`]s and [`NodeJson`] documents.
 
 use serde_json::Value as Json;
 use sessile::{IncrementOutcome, Record, Timestamp, Touch};
@@ -9,7 +10,7 @@ use crate::record_json::{NodeJson, NodeShape};
 /// Sets `record`'s idle deadline to the store's `deadline`, and its creation and last-seen times
 /// to the last write that deadline stands for (`deadline - maxAge`): Node documents keep no
 /// times of their own.
-pub(crate) fn stamp_deadline(json: &NodeJson, record: &mut Record, deadline: Timestamp) {
+pub fn stamp_deadline(json: &NodeJson, record: &mut Record, deadline: Timestamp) {
     let max_age = i64::try_from(json.max_age().as_millis()).unwrap_or(i64::MAX);
     let last_write = Timestamp::from_millis(deadline.as_millis().saturating_sub(max_age));
     record.idle_deadline = deadline;
@@ -32,7 +33,7 @@ fn reserved(json: &NodeJson, field: &str, record: &Record) -> bool {
 /// [`IncrementOutcome::Value`] with the new value, or [`IncrementOutcome::NotAnInteger`] with
 /// `record` unchanged when the field holds no integer, the sum overflows, or the field is
 /// one the layout reserves.
-pub(crate) fn increment(
+pub fn increment(
     json: &NodeJson,
     record: &mut Record,
     field: &str,

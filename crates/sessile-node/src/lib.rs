@@ -16,7 +16,10 @@
 //! - [`ids`]: id codecs for the Node packages' store modes (`koa.sess`, `koa.sid`, `koa:sess`,
 //!   `connect.sid`), for `SessionManager::with_id_codec` next to a Node-layout store.
 //! - [`record_json`]: a sessile record as the JSON document each package stores, and back.
-//! - `redis` (feature `redis`): the koa-redis and connect-redis layouts on Redis, as a sessile store.
+//! - [`layout`]: what every Node-layout store shares (deadlines, increments on a Node
+//!   document); the stores themselves live with their driver: the koa-redis and connect-redis
+//!   keys in `sessile_redis::node` (feature `node`), the Sequelize tables in
+//!   `sessile_sql::sequelize` (feature `sequelize`).
 //! - `sql` (features `sqlite`, `postgres`, `mysql`): the koa-generic-session-sequelize and
 //!   connect-session-sequelize tables, as a sessile store.
 //!
@@ -48,16 +51,8 @@ pub mod ids;
 pub mod keygrip;
 pub mod koa_cookie;
 pub mod koa_session;
-#[cfg(any(
-    feature = "redis",
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "mysql"
-))]
-mod layout;
+pub mod layout;
 pub mod record_json;
-#[cfg(feature = "redis")]
-pub mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub mod sql;
 
@@ -171,8 +166,3 @@ mod tests {
         assert!(!is_valid_path("/ä"));
     }
 }
-
-/// `docs/moving-from-node.md`, included so its examples compile and run as doctests.
-#[cfg(all(doctest, feature = "redis", feature = "sqlite"))]
-#[doc = include_str!("../../../docs/moving-from-node.md")]
-pub struct MovingFromNodeGuide;

@@ -32,7 +32,7 @@ pub enum Error {
     Connect(#[source] StoreError),
 }
 
-/// Runs `call`, failing it as unavailable after `timeout`.
+/// Runs the redis-rs `call`, failing it as unavailable after `timeout`.
 pub(crate) async fn bounded<T>(
     timeout: Duration,
     what: &str,
@@ -42,6 +42,19 @@ pub(crate) async fn bounded<T>(
         Ok(result) => result.map_err(store_error),
         Err(_) => Err(timed_out(timeout, what)),
     }
+}
+
+/// Runs `call`, several commands whose errors are already mapped, failing it as unavailable
+/// after `timeout`.
+#[cfg(feature = "node")]
+pub(crate) async fn bounded_store<T>(
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(timeout, what)))
 }
 
 /// The error of a call that took longer than `timeout`.

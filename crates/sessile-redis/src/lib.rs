@@ -115,6 +115,12 @@
 //! - and its `Script` type does `EVALSHA` with the `NOSCRIPT` fallback. fred offers the same
 //!   features with more machinery (its own pools and reconnect policies); redis-rs is the more
 //!   widely used client and the one other sessile crates' users most likely already have.
+//!
+//! # Features
+//!
+//! - `rustls` (default): `rediss://` URLs.
+//! - `node`: [`node::NodeRedisStore`], the keys koa-redis and connect-redis write, on the same
+//!   connection setup, timeouts and error classification as [`RedisStore`].
 
 #![warn(missing_docs)]
 
@@ -123,6 +129,8 @@ pub mod bench_support;
 mod connect;
 mod error;
 mod layout;
+#[cfg(feature = "node")]
+pub mod node;
 mod options;
 mod scripts;
 mod store;
@@ -130,3 +138,9 @@ mod store;
 pub use error::Error;
 pub use options::DEFAULT_TIMEOUT;
 pub use store::{Mode, RedisStore, RedisStoreBuilder, DEFAULT_KEY_PREFIX};
+
+/// `docs/moving-from-node.md`, included so its examples compile and run as doctests (it uses
+/// the Node layouts of this crate and of sessile-sql).
+#[cfg(all(doctest, feature = "node"))]
+#[doc = include_str!("../../../docs/moving-from-node.md")]
+pub struct MovingFromNodeGuide;

@@ -30,7 +30,9 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The fixture folder with package.json, the lock file and the Node apps.
 pub fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+    // Also included by the Node-layout tests of sessile-sql and sessile-redis, which sit beside
+    // this crate.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sessile-node/tests/node")
 }
 
 /// A Node app running `tests/node/<script>`; killed when dropped, whatever the test did.
@@ -238,17 +240,4 @@ pub fn rust_app_with_rotate(manager: SessionManager) -> Router {
 /// The Redis server the Redis tests share: `REDIS_URL`, default redis://127.0.0.1:6379.
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// `builder`'s store on [`redis_url`]; fails the test with a hint when Redis is not running.
-#[cfg(feature = "redis")]
-pub async fn connect_redis(
-    builder: sessile_node::redis::NodeRedisStoreBuilder,
-) -> sessile_node::redis::NodeRedisStore {
-    builder.connect(&redis_url()).await.unwrap_or_else(|e| {
-        panic!(
-            "Redis is not reachable at {}: {e}; start it with `scripts/services`",
-            redis_url()
-        )
-    })
 }

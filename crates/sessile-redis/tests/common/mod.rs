@@ -202,3 +202,20 @@ pub async fn assert_full_recovery(client: &reqwest::Client, url: &str, when: &st
         assert_eq!(response.text().await.expect("body"), "1");
     }
 }
+
+/// A Node-layout store from `builder` on the standalone server; fails the test with a hint when
+/// Redis is not running.
+#[cfg(feature = "node")]
+pub async fn connect_node(
+    builder: sessile_redis::node::NodeRedisStoreBuilder,
+) -> sessile_redis::node::NodeRedisStore {
+    builder
+        .connect(&standalone_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "Redis is not reachable at {}: {e}; start it with `scripts/services`",
+                standalone_url()
+            )
+        })
+}

@@ -1,16 +1,20 @@
-//! How `sessile_node::redis::NodeRedisStore` fails: an unreachable or silent server is
+//! How `sessile_redis::node::NodeRedisStore` fails: an unreachable or silent server is
 //! `Unavailable` (503, never a hang), a sessile id is refused, and a document no Node package
 //! could parse is `Corrupt`, which the engine turns into a fresh session and a `corrupt` event.
 //!
 //! Needs Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`; `scripts/services` starts it).
 
-#![cfg(feature = "redis")]
+#![cfg(feature = "node")]
 
+mod common;
+// The Node fixture (the npm apps and their driver) lives with sessile-node's interop tests.
+#[path = "../../sessile-node/tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::connect_node;
 use serde_json::json;
 use sessile::testkit::RecordingEvents;
 use sessile::{Config, Event, Keys, SessionId, SessionManager, Store, StoreError, Timestamp};
@@ -18,17 +22,17 @@ use sessile_axum::testkit::TestServer;
 use sessile_node::ids::{KoaIdStyle, KoaIds};
 use sessile_node::keygrip::Keygrip;
 use sessile_node::record_json::{NodeJson, NodeShape};
-use sessile_node::redis::NodeRedisStore;
-use support::{connect_redis, redis_url, Browser};
+use sessile_redis::node::NodeRedisStore;
+use support::{redis_url, Browser};
 
 const MAX_AGE: Duration = Duration::from_secs(60);
 
-fn builder() -> sessile_node::redis::NodeRedisStoreBuilder {
+fn builder() -> sessile_redis::node::NodeRedisStoreBuilder {
     NodeRedisStore::builder(NodeJson::new(NodeShape::KoaSession, MAX_AGE))
 }
 
 async fn connect(prefix: &str) -> NodeRedisStore {
-    connect_redis(builder().key_prefix(prefix)).await
+    connect_node(builder().key_prefix(prefix)).await
 }
 
 /// Connecting to `port` on the loopback host within `timeout` fails as unavailable.
@@ -39,7 +43,10 @@ async fn assert_unavailable(port: u16, timeout: Duration) {
         .connect(&format!("redis://127.0.0.1:{port}"))
         .await;
     assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
+        matches!(
+            result,
+            Err(sessile_redis::Error::Connect(StoreError::Unavailable(_)))
+        ),
         "{result:?}"
     );
 }
@@ -139,4 +146,69 @@ async fn a_corrupt_document_becomes_a_fresh_session_and_an_event() {
     browser.get(&rust.url("/set?k=a&v=b")).await;
     let seen = browser.whoami(&rust.url("/whoami")).await;
     assert_eq!((seen.user, seen.data), (None, json!({"a": "b"})));
+}
+
+/// A Node-layout store pointed at one node of the Redis Cluster (Node apps have been deployed
+/// that way): keys outside that node's slots answer `MOVED`, which its standalone connection
+/// does not follow. That is the Cluster moving under the store, so it is `Unavailable` and a
+/// 503, as on the native store, never a 500. Needs the Cluster `scripts/services` starts.
+#[tokio::test]
+async fn a_cluster_redirection_is_unavailable_and_answers_503() {
+    // Any live node (another test may have stopped one for a failover).
+    let mut live = None;
+    for node in common::cluster_urls() {
+        if let Ok(store) = builder().key_prefix("").connect(&node).await {
+            live = Some((node, store));
+            break;
+        }
+    }
+    let (node, store) = live.unwrap_or_else(|| {
+        panic!(
+            "cannot reach the Redis Cluster at {:?}; start it with `scripts/services`",
+            common::cluster_urls()
+        )
+    });
+    let mut direct = redis::Client::open(node.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection to the Cluster node");
+    // An id whose key the node does not serve: it answers MOVED for it.
+    let prefix = format!("sessile-it:{}:moved:", std::process::id());
+    let mut id = None;
+    for attempt in 0..256 {
+        let candidate = format!("{prefix}{attempt}");
+        let answer: redis::RedisResult<Option<String>> = redis::cmd("GET")
+            .arg(&candidate)
+            .query_async(&mut direct)
+            .await;
+        if answer.is_err_and(|error| error.kind() == redis::ErrorKind::Moved) {
+            id = Some(candidate);
+            break;
+        }
+    }
+    let id = id.expect("one of 256 keys lives in another node's slots");
+
+    let key = SessionId::foreign(&id).expect("a Node id").store_key();
+    let loaded = store.load(&key, Timestamp::from_millis(0)).await;
+    assert!(
+        matches!(loaded, Err(StoreError::Unavailable(_))),
+        "MOVED is unavailable: {loaded:?}"
+    );
+
+    let keys = Keygrip::new(["k1"]).unwrap();
+    let signature = keys.sign(&format!("koa.sess={id}"));
+    let ids = KoaIds::new("koa.sess", keys, KoaIdStyle::Uuid { prefix });
+    let config = Config::new(Keys::generate())
+        .with_secure(false)
+        .with_idle_timeout(MAX_AGE);
+    let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
+    let rust = TestServer::start(support::rust_app(manager)).await;
+    let response = reqwest::Client::new()
+        .get(rust.url("/whoami"))
+        .header("cookie", format!("koa.sess={id}; koa.sess.sig={signature}"))
+        .send()
+        .await
+        .expect("the app answers");
+    assert_eq!(response.status(), 503, "{:?}", response.text().await);
 }

@@ -1,5 +1,5 @@
 //! Interop on one Redis: real Node apps (tests/node/koa-redis-app.js, express-redis-app.js, run
-//! with the real npm packages) and a Rust app on `sessile_node::redis::NodeRedisStore` serve the
+//! with the real npm packages) and a Rust app on `sessile_redis::node::NodeRedisStore` serve the
 //! same sessions to one browser, in both directions, for three stacks:
 //!
 //! - koa-session in external-store mode + koa-redis (key = the id, `_expire`, TTL maxAge + 10 s);
@@ -18,8 +18,11 @@
 //! Needs Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`; `scripts/services` starts it)
 //! and the fixture's node_modules (`npm ci --prefix crates/sessile-node/tests/node`).
 
-#![cfg(feature = "redis")]
+#![cfg(feature = "node")]
 
+mod common;
+// The Node fixture (the npm apps and their driver) lives with sessile-node's interop tests.
+#[path = "../../sessile-node/tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -34,7 +37,7 @@ use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIdStyle, KoaIds, NodeCookie};
 use sessile_node::keygrip::Keygrip;
 use sessile_node::record_json::{NodeJson, NodeShape};
-use sessile_node::redis::NodeRedisStore;
+use sessile_redis::node::NodeRedisStore;
 use support::{redis_url, NodeApp};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -272,7 +275,7 @@ impl World {
                 ],
             ),
         };
-        let store = support::connect_redis(
+        let store = common::connect_node(
             NodeRedisStore::builder(NodeJson::new(stack.shape(), max_age))
                 .key_prefix(stack.store_prefix(&prefix)),
         )

@@ -63,7 +63,7 @@
 //! use sessile_node::ids::KoaIds;
 //! use sessile_node::keygrip::Keygrip;
 //! use sessile_node::record_json::{NodeJson, NodeShape};
-//! use sessile_node::redis::NodeRedisStore;
+//! use sessile_redis::node::NodeRedisStore;
 //!
 //! // The Koa app: koa-session({ store: koaRedis(), maxAge: 3600000 }), app.keys = ['k1'].
 //! let max_age = Duration::from_secs(3600);
@@ -84,21 +84,20 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Cmd, ErrorKind, RedisError, Script, Value};
+use ::redis::aio::ConnectionManager;
+use ::redis::{Cmd, Script, Value};
 use async_trait::async_trait;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
-use crate::layout;
-use crate::record_json::{NodeJson, NodeShape};
+use sessile_node::layout;
+use sessile_node::record_json::{NodeJson, NodeShape};
 
-/// The bound on connecting and on each store call unless
-/// [`NodeRedisStoreBuilder::acquire_timeout`] and [`NodeRedisStoreBuilder::statement_timeout`]
-/// say otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::connect;
+use crate::error::{bounded_store, store_error, Error};
+use crate::options::{shared_options, SharedOptions};
 
 /// How many locks serialise this process's writes to one session (by a hash of its key).
 const WRITE_LOCK_STRIPES: usize = 64;
@@ -138,13 +137,17 @@ redis.call('DEL', KEYS[1])
 return 1
 ";
 
-/// Configures and connects a [`NodeRedisStore`].
+/// Configures and connects a [`NodeRedisStore`], with the option names every sessile store
+/// uses: `key_prefix` (the package's default, see [`NodeRedisStore::builder`]; any text, braces
+/// included, since the Node packages accept any), `acquire_timeout` and `statement_timeout`
+/// (default [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT) each; the statement timeout bounds each
+/// store call as a whole, compare-and-set retries included).
 ///
 /// ```no_run
-/// # async fn example() -> Result<(), sessile::StoreError> {
+/// # async fn example() -> Result<(), sessile_redis::Error> {
 /// use std::time::Duration;
 /// use sessile_node::record_json::{NodeJson, NodeShape};
-/// use sessile_node::redis::NodeRedisStore;
+/// use sessile_redis::node::NodeRedisStore;
 ///
 /// // express-session + connect-redis({ client, prefix: 'shop:' }), cookie.maxAge 30 minutes.
 /// let max_age = Duration::from_secs(1800);
@@ -160,57 +163,22 @@ return 1
 #[derive(Clone, Debug)]
 pub struct NodeRedisStoreBuilder {
     json: NodeJson,
-    prefix: String,
-    acquire_timeout: Duration,
-    statement_timeout: Duration,
+    shared: SharedOptions,
 }
 
 impl NodeRedisStoreBuilder {
-    /// Sets the text in front of every session id in its Redis key. Defaults, as the Node
-    /// packages have them: none for koa-session (its `prefix` option is part of the id
-    /// itself), `koa:sess:` for koa-generic-session (its `prefix` option) and
-    /// koa-session-minimal (`<key option>:`), `sess:` for connect-redis (its `prefix` option).
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// Sets the bound on connecting and reconnecting (default [`DEFAULT_TIMEOUT`]).
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// Sets the bound on each store call as a whole, conflict retries included (default
-    /// [`DEFAULT_TIMEOUT`]); past it the call fails with [`StoreError::Unavailable`].
-    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = timeout;
-        self
-    }
+    shared_options!();
 
     /// Connects to one Redis server, such as `redis://127.0.0.1:6379` or
     /// `redis://:password@host:6379/2` (the database the Node app uses: koa-redis `db`,
     /// node-redis `database`).
-    pub async fn connect(self, url: &str) -> Result<NodeRedisStore, StoreError> {
-        let client = ::redis::Client::open(url).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.acquire_timeout)
-            .set_response_timeout(self.statement_timeout)
-            // Reconnection is retried in the background on the next command; a short retry
-            // budget keeps each command's wait within the timeout.
-            .set_number_of_retries(2)
-            .set_max_delay(200);
-        let connection = bounded(self.acquire_timeout, "connecting", async {
-            ConnectionManager::new_with_config(client, config)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
+    pub async fn connect(self, url: &str) -> Result<NodeRedisStore, Error> {
+        let connection = connect::standalone(url, &self.shared).await?;
         Ok(NodeRedisStore {
             connection,
             json: self.json,
-            prefix: self.prefix,
-            timeout: self.statement_timeout,
+            prefix: self.shared.key_prefix,
+            timeout: self.shared.statement_timeout,
             compare_and_set: Script::new(COMPARE_AND_SET),
             compare_and_move: Script::new(COMPARE_AND_MOVE),
             write_locks: Arc::new(
@@ -227,7 +195,7 @@ impl NodeRedisStoreBuilder {
 /// [`NodeShape`] of its [`NodeJson`]. See the [module documentation](self) for the layouts and
 /// the guarantees.
 ///
-/// Pair it with the matching id codec ([`crate::ids::KoaIds`], [`crate::ids::ExpressIds`]) in
+/// Pair it with the matching id codec ([`sessile_node::ids::KoaIds`], [`sessile_node::ids::ExpressIds`]) in
 /// [`sessile::SessionManager::with_id_codec`], and set sessile's idle timeout to the Node app's
 /// `maxAge` (connect-redis's `ttl` when the Express cookie has no `maxAge`; one day for
 /// koa-session-minimal's browser-session cookie). The store only serves Node ids
@@ -292,9 +260,7 @@ impl NodeRedisStore {
         };
         NodeRedisStoreBuilder {
             json,
-            prefix: prefix.to_owned(),
-            acquire_timeout: DEFAULT_TIMEOUT,
-            statement_timeout: DEFAULT_TIMEOUT,
+            shared: SharedOptions::new(prefix),
         }
     }
 
@@ -334,7 +300,7 @@ impl NodeRedisStore {
         what: &str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        bounded(self.timeout, what, call).await
+        bounded_store(self.timeout, what, call).await
     }
 
     /// The key's document and its expiry time, read in one `MULTI`.
@@ -600,37 +566,6 @@ fn expire_at(shape: NodeShape, record: &Record) -> String {
     deadline.saturating_add(grace).to_string()
 }
 
-async fn bounded<T>(
-    timeout: Duration,
-    what: &str,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result,
-        Err(_) => Err(StoreError::unavailable(format!(
-            "redis {what} timed out after {timeout:?}"
-        ))),
-    }
-}
-
-/// Connection trouble is `Unavailable` (503, retry later); anything else the server says is a
-/// `Backend` error.
-fn store_error(error: RedisError) -> StoreError {
-    let transient = error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || matches!(
-            error.kind(),
-            ErrorKind::MasterDown | ErrorKind::TryAgain | ErrorKind::BusyLoadingError
-        );
-    if transient {
-        StoreError::Unavailable(Box::new(error))
-    } else {
-        StoreError::Backend(Box::new(error))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,10 +590,11 @@ mod tests {
 
     #[test]
     fn default_prefixes_are_the_packages() {
-        assert_eq!(store_shape(NodeShape::KoaSession).prefix, "");
-        assert_eq!(store_shape(NodeShape::GenericSession).prefix, "koa:sess:");
-        assert_eq!(store_shape(NodeShape::SessionMinimal).prefix, "koa:sess:");
-        assert_eq!(store_shape(NodeShape::Express).prefix, "sess:");
+        let prefix = |shape| store_shape(shape).shared.key_prefix;
+        assert_eq!(prefix(NodeShape::KoaSession), "");
+        assert_eq!(prefix(NodeShape::GenericSession), "koa:sess:");
+        assert_eq!(prefix(NodeShape::SessionMinimal), "koa:sess:");
+        assert_eq!(prefix(NodeShape::Express), "sess:");
     }
 
     #[test]

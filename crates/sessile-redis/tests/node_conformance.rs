@@ -1,24 +1,28 @@
 //! The Node-layout conformance suite (`sessile::node_layout_conformance!`) against every Redis
-//! layout of `sessile_node::redis::NodeRedisStore`, on the Redis at `REDIS_URL` (default
+//! layout of `sessile_redis::node::NodeRedisStore`, on the Redis at `REDIS_URL` (default
 //! `redis://127.0.0.1:6379`; `scripts/services` starts it). Keys carry a per-layout prefix of
 //! their own, so other test binaries sharing the server never see them.
 
-#![cfg(feature = "redis")]
+#![cfg(feature = "node")]
 
+mod common;
+// The Node fixture (the npm apps and their driver) lives with sessile-node's interop tests.
+#[path = "../../sessile-node/tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::connect_node;
 use sessile::StoreKey;
 use sessile_node::record_json::{NodeJson, NodeShape};
-use sessile_node::redis::NodeRedisStore;
-use support::{connect_redis, redis_url};
+use sessile_redis::node::NodeRedisStore;
+use support::redis_url;
 
 const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 
 async fn store(shape: NodeShape, prefix: &str) -> NodeRedisStore {
-    connect_redis(NodeRedisStore::builder(NodeJson::new(shape, MAX_AGE)).key_prefix(prefix)).await
+    connect_node(NodeRedisStore::builder(NodeJson::new(shape, MAX_AGE)).key_prefix(prefix)).await
 }
 
 /// Overwrites the session's document with text no Node package could parse, keeping its TTL.
