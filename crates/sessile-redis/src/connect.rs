@@ -1,20 +1,20 @@
-//! Connection setup, shared by every layout: the timeouts of [`SharedOptions`] applied to
-//! redis-rs's reconnecting connections.
+//! Connection setup, shared by every layout: the timeouts and the TLS CA of [`SharedOptions`]
+//! applied to redis-rs's reconnecting connections.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 
 use crate::error::{bounded, Error};
 use crate::options::SharedOptions;
+use crate::tls;
 
 /// A multiplexed connection to one server that reconnects on its own, such as
-/// `redis://127.0.0.1:6379` or `redis://:password@host:6379/2`.
+/// `redis://127.0.0.1:6379`, `redis://:password@host:6379/2` or `rediss://host:6380`.
 pub(crate) async fn standalone(
     url: &str,
     options: &SharedOptions,
 ) -> Result<ConnectionManager, Error> {
-    let client = redis::Client::open(url).map_err(Error::InvalidUrl)?;
+    let client = tls::standalone_client(url, options.tls_ca_certificates.as_deref())?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(options.acquire_timeout)
         .set_response_timeout(options.statement_timeout)
@@ -28,7 +28,7 @@ pub(crate) async fn standalone(
         ConnectionManager::new_with_config(client, config),
     )
     .await
-    .map_err(Error::Connect)
+    .map_err(|error| Error::Connect(tls::explain_plain_failure(&[url], error)))
 }
 
 /// A connection to a Redis Cluster through any of its nodes, following redirections and
@@ -37,7 +37,8 @@ pub(crate) async fn cluster(
     urls: Vec<String>,
     options: &SharedOptions,
 ) -> Result<ClusterConnection, Error> {
-    let client = ClusterClientBuilder::new(urls)
+    let builder = tls::cluster_builder(&urls, options.tls_ca_certificates.as_deref())?;
+    let client = builder
         .connection_timeout(options.acquire_timeout)
         .response_timeout(options.statement_timeout)
         // During a failover, MOVED/TRYAGAIN/CLUSTERDOWN answers are retried with backoff
@@ -53,5 +54,5 @@ pub(crate) async fn cluster(
         client.get_async_connection(),
     )
     .await
-    .map_err(Error::Connect)
+    .map_err(|error| Error::Connect(tls::explain_plain_failure(&urls, error)))
 }

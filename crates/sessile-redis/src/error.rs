@@ -26,6 +26,13 @@ pub enum Error {
     /// The URL is not a Redis URL redis-rs understands.
     #[error("invalid Redis URL: {0}")]
     InvalidUrl(#[source] RedisError),
+    /// The CA certificates of `tls_ca_certificates` cannot be used: no certificate in the PEM
+    /// text, a URL without TLS, or a build without the `rustls` feature.
+    #[error("cannot use the TLS CA certificates: {reason}")]
+    TlsCa {
+        /// Why they cannot be used.
+        reason: String,
+    },
     /// Connecting, or loading the scripts, failed or timed out; the [`StoreError`] says
     /// whether the server could not be reached ([`StoreError::Unavailable`]) or refused.
     #[error("cannot connect to Redis: {0}")]

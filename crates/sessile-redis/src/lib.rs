@@ -134,6 +134,7 @@ pub mod node;
 mod options;
 mod scripts;
 mod store;
+mod tls;
 
 pub use error::Error;
 pub use options::DEFAULT_TIMEOUT;

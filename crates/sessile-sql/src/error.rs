@@ -26,6 +26,13 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// The CA certificates of `tls_ca_certificates` cannot be used: no certificate in the PEM
+    /// text, or connection options that turn TLS off.
+    #[error("cannot use the TLS CA certificates: {reason}")]
+    TlsCa {
+        /// Why they cannot be used.
+        reason: String,
+    },
     /// A configured table or schema name is not a plain SQL identifier (letters, digits and
     /// underscores, not starting with a digit, short enough for the names derived from it).
     #[error("invalid {what} name {name:?}: {reason}")]

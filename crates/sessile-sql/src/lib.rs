@@ -56,6 +56,8 @@ mod options;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod tls;
 
 pub use error::Error;
 #[cfg(feature = "mysql")]

@@ -17,6 +17,10 @@ pub(crate) struct SharedOptions {
     pub(crate) table: String,
     /// Whether building the store creates or upgrades its table.
     pub(crate) migrate_on_connect: bool,
+    /// The CA certificates (PEM) the server's TLS certificate is verified against, besides the
+    /// Mozilla roots built in; server databases only.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+    pub(crate) tls_ca_certificates: Option<Vec<u8>>,
 }
 
 impl SharedOptions {
@@ -30,6 +34,7 @@ impl SharedOptions {
             statement_timeout: Some(Duration::from_secs(5)),
             table: table.to_owned(),
             migrate_on_connect,
+            tls_ca_certificates: None,
         }
     }
 }
@@ -54,6 +59,21 @@ macro_rules! shared_options {
         /// Leaves the database's own statement timeout in place instead of setting one.
         pub fn no_statement_timeout(mut self) -> Self {
             self.shared.statement_timeout = None;
+            self
+        }
+
+        /// The CA certificates to verify the server's TLS certificate against (PEM text: one
+        /// or more `-----BEGIN CERTIFICATE-----` blocks, such as a cloud provider's bundle read
+        /// from a file or a secret), besides the Mozilla roots built in. The URL's
+        /// `sslrootcert=` / `ssl-ca=` name a file to the same effect.
+        ///
+        /// With a CA the connection verifies the server: a URL mode that would not (PostgreSQL's
+        /// `prefer`, the default, `allow` and `require`; MySQL's `PREFERRED`, the default, and
+        /// `REQUIRED`) becomes `verify-full` / `VERIFY_IDENTITY`, which also checks the host
+        /// name; `verify-ca` / `VERIFY_CA` stay. A URL that turns TLS off, or PEM text without
+        /// a certificate, is [`Error::TlsCa`](crate::Error::TlsCa) at connect.
+        pub fn tls_ca_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+            self.shared.tls_ca_certificates = Some(pem.into());
             self
         }
     };

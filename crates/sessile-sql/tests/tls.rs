@@ -8,13 +8,14 @@
 
 mod support;
 
-/// One server's TLS tests. What differs between servers: the URL, how to connect, where the
-/// server shows a session's TLS version, how to ask for verification against another CA or for
-/// no TLS, and the server's words refusing a plain login.
+/// One server's TLS tests. What differs between servers: the URL, how to connect (with the CA
+/// of the options' `tls_ca_certificates`, if any), where the server shows a session's TLS
+/// version, how to ask for verification against another CA or for no TLS, and the server's
+/// words refusing a plain login.
 macro_rules! tls_suite {
     (
         url: $variable:literal or $default:literal,
-        connect: |$options:ident: $options_type:ty| -> $store:ty $connect:block,
+        connect: |$options:ident: $options_type:ty, $ca:ident| -> $store:ty $connect:block,
         tls_version: $version_sql:literal,
         wrong_ca: |$wrong:ident| $wrong_ca:expr,
         plain: |$plain:ident| $plain_options:expr,
@@ -29,7 +30,21 @@ macro_rules! tls_suite {
             url.parse().expect(concat!($variable, " is a URL of this server"))
         }
 
-        async fn connect($options: $options_type) -> Result<$store, sessile_sql::Error> $connect
+        async fn connect_with_ca(
+            $options: $options_type,
+            $ca: Option<Vec<u8>>,
+        ) -> Result<$store, sessile_sql::Error> $connect
+
+        async fn connect(options: $options_type) -> Result<$store, sessile_sql::Error> {
+            connect_with_ca(options, None).await
+        }
+
+        /// The URL without its parameters: no CA, and the driver's default mode, which
+        /// verifies nothing.
+        fn unverified() -> $options_type {
+            let url = tls::server_url($variable, $default);
+            tls::without_parameters(&url).parse().expect("a URL without parameters")
+        }
 
         async fn make_store() -> $store {
             tls::connected(connect(verified()).await, $variable)
@@ -56,6 +71,38 @@ macro_rules! tls_suite {
             run(async { tls::assert_refused(connect(options).await, tls::UNKNOWN_ISSUER) });
         }
 
+        /// The CA in code turns the default mode into full verification: the right CA
+        /// connects (over TLS), another CA is refused.
+        #[test]
+        fn a_ca_given_in_code_verifies_the_server() {
+            run(async {
+                let ca = Some(tls::pem(tls::ca_file()));
+                let store = tls::connected(connect_with_ca(unverified(), ca).await, $variable);
+                let version: String = sqlx::query_scalar($version_sql)
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("the server reports this session's TLS version");
+                assert!(version.starts_with("TLSv1."), "the server sees {version:?}");
+                let wrong = Some(tls::pem(tls::wrong_ca_file()));
+                tls::assert_refused(connect_with_ca(unverified(), wrong).await, tls::UNKNOWN_ISSUER);
+            });
+        }
+
+        #[test]
+        fn a_ca_for_a_connection_without_tls_is_a_setup_error() {
+            let $plain = unverified();
+            let options = $plain_options;
+            let ca = Some(tls::pem(tls::ca_file()));
+            let not_pem = Some(b"/etc/ssl/ca.pem".to_vec());
+            run(async {
+                tls::assert_refused(connect_with_ca(options, ca).await, "cannot use the TLS CA");
+                tls::assert_refused(
+                    connect_with_ca(unverified(), not_pem).await,
+                    "no `-----BEGIN CERTIFICATE-----` block",
+                );
+            });
+        }
+
         #[test]
         fn a_plain_connection_is_refused() {
             let $plain = verified();
@@ -75,13 +122,15 @@ mod postgres {
     tls_suite! {
         url: "POSTGRES_TLS_URL"
             or "postgres://postgres@127.0.0.1:5433/test?sslmode=verify-full&sslrootcert={ca}",
-        connect: |options: PgConnectOptions| -> PostgresStore {
-            PostgresStore::options()
+        connect: |options: PgConnectOptions, ca| -> PostgresStore {
+            let mut builder = PostgresStore::options()
                 .schema(TEST_SCHEMA)
                 .table("tls_conformance")
-                .max_connections(4)
-                .connect_with(options)
-                .await
+                .max_connections(4);
+            if let Some(pem) = ca {
+                builder = builder.tls_ca_certificates(pem);
+            }
+            builder.connect_with(options).await
         },
         tls_version: "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
         wrong_ca: |options| options
@@ -101,12 +150,14 @@ mod mysql {
     tls_suite! {
         url: "MYSQL_TLS_URL"
             or "mysql://root@127.0.0.1:3307/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
-        connect: |options: MySqlConnectOptions| -> MySqlStore {
-            MySqlStore::options()
+        connect: |options: MySqlConnectOptions, ca| -> MySqlStore {
+            let mut builder = MySqlStore::options()
                 .table("sessile_tls_conformance")
-                .max_connections(4)
-                .connect_with(options)
-                .await
+                .max_connections(4);
+            if let Some(pem) = ca {
+                builder = builder.tls_ca_certificates(pem);
+            }
+            builder.connect_with(options).await
         },
         tls_version: "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
                       WHERE VARIABLE_NAME = 'SSL_VERSION'",

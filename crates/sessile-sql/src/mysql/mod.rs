@@ -26,6 +26,7 @@ use crate::error::{store_error, Error};
 use crate::held::{on_held, HeldConnections};
 use crate::names::validate_identifier;
 use crate::options::{shared_options, SharedOptions};
+use crate::tls;
 
 /// The table sessions live in unless configured otherwise.
 const DEFAULT_TABLE: &str = "sessile_sessions";
@@ -107,6 +108,10 @@ impl MySqlStoreOptions {
     /// `utf8mb4` (keys and values may hold any Unicode, emoji included).
     pub async fn connect_with(self, options: MySqlConnectOptions) -> Result<MySqlStore, Error> {
         validate_table_name(&self.shared.table)?;
+        let options = match &self.shared.tls_ca_certificates {
+            Some(pem) => tls::mysql(options, pem)?,
+            None => options,
+        };
         let options = options.charset("utf8mb4");
         let statement_timeout = self.shared.statement_timeout;
         let pool = MySqlPoolOptions::new()

@@ -22,6 +22,7 @@ use crate::held::{on_held, HeldConnections};
 use crate::increment_batch::{answer, Applied, IncrementQueue, QueuedIncrement, Ticket};
 use crate::names::TableNames;
 use crate::options::{shared_options, SharedOptions};
+use crate::tls;
 
 /// Most increments in one batch. The statement binds arrays, so the size does not change its
 /// text; the bound keeps one statement's row locks, and the wait of the increments queued
@@ -133,6 +134,10 @@ impl PostgresStoreOptions {
     /// Connects with connection options built in code.
     pub async fn connect_with(self, connect: PgConnectOptions) -> Result<PostgresStore, Error> {
         let names = self.names()?;
+        let connect = match &self.shared.tls_ca_certificates {
+            Some(pem) => tls::postgres(connect, pem)?,
+            None => connect,
+        };
         let statement_timeout = self.shared.statement_timeout;
         let pool = PgPoolOptions::new()
             .max_connections(self.shared.max_connections)

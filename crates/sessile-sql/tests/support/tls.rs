@@ -20,6 +20,16 @@ pub fn wrong_ca_file() -> PathBuf {
     existing("wrong-ca.pem")
 }
 
+/// The PEM text of a file from [`ca_file`] or [`wrong_ca_file`].
+pub fn pem(path: PathBuf) -> Vec<u8> {
+    std::fs::read(&path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
+}
+
+/// The URL without its parameters (no CA, the driver's default TLS mode).
+pub fn without_parameters(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
 fn existing(name: &str) -> PathBuf {
     let path = tls_dir().join(name);
     assert!(
