@@ -20,6 +20,9 @@ pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60
 /// window has passed, so a read-mostly user costs one write per 7.5 minutes, while the
 /// effective idle timeout shrinks by at most a quarter.
 pub const DEFAULT_TOUCH_THROTTLE: f64 = 0.25;
+/// The data key of sessile's CSRF secret (`csrf::SECRET_KEY`), defined here so the request
+/// path can renew it without depending on the CSRF module.
+pub(crate) const CSRF_SECRET_KEY: &str = "_csrf";
 /// Default bound on one store call before the request fails with 503.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -108,6 +111,13 @@ pub struct Config {
     pub store_timeout: Duration,
     /// Store the client's IP address in the device metadata.
     pub record_ip: bool,
+    /// Give the session a new id whenever its signed-in user changes (sign-in, sign-out, a
+    /// switch of user), against session fixation. On by default.
+    pub rotate_on_sign_in: bool,
+    /// The data key of the CSRF secret, dropped when the id rotates or the user changes so the
+    /// next token comes from a new secret: `_csrf` (sessile's scheme) by default; `secret` for
+    /// the Node-compatible scheme (`csrf::NODE_SECRET_KEY`).
+    pub csrf_secret_key: String,
     /// Source of the current time.
     pub clock: Arc<dyn Clock>,
     /// Receiver of session events.
@@ -126,6 +136,8 @@ impl Config {
             keys,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             record_ip: false,
+            rotate_on_sign_in: true,
+            csrf_secret_key: CSRF_SECRET_KEY.to_owned(),
             clock: Arc::new(SystemClock),
             events: Arc::new(TracingEvents),
         }
@@ -181,6 +193,32 @@ impl Config {
     /// Records client IP addresses in the device metadata.
     pub fn with_record_ip(mut self, record_ip: bool) -> Self {
         self.record_ip = record_ip;
+        self
+    }
+
+    /// Whether a change of the signed-in user rotates the id (on by default). Turn it off only
+    /// for a client that cannot follow a new cookie during sign-in; `rotate_id` still works.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys};
+    /// assert!(Config::new(Keys::generate()).rotate_on_sign_in);
+    /// assert!(!Config::new(Keys::generate()).with_rotate_on_sign_in(false).rotate_on_sign_in);
+    /// ```
+    pub fn with_rotate_on_sign_in(mut self, rotate: bool) -> Self {
+        self.rotate_on_sign_in = rotate;
+        self
+    }
+
+    /// Sets the data key of the CSRF secret that rotation and user changes renew (`_csrf` by
+    /// default; the key given to `Csrf::with_session_key`, or `secret` for the Node scheme).
+    ///
+    /// ```
+    /// use sessile::{csrf, Config, Keys};
+    /// let config = Config::new(Keys::generate()).with_csrf_secret_key(csrf::NODE_SECRET_KEY);
+    /// assert_eq!(config.csrf_secret_key, "secret");
+    /// ```
+    pub fn with_csrf_secret_key(mut self, key: impl Into<String>) -> Self {
+        self.csrf_secret_key = key.into();
         self
     }
 
@@ -240,6 +278,8 @@ impl fmt::Debug for Config {
             .field("touch_throttle", &self.touch_throttle)
             .field("store_timeout", &self.store_timeout)
             .field("record_ip", &self.record_ip)
+            .field("rotate_on_sign_in", &self.rotate_on_sign_in)
+            .field("csrf_secret_key", &self.csrf_secret_key)
             .finish_non_exhaustive()
     }
 }

@@ -17,8 +17,10 @@
 //!   such a Node app verifies the Node app's tokens and issues tokens the Node app accepts. See
 //!   [`node`].
 //!
-//! The secret lives as long as the session. Call [`Csrf::renew`] when the user signs in, next to
-//! [`Session::rotate_id`], so that a token planted before sign-in stops working.
+//! The secret lives until the session's id rotates or its user changes: that commit drops it
+//! (the key in [`Config::csrf_secret_key`](crate::Config::csrf_secret_key), `_csrf` by default;
+//! set it to [`NODE_SECRET_KEY`] with the Node scheme), so a token planted before sign-in stops
+//! working. [`Csrf::renew`] replaces it at any other time.
 //!
 //! Two concurrent requests of one session that both create the secret (the session's very first
 //! pages, opened at once) each store their own; the last one written wins and the other page's
@@ -52,7 +54,7 @@ use subtle::ConstantTimeEq;
 use crate::request::{Session, SessionError};
 
 /// The session data key that holds the [`Scheme::Masked`] secret.
-pub const SECRET_KEY: &str = "_csrf";
+pub const SECRET_KEY: &str = crate::config::CSRF_SECRET_KEY;
 
 /// The session data key that holds the [`Scheme::NodeCsrf`] secret: koa-atomic-session stores
 /// `secret` in its session document and koa-csrf sets `ctx.session.secret`. (Express's csurf uses
@@ -177,8 +179,8 @@ impl Csrf {
         })
     }
 
-    /// Replaces the session's secret, so every token issued before stops verifying. Call it at
-    /// sign-in, with [`Session::rotate_id`].
+    /// Replaces the session's secret, so every token issued before stops verifying. Sign-in
+    /// and rotation renew it already (see the module docs).
     pub fn renew(&self, session: &Session) -> Result<(), SessionError> {
         match self.scheme {
             Scheme::Masked => self.store_masked_secret(session).map(drop),

@@ -1480,6 +1480,54 @@ async fn the_validity_hook_applies_to_blind_writes_and_increments() {
     );
 }
 
+#[tokio::test]
+async fn signing_in_rotates_the_id_and_renews_the_csrf_secret() {
+    let csrf = sessile::csrf::Csrf::masked();
+    for manager in [
+        Harness::new().manager,
+        CookieHarness::new().manager(Keys::generate(), COOKIE_NAME),
+    ] {
+        // An attacker's anonymous session, with a CSRF token rendered for it, planted in the
+        // victim's browser.
+        let session = manager.start(&HeaderMap::new(), None);
+        let token = csrf.token(&session).await.unwrap();
+        let planted = issued_value(&session.finish().await.unwrap());
+
+        // The victim signs in on it; the handler neither reads nor rotates.
+        let session = manager.start(&cookie_request(&planted), None);
+        session.set_user(Some("alice"));
+        let signed_in = issued_value(&session.finish().await.unwrap());
+        assert_ne!(signed_in, planted, "the signed-in id is the planted one");
+
+        let session = manager.start(&cookie_request(&signed_in), None);
+        assert_eq!(session.user().await.unwrap().as_deref(), Some("alice"));
+        assert!(
+            !csrf.verify(&session, &token).await.unwrap(),
+            "the old CSRF token still verifies"
+        );
+        session.finish().await.unwrap();
+    }
+    // The server-side planted id is dead.
+    let h = Harness::new();
+    let planted = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&planted), None);
+    session.set_user(Some("alice"));
+    let signed_in = issued_value(&session.finish().await.unwrap());
+    let session = h.manager.start(&cookie_request(&planted), None);
+    assert_eq!(session.user().await.unwrap(), None);
+    // Signing out rotates too; an app may opt out.
+    let session = h.manager.start(&cookie_request(&signed_in), None);
+    session.set_user(None);
+    assert_ne!(issued_value(&session.finish().await.unwrap()), signed_in);
+    let h = Harness::with_config(Keys::generate(), |config| {
+        config.with_rotate_on_sign_in(false)
+    });
+    let planted = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&planted), None);
+    session.set_user(Some("alice"));
+    assert!(session.finish().await.unwrap().is_empty());
+}
+
 /// The response to a request presenting `line`, after a read and a write of the session.
 async fn read_and_write(
     manager: &SessionManager,

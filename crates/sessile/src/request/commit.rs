@@ -27,6 +27,14 @@ impl Shared {
             // Signing in records the device that signed in.
             state.changes.device = Some(device(&state.request, self.config.record_ip));
         }
+        let csrf_key = self.config.csrf_secret_key.as_str();
+        if (state.changes.user.is_some() || state.rotate)
+            && state.changes.decided_value(csrf_key).is_none()
+        {
+            // A new id or a new user gets a new CSRF secret: tokens rendered before sign-in
+            // (or for the previous user) stop verifying. One the handler set this request stays.
+            state.changes.remove(csrf_key);
+        }
         loop {
             match plan(self, &mut state, || now) {
                 Step::Load => {

@@ -103,6 +103,16 @@ pub(super) fn plan<'s>(
     } = state;
     let request = &*request;
     let (rotate, reissue, touched_in_store) = (*rotate, *reissue, *touched_in_store);
+    // A change of the signed-in user rotates the id (against fixation: an id planted before
+    // sign-in never becomes the signed-in one), unless the app opted out.
+    let user_changes = |record: &Record| {
+        shared.config.rotate_on_sign_in
+            && changes
+                .user
+                .as_ref()
+                .is_some_and(|user| *user != record.user)
+    };
+    let sets_user = shared.config.rotate_on_sign_in && changes.user.is_some();
     let unchanged = changes.is_empty() && !rotate;
     let Some(phase) = phase else {
         // Nobody looked at the session.
@@ -120,7 +130,9 @@ pub(super) fn plan<'s>(
                     ended: None,
                 },
                 StorePhase::Unloaded { id } => {
+                    // Whether the user changes needs the record.
                     let reissues_cookie = rotate
+                        || sets_user
                         || changes.persistent.is_some()
                         || (renews_on_write && (touched_in_store || !changes.is_empty()));
                     // A validity hook must accept the session before a write keeps it alive.
@@ -140,6 +152,8 @@ pub(super) fn plan<'s>(
                     }
                 }
                 StorePhase::Existing { id, record } => {
+                    let rotate = rotate || user_changes(record);
+                    let unchanged = unchanged && !rotate;
                     let touch_due = !touched_in_store && shared.touch_due(record, now());
                     if unchanged && !touch_due {
                         if touched_in_store && renews_on_write {
@@ -185,6 +199,7 @@ pub(super) fn plan<'s>(
                 fresh_session(Target::Cookie(&**codec), fresh, changes, request)
             }
             CookiePhase::Existing { id, record } => {
+                let rotate = rotate || user_changes(record);
                 if unchanged && !reissue && !shared.touch_due(record, now()) {
                     Commit::Nothing
                 } else {
