@@ -1698,3 +1698,98 @@ async fn the_before_save_hook_runs_only_on_requests_with_changes() {
         Some("dark")
     );
 }
+
+#[tokio::test]
+async fn is_new_tells_a_new_visitor_from_a_returning_session() {
+    let h = Harness::new();
+    let visitor = h.manager.start(&HeaderMap::new(), None);
+    assert!(visitor.is_new().await.unwrap());
+    assert!(visitor.finish_unused());
+
+    let value = h.existing_session().await;
+    let returning = h.manager.start(&cookie_request(&value), None);
+    assert!(!returning.is_new().await.unwrap());
+    returning.destroy();
+    assert!(
+        returning.is_new().await.unwrap(),
+        "destroyed: writes start anew"
+    );
+    returning.finish().await.unwrap();
+
+    let gone = h.manager.start(&cookie_request(&value), None);
+    assert!(
+        gone.is_new().await.unwrap(),
+        "the destroyed session is no session"
+    );
+    gone.finish().await.unwrap();
+}
+
+#[tokio::test]
+async fn touch_writes_the_activity_time_inside_the_throttle_window() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    h.clock.advance(MINUTE);
+
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.touch();
+    assert!(!session.finish_unused());
+    let key = session.current_key().unwrap();
+    assert!(
+        session.finish().await.unwrap().is_empty(),
+        "a touch changes no cookie"
+    );
+    let counts = h.store.counts();
+    assert_eq!((counts.update, counts.total()), (1, 1), "{counts:?}");
+    let record = h.store.inner().load(&key, h.clock.now()).await.unwrap();
+    assert_eq!(record.unwrap().idle_deadline, h.clock.now() + 30 * MINUTE);
+
+    // Without it, a request inside the window writes nothing.
+    h.store.reset();
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.get::<String>("name").await.unwrap();
+    assert!(session.finish_unused());
+    assert_eq!(h.store.counts().update, 0);
+}
+
+#[tokio::test]
+async fn save_writes_an_unchanged_session_and_hands_its_cookie_out_again() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.save();
+    assert!(!session.finish_unused());
+    let response = session.finish().await.unwrap();
+    assert_eq!(issued_value(&response), value, "the same id, sent again");
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.load, counts.update, counts.total()),
+        (1, 1, 2),
+        "{counts:?}"
+    );
+
+    // A new session is stored even empty.
+    h.store.reset();
+    let visitor = h.manager.start(&HeaderMap::new(), None);
+    visitor.save();
+    let created = issued_value(&visitor.finish().await.unwrap());
+    assert_eq!(h.store.counts().create, 1);
+    let back = h.manager.start(&cookie_request(&created), None);
+    assert!(!back.is_new().await.unwrap());
+    assert!(back.data().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn save_and_touch_reseal_a_cookie_store_session() {
+    let store = CookieStore::new();
+    let manager = SessionManager::with_cookie_store(store, Config::new(Keys::generate()));
+    let first = manager.start(&HeaderMap::new(), None);
+    first.save();
+    let cookie = set_cookie(&first.finish().await.unwrap());
+    let request = named_cookie_request(cookie.name(), cookie.value());
+    for force in [sessile::Session::touch, sessile::Session::save] {
+        let session = manager.start(&request, None);
+        force(&session);
+        assert!(!session.finish().await.unwrap().is_empty());
+    }
+}

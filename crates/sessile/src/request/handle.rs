@@ -12,7 +12,7 @@ use crate::record::{SessionData, SessionSummary};
 use crate::store::{IncrementOutcome, StoreError};
 
 use super::plan::{plan, Step};
-use super::state::{IncrementAt, RequestState};
+use super::state::{Forced, IncrementAt, RequestState};
 use super::{Backend, ResponseHeaders, SessionError, Shared};
 
 /// The request's session: a cheap handle that touches the store only when used.
@@ -236,6 +236,66 @@ impl Session {
     pub fn destroy(&self) {
         let shared = &self.inner.shared;
         self.write("destroy", |state| state.destroy(shared));
+    }
+
+    /// Whether this request has no session it arrived with: a new visitor, an expired or
+    /// refused cookie, or a session this request destroyed (koa-session's `isNew`). Loads the
+    /// session on first use, like [`Session::get`].
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let visitor = manager.start(&http::HeaderMap::new(), None);
+    /// assert!(visitor.is_new().await?);
+    /// visitor.insert("theme", "dark")?;
+    /// let mut request = http::HeaderMap::new();
+    /// for (_, value) in visitor.finish().await?.headers {
+    ///     let cookie = value.to_str().unwrap().split(';').next().unwrap().to_owned();
+    ///     request.insert(http::header::COOKIE, cookie.parse().unwrap());
+    /// }
+    /// let returning = manager.start(&request, None);
+    /// assert!(!returning.is_new().await?);
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn is_new(&self) -> Result<bool, SessionError> {
+        self.ensure_loaded().await?;
+        self.with_state(|state| state.is_new())
+    }
+
+    /// Writes the session's activity time at commit even when the touch throttle would skip it,
+    /// so the idle deadline moves now (a long-polling page that must not time out, say). No load
+    /// is needed; a request without a session has nothing to touch.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.touch();
+    /// assert!(session.finish_unused()); // a visitor without a session: nothing to touch
+    /// ```
+    pub fn touch(&self) {
+        self.write("touch", |state| {
+            state.forced = state.forced.max(Forced::Touch)
+        });
+    }
+
+    /// Writes the session at commit even if nothing changed, and hands its cookie out again
+    /// (koa-session's `session.save()`); a new session is stored even when empty.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.save();
+    /// assert!(!session.finish().await?.is_empty()); // an empty session, stored, with its cookie
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn save(&self) {
+        self.write("save", |state| state.forced = Forced::Save);
     }
 
     /// Sets (or with `None` clears) the signed-in user, kept in the store's per-user index.

@@ -8,7 +8,7 @@ use crate::id::SessionId;
 use crate::record::Record;
 use crate::time::Timestamp;
 
-use super::state::{CookiePhase, Fresh, Phase, RequestFacts, RequestState, StorePhase};
+use super::state::{CookiePhase, Forced, Fresh, Phase, RequestFacts, RequestState, StorePhase};
 use super::{Shared, StoreBackend};
 
 /// Where a new session goes, or an ended one is removed from.
@@ -99,10 +99,14 @@ pub(super) fn plan<'s>(
         rotate,
         reissue,
         touched_in_store,
+        forced,
         request,
     } = state;
     let request = &*request;
-    let (rotate, reissue, touched_in_store) = (*rotate, *reissue, *touched_in_store);
+    let (rotate, touched_in_store, forced) = (*rotate, *touched_in_store, *forced);
+    let save = forced == Forced::Save;
+    // A forced save hands the cookie out again, as a re-issue does.
+    let reissue = *reissue || save;
     // A change of the signed-in user rotates the id (against fixation: an id planted before
     // sign-in never becomes the signed-in one), unless the app opted out.
     let user_changes = |record: &Record| {
@@ -113,7 +117,7 @@ pub(super) fn plan<'s>(
                 .is_some_and(|user| *user != record.user)
     };
     let sets_user = shared.config.rotate_on_sign_in && changes.user.is_some();
-    let unchanged = changes.is_empty() && !rotate;
+    let unchanged = changes.is_empty() && !rotate && forced == Forced::Nothing;
     let Some(phase) = phase else {
         // Nobody looked at the session.
         return Step::Commit(Commit::Nothing);
@@ -123,7 +127,7 @@ pub(super) fn plan<'s>(
             let renews_on_write = backend.ids.renews_on_write();
             match at {
                 StorePhase::Fresh(fresh) => {
-                    fresh_session(Target::Store(backend), fresh, changes, request)
+                    fresh_session(Target::Store(backend), fresh, changes, request, save)
                 }
                 StorePhase::Interrupted => Commit::Remove {
                     target: Target::Store(backend),
@@ -133,8 +137,9 @@ pub(super) fn plan<'s>(
                     // Whether the user changes needs the record.
                     let reissues_cookie = rotate
                         || sets_user
+                        || save
                         || changes.persistent.is_some()
-                        || (renews_on_write && (touched_in_store || !changes.is_empty()));
+                        || (renews_on_write && (touched_in_store || !unchanged));
                     // A validity hook must accept the session before a write keeps it alive.
                     let checks_validity = shared.hooks.validity_check.is_some() && !unchanged;
                     if reissues_cookie || checks_validity {
@@ -196,7 +201,7 @@ pub(super) fn plan<'s>(
             CookiePhase::Sealed if unchanged => Commit::Nothing,
             CookiePhase::Sealed => return Step::Load,
             CookiePhase::Fresh(fresh) => {
-                fresh_session(Target::Cookie(&**codec), fresh, changes, request)
+                fresh_session(Target::Cookie(&**codec), fresh, changes, request, save)
             }
             CookiePhase::Existing { id, record } => {
                 let rotate = rotate || user_changes(record);
@@ -218,17 +223,20 @@ pub(super) fn plan<'s>(
 }
 
 /// A request without a live session: create one if the changes hold something (a sign-out of a
-/// visitor without a session holds nothing: no row, no cookie), else end what must end.
+/// visitor without a session holds nothing: no row, no cookie) or the handler forced a save,
+/// else end what must end.
 fn fresh_session<'s>(
     target: Target<'s>,
     fresh: &'s Fresh,
     changes: &'s mut ChangeSet,
     request: &'s RequestFacts,
+    save: bool,
 ) -> Commit<'s> {
-    let holds_something = changes
-        .keys
-        .values()
-        .any(|change| matches!(change, KeyChange::Set(_)))
+    let holds_something = save
+        || changes
+            .keys
+            .values()
+            .any(|change| matches!(change, KeyChange::Set(_)))
         || matches!(changes.user, Some(Some(_)));
     let ended = fresh.ended.as_ref();
     if holds_something {

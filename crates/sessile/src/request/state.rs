@@ -89,7 +89,20 @@ pub(super) struct RequestState {
     pub(super) reissue: bool,
     /// An `increment` already moved the idle deadline in the store during this request.
     pub(super) touched_in_store: bool,
+    /// `Session::touch` or `Session::save` asked for a write the throttle would skip.
+    pub(super) forced: Forced,
     pub(super) request: RequestFacts,
+}
+
+/// A write the handler forces on an unchanged session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Forced {
+    #[default]
+    Nothing,
+    /// Write the activity time (the idle deadline) now.
+    Touch,
+    /// Write the session and hand its cookie out again; a new session is stored even empty.
+    Save,
 }
 
 /// What the session may need from the request, kept cheaply (header values are shared bytes)
@@ -150,13 +163,28 @@ impl RequestState {
             rotate: false,
             reissue: false,
             touched_in_store: false,
+            forced: Forced::Nothing,
             request,
         }
     }
 
     /// Whether the handler changed anything to commit.
     pub(super) fn has_changes(&self) -> bool {
-        !self.changes.is_empty() || self.rotate
+        !self.changes.is_empty() || self.rotate || self.forced != Forced::Nothing
+    }
+
+    /// Whether the request has no session it arrived with (a new one, or none at all yet).
+    pub(super) fn is_new(&self) -> bool {
+        matches!(
+            self.phase,
+            None | Some(Phase::Store {
+                at: StorePhase::Fresh(_),
+                ..
+            }) | Some(Phase::Cookie {
+                at: CookiePhase::Fresh(_),
+                ..
+            })
+        )
     }
 
     /// The phase, looking at the presented id on first use: shape, then signature, never the
@@ -317,6 +345,7 @@ impl RequestState {
         self.changes = ChangeSet::default();
         self.rotate = false;
         self.reissue = false;
+        self.forced = Forced::Nothing;
     }
 
     /// Where an increment of `key` runs. A key this request already wrote is incremented in the
