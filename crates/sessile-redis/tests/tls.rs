@@ -3,8 +3,9 @@
 //! `/tmp/sessile-tls`; `REDIS_TLS_URL` and `REDIS_TLS_CLUSTER_URLS` name other servers). For
 //! each: the conformance suite over `rediss://` verified against the CA, a wrong CA and the
 //! built-in roots alone refused as certificate problems, a plain connection refused with a word
-//! about TLS, and a CA given for a plain URL refused as a setup error. Redis has no other way to
-//! show a connection is encrypted: the servers have no plain port (`--port 0`).
+//! about TLS, and a CA given for a plain URL refused as a setup error; and the Node layouts'
+//! conformance profile (connect-redis's layout) over the same verified connection. Redis has no
+//! other way to show a connection is encrypted: the servers have no plain port (`--port 0`).
 
 mod common;
 
@@ -148,4 +149,59 @@ mod standalone {
 
 mod cluster {
     tls_suite!(Server::cluster(), "tls-cluster");
+}
+
+/// The Node layouts share the connection setup (and `tls_ca_certificates`) of the native store.
+#[cfg(feature = "node")]
+mod node {
+    use std::time::Duration;
+
+    use sessile_node::record_json::{NodeJson, NodeShape};
+    use sessile_redis::node::NodeRedisStore;
+
+    use super::*;
+
+    async fn make_store() -> NodeRedisStore {
+        let Server::Standalone(url) = Server::standalone() else {
+            unreachable!("Server::standalone is one server")
+        };
+        let json = NodeJson::new(NodeShape::Express, Duration::from_secs(30 * 60));
+        NodeRedisStore::builder(json)
+            .key_prefix(common::run_prefix("tls-node-express"))
+            .tls_ca_certificates(pem("ca.pem"))
+            .connect(&url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot connect over TLS to {url} ({error}); start it with \
+                     `scripts/services` or point REDIS_TLS_URL at one"
+                )
+            })
+    }
+
+    /// Overwrites the session's document with text no Node package could parse, keeping its
+    /// TTL, over a TLS connection of its own.
+    async fn write_garbage(store: std::sync::Arc<NodeRedisStore>, key: sessile::StoreKey) {
+        let Server::Standalone(url) = Server::standalone() else {
+            unreachable!("Server::standalone is one server")
+        };
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem("ca.pem")),
+        };
+        let client = redis::Client::build_with_tls(url, certificates).expect("a rediss:// URL");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a TLS connection to Redis");
+        let _: () = redis::cmd("SET")
+            .arg(store.redis_key(&key).expect("a Node id"))
+            .arg("{\"cookie\": not json")
+            .arg("KEEPTTL")
+            .query_async(&mut connection)
+            .await
+            .expect("SET garbage");
+    }
+
+    sessile::node_layout_conformance!(make_store(), corrupt = write_garbage);
 }
