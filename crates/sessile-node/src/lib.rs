@@ -20,8 +20,6 @@
 //!   document); the stores themselves live with their driver: the koa-redis and connect-redis
 //!   keys in `sessile_redis::node` (feature `node`), the Sequelize tables in
 //!   `sessile_sql::sequelize` (feature `sequelize`).
-//! - `sql` (features `sqlite`, `postgres`, `mysql`): the koa-generic-session-sequelize and
-//!   connect-session-sequelize tables, as a sessile store.
 //!
 //! The format functions are pure: time comes in as milliseconds since the Unix epoch (`now_ms`),
 //! the same clock `Date.now()` reads in Node. The crate's tests check each function against vectors
@@ -53,8 +51,6 @@ pub mod koa_cookie;
 pub mod koa_session;
 pub mod layout;
 pub mod record_json;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-pub mod sql;
 
 pub use http_date::{parse_date, to_iso_string, to_sequelize_sqlite_date, to_utc_string};
 

@@ -33,6 +33,27 @@ pub enum Error {
         /// Why they cannot be used.
         reason: String,
     },
+    /// The URL's scheme names no database this build supports (features `sqlite`, `postgres`,
+    /// `mysql`).
+    #[cfg(feature = "sequelize")]
+    #[error("unsupported session database URL {0:?}: expected sqlite:, postgres:// or mysql:// (with the matching cargo feature)")]
+    UnsupportedUrl(String),
+    /// A Sequelize table is missing or lacks the package's columns (and
+    /// `migrate_on_connect` is off), or creating it failed.
+    #[cfg(feature = "sequelize")]
+    #[error("session table {table:?}: {source}")]
+    Table {
+        /// The table name.
+        table: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The Sequelize options do not fit together: a document shape another package's table
+    /// cannot hold, a prefix on the Express table.
+    #[cfg(feature = "sequelize")]
+    #[error("invalid Sequelize store options: {0}")]
+    Config(String),
     /// A configured table or schema name is not a plain SQL identifier (letters, digits and
     /// underscores, not starting with a digit, short enough for the names derived from it).
     #[error("invalid {what} name {name:?}: {reason}")]

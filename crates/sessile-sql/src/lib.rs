@@ -8,6 +8,9 @@
 //!   statement (`increment` through `LAST_INSERT_ID(expr)`, since MariaDB has no
 //!   `UPDATE ... RETURNING`).
 //!
+//! - `sequelize` (feature `sequelize`): the tables of koa-generic-session-sequelize and
+//!   connect-session-sequelize on the enabled databases, for sharing sessions with a Node app.
+//!
 //! They share the dialect-neutral pieces of this crate: record encoding, error classification
 //! and the migration list format.
 //!
@@ -54,6 +57,11 @@ mod names;
 mod options;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(all(
+    feature = "sequelize",
+    any(feature = "sqlite", feature = "postgres", feature = "mysql")
+))]
+pub mod sequelize;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]

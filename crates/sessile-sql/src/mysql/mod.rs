@@ -689,7 +689,9 @@ fn mysql_error_number(error: &sqlx::Error) -> Option<u16> {
     }
 }
 
-fn to_store_error(error: sqlx::Error) -> StoreError {
+/// A driver error as the contract's error, on this dialect: also what the Sequelize tables on it
+/// use (`crate::sequelize`), so both layouts classify alike.
+pub(crate) fn to_store_error(error: sqlx::Error) -> StoreError {
     store_error(error, mysql_unavailable)
 }
 

@@ -504,7 +504,9 @@ fn postgres_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
     })
 }
 
-fn to_store_error(error: sqlx::Error) -> StoreError {
+/// A driver error as the contract's error, on this dialect: also what the Sequelize tables on it
+/// use (`crate::sequelize`), so both layouts classify alike.
+pub(crate) fn to_store_error(error: sqlx::Error) -> StoreError {
     store_error(error, postgres_unavailable)
 }
 

@@ -482,7 +482,9 @@ fn primary_code(error: &dyn sqlx::error::DatabaseError) -> Option<i32> {
     Some(code & 0xff)
 }
 
-fn to_store_error(error: sqlx::Error) -> StoreError {
+/// A driver error as the contract's error, on this dialect: also what the Sequelize tables on it
+/// use (`crate::sequelize`), so both layouts classify alike.
+pub(crate) fn to_store_error(error: sqlx::Error) -> StoreError {
     store_error(error, sqlite_unavailable)
 }
 

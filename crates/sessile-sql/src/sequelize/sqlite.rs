@@ -11,7 +11,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::statement::{self, Dialect, Param};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
-use crate::{parse_date, to_sequelize_sqlite_date};
+use sessile_node::{parse_date, to_sequelize_sqlite_date};
 
 /// The pool, and the write turn: writers of one store queue here instead of in SQLite's busy
 /// handler (which sleeps in steps rather than waking when the lock frees).
@@ -189,13 +189,7 @@ pub(super) fn retryable(_error: &sqlx::Error) -> bool {
     false
 }
 
-/// Busy after the busy timeout, locked, I/O error, full disk, file not openable: unavailable.
-pub(super) fn to_store_error(error: sqlx::Error) -> StoreError {
-    super::store_error(error, |e| {
-        let code = e.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
-        matches!(code, 5 | 6 | 10 | 13 | 14)
-    })
-}
+pub(super) use crate::sqlite::to_store_error;
 
 pub(super) async fn close(db: &Db) {
     db.pool.close().await;

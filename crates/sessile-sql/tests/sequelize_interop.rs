@@ -1,7 +1,7 @@
 //! Live interop on the Sequelize session tables: a real Koa app (koa-generic-session +
 //! koa-generic-session-sequelize, tests/node/koa-sequelize-app.js) and a real Express app
 //! (express-session + connect-session-sequelize, tests/node/express-sequelize-app.js) share one
-//! browser's cookies and one table with a Rust app on `sessile_node::sql::SequelizeStore`, on the
+//! browser's cookies and one table with a Rust app on `sessile_sql::sequelize::SequelizeStore`, on the
 //! same SQLite file, on PostgreSQL and on MariaDB.
 //!
 //! Needs the fixture's node_modules (`npm ci --prefix crates/sessile-node/tests/node`) and the
@@ -12,8 +12,15 @@
 //! (Date.now) in Node. The clock starts at the real time, so the browser's cookie jar (which
 //! expires cookies by the real clock) keeps every cookie the test needs.
 
-#![cfg(all(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#![cfg(all(
+    feature = "sequelize",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 
+// The Node fixture (the npm apps and their driver) lives with sessile-node's interop tests.
+#[path = "../../sessile-node/tests/support/mod.rs"]
 mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,7 +33,7 @@ use sessile_axum::testkit::TestServer;
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIds};
 use sessile_node::keygrip::Keygrip;
-use sessile_node::sql::{SequelizeStore, SequelizeStoreOptions};
+use sessile_sql::sequelize::{SequelizeStore, SequelizeStoreOptions};
 use support::{rust_app_with_rotate, Browser, NodeApp};
 
 const MAX_AGE: Duration = Duration::from_secs(3600);

@@ -1,14 +1,14 @@
 //! The session tables of the two Sequelize stores, as sessile stores: a Rust app reads and writes
-//! the very rows a Koa or Express app keeps, on SQLite, PostgreSQL and MySQL/MariaDB (features
-//! `sqlite`, `postgres`, `mysql`).
+//! the very rows a Koa or Express app keeps, on SQLite, PostgreSQL and MySQL/MariaDB (feature
+//! `sequelize` with `sqlite`, `postgres`, `mysql`).
 //!
 //! | package | table (default `Sessions`) | row id | `data` | `expires` |
 //! |---|---|---|---|---|
 //! | koa-generic-session-sequelize 2.x (koa-generic-session, koa-session-minimal) | `id VARCHAR(100)` PK, `data TEXT`, `expires BIGINT`, index `sessions_expires` | `koa:sess:<sid>` (prefix configurable) | [`NodeShape::GenericSession`] (or [`NodeShape::SessionMinimal`]) | Unix **seconds**; live while `expires > floor(now / 1000)` |
 //! | connect-session-sequelize 7.x (express-session) | `sid VARCHAR(36)` PK, `expires DATE`, `data TEXT`, `createdAt`, `updatedAt` `DATE NOT NULL` | the sid | [`NodeShape::Express`] | SQLite: text `YYYY-MM-DD HH:MM:SS.mmm +00:00`; PostgreSQL: `timestamptz`; MySQL/MariaDB: `DATETIME` in UTC (Sequelize's default `timezone: '+00:00'`) |
 //!
-//! Use one with a Node id codec ([`crate::ids::KoaIds::generic_session`],
-//! [`crate::ids::ExpressIds`]) through [`sessile::SessionManager::with_id_codec`], and give
+//! Use one with a Node id codec ([`sessile_node::ids::KoaIds::generic_session`],
+//! [`sessile_node::ids::ExpressIds`]) through [`sessile::SessionManager::with_id_codec`], and give
 //! sessile the Node app's `maxAge` as its idle timeout:
 //!
 //! ```no_run
@@ -17,7 +17,7 @@
 //! use sessile::{Config, Keys, SessionManager};
 //! use sessile_node::ids::KoaIds;
 //! use sessile_node::keygrip::Keygrip;
-//! use sessile_node::sql::SequelizeStoreOptions;
+//! use sessile_sql::sequelize::SequelizeStoreOptions;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let max_age = Duration::from_secs(86_400); // koa-generic-session's cookie.maxAge
@@ -59,9 +59,9 @@
 //!   package's `cookie` key and for the user field while a user is signed in (the document keeps
 //!   those for the package and for [`sessile::Record::user`]), as the Redis layouts do.
 //!
-//! `tests/sql_conformance.rs` runs `sessile::node_layout_conformance!` against both tables on
-//! all three databases; `tests/sql_interop.rs` runs the real Koa and Express apps against the
-//! same tables as a Rust app, and `tests/sql_ddl.rs` compares the created tables with the ones
+//! `tests/sequelize_conformance.rs` runs `sessile::node_layout_conformance!` against both tables on
+//! all three databases; `tests/sequelize_interop.rs` runs the real Koa and Express apps against the
+//! same tables as a Rust app, and `tests/sequelize_ddl.rs` compares the created tables with the ones
 //! the packages' own `sync()` creates.
 //!
 //! # What cannot hold
@@ -126,8 +126,9 @@ use sessile::{
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
-use crate::layout;
-use crate::record_json::{NodeJson, NodeShape};
+use crate::options::{shared_options, SharedOptions};
+use sessile_node::layout;
+use sessile_node::record_json::{NodeJson, NodeShape};
 use table::{Layout, Table};
 
 /// Runs `$body` with `$db` bound to the dialect's connection state and `$d` naming the dialect's
@@ -154,41 +155,27 @@ macro_rules! on_db {
     };
 }
 
-/// What can go wrong building a [`SequelizeStore`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The URL's scheme names no database this build supports (features `sqlite`, `postgres`,
-    /// `mysql`).
-    #[error("unsupported session database URL {0:?}: expected sqlite:, postgres:// or mysql:// (with the matching cargo feature)")]
-    UnsupportedUrl(String),
-    /// The database could not be reached or opened.
-    #[error("cannot connect to the session database: {0}")]
-    Connect(#[source] sqlx::Error),
-    /// The table is missing or lacks the package's columns (and
-    /// [`SequelizeStoreOptions::migrate_on_connect`] is off), or creating it failed.
-    #[error("session table {table:?}: {source}")]
-    Table {
-        /// The table name.
-        table: String,
-        /// The driver's error.
-        #[source]
-        source: sqlx::Error,
-    },
-    /// The options do not fit together: an invalid table name, a document shape another
-    /// package's table cannot hold, a prefix on the Express table.
-    #[error("invalid Sequelize store options: {0}")]
-    Config(String),
-}
+/// What can go wrong building a [`SequelizeStore`]: the crate's setup error, shared with
+/// sessile's own tables.
+pub use crate::Error;
 
 /// How to build a [`SequelizeStore`]: which package's table, its name, the document shape and
-/// the connection limits.
+/// the connection limits, with the option names of every sessile store:
+///
+/// - `table` (default `Sessions`, the packages' `tableName`), checked when the store is built;
+/// - `key_prefix`: koa-generic-session's `prefix` (default `koa:sess:`), Koa table only;
+/// - `max_connections` (default 10), `acquire_timeout` (default 5 s);
+/// - `statement_timeout` (default 5 s): PostgreSQL's `statement_timeout`, MariaDB's
+///   `max_statement_time` / MySQL's `max_execution_time` plus `innodb_lock_wait_timeout`,
+///   SQLite's busy timeout; `no_statement_timeout` keeps the server's (SQLite: no waiting);
+/// - `migrate_on_connect` (default **off**, the table is the Node app's): create the table with
+///   the exact DDL Sequelize's `sync()` emits.
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use sessile_node::sql::SequelizeStoreOptions;
+/// use sessile_sql::sequelize::SequelizeStoreOptions;
 ///
-/// # async fn run() -> Result<(), sessile_node::sql::Error> {
+/// # async fn run() -> Result<(), sessile_sql::sequelize::Error> {
 /// // express-session + connect-session-sequelize, cookie.maxAge one hour, table "web_sessions".
 /// let store = SequelizeStoreOptions::express_session(Duration::from_secs(3600))
 ///     .table("web_sessions")
@@ -201,26 +188,19 @@ pub enum Error {
 #[derive(Debug, Clone)]
 pub struct SequelizeStoreOptions {
     layout: Layout,
-    table: String,
+    shared: SharedOptions,
     prefix: Option<String>,
     json: NodeJson,
-    migrate_on_connect: bool,
-    max_connections: u32,
-    acquire_timeout: Duration,
-    statement_timeout: Option<Duration>,
 }
 
 impl SequelizeStoreOptions {
     fn new(layout: Layout, json: NodeJson) -> Self {
         Self {
             layout,
-            table: "Sessions".to_owned(),
+            // The table is the Node app's: not created unless asked for.
+            shared: SharedOptions::new("Sessions", false),
             prefix: None,
             json,
-            migrate_on_connect: false,
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Some(Duration::from_secs(5)),
         }
     }
 
@@ -250,12 +230,7 @@ impl SequelizeStoreOptions {
         Self::new(Layout::Express, NodeJson::new(NodeShape::Express, max_age))
     }
 
-    /// The table name (the packages' `tableName`; default `Sessions`): ASCII letters, digits and
-    /// underscores, not starting with a digit.
-    pub fn table(mut self, name: impl Into<String>) -> Self {
-        self.table = name.into();
-        self
-    }
+    shared_options!(statement_timeout);
 
     /// koa-generic-session's `prefix` (default `koa:sess:`). Koa table only.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -271,43 +246,8 @@ impl SequelizeStoreOptions {
         self
     }
 
-    /// Whether building the store creates the table (and the Koa `expires` index) if missing,
-    /// with the exact DDL Sequelize's `sync()` emits: the Node app's migration. Off by default:
-    /// the table is the Node app's, and a store that finds no table fails at startup.
-    pub fn migrate_on_connect(mut self, migrate: bool) -> Self {
-        self.migrate_on_connect = migrate;
-        self
-    }
-
-    /// The most pooled connections (default 10).
-    pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = max.max(1);
-        self
-    }
-
-    /// How long an operation waits for a connection before failing as unavailable (default 5 s).
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// How long one statement may run or wait for a lock before failing as unavailable
-    /// (default 5 s): PostgreSQL's `statement_timeout`, MariaDB's `max_statement_time` / MySQL's
-    /// `max_execution_time` plus `innodb_lock_wait_timeout`, SQLite's busy timeout.
-    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = Some(timeout);
-        self
-    }
-
-    /// Leaves the server's own statement timeout in place (SQLite: no waiting for a lock).
-    pub fn no_statement_timeout(mut self) -> Self {
-        self.statement_timeout = None;
-        self
-    }
-
     fn checked_table(&self) -> Result<Table, Error> {
-        table::validate_table_name(&self.table)
-            .map_err(|why| Error::Config(format!("table name {:?}: {why}", self.table)))?;
+        table::validate_table_name(&self.shared.table)?;
         let shape_fits = match self.layout {
             Layout::Koa => matches!(
                 self.json.shape(),
@@ -332,7 +272,7 @@ impl SequelizeStoreOptions {
         };
         Ok(Table {
             layout: self.layout,
-            name: self.table.clone(),
+            name: self.shared.table.clone(),
             prefix,
             json: self.json.clone(),
         })
@@ -348,10 +288,10 @@ impl SequelizeStoreOptions {
             "sqlite" => Db::Sqlite(
                 sqlite::connect(
                     url,
-                    self.migrate_on_connect,
-                    self.max_connections,
-                    self.acquire_timeout,
-                    self.statement_timeout.unwrap_or(Duration::ZERO),
+                    self.shared.migrate_on_connect,
+                    self.shared.max_connections,
+                    self.shared.acquire_timeout,
+                    self.shared.statement_timeout.unwrap_or(Duration::ZERO),
                 )
                 .await?,
             ),
@@ -359,9 +299,9 @@ impl SequelizeStoreOptions {
             "postgres" | "postgresql" => Db::Postgres(
                 postgres::connect(
                     url,
-                    self.max_connections,
-                    self.acquire_timeout,
-                    self.statement_timeout.unwrap_or(Duration::ZERO),
+                    self.shared.max_connections,
+                    self.shared.acquire_timeout,
+                    self.shared.statement_timeout.unwrap_or(Duration::ZERO),
                 )
                 .await?,
             ),
@@ -371,9 +311,9 @@ impl SequelizeStoreOptions {
                 Db::MySql(
                     mysql::connect(
                         &url,
-                        self.max_connections,
-                        self.acquire_timeout,
-                        self.statement_timeout.unwrap_or(Duration::ZERO),
+                        self.shared.max_connections,
+                        self.shared.acquire_timeout,
+                        self.shared.statement_timeout.unwrap_or(Duration::ZERO),
                     )
                     .await?,
                 )
@@ -383,7 +323,7 @@ impl SequelizeStoreOptions {
         let store = SequelizeStore {
             inner: Arc::new(Inner { db, table }),
         };
-        let prepared = if self.migrate_on_connect {
+        let prepared = if self.shared.migrate_on_connect {
             on_db!(&store.inner.db, db, d => d::create_table(db, &store.inner.table).await)
         } else {
             on_db!(&store.inner.db, db, d => d::check_table(db, &store.inner.table).await)
@@ -404,7 +344,7 @@ impl SequelizeStoreOptions {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::time::Duration;
 /// use sessile::{SessionId, Store, Timestamp};
-/// use sessile_node::sql::SequelizeStoreOptions;
+/// use sessile_sql::sequelize::SequelizeStoreOptions;
 ///
 /// let path = std::env::temp_dir().join(format!("sessile-node-doc-{}.db", std::process::id()));
 /// let store = SequelizeStoreOptions::koa_generic_session(Duration::from_secs(3600))
@@ -471,28 +411,6 @@ impl Failure {
 
     fn retryable(&self, test: fn(&sqlx::Error) -> bool) -> bool {
         matches!(self, Failure::Sql(error) if test(error))
-    }
-}
-
-/// Driver errors onto the contract's errors; `unavailable` picks the dialect's
-/// "cannot serve now" codes.
-pub(crate) fn store_error(
-    error: sqlx::Error,
-    unavailable: fn(&dyn sqlx::error::DatabaseError) -> bool,
-) -> StoreError {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(error)),
-        sqlx::Error::Database(ref database) if unavailable(database.as_ref()) => {
-            StoreError::Unavailable(Box::new(error))
-        }
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-            StoreError::Corrupt(error.to_string())
-        }
-        other => StoreError::Backend(Box::new(other)),
     }
 }
 

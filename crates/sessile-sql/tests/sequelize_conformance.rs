@@ -1,5 +1,5 @@
 //! The Node-layout conformance suite (`sessile::node_layout_conformance!`) against
-//! `sessile_node::sql::SequelizeStore`: the koa-generic-session-sequelize table (with
+//! `sessile_sql::sequelize::SequelizeStore`: the koa-generic-session-sequelize table (with
 //! koa-generic-session and koa-session-minimal documents) and the connect-session-sequelize
 //! table, on SQLite, PostgreSQL (`DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test)
 //! and MariaDB (`MYSQL_URL`, default mysql://root@127.0.0.1:3306/test); `scripts/services`
@@ -13,13 +13,18 @@
 //! Those tables are created here with a wider column of the same kind; the store's SQL is the
 //! same.
 
-#![cfg(all(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#![cfg(all(
+    feature = "sequelize",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sessile::StoreKey;
-use sessile_node::sql::{SequelizeStore, SequelizeStoreOptions};
+use sessile_sql::sequelize::{SequelizeStore, SequelizeStoreOptions};
 
 const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 

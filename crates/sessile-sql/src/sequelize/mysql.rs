@@ -243,28 +243,7 @@ pub(super) fn retryable(error: &sqlx::Error) -> bool {
     number(error) == Some(1213)
 }
 
-/// Server errors that mean "cannot serve requests now" rather than "rejected this one".
-const UNAVAILABLE: &[u16] = &[
-    1040, // too many connections
-    1053, // server shutdown in progress
-    1205, // lock wait timeout exceeded
-    1290, // read-only (failover)
-    1317, // query execution was interrupted
-    1836, // MariaDB: read-only mode
-    1927, // MariaDB: connection was killed
-    1969, // MariaDB: max_statement_time exceeded
-    2006, // server has gone away
-    2013, // lost connection during query
-    3024, // MySQL: max_execution_time exceeded
-    4031, // MySQL: disconnected by the server
-];
-
-pub(super) fn to_store_error(error: sqlx::Error) -> StoreError {
-    super::store_error(error, |e| {
-        e.try_downcast_ref::<MySqlDatabaseError>()
-            .is_some_and(|e| UNAVAILABLE.contains(&e.number()))
-    })
-}
+pub(super) use crate::mysql::to_store_error;
 
 pub(super) async fn close(db: &Db) {
     db.pool.close().await;

@@ -205,20 +205,7 @@ pub(super) fn retryable(error: &sqlx::Error) -> bool {
     matches!(code(error), Some("40P01" | "40001"))
 }
 
-/// Connection exceptions (08), insufficient resources (53), statement timeout or cancel
-/// (57014), shutdown (57P01-57P03), lock timeout (55P03), read-only standby (25006).
-pub(super) fn to_store_error(error: sqlx::Error) -> StoreError {
-    super::store_error(error, |e| {
-        e.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("53")
-                || matches!(
-                    &*code,
-                    "57014" | "57P01" | "57P02" | "57P03" | "55P03" | "25006"
-                )
-        })
-    })
-}
+pub(super) use crate::postgres::to_store_error;
 
 pub(super) async fn close(db: &Db) {
     db.pool.close().await;

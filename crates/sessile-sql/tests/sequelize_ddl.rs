@@ -7,13 +7,18 @@
 //! (default mysql://root@127.0.0.1:3306/test); `scripts/services` starts them. Needs the
 //! fixture's node_modules (`npm ci --prefix crates/sessile-node/tests/node`).
 
-#![cfg(all(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#![cfg(all(
+    feature = "sequelize",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 
 use std::process::Command;
 use std::time::Duration;
 
 use sessile::{CreateOutcome, Device, Record, SessionId, Store, Timestamp};
-use sessile_node::sql::{Error, SequelizeStoreOptions};
+use sessile_sql::sequelize::{Error, SequelizeStoreOptions};
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
 
@@ -141,7 +146,8 @@ impl Raw {
 }
 
 fn node_sync(url: &str, koa_table: &str, express_table: &str) {
-    let fixture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let fixture =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sessile-node/tests/node");
     assert!(
         fixture.join("node_modules/sequelize").is_dir(),
         "the Node fixture is not installed: run `npm ci --prefix crates/sessile-node/tests/node`"

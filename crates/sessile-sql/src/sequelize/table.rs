@@ -3,8 +3,9 @@
 
 use sessile::{Record, StoreError, StoreKey, Timestamp};
 
-use crate::layout;
-use crate::record_json::NodeJson;
+use crate::names::validate_identifier;
+use sessile_node::layout;
+use sessile_node::record_json::NodeJson;
 
 /// Which package's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,22 +144,17 @@ pub(crate) fn sequelize_underscore(text: &str) -> String {
     out.to_ascii_lowercase()
 }
 
-/// Table names are spliced into SQL, quoted: plain identifiers only.
-pub(crate) fn validate_table_name(name: &str) -> Result<(), &'static str> {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return Err("empty");
-    };
-    if !(first.is_ascii_alphabetic() || first == '_') {
-        return Err("must start with a letter or an underscore");
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err("only ASCII letters, digits and underscores");
-    }
-    // PostgreSQL cuts identifiers at 63 bytes and MySQL refuses more than 64: the index name
-    // derived from the table name must fit.
+/// Table names are spliced into SQL, quoted: plain identifiers (the rule of every sessile-sql
+/// table), short enough that the `expires` index name Sequelize derives from them fits
+/// PostgreSQL's 63 bytes (MySQL refuses more than 64).
+pub(crate) fn validate_table_name(name: &str) -> Result<(), crate::Error> {
+    validate_identifier("table", name, 63)?;
     if sequelize_underscore(&format!("{name}_expires")).len() > 63 {
-        return Err("too long for the name of its `expires` index (63 characters)");
+        return Err(crate::Error::InvalidName {
+            what: "table",
+            name: name.to_owned(),
+            reason: "too long for the name of its `expires` index (63 characters)",
+        });
     }
     Ok(())
 }
@@ -166,8 +162,8 @@ pub(crate) fn validate_table_name(name: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record_json::NodeShape;
     use sessile::SessionId;
+    use sessile_node::record_json::NodeShape;
     use std::time::Duration;
 
     fn table(layout: Layout) -> Table {
