@@ -170,3 +170,69 @@ mod mysql {
         plain_refused_with: "Access denied",
     }
 }
+
+/// The Sequelize tables take the same CA option as sessile's own stores: it verifies the TLS
+/// PostgreSQL and MariaDB (the right CA connects and creates the table, another CA is refused),
+/// and is a setup error for a SQLite file, which has no connection to verify.
+#[cfg(all(feature = "sequelize", feature = "postgres", feature = "mysql"))]
+mod sequelize {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use sessile::testkit::__private::run;
+    use sessile_sql::sequelize::{SequelizeStore, SequelizeStoreOptions};
+
+    use crate::support::tls;
+
+    async fn connect(url: &str, ca: PathBuf) -> Result<SequelizeStore, sessile_sql::Error> {
+        SequelizeStoreOptions::express_session(Duration::from_secs(30 * 60))
+            .table("tls_sequelize")
+            .migrate_on_connect(true)
+            .max_connections(2)
+            .tls_ca_certificates(tls::pem(ca))
+            .connect(url)
+            .await
+    }
+
+    /// The server's URL without its TLS parameters: only the CA in code asks for verification.
+    fn ca_in_code_verifies(variable: &str, default: &str) {
+        let url = tls::server_url(variable, default);
+        let bare = tls::without_parameters(&url).to_owned();
+        run(async {
+            tls::connected(connect(&bare, tls::ca_file()).await, variable);
+            tls::assert_refused(
+                connect(&bare, tls::wrong_ca_file()).await,
+                tls::UNKNOWN_ISSUER,
+            );
+        });
+    }
+
+    #[test]
+    fn a_ca_given_in_code_verifies_postgres() {
+        ca_in_code_verifies(
+            "POSTGRES_TLS_URL",
+            "postgres://postgres@127.0.0.1:5433/test?sslmode=verify-full&sslrootcert={ca}",
+        );
+    }
+
+    #[test]
+    fn a_ca_given_in_code_verifies_mariadb() {
+        ca_in_code_verifies(
+            "MYSQL_TLS_URL",
+            "mysql://root@127.0.0.1:3307/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
+        );
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn a_ca_for_a_sqlite_file_is_a_setup_error() {
+        let file = std::env::temp_dir().join("sessile-tls-sequelize.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        run(async {
+            tls::assert_refused(
+                connect(&url, tls::ca_file()).await,
+                "a SQLite file has no TLS connection to verify",
+            )
+        });
+    }
+}

@@ -285,6 +285,12 @@ impl SequelizeStoreOptions {
         let scheme = url.split(':').next().unwrap_or_default();
         let db = match scheme {
             #[cfg(feature = "sqlite")]
+            "sqlite" if self.shared.tls_ca_certificates.is_some() => {
+                return Err(Error::TlsCa {
+                    reason: "a SQLite file has no TLS connection to verify".to_owned(),
+                });
+            }
+            #[cfg(feature = "sqlite")]
             "sqlite" => Db::Sqlite(
                 sqlite::connect(
                     url,
@@ -302,6 +308,7 @@ impl SequelizeStoreOptions {
                     self.shared.max_connections,
                     self.shared.acquire_timeout,
                     self.shared.statement_timeout.unwrap_or(Duration::ZERO),
+                    self.shared.tls_ca_certificates.as_deref(),
                 )
                 .await?,
             ),
@@ -314,6 +321,7 @@ impl SequelizeStoreOptions {
                         self.shared.max_connections,
                         self.shared.acquire_timeout,
                         self.shared.statement_timeout.unwrap_or(Duration::ZERO),
+                        self.shared.tls_ca_certificates.as_deref(),
                     )
                     .await?,
                 )

@@ -26,8 +26,12 @@ pub(super) async fn connect(
     max_connections: u32,
     acquire_timeout: Duration,
     statement_timeout: Duration,
+    tls_ca_certificates: Option<&[u8]>,
 ) -> Result<Db, Error> {
-    let options: MySqlConnectOptions = url.parse().map_err(Error::Connect)?;
+    let mut options: MySqlConnectOptions = url.parse().map_err(Error::Connect)?;
+    if let Some(pem) = tls_ca_certificates {
+        options = crate::tls::mysql(options, pem)?;
+    }
     let pool = MySqlPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)

@@ -21,8 +21,12 @@ pub(super) async fn connect(
     max_connections: u32,
     acquire_timeout: Duration,
     statement_timeout: Duration,
+    tls_ca_certificates: Option<&[u8]>,
 ) -> Result<Db, Error> {
-    let options: PgConnectOptions = url.parse().map_err(Error::Connect)?;
+    let mut options: PgConnectOptions = url.parse().map_err(Error::Connect)?;
+    if let Some(pem) = tls_ca_certificates {
+        options = crate::tls::postgres(options, pem)?;
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)
