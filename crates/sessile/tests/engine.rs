@@ -1528,6 +1528,36 @@ async fn signing_in_rotates_the_id_and_renews_the_csrf_secret() {
     assert!(session.finish().await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn setting_the_signed_in_user_again_keeps_the_id_and_the_csrf_secret() {
+    let csrf = sessile::csrf::Csrf::masked();
+    let h = Harness::new();
+    let session = h.manager.start(&HeaderMap::new(), None);
+    session.set_user(Some("alice"));
+    let signed_in = issued_value(&session.finish().await.unwrap());
+    let session = h.manager.start(&cookie_request(&signed_in), None);
+    let token = csrf.token(&session).await.unwrap();
+    session.finish().await.unwrap();
+
+    // An app that sets the user on every request, blind and after a read.
+    for read_first in [false, true] {
+        let session = h.manager.start(&cookie_request(&signed_in), None);
+        if read_first {
+            assert_eq!(session.user().await.unwrap().as_deref(), Some("alice"));
+        }
+        session.set_user(Some("alice"));
+        let response = session.finish().await.unwrap();
+        assert!(response.is_empty(), "the same user re-issued the cookie");
+    }
+    let session = h.manager.start(&cookie_request(&signed_in), None);
+    assert_eq!(session.user().await.unwrap().as_deref(), Some("alice"));
+    assert!(
+        csrf.verify(&session, &token).await.unwrap(),
+        "setting the same user dropped the CSRF secret"
+    );
+    session.finish().await.unwrap();
+}
+
 /// The response to a request presenting `line`, after a read and a write of the session.
 async fn read_and_write(
     manager: &SessionManager,

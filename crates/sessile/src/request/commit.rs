@@ -28,14 +28,17 @@ impl Shared {
             state.changes.device = Some(device(&state.request, self.config.record_ip));
         }
         let csrf_key = self.config.csrf_secret_key.as_str();
-        if (state.changes.user.is_some() || state.rotate)
-            && state.changes.decided_value(csrf_key).is_none()
-        {
-            // A new id or a new user gets a new CSRF secret: tokens rendered before sign-in
-            // (or for the previous user) stop verifying. One the handler set this request stays.
-            state.changes.remove(csrf_key);
-        }
         loop {
+            // A new id or a new user gets a new CSRF secret: tokens rendered before sign-in (or
+            // for the previous user) stop verifying. Setting the user the session already has
+            // changes nothing. Where the stored user is not known and the plan would not load
+            // it, the secret goes anyway. One the handler set this request stays.
+            let renew = state
+                .identity_changes()
+                .unwrap_or_else(|| !matches!(plan(self, &mut state, || now), Step::Load));
+            if renew && state.changes.decided_value(csrf_key).is_none() {
+                state.changes.remove(csrf_key);
+            }
             match plan(self, &mut state, || now) {
                 Step::Load => {
                     // Loading replaces the unloaded or sealed phase, so the next plan differs.

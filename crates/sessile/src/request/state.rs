@@ -232,6 +232,23 @@ impl RequestState {
         }
     }
 
+    /// Whether this request gives the session a new id or a new signed-in user; `None` while
+    /// the stored user is not known (the session is not loaded or opened yet).
+    pub(super) fn identity_changes(&self) -> Option<bool> {
+        if self.rotate {
+            return Some(true);
+        }
+        let Some(user) = &self.changes.user else {
+            return Some(false);
+        };
+        match self.record() {
+            Some(record) => Some(*user != record.user),
+            None if self.is_unloaded() || self.is_sealed() => None,
+            // A new session has no user yet.
+            None => Some(user.is_some()),
+        }
+    }
+
     /// The id of the session the request arrived with, if it presented a valid one.
     pub(super) fn id(&self) -> Option<&SessionId> {
         match &self.phase {
