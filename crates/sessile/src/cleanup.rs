@@ -11,7 +11,7 @@ use crate::config::DEFAULT_STORE_TIMEOUT;
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+    bounded, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
@@ -235,20 +235,6 @@ impl<S: Store> CleanupEvery<S> {
             }
         });
     }
-}
-
-/// `operation`, failing as `Unavailable` once `timeout` has passed.
-async fn bounded<T>(
-    timeout: Duration,
-    operation: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout(timeout, operation)
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::unavailable(format!(
-                "cleanup batch: no answer within {timeout:?}"
-            )))
-        })
 }
 
 /// Clears the "a batch is running" flag when the batch's task ends, however it ends.

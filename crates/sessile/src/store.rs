@@ -1,6 +1,9 @@
 //! The store contract: what every session store guarantees, its typed errors and outcomes.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -246,3 +249,30 @@ macro_rules! store_through_pointer {
 
 store_through_pointer!(Arc);
 store_through_pointer!(Box);
+
+/// Runs one store call, failing as [`StoreError::Unavailable`] once `timeout` has passed: the
+/// bound every store call of the engine and of cleanup gets. A call that completes on its first
+/// poll (an in-memory store) never sets up the timer.
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let mut operation = std::pin::pin!(operation);
+    let first = std::future::poll_fn(|cx| {
+        Poll::Ready(match operation.as_mut().poll(cx) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => None,
+        })
+    })
+    .await;
+    if let Some(result) = first {
+        return result;
+    }
+    tokio::time::timeout(timeout, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::unavailable(format!(
+                "no answer within {timeout:?}"
+            )))
+        })
+}

@@ -16,7 +16,6 @@ mod state;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 
 pub use error::SessionError;
 pub use handle::Session;
@@ -88,29 +87,11 @@ impl Shared {
             .is_none_or(|check| check(record))
     }
 
-    /// Runs one store call, bounded by the configured timeout. A call that completes on its
-    /// first poll (an in-memory store) never sets up the timer.
+    /// Runs one store call, bounded by the configured timeout.
     pub(crate) async fn call<T>(
         &self,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let mut operation = std::pin::pin!(operation);
-        let first = std::future::poll_fn(|cx| {
-            Poll::Ready(match operation.as_mut().poll(cx) {
-                Poll::Ready(result) => Some(result),
-                Poll::Pending => None,
-            })
-        })
-        .await;
-        if let Some(result) = first {
-            return result;
-        }
-        match tokio::time::timeout(self.config.store_timeout, operation).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::unavailable(format!(
-                "no answer within {:?}",
-                self.config.store_timeout
-            ))),
-        }
+        crate::store::bounded(self.config.store_timeout, operation).await
     }
 }
