@@ -30,6 +30,8 @@ enum Flaw {
     LastWriterWins,
     /// Reports undecodable records as absent.
     HidesCorruption,
+    /// Fails writes to undecodable records with a backend error.
+    FailsWritesToCorruptRecords,
     /// Keeps no per-user index, as Node layouts don't: not a flaw for the Node-layout suite.
     NoUserIndex,
 }
@@ -55,6 +57,16 @@ impl FlawedStore {
 
     fn corrupt(&self, key: StoreKey) {
         self.corrupted.lock().unwrap().insert(key);
+    }
+
+    /// The backend error a write to a corrupted record gets from a store with that flaw.
+    fn write_failure(&self, key: &StoreKey) -> Result<(), StoreError> {
+        if self.flaw == Flaw::FailsWritesToCorruptRecords
+            && self.corrupted.lock().unwrap().contains(key)
+        {
+            return Err(StoreError::Backend("cannot decode the row to write".into()));
+        }
+        Ok(())
     }
 }
 
@@ -84,6 +96,7 @@ impl Store for FlawedStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
+        self.write_failure(key)?;
         match self.flaw {
             Flaw::Upserts if self.inner.load(key, now).await?.is_none() => {
                 let touch = changes.touch.expect("the cases always touch");
@@ -122,6 +135,7 @@ impl Store for FlawedStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
+        self.write_failure(from)?;
         self.inner.rotate(from, to, changes, now).await
     }
 
@@ -133,6 +147,7 @@ impl Store for FlawedStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
+        self.write_failure(key)?;
         if self.flaw == Flaw::LenientIncrement {
             let numeric = self
                 .inner
@@ -289,6 +304,20 @@ fn hiding_corruption_fails_the_corrupt_case() {
     let case = |store| cases::corrupt_record_is_reported(store, corrupt_hook);
     assert!(case_fails(case, Flaw::HidesCorruption));
     assert!(!case_fails(case, Flaw::None));
+}
+
+#[test]
+fn failing_writes_to_corrupt_records_fail_their_cases() {
+    let flaw = Flaw::FailsWritesToCorruptRecords;
+    let update = |store| cases::update_of_corrupt_record_is_no_failure(store, corrupt_hook);
+    let increment = |store| cases::increment_of_corrupt_record_is_no_failure(store, corrupt_hook);
+    let rotate = |store| cases::rotate_of_corrupt_record_is_no_failure(store, corrupt_hook);
+    assert!(case_fails(update, flaw));
+    assert!(case_fails(increment, flaw));
+    assert!(case_fails(rotate, flaw));
+    assert!(!case_fails(update, Flaw::None));
+    assert!(!case_fails(increment, Flaw::None));
+    assert!(!case_fails(rotate, Flaw::None));
 }
 
 #[test]

@@ -555,12 +555,14 @@ impl Statements {
                      THEN CAST(JSON_EXTRACT(data, ?) AS SIGNED) \
                  ELSE 9223372036854775807 + (last_seen = last_seen) \
              END";
+        // Data that is not an object (a corrupt row) matches no row, so the increment answers
+        // `Gone` (the engine's "no session") instead of a value `JSON_SET` never wrote.
         let increment = format!(
             "UPDATE {t} SET \
                  data = JSON_SET(data, ?, CAST(LAST_INSERT_ID({current} + ?) AS SIGNED)), \
                  last_seen = ?, idle_deadline = LEAST(?, absolute_deadline), \
                  expires_at = LEAST(?, absolute_deadline) \
-             WHERE `key` = ? AND expires_at > ?"
+             WHERE `key` = ? AND expires_at > ? AND JSON_TYPE(data) = 'OBJECT'"
         );
         debug_assert_eq!(increment.matches("data, ?").count(), INCREMENT_PATH_BINDS);
         Self {

@@ -1482,6 +1482,24 @@ pub async fn create_over_expired_key_is_consistent<S: Store>(store: S) {
     );
 }
 
+/// A live record under a fresh key, overwritten by `corrupt` with data the store cannot decode.
+async fn corrupt_record<S, F, Fut>(store: &Arc<S>, corrupt: F, at: Timestamp) -> StoreKey
+where
+    S: Store,
+    F: FnOnce(Arc<S>, StoreKey) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let key = fresh_key();
+    let record = Record {
+        data: data(json!({"about": "to be corrupted", "n": 41})),
+        user: Some(fresh_user()),
+        ..record_at(at)
+    };
+    create(&**store, &key, &record).await;
+    corrupt(store.clone(), key.clone()).await;
+    key
+}
+
 /// A record the store cannot decode makes `load` fail with [`StoreError::Corrupt`] (the engine
 /// then starts a fresh session), and `delete` still removes it.
 ///
@@ -1495,14 +1513,7 @@ where
 {
     let store = Arc::new(store);
     let t = now();
-    let key = fresh_key();
-    let record = Record {
-        data: data(json!({"about": "to be corrupted"})),
-        user: Some(fresh_user()),
-        ..record_at(t)
-    };
-    create(&*store, &key, &record).await;
-    corrupt(store.clone(), key.clone()).await;
+    let key = corrupt_record(&store, corrupt, t).await;
 
     match store.load(&key, t).await {
         Err(StoreError::Corrupt(_)) => {}
@@ -1517,4 +1528,115 @@ where
         None,
         "a deleted corrupt record is gone"
     );
+}
+
+/// Whether a write to a corrupt record answered as the contract allows: `Err(Corrupt)` (the
+/// engine treats the record as no session) or an outcome. A store that writes only the fields
+/// it is asked to may not see the corruption elsewhere in the record and apply the change; that
+/// is fine, since the next load reports it. Any other error fails the request on every try,
+/// for as long as the record lives.
+fn assert_no_store_failure<T: std::fmt::Debug>(operation: &str, answer: Result<T, StoreError>) {
+    if let Err(error) = &answer {
+        assert!(
+            matches!(error, StoreError::Corrupt(_)),
+            "{operation} of an undecodable record must answer Err(Corrupt) or an outcome, \
+             never another error: got {answer:?}"
+        );
+    }
+}
+
+/// `update` of an undecodable record answers `Err(Corrupt)`, `Gone` or `Applied`, never another
+/// error, and the record stays deletable.
+pub async fn update_of_corrupt_record_is_no_failure<S, F, Fut>(store: S, corrupt: F)
+where
+    S: Store,
+    F: FnOnce(Arc<S>, StoreKey) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let store = Arc::new(store);
+    let t = now();
+    let key = corrupt_record(&store, corrupt, t).await;
+    let answer = store
+        .update(
+            &key,
+            &setting("theme", json!("dark"), t + one_ms()),
+            t + one_ms(),
+        )
+        .await;
+    assert_no_store_failure("update", answer);
+    store
+        .delete(&key)
+        .await
+        .expect("delete of a corrupt record must work");
+}
+
+/// `increment` of an undecodable record answers `Err(Corrupt)`, `Gone` or the value counted
+/// from the stored integer, never another error, `NotAnInteger` or a value made up, and the
+/// record stays deletable.
+pub async fn increment_of_corrupt_record_is_no_failure<S, F, Fut>(store: S, corrupt: F)
+where
+    S: Store,
+    F: FnOnce(Arc<S>, StoreKey) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let store = Arc::new(store);
+    let t = now();
+    let key = corrupt_record(&store, corrupt, t).await;
+    let answer = store
+        .increment(&key, "n", 1, touch_at(t + one_ms()), t + one_ms())
+        .await;
+    match answer {
+        Ok(IncrementOutcome::NotAnInteger) => panic!(
+            "increment of an undecodable record's integer must not be NotAnInteger: the \
+             request would fail on every try"
+        ),
+        Ok(IncrementOutcome::Value(value)) => assert_eq!(
+            value, 42,
+            "an increment a store applies counts from the stored integer (41), or the store \
+             answers Err(Corrupt) or Gone"
+        ),
+        _ => {}
+    }
+    assert_no_store_failure("increment", answer);
+    store
+        .delete(&key)
+        .await
+        .expect("delete of a corrupt record must work");
+}
+
+/// `rotate` of an undecodable record answers `Err(Corrupt)`, `Gone` or `Rotated`, never another
+/// error; the old key never serves a session afterwards, and both keys stay deletable.
+pub async fn rotate_of_corrupt_record_is_no_failure<S, F, Fut>(store: S, corrupt: F)
+where
+    S: Store,
+    F: FnOnce(Arc<S>, StoreKey) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let store = Arc::new(store);
+    let t = now();
+    let key = corrupt_record(&store, corrupt, t).await;
+    let to = fresh_key();
+    let answer = store
+        .rotate(
+            &key,
+            &to,
+            &setting("theme", json!("dark"), t + one_ms()),
+            t + one_ms(),
+        )
+        .await;
+    let rotated = matches!(answer, Ok(RotateOutcome::Rotated));
+    assert_no_store_failure("rotate", answer);
+    if rotated {
+        let old = store.load(&key, t + one_ms()).await;
+        assert!(
+            !matches!(old, Ok(Some(_))),
+            "a rotated record's old key is dead, got {old:?}"
+        );
+    }
+    for key in [&key, &to] {
+        store
+            .delete(key)
+            .await
+            .expect("delete of a corrupt record must work");
+    }
 }

@@ -45,10 +45,12 @@ pub use recording::RecordingEvents;
 /// empty: stores for SQL servers can share one table between them.
 ///
 /// Stores that can hold undecodable data pass `corrupt = <hook>`, which adds
-/// [`cases::corrupt_record_is_reported`]: the hook receives the store (`Arc<S>`) and the key of a
-/// record the case just created, and must overwrite that record with garbage, for example
-/// `UPDATE sessions SET data = 'not json' WHERE key = $1`. [`crate::MemoryStore`] keeps typed
-/// records and cannot hold corrupt data, so that case does not apply to it.
+/// [`cases::corrupt_record_is_reported`] and the cases that update, increment and rotate a
+/// corrupt record (each answers `Err(Corrupt)` or an outcome, never another error, so the
+/// engine can treat the record as no session). The hook receives the store (`Arc<S>`) and the
+/// key of a record the case just created, and must overwrite that record with garbage, for
+/// example `UPDATE sessions SET data = 'not json' WHERE key = $1`. [`crate::MemoryStore`] keeps
+/// typed records and cannot hold corrupt data, so these cases do not apply to it.
 ///
 /// ```
 /// // tests/my_store_conformance.rs
@@ -96,14 +98,7 @@ macro_rules! store_conformance {
     };
     ($make_store:expr, corrupt = $corrupt:expr $(,)?) => {
         $crate::store_conformance!($make_store);
-
-        #[test]
-        fn corrupt_record_is_reported() {
-            $crate::testkit::__private::run(async {
-                let store = $make_store.await;
-                $crate::testkit::cases::corrupt_record_is_reported(store, $corrupt).await;
-            });
-        }
+        $crate::__corrupt_record_cases!($make_store, $corrupt);
     };
 }
 
@@ -155,15 +150,36 @@ macro_rules! node_layout_conformance {
             clear_and_set_in_one_change_set,
         );
 
-        #[test]
-        fn corrupt_record_is_reported() {
-            $crate::testkit::__private::run(async {
-                let store = $make_store.await;
-                $crate::testkit::cases::corrupt_record_is_reported(store, $corrupt).await;
-            });
-        }
+        $crate::__corrupt_record_cases!($make_store, $corrupt);
 
         $( $crate::__node_layout_option!($flag, $make_store); )*
+    };
+}
+
+/// The cases that need a corrupt record: one test each, each with its own record corrupted by
+/// the hook.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __corrupt_record_cases {
+    ($make_store:expr, $corrupt:expr) => {
+        $crate::__corrupt_record_cases!(
+            $make_store, $corrupt;
+            corrupt_record_is_reported,
+            update_of_corrupt_record_is_no_failure,
+            increment_of_corrupt_record_is_no_failure,
+            rotate_of_corrupt_record_is_no_failure,
+        );
+    };
+    ($make_store:expr, $corrupt:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testkit::__private::run(async {
+                    let store = $make_store.await;
+                    $crate::testkit::cases::$case(store, $corrupt).await;
+                });
+            }
+        )+
     };
 }
 
