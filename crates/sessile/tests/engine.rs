@@ -1438,6 +1438,36 @@ async fn a_corrupt_record_is_no_session_on_every_path() {
     // The new session works.
     let session = manager.start(&cookie_request(&fresh), None);
     assert_eq!(session.increment("n", 1).await.unwrap(), 2);
+    session.finish().await.unwrap();
+
+    // A write without a read: the update finds the record undecodable, and the write goes to
+    // a new session instead of failing the request on every try.
+    let corrupt = |value: &str| {
+        let id = SessionId::decode(value.split_once('.').unwrap().0).unwrap();
+        store.corrupt.lock().unwrap().push(id.store_key());
+    };
+    corrupt(&fresh);
+    events.clear();
+    let session = manager.start(&cookie_request(&fresh), None);
+    session.insert("theme", "dark").unwrap();
+    let written = issued_value(&session.finish().await.unwrap());
+    assert_ne!(written, fresh);
+    assert_eq!(events.count(|e| matches!(e, Event::Corrupt { .. })), 1);
+    let session = manager.start(&cookie_request(&written), None);
+    let data = session.data().await.unwrap();
+    assert_eq!(data.len(), 1, "only the write: {data:?}");
+    assert_eq!(data["theme"], "dark");
+
+    // A sign-in whose rotation finds the record undecodable (it turned so after this request
+    // loaded it): the signed-in user gets a new session.
+    corrupt(&written);
+    events.clear();
+    session.set_user(Some("alice"));
+    let signed_in = issued_value(&session.finish().await.unwrap());
+    assert_ne!(signed_in, written);
+    assert_eq!(events.count(|e| matches!(e, Event::Corrupt { .. })), 1);
+    let session = manager.start(&cookie_request(&signed_in), None);
+    assert_eq!(session.user().await.unwrap().as_deref(), Some("alice"));
 }
 
 #[tokio::test]

@@ -47,7 +47,12 @@ impl Shared {
                         state.loaded(&id, record);
                     }
                 }
-                Step::Commit(commit) => return self.carry_out(commit, now).await,
+                Step::Commit(commit) => match self.carry_out(commit, now).await? {
+                    Carried::Done(headers) => return Ok(headers),
+                    // An undecodable record is no session, as on a load: plan again from a
+                    // fresh session (the changes make a new one, or the dead cookie goes).
+                    Carried::Corrupt(id) => state.found_corrupt(self, &id),
+                },
             }
         }
     }
@@ -82,11 +87,7 @@ impl Shared {
         }
     }
 
-    async fn carry_out(
-        &self,
-        commit: Commit<'_>,
-        now: Timestamp,
-    ) -> Result<ResponseHeaders, SessionError> {
+    async fn carry_out(&self, commit: Commit<'_>, now: Timestamp) -> Result<Carried, SessionError> {
         let events = &self.config.events;
         let mut out = ResponseHeaders::default();
         match commit {
@@ -132,11 +133,12 @@ impl Shared {
                 reissue,
             } => {
                 changes.touch = Some(self.touch(now));
-                match self
+                let answer = self
                     .call(backend.store.update(&id.store_key(), changes, now))
-                    .await?
-                {
-                    UpdateOutcome::Applied => {
+                    .await;
+                match corrupt_or(answer, id)? {
+                    Err(corrupt) => return Ok(corrupt),
+                    Ok(UpdateOutcome::Applied) => {
                         if let Some(record) = record {
                             let persistence_changed = changes
                                 .persistent
@@ -147,7 +149,7 @@ impl Shared {
                             }
                         }
                     }
-                    UpdateOutcome::Gone => {
+                    Ok(UpdateOutcome::Gone) => {
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
                         out.headers.extend(backend.ids.removal());
                     }
@@ -165,19 +167,20 @@ impl Shared {
                 let mut outcome = Err(SessionError::IdCollisions);
                 for _ in 0..ID_ATTEMPTS {
                     let to = backend.ids.generate();
-                    match self
+                    let answer = self
                         .call(backend.store.rotate(&from, &to.store_key(), changes, now))
-                        .await?
-                    {
-                        RotateOutcome::Rotated => {
+                        .await;
+                    match corrupt_or(answer, id)? {
+                        Err(corrupt) => return Ok(corrupt),
+                        Ok(RotateOutcome::Rotated) => {
                             outcome = Ok(Some(to));
                             break;
                         }
-                        RotateOutcome::Gone => {
+                        Ok(RotateOutcome::Gone) => {
                             outcome = Ok(None);
                             break;
                         }
-                        RotateOutcome::Collision => continue,
+                        Ok(RotateOutcome::Collision) => continue,
                     }
                 }
                 match outcome? {
@@ -217,7 +220,7 @@ impl Shared {
                 out.headers.extend(codec.seal(id, record, now)?);
             }
         }
-        Ok(out)
+        Ok(Carried::Done(out))
     }
 
     /// Ends the session this request destroyed, if any: deleted from a server-side store (a
@@ -282,6 +285,26 @@ impl Shared {
                 Err(SessionError::IdCollisions)
             }
         }
+    }
+}
+
+/// How far a commit plan got.
+enum Carried {
+    /// Carried out: the headers that tell the client.
+    Done(ResponseHeaders),
+    /// The store found the session's record undecodable: the request has no session after all.
+    Corrupt(SessionId),
+}
+
+/// A store's answer about the session `id`, with an undecodable record set apart (`Err` inside)
+/// so the commit can plan again instead of failing the request on every try.
+fn corrupt_or<T>(
+    answer: Result<T, StoreError>,
+    id: &SessionId,
+) -> Result<Result<T, Carried>, StoreError> {
+    match answer {
+        Err(StoreError::Corrupt(_)) => Ok(Err(Carried::Corrupt(id.clone()))),
+        answer => answer.map(Ok),
     }
 }
 

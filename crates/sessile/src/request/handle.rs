@@ -196,7 +196,7 @@ impl Session {
             // An undecodable record is no session, on this path as on a load.
             Err(StoreError::Corrupt(_)) => {
                 return self.with_state(|state| {
-                    state.increment_found_corrupt(shared, &id);
+                    state.found_corrupt(shared, &id);
                     in_changes(state, None)
                 })?;
             }

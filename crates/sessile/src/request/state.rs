@@ -433,9 +433,10 @@ impl RequestState {
         }
     }
 
-    /// The store holds an undecodable record under `id`, found by an increment: like a failed
-    /// load, that is no session (event `corrupt`); the increment starts a new one.
-    pub(super) fn increment_found_corrupt(&mut self, shared: &Shared, id: &SessionId) {
+    /// The store holds an undecodable record under `id`, found by an increment, an update or a
+    /// rotation: like a failed load, that is no session (event `corrupt`); the increment or the
+    /// commit's changes start a new one.
+    pub(super) fn found_corrupt(&mut self, shared: &Shared, id: &SessionId) {
         let Some(Phase::Store { at, .. }) = &mut self.phase else {
             return;
         };
