@@ -10,9 +10,11 @@
 //! | `GET /keys?n=N` | reads the session once and counts which of `k0 .. k{N-1}` it holds |
 //!
 //! ```
-//! use sessile::{Config, Keys, MemoryStore, SessionManager};
+//! use sessile::{Config, CookieConfig, Keys, MemoryStore, SessionManager};
 //!
-//! let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()).with_secure(false));
+//! let cookie = CookieConfig::builder().secure(false).build().unwrap();
+//! let config = Config::builder(Keys::generate()).cookie(cookie).build().unwrap();
+//! let manager = SessionManager::new(MemoryStore::new(), config);
 //! let app: axum::Router = sessile_bench::router(manager);
 //! # let _ = app;
 //! ```
@@ -27,7 +29,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use sessile::{Config, CookieStore, Keys, MemoryStore, SessionManager};
+use sessile::{Config, CookieConfig, CookieStore, Keys, MemoryStore, SessionManager};
 use sessile_axum::{Error, Session, SessionLayer};
 
 /// How many keys `/keys` checks when the query names no `n`: the harness's lost-update probe
@@ -231,7 +233,10 @@ impl SetupError {
 /// The configuration every row runs with: defaults except `Secure`, since the harness speaks
 /// plain http on loopback.
 pub fn config(keys: Keys) -> Config {
-    Config::new(keys).with_secure(false)
+    Config::builder(keys)
+        .cookie(CookieConfig::builder().secure(false).build().unwrap())
+        .build()
+        .unwrap()
 }
 
 /// Opens `kind` as the settings say (creating tables as needed) and returns its manager.

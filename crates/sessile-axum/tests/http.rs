@@ -368,7 +368,10 @@ async fn a_hanging_store_answers_503() {
     let cookie = signed_cookie(&keys).await;
     let manager = SessionManager::new(
         HangingStore,
-        config(keys).with_store_timeout(Duration::from_millis(300)),
+        Config::builder(keys)
+            .store_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap(),
     );
     let server = TestServer::start(app(manager)).await;
 
@@ -558,7 +561,13 @@ async fn store_calls_per_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_address_reaches_the_device_record() {
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), config(Keys::generate()).with_record_ip(true));
+    let manager = SessionManager::new(
+        store.clone(),
+        Config::builder(Keys::generate())
+            .record_ip(true)
+            .build()
+            .unwrap(),
+    );
     let server = TestServer::start(app(manager)).await;
     let response = server.post("/login", None).await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -38,7 +38,7 @@
 //! maxAge, as Node never expires it either.
 //!
 //! The Node app's `maxAge` must equal the Rust side's idle timeout
-//! ([`sessile::Config::with_idle_timeout`]) and its `app.keys` the key list given here. Its
+//! ([`sessile::ConfigBuilder::idle_timeout`]) and its `app.keys` the key list given here. Its
 //! cookie carries `expires` when `maxAge` is set ([`NodeCookie::expiring`], the default); an app
 //! without `maxAge` writes browser-session cookies (set `expiring: false`) whose `_expire` is one
 //! day away (pass [`koa_session::DEFAULT_MAX_AGE_MS`] as the max age).
@@ -71,12 +71,12 @@
 //! assert!(matches!(codec.open(&[header], later), OpenedCookie::Expired));
 //!
 //! // Serving it from Rust:
-//! let config = Config::new(Keys::generate())
-//!     .with_secure(false)
-//!     .with_idle_timeout(Duration::from_secs(86_400));
+//! let config = Config::builder(Keys::generate())
+//!     .idle_timeout(Duration::from_secs(86_400))
+//!     .build()?;
 //! let manager = SessionManager::with_cookie_codec(Arc::new(codec), config);
 //! # let _ = manager;
-//! # Ok::<(), sessile_node::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::time::Duration;

@@ -60,11 +60,12 @@ impl World {
         if self.session_max_age {
             codec = codec.with_session_max_age();
         }
-        let config = Config::new(Keys::generate())
-            .with_secure(false)
-            .with_idle_timeout(MAX_AGE)
-            .with_clock(self.clock.clone())
-            .with_events(events.clone());
+        let config = Config::builder(Keys::generate())
+            .idle_timeout(MAX_AGE)
+            .clock(self.clock.clone())
+            .events(events.clone())
+            .build()
+            .unwrap();
         TestServer::start(rust_app(SessionManager::with_cookie_codec(
             Arc::new(codec),
             config,

@@ -60,11 +60,12 @@ impl Visit {
 }
 
 fn config(events: &RecordingEvents) -> Config {
-    Config::new(Keys::generate())
-        .with_secure(false)
-        .with_idle_timeout(HOUR)
-        .with_clock(ManualClock::new(Timestamp::from_millis(NOW)))
-        .with_events(events.clone())
+    Config::builder(Keys::generate())
+        .idle_timeout(HOUR)
+        .clock(ManualClock::new(Timestamp::from_millis(NOW)))
+        .events(events.clone())
+        .build()
+        .unwrap()
 }
 
 fn koa_cookie_manager(events: &RecordingEvents) -> SessionManager {

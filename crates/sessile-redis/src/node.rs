@@ -71,7 +71,7 @@
 //!     .connect("redis://127.0.0.1:6379")
 //!     .await?;
 //! let ids = KoaIds::koa_session(Keygrip::new(["k1"])?);
-//! let config = Config::new(Keys::generate()).with_idle_timeout(max_age);
+//! let config = Config::builder(Keys::generate()).idle_timeout(max_age).build()?;
 //! let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
 //! # let _ = manager;
 //! # Ok(())

@@ -90,10 +90,11 @@ async fn a_corrupt_document_becomes_a_fresh_session_and_an_event() {
     let prefix = format!("sessile-it:{}:corrupt:", std::process::id());
     let store = Arc::new(connect("").await);
     let events = RecordingEvents::new();
-    let config = Config::new(Keys::generate())
-        .with_secure(false)
-        .with_idle_timeout(MAX_AGE)
-        .with_events(events.clone());
+    let config = Config::builder(Keys::generate())
+        .idle_timeout(MAX_AGE)
+        .events(events.clone())
+        .build()
+        .unwrap();
     let ids = KoaIds::new(
         "koa.sess",
         Keygrip::new(["k1"]).unwrap(),
@@ -199,9 +200,10 @@ async fn a_cluster_redirection_is_unavailable_and_answers_503() {
     let keys = Keygrip::new(["k1"]).unwrap();
     let signature = keys.sign(&format!("koa.sess={id}"));
     let ids = KoaIds::new("koa.sess", keys, KoaIdStyle::Uuid { prefix });
-    let config = Config::new(Keys::generate())
-        .with_secure(false)
-        .with_idle_timeout(MAX_AGE);
+    let config = Config::builder(Keys::generate())
+        .idle_timeout(MAX_AGE)
+        .build()
+        .unwrap();
     let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
     let rust = TestServer::start(support::rust_app(manager)).await;
     let response = reqwest::Client::new()

@@ -298,9 +298,10 @@ impl World {
     /// A Rust app on the shared store whose id cookies are signed with `keys` (the first signs),
     /// with the routes of `support::rust_app` plus `/rotate` (a new id for the session).
     async fn rust(&self, keys: &[&str]) -> TestServer {
-        let config = Config::new(Keys::generate())
-            .with_secure(false)
-            .with_idle_timeout(self.max_age);
+        let config = Config::builder(Keys::generate())
+            .idle_timeout(self.max_age)
+            .build()
+            .unwrap();
         let manager = SessionManager::with_id_codec(
             self.store.clone(),
             self.stack.ids(keys, &self.prefix),

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessile::{Config, Keys, SessionManager};
+use sessile::{Config, CookieConfig, Keys, SessionManager};
 use sessile_sql::PostgresStore;
 use support::http::{app, get_text, serve, session_cookie};
 use support::postgres::connect;
@@ -109,9 +109,11 @@ async fn a_server_restart_under_load_gives_503_then_recovers_without_losing_sess
             .statement_timeout(Duration::from_secs(1)),
     )
     .await;
-    let config = Config::new(Keys::generate())
-        .with_secure(false)
-        .with_store_timeout(Duration::from_secs(3));
+    let config = Config::builder(Keys::generate())
+        .cookie(CookieConfig::builder().secure(false).build().unwrap())
+        .store_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
     let base = format!(
         "http://{}",
         serve(app(SessionManager::new(store.clone(), config))).await

@@ -213,10 +213,11 @@ fn now_header(clock: &ManualClock) -> String {
 }
 
 fn config(clock: &ManualClock) -> Config {
-    Config::new(Keys::generate())
-        .with_secure(false)
-        .with_idle_timeout(MAX_AGE)
-        .with_clock(clock.clone())
+    Config::builder(Keys::generate())
+        .idle_timeout(MAX_AGE)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
 }
 
 /// The shared routes plus `/rotate` (a new id for the same session).

@@ -10,9 +10,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{header, HeaderMap, HeaderValue};
 use serde_json::json;
 use sessile::{
-    ChangeSet, Clock, Config, CookieStore, CreateOutcome, IncrementOutcome, Key, Keys, Record,
-    RotateOutcome, SessionId, SessionManager, SessionSummary, Store, StoreError, StoreKey,
-    SystemClock, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, Clock, Config, CookieConfig, CookieStore, CreateOutcome, IncrementOutcome, Key,
+    Keys, Record, RotateOutcome, SessionId, SessionManager, SessionSummary, Store, StoreError,
+    StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
 };
 
 /// A store that answers at once without storing anything: what is left of a request's cost is
@@ -167,7 +167,10 @@ fn sealing(c: &mut Criterion) {
     let rt = runtime();
     let manager = SessionManager::with_cookie_store(
         CookieStore::new(),
-        Config::new(keys.clone()).with_secure(false),
+        Config::builder(keys.clone())
+            .cookie(CookieConfig::builder().secure(false).build().unwrap())
+            .build()
+            .unwrap(),
     );
     // (label, sealed plaintext for `Keys`, session data through the engine): 2,000 bytes of data
     // make a record whose sealed cookie is about 3 KB, the largest a browser comfortably keeps.
@@ -212,7 +215,10 @@ fn engine(c: &mut Criterion) {
     let keys = Keys::new(vec![key(0), key(1), key(2)]).unwrap();
     let manager = SessionManager::new(
         NoopStore { record: record() },
-        Config::new(keys).with_secure(false),
+        Config::builder(keys)
+            .cookie(CookieConfig::builder().secure(false).build().unwrap())
+            .build()
+            .unwrap(),
     );
     let cookie = issued_cookie(&rt, &manager, &[("n", json!(1))]);
     let empty = HeaderMap::new();

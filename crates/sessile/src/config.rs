@@ -1,4 +1,8 @@
-//! Configuration, with defaults a careful deployment can keep.
+//! Configuration, with defaults a careful deployment can keep, checked once when it is built.
+//!
+//! [`Config`] and [`CookieConfig`] have private fields and one builder each; `build` refuses a
+//! value the request path could not work with ([`ConfigError`]), so a mistake shows at startup,
+//! never as a panic or an error page at request time.
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +29,94 @@ pub const DEFAULT_TOUCH_THROTTLE: f64 = 0.25;
 pub(crate) const CSRF_SECRET_KEY: &str = "_csrf";
 /// Default bound on one store call before the request fails with 503.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest timeout or lifetime a [`Config`] accepts: 100 years. Every store keeps deadlines
+/// this far away exactly; much further ones overflow some databases' time types (an error on
+/// every write) or the touch throttle's arithmetic.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// Why a [`Config`] or [`CookieConfig`] could not be built. Its message names the setting, the
+/// value and why it cannot work.
+///
+/// ```
+/// use sessile::{Config, ConfigError, Keys};
+/// let error = Config::builder(Keys::generate()).touch_throttle(f64::NAN).build().unwrap_err();
+/// assert!(matches!(error, ConfigError::TouchThrottle(_)));
+/// assert_eq!(
+///     error.to_string(),
+///     "touch_throttle is NaN: it is the fraction of the idle timeout after which an unchanged \
+///      session is written again, so it must be between 0.0 (every request) and 1.0",
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A timeout or lifetime under one millisecond: sessions would expire (or store calls time
+    /// out) at once. Deadlines are kept in milliseconds.
+    #[error(
+        "{setting} is {value:?}: it must be at least one millisecond, or every {what} at once"
+    )]
+    TooShort {
+        /// The setting (`idle_timeout`, `absolute_lifetime`, `store_timeout`).
+        setting: &'static str,
+        /// The value given.
+        value: Duration,
+        /// What would happen.
+        what: &'static str,
+    },
+    /// A timeout or lifetime over 100 years, which some stores cannot keep as a deadline.
+    #[error(
+        "{setting} is {value:?}: the longest accepted is 100 years, since deadlines further \
+         away overflow the stores' time columns"
+    )]
+    TooLong {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: Duration,
+    },
+    /// A touch throttle outside `0.0..=1.0` (or NaN).
+    #[error(
+        "touch_throttle is {0}: it is the fraction of the idle timeout after which an unchanged \
+         session is written again, so it must be between 0.0 (every request) and 1.0"
+    )]
+    TouchThrottle(f64),
+    /// An empty cookie name.
+    #[error("the session cookie name is empty: browsers ignore a cookie without a name")]
+    EmptyCookieName,
+    /// A cookie name with a character RFC 6265 does not allow in one (a separator, a space, a
+    /// control character or a non-ASCII byte).
+    #[error(
+        "the session cookie name {0:?} has a character a cookie name cannot hold (separators \
+         such as `=;,\"()`, spaces, control or non-ASCII characters)"
+    )]
+    InvalidCookieName(String),
+    /// A Path or Domain attribute with a character that would end the attribute or the header
+    /// (`;`, a control or non-ASCII character).
+    #[error(
+        "the session cookie's {attribute} {value:?} has a `;`, control or non-ASCII character, \
+         which cannot appear in a Set-Cookie attribute"
+    )]
+    InvalidCookieAttribute {
+        /// `Path` or `Domain`.
+        attribute: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A `__Host-` or `__Secure-` cookie name whose attributes browsers refuse for that prefix.
+    #[error("the session cookie {name:?} {reason}, so browsers would drop it")]
+    CookiePrefix {
+        /// The cookie name.
+        name: String,
+        /// What the prefix requires and the attributes lack.
+        reason: &'static str,
+    },
+    /// `SameSite=None` without `Secure`, which browsers refuse.
+    #[error(
+        "the session cookie has SameSite=None without Secure, which browsers refuse: set \
+         Secure, or another SameSite"
+    )]
+    SameSiteNoneWithoutSecure,
+}
 
 /// Where the session id travels.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,25 +137,34 @@ const DEFAULT_COOKIE_NAME: &str = "__Host-id";
 /// that is not Secure.
 const DEFAULT_INSECURE_COOKIE_NAME: &str = "id";
 
-/// The session cookie's name and attributes. Defaults: `__Host-id` (the prefix makes browsers
-/// refuse a cookie of that name unless it is Secure, host-only and on `/`, so a sibling
-/// subdomain or a plain-http page cannot plant one), Secure, HttpOnly, SameSite=Lax, Path=/, no
-/// Domain.
+/// The session cookie's name and attributes, checked when built. Defaults: `__Host-id` (the
+/// prefix makes browsers refuse a cookie of that name unless it is Secure, host-only and on `/`,
+/// so a sibling subdomain or a plain-http page cannot plant one), Secure, HttpOnly,
+/// SameSite=Lax, Path=/, no Domain.
+///
+/// ```
+/// use sessile::{ConfigError, CookieConfig, SameSite};
+/// let cookie = CookieConfig::default();
+/// assert_eq!((cookie.name(), cookie.secure(), cookie.path()), ("__Host-id", true, "/"));
+/// assert_eq!(cookie.same_site(), SameSite::Lax);
+///
+/// // Plain-http development: no Secure, so no `__Host-` prefix either.
+/// let plain = CookieConfig::builder().secure(false).build()?;
+/// assert_eq!(plain.name(), "id");
+///
+/// // A `__Host-` cookie cannot have a Domain: browsers would drop it.
+/// let refused = CookieConfig::builder().domain("example.com").build();
+/// assert!(matches!(refused, Err(ConfigError::CookiePrefix { .. })));
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieConfig {
-    /// Cookie name. A `__Host-` prefix requires Secure, Path=/ and no Domain, which
-    /// [`Config::validate`] checks.
-    pub name: String,
-    /// Send only over HTTPS.
-    pub secure: bool,
-    /// Hide from JavaScript.
-    pub http_only: bool,
-    /// Cross-site policy.
-    pub same_site: SameSite,
-    /// Cookie path.
-    pub path: String,
-    /// Cookie domain; `None` keeps it host-only.
-    pub domain: Option<String>,
+    pub(crate) name: String,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
 }
 
 impl Default for CookieConfig {
@@ -79,53 +180,224 @@ impl Default for CookieConfig {
     }
 }
 
-/// Session configuration.
+impl CookieConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> CookieConfigBuilder {
+        CookieConfigBuilder {
+            name: None,
+            cookie: Self::default(),
+        }
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the cookie is sent only over HTTPS.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// Whether the cookie is hidden from JavaScript.
+    pub fn http_only(&self) -> bool {
+        self.http_only
+    }
+
+    /// The cross-site policy.
+    pub fn same_site(&self) -> SameSite {
+        self.same_site
+    }
+
+    /// The cookie path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The cookie domain; `None` keeps it host-only.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// Refuses what browsers would drop or a `Set-Cookie` line cannot carry.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
+            return Err(ConfigError::EmptyCookieName);
+        }
+        if !self.name.bytes().all(is_token_byte) {
+            return Err(ConfigError::InvalidCookieName(self.name.clone()));
+        }
+        let attributes = [("Path", Some(&self.path)), ("Domain", self.domain.as_ref())];
+        for (attribute, value) in attributes {
+            if let Some(value) = value.filter(|value| !value.bytes().all(is_attribute_byte)) {
+                return Err(ConfigError::InvalidCookieAttribute {
+                    attribute,
+                    value: value.clone(),
+                });
+            }
+        }
+        let prefix_error = |reason| ConfigError::CookiePrefix {
+            name: self.name.clone(),
+            reason,
+        };
+        // Browsers match the prefixes case-insensitively.
+        let lowercase = self.name.to_ascii_lowercase();
+        if lowercase.starts_with("__host-") {
+            if !self.secure {
+                return Err(prefix_error("has the __Host- prefix but is not Secure"));
+            }
+            if self.domain.is_some() {
+                return Err(prefix_error("has the __Host- prefix but a Domain"));
+            }
+            if self.path != "/" {
+                return Err(prefix_error(
+                    "has the __Host- prefix but a Path other than /",
+                ));
+            }
+        }
+        if lowercase.starts_with("__secure-") && !self.secure {
+            return Err(prefix_error("has the __Secure- prefix but is not Secure"));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::SameSiteNoneWithoutSecure);
+        }
+        Ok(())
+    }
+}
+
+/// RFC 6265's cookie-name characters: an RFC 7230 token.
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&byte)
+}
+
+/// Characters a Path or Domain attribute can carry: visible ASCII and space, but no `;`.
+fn is_attribute_byte(byte: u8) -> bool {
+    (byte.is_ascii_graphic() || byte == b' ') && byte != b';'
+}
+
+/// Builds a [`CookieConfig`]; [`CookieConfigBuilder::build`] checks it.
+///
+/// ```
+/// use sessile::{CookieConfig, SameSite};
+/// let cookie = CookieConfig::builder()
+///     .name("__Secure-sid")
+///     .same_site(SameSite::Strict)
+///     .path("/app")
+///     .build()?;
+/// assert_eq!(cookie.path(), "/app");
+/// # Ok::<(), sessile::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
+pub struct CookieConfigBuilder {
+    /// The name the app chose; `None` picks the default for the Secure setting.
+    name: Option<String>,
+    cookie: CookieConfig,
+}
+
+impl CookieConfigBuilder {
+    /// The cookie name (default `__Host-id`, or `id` without Secure). A `__Host-` name needs
+    /// Secure, Path=/ and no Domain; a `__Secure-` name needs Secure.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether the cookie is sent only over HTTPS (default on). Turning it off is for plain-http
+    /// development only; it also makes the default name `id`, since browsers drop a `__Host-`
+    /// cookie without Secure.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// Whether the cookie is hidden from JavaScript (default on).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+
+    /// The cross-site policy (default `Lax`). `None` needs Secure.
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// The cookie path (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// The cookie domain (default none: host-only). A Domain sends the cookie to every
+    /// subdomain; a `__Host-` name refuses it.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// The checked settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an empty or malformed name, a `;` or non-ASCII character in the path
+    /// or domain, attributes the name's `__Host-`/`__Secure-` prefix forbids, and
+    /// `SameSite=None` without Secure.
+    pub fn build(self) -> Result<CookieConfig, ConfigError> {
+        let mut cookie = self.cookie;
+        cookie.name = match self.name {
+            Some(name) => name,
+            None if cookie.secure => DEFAULT_COOKIE_NAME.to_owned(),
+            None => DEFAULT_INSECURE_COOKIE_NAME.to_owned(),
+        };
+        cookie.check()?;
+        Ok(cookie)
+    }
+}
+
+/// Session configuration: lifetimes, the touch throttle, the store timeout, the cookie and the
+/// keys. [`Config::new`] gives the defaults; [`Config::builder`] changes them, and its
+/// [`build`](ConfigBuilder::build) refuses values the request path cannot work with.
 ///
 /// ```
 /// use sessile::{Config, Keys};
 /// use std::time::Duration;
-/// let config = Config::new(Keys::generate())
-///     .with_idle_timeout(Duration::from_secs(600))
-///     .with_touch_throttle(0.0); // rolling: touch on every request
-/// assert_eq!(config.cookie.name, "__Host-id");
-/// assert!(config.validate().is_empty());
-/// // Plain-http development: no Secure, so no `__Host-` prefix either.
-/// assert_eq!(Config::new(Keys::generate()).with_secure(false).cookie.name, "id");
+/// let config = Config::builder(Keys::generate())
+///     .idle_timeout(Duration::from_secs(600))
+///     .touch_throttle(0.0) // rolling: touch on every request
+///     .build()?;
+/// assert_eq!(config.idle_timeout(), Duration::from_secs(600));
+/// assert_eq!(config.cookie().name(), "__Host-id");
+/// assert!(config.warnings().is_empty());
+///
+/// // A zero idle timeout would expire every session at once.
+/// assert!(Config::builder(Keys::generate()).idle_timeout(Duration::ZERO).build().is_err());
+/// # Ok::<(), sessile::ConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    /// Cookie name and attributes.
-    pub cookie: CookieConfig,
-    /// Cookie (default) or header.
-    pub transport: IdTransport,
-    /// Inactivity timeout, refreshed by activity.
-    pub idle_timeout: Duration,
-    /// Lifetime from creation; rotation keeps it.
-    pub absolute_lifetime: Duration,
-    /// Fraction of `idle_timeout` that must pass before an unchanged session is written again;
-    /// 0 writes on every request (rolling).
-    pub touch_throttle: f64,
-    /// Signing keys: the first signs, any verifies.
-    pub keys: Keys,
-    /// Bound on each store call; past it the request fails with 503.
-    pub store_timeout: Duration,
-    /// Store the client's IP address in the device metadata.
-    pub record_ip: bool,
-    /// Give the session a new id whenever its signed-in user changes (sign-in, sign-out, a
-    /// switch of user), against session fixation. On by default.
-    pub rotate_on_sign_in: bool,
-    /// The data key of the CSRF secret, dropped when the id rotates or the user changes so the
-    /// next token comes from a new secret: `_csrf` (sessile's scheme) by default; `secret` for
-    /// the Node-compatible scheme (`csrf::NODE_SECRET_KEY`).
-    pub csrf_secret_key: String,
-    /// Source of the current time.
-    pub clock: Arc<dyn Clock>,
-    /// Receiver of session events.
-    pub events: Arc<dyn EventSink>,
+    pub(crate) cookie: CookieConfig,
+    pub(crate) transport: IdTransport,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_lifetime: Duration,
+    pub(crate) touch_throttle: f64,
+    pub(crate) keys: Keys,
+    pub(crate) store_timeout: Duration,
+    pub(crate) record_ip: bool,
+    pub(crate) rotate_on_sign_in: bool,
+    pub(crate) csrf_secret_key: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) events: Arc<dyn EventSink>,
 }
 
 impl Config {
-    /// Defaults with the given keys.
+    /// The defaults, with the given keys.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys};
+    /// let config = Config::new(Keys::generate());
+    /// assert_eq!(config.idle_timeout(), sessile::config::DEFAULT_IDLE_TIMEOUT);
+    /// ```
     pub fn new(keys: Keys) -> Self {
         Self {
             cookie: CookieConfig::default(),
@@ -143,126 +415,94 @@ impl Config {
         }
     }
 
-    /// Sets the cookie name.
-    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie.name = name.into();
-        self
-    }
-
-    /// Sets the Secure attribute. Turning it off is for plain-http development only; it also
-    /// renames the default cookie `__Host-id` to `id`, since browsers drop a `__Host-` cookie
-    /// without Secure. A name set with [`Config::with_cookie_name`] is kept.
-    pub fn with_secure(mut self, secure: bool) -> Self {
-        self.cookie.secure = secure;
-        if !secure && self.cookie.name == DEFAULT_COOKIE_NAME {
-            self.cookie.name = DEFAULT_INSECURE_COOKIE_NAME.to_owned();
+    /// A builder starting from the defaults, with the given keys.
+    pub fn builder(keys: Keys) -> ConfigBuilder {
+        ConfigBuilder {
+            config: Self::new(keys),
         }
-        self
     }
 
-    /// Carries the id in a header instead of a cookie.
-    pub fn with_header_transport(mut self, name: HeaderName) -> Self {
-        self.transport = IdTransport::Header(name);
-        self
+    /// Cookie name and attributes.
+    pub fn cookie(&self) -> &CookieConfig {
+        &self.cookie
     }
 
-    /// Sets the idle timeout.
-    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
-        self
+    /// Cookie (default) or header.
+    pub fn transport(&self) -> &IdTransport {
+        &self.transport
     }
 
-    /// Sets the absolute lifetime.
-    pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
-        self.absolute_lifetime = lifetime;
-        self
+    /// Inactivity timeout, refreshed by activity.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
     }
 
-    /// Sets the touch throttle, clamped to `0.0..=1.0`.
-    pub fn with_touch_throttle(mut self, fraction: f64) -> Self {
-        self.touch_throttle = fraction.clamp(0.0, 1.0);
-        self
+    /// Lifetime from creation; rotation keeps it.
+    pub fn absolute_lifetime(&self) -> Duration {
+        self.absolute_lifetime
     }
 
-    /// Sets the bound on each store call.
-    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
-        self.store_timeout = timeout;
-        self
+    /// Fraction of the idle timeout that must pass before an unchanged session is written again.
+    pub fn touch_throttle(&self) -> f64 {
+        self.touch_throttle
     }
 
-    /// Records client IP addresses in the device metadata.
-    pub fn with_record_ip(mut self, record_ip: bool) -> Self {
-        self.record_ip = record_ip;
-        self
+    /// Signing keys: the first signs, any verifies.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
-    /// Whether a change of the signed-in user rotates the id (on by default). Turn it off only
-    /// for a client that cannot follow a new cookie during sign-in; `rotate_id` still works.
+    /// Bound on each store call; past it the request fails with 503.
+    pub fn store_timeout(&self) -> Duration {
+        self.store_timeout
+    }
+
+    /// Whether the client's IP address is stored in the device metadata.
+    pub fn record_ip(&self) -> bool {
+        self.record_ip
+    }
+
+    /// Whether a change of the signed-in user rotates the id.
+    pub fn rotate_on_sign_in(&self) -> bool {
+        self.rotate_on_sign_in
+    }
+
+    /// The data key of the CSRF secret that rotation and user changes drop.
+    pub fn csrf_secret_key(&self) -> &str {
+        &self.csrf_secret_key
+    }
+
+    /// Settings that work but are weaker than the defaults; the manager logs each at startup.
     ///
     /// ```
-    /// use sessile::{Config, Keys};
-    /// assert!(Config::new(Keys::generate()).rotate_on_sign_in);
-    /// assert!(!Config::new(Keys::generate()).with_rotate_on_sign_in(false).rotate_on_sign_in);
+    /// use sessile::{Config, CookieConfig, Keys};
+    /// let plain = CookieConfig::builder().secure(false).build()?;
+    /// let config = Config::builder(Keys::generate()).cookie(plain).build()?;
+    /// assert_eq!(config.warnings(), ["session cookie without Secure: it travels over plain http"]);
+    /// # Ok::<(), sessile::ConfigError>(())
     /// ```
-    pub fn with_rotate_on_sign_in(mut self, rotate: bool) -> Self {
-        self.rotate_on_sign_in = rotate;
-        self
-    }
-
-    /// Sets the data key of the CSRF secret that rotation and user changes renew (`_csrf` by
-    /// default; the key given to `Csrf::with_session_key`, or `secret` for the Node scheme).
-    ///
-    /// ```
-    /// use sessile::{csrf, Config, Keys};
-    /// let config = Config::new(Keys::generate()).with_csrf_secret_key(csrf::NODE_SECRET_KEY);
-    /// assert_eq!(config.csrf_secret_key, "secret");
-    /// ```
-    pub fn with_csrf_secret_key(mut self, key: impl Into<String>) -> Self {
-        self.csrf_secret_key = key.into();
-        self
-    }
-
-    /// Sets the clock.
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Sets the event sink.
-    pub fn with_events(mut self, events: impl EventSink) -> Self {
-        self.events = Arc::new(events);
-        self
-    }
-
-    /// Warnings about settings weaker than the defaults; the engine logs each at startup.
-    pub fn validate(&self) -> Vec<String> {
+    pub fn warnings(&self) -> Vec<&'static str> {
         let mut warnings = Vec::new();
         let cookie = &self.cookie;
         if self.transport == IdTransport::Cookie {
             if !cookie.secure {
-                warnings.push("session cookie without Secure: it travels over plain http".into());
+                warnings.push("session cookie without Secure: it travels over plain http");
             }
             if !cookie.http_only {
-                warnings.push("session cookie without HttpOnly: scripts can read it".into());
+                warnings.push("session cookie without HttpOnly: scripts can read it");
             }
             if cookie.same_site == SameSite::None {
-                warnings
-                    .push("session cookie with SameSite=None: sent on cross-site requests".into());
+                warnings.push("session cookie with SameSite=None: sent on cross-site requests");
             }
             if cookie.domain.is_some() {
-                warnings.push("session cookie with a Domain: sent to every subdomain".into());
-            }
-            if cookie.name.starts_with("__Host-")
-                && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some())
-            {
-                warnings.push(
-                    "a __Host- cookie needs Secure, Path=/ and no Domain; browsers will drop it"
-                        .into(),
-                );
+                warnings.push("session cookie with a Domain: sent to every subdomain");
             }
         }
         if self.absolute_lifetime < self.idle_timeout {
-            warnings.push("absolute lifetime shorter than the idle timeout".into());
+            warnings.push(
+                "absolute lifetime shorter than the idle timeout: sessions end at the absolute \
+                 lifetime however active",
+            );
         }
         warnings
     }
@@ -281,5 +521,297 @@ impl fmt::Debug for Config {
             .field("rotate_on_sign_in", &self.rotate_on_sign_in)
             .field("csrf_secret_key", &self.csrf_secret_key)
             .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Config`]; [`ConfigBuilder::build`] checks it.
+///
+/// ```
+/// use sessile::{Config, Keys, ManualClock};
+/// use std::time::Duration;
+/// let config = Config::builder(Keys::generate())
+///     .absolute_lifetime(Duration::from_secs(8 * 60 * 60))
+///     .store_timeout(Duration::from_secs(2))
+///     .record_ip(true)
+///     .clock(ManualClock::starting_now())
+///     .build()?;
+/// assert!(config.record_ip());
+/// # Ok::<(), sessile::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// The session cookie's name and attributes (default [`CookieConfig::default`]).
+    pub fn cookie(mut self, cookie: CookieConfig) -> Self {
+        self.config.cookie = cookie;
+        self
+    }
+
+    /// Carries the id in a header instead of a cookie.
+    pub fn header_transport(mut self, name: HeaderName) -> Self {
+        self.config.transport = IdTransport::Header(name);
+        self
+    }
+
+    /// The inactivity timeout (default 30 minutes), between 1 ms and 100 years.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// The lifetime from creation (default 12 hours), between 1 ms and 100 years.
+    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.absolute_lifetime = lifetime;
+        self
+    }
+
+    /// The fraction of the idle timeout after which an unchanged session is written again
+    /// (default 0.25), from 0.0 (every request: rolling) to 1.0.
+    pub fn touch_throttle(mut self, fraction: f64) -> Self {
+        self.config.touch_throttle = fraction;
+        self
+    }
+
+    /// The bound on each store call (default 5 s), between 1 ms and 100 years.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store_timeout = timeout;
+        self
+    }
+
+    /// Records client IP addresses in the device metadata (default off).
+    pub fn record_ip(mut self, record_ip: bool) -> Self {
+        self.config.record_ip = record_ip;
+        self
+    }
+
+    /// Whether a change of the signed-in user rotates the id (on by default). Turn it off only
+    /// for a client that cannot follow a new cookie during sign-in; `rotate_id` still works.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys};
+    /// assert!(Config::new(Keys::generate()).rotate_on_sign_in());
+    /// let config = Config::builder(Keys::generate()).rotate_on_sign_in(false).build()?;
+    /// assert!(!config.rotate_on_sign_in());
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn rotate_on_sign_in(mut self, rotate: bool) -> Self {
+        self.config.rotate_on_sign_in = rotate;
+        self
+    }
+
+    /// The data key of the CSRF secret that rotation and user changes renew (`_csrf` by
+    /// default; the key given to `Csrf::with_session_key`, or `secret` for the Node scheme).
+    ///
+    /// ```
+    /// use sessile::{csrf, Config, Keys};
+    /// let config = Config::builder(Keys::generate())
+    ///     .csrf_secret_key(csrf::NODE_SECRET_KEY)
+    ///     .build()?;
+    /// assert_eq!(config.csrf_secret_key(), "secret");
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn csrf_secret_key(mut self, key: impl Into<String>) -> Self {
+        self.config.csrf_secret_key = key.into();
+        self
+    }
+
+    /// The source of the current time (default the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// The receiver of session events (default [`TracingEvents`]).
+    pub fn events(mut self, events: impl EventSink) -> Self {
+        self.config.events = Arc::new(events);
+        self
+    }
+
+    /// The checked configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TooShort`] or [`ConfigError::TooLong`] for a timeout or lifetime under
+    /// 1 ms or over 100 years, [`ConfigError::TouchThrottle`] for a throttle outside
+    /// `0.0..=1.0` or NaN.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let config = self.config;
+        let durations = [
+            ("idle_timeout", config.idle_timeout, "session expires"),
+            (
+                "absolute_lifetime",
+                config.absolute_lifetime,
+                "session expires",
+            ),
+            (
+                "store_timeout",
+                config.store_timeout,
+                "store call times out",
+            ),
+        ];
+        for (setting, value, what) in durations {
+            if value < Duration::from_millis(1) {
+                return Err(ConfigError::TooShort {
+                    setting,
+                    value,
+                    what,
+                });
+            }
+            if value > MAX_DURATION {
+                return Err(ConfigError::TooLong { setting, value });
+            }
+        }
+        if !(0.0..=1.0).contains(&config.touch_throttle) {
+            return Err(ConfigError::TouchThrottle(config.touch_throttle));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Result<Config, ConfigError> {
+        tweak(Config::builder(Keys::generate())).build()
+    }
+
+    fn cookie(
+        tweak: impl FnOnce(CookieConfigBuilder) -> CookieConfigBuilder,
+    ) -> Result<CookieConfig, ConfigError> {
+        tweak(CookieConfig::builder()).build()
+    }
+
+    #[test]
+    fn the_defaults_build() {
+        assert!(build(|b| b).is_ok());
+        assert_eq!(cookie(|b| b), Ok(CookieConfig::default()));
+    }
+
+    #[test]
+    fn a_throttle_outside_zero_to_one_is_refused() {
+        for bad in [f64::NAN, -0.1, 1.5, f64::INFINITY, f64::NEG_INFINITY] {
+            let error = build(|b| b.touch_throttle(bad)).unwrap_err();
+            assert!(
+                matches!(error, ConfigError::TouchThrottle(t) if t.to_bits() == bad.to_bits()),
+                "{bad}: {error}"
+            );
+        }
+        for good in [0.0, 0.5, 1.0] {
+            assert_eq!(
+                build(|b| b.touch_throttle(good)).unwrap().touch_throttle(),
+                good
+            );
+        }
+    }
+
+    #[test]
+    fn durations_under_a_millisecond_or_over_a_century_are_refused() {
+        let too_short = [Duration::ZERO, Duration::from_micros(999)];
+        for value in too_short {
+            for (setting, error) in [
+                ("idle_timeout", build(|b| b.idle_timeout(value))),
+                ("absolute_lifetime", build(|b| b.absolute_lifetime(value))),
+                ("store_timeout", build(|b| b.store_timeout(value))),
+            ] {
+                let error = error.unwrap_err();
+                assert!(
+                    matches!(error, ConfigError::TooShort { setting: s, .. } if s == setting),
+                    "{error}"
+                );
+                assert!(error.to_string().starts_with(setting), "{error}");
+            }
+        }
+        let error = build(|b| b.idle_timeout(Duration::MAX)).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::TooLong {
+                setting: "idle_timeout",
+                value: Duration::MAX
+            }
+        );
+        assert!(build(|b| b.absolute_lifetime(MAX_DURATION)).is_ok());
+        assert!(build(|b| b.store_timeout(MAX_DURATION + Duration::from_secs(1))).is_err());
+    }
+
+    #[test]
+    fn cookie_names_must_be_tokens() {
+        assert_eq!(cookie(|b| b.name("")), Err(ConfigError::EmptyCookieName));
+        for bad in ["a b", "a;b", "a=b", "sé", "a\nb", "\"q\""] {
+            assert_eq!(
+                cookie(|b| b.name(bad)),
+                Err(ConfigError::InvalidCookieName(bad.to_owned()))
+            );
+        }
+        assert!(cookie(|b| b.name("koa.sid-1_x")).is_ok());
+    }
+
+    #[test]
+    fn cookie_attributes_cannot_break_the_header() {
+        let error = cookie(|b| b.name("sid").path("/; Domain=evil")).unwrap_err();
+        assert!(matches!(
+            error,
+            ConfigError::InvalidCookieAttribute {
+                attribute: "Path",
+                ..
+            }
+        ));
+        let error = cookie(|b| b.name("sid").domain("exämple.com")).unwrap_err();
+        assert!(matches!(
+            error,
+            ConfigError::InvalidCookieAttribute {
+                attribute: "Domain",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn prefixes_get_the_attributes_browsers_require() {
+        let reason = |result: Result<CookieConfig, ConfigError>| match result {
+            Err(ConfigError::CookiePrefix { reason, .. }) => reason,
+            other => panic!("expected a prefix error, got {other:?}"),
+        };
+        assert!(reason(cookie(|b| b.domain("example.com"))).contains("a Domain"));
+        assert!(reason(cookie(|b| b.path("/app"))).contains("Path"));
+        assert!(reason(cookie(|b| b.name("__HOST-x").secure(false))).contains("not Secure"));
+        assert!(reason(cookie(|b| b.name("__Secure-x").secure(false))).contains("not Secure"));
+        assert!(cookie(|b| b.name("__Secure-x").domain("example.com").path("/a")).is_ok());
+        assert_eq!(
+            cookie(|b| b.secure(false).same_site(SameSite::None)),
+            Err(ConfigError::SameSiteNoneWithoutSecure)
+        );
+    }
+
+    #[test]
+    fn without_secure_the_default_name_drops_its_prefix() {
+        assert_eq!(cookie(|b| b.secure(false)).unwrap().name(), "id");
+        assert_eq!(
+            cookie(|b| b.secure(false).name("sid")).unwrap().name(),
+            "sid"
+        );
+    }
+
+    #[test]
+    fn warnings_name_weakened_settings() {
+        assert!(Config::new(Keys::generate()).warnings().is_empty());
+        let weak = cookie(|b| {
+            b.name("sid")
+                .secure(false)
+                .http_only(false)
+                .domain("a.example")
+        })
+        .unwrap();
+        let config = build(|b| {
+            b.cookie(weak)
+                .idle_timeout(Duration::from_secs(60 * 60))
+                .absolute_lifetime(Duration::from_secs(60))
+        })
+        .unwrap();
+        assert_eq!(config.warnings().len(), 4, "{:?}", config.warnings());
     }
 }

@@ -18,7 +18,9 @@ pub mod testkit;
 pub mod time;
 
 pub use change::{ChangeSet, KeyChange, Touch};
-pub use config::{Config, CookieConfig, IdTransport};
+pub use config::{
+    Config, ConfigBuilder, ConfigError, CookieConfig, CookieConfigBuilder, IdTransport,
+};
 /// The cookie's cross-site policy, re-exported from the `cookie` crate sessile builds cookies with.
 pub use cookie::SameSite;
 pub use csrf::Csrf;

@@ -14,8 +14,9 @@ use sessile::{
     StoreKey, Touch, UpdateOutcome,
 };
 use sessile::{
-    Clock, Config, CookieStore, Event, Key, Keys, ManualClock, MemoryStore, Record, RejectReason,
-    ResponseHeaders, SessionError, SessionId, SessionManager, Store, Timestamp,
+    Clock, Config, ConfigBuilder, CookieConfig, CookieStore, Event, Key, Keys, ManualClock,
+    MemoryStore, Record, RejectReason, ResponseHeaders, SessionError, SessionId, SessionManager,
+    Store, Timestamp,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -35,15 +36,17 @@ impl Harness {
         Self::with_config(Keys::generate(), |config| config)
     }
 
-    fn with_config(keys: Keys, tweak: impl FnOnce(Config) -> Config) -> Self {
+    fn with_config(keys: Keys, tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Self {
         let store = CountingStore::new(MemoryStore::new());
         let clock = ManualClock::new(START);
         let events = RecordingEvents::new();
         let config = tweak(
-            Config::new(keys)
-                .with_clock(clock.clone())
-                .with_events(events.clone()),
-        );
+            Config::builder(keys)
+                .clock(clock.clone())
+                .events(events.clone()),
+        )
+        .build()
+        .unwrap();
         let manager = SessionManager::new(store.clone(), config);
         Self {
             store,
@@ -55,9 +58,11 @@ impl Harness {
 
     /// Another manager on the same store, clock and events, with other keys.
     fn manager_with_keys(&self, keys: Keys) -> SessionManager {
-        let config = Config::new(keys)
-            .with_clock(self.clock.clone())
-            .with_events(self.events.clone());
+        let config = Config::builder(keys)
+            .clock(self.clock.clone())
+            .events(self.events.clone())
+            .build()
+            .unwrap();
         SessionManager::new(self.store.clone(), config)
     }
 
@@ -402,7 +407,7 @@ async fn malformed_cookies_become_fresh_sessions_without_io() {
             COOKIE_NAME,
             &SessionId::decode(encoded).unwrap(),
         ),
-        signed(&h.manager.config().keys, "another-name", &never_issued),
+        signed(h.manager.config().keys(), "another-name", &never_issued),
     ];
     h.events.clear();
     for bad in &badly_signed {
@@ -499,7 +504,7 @@ proptest! {
         headers.insert(HeaderName::from_static("x-session"), value);
         run_blocking(async {
             let h = Harness::with_config(Keys::generate(), |config| {
-                config.with_header_transport(HeaderName::from_static("x-session"))
+                config.header_transport(HeaderName::from_static("x-session"))
             });
             assert_fresh_without_io(&h, &h.manager, &headers).await;
         });
@@ -586,7 +591,7 @@ async fn activity_extends_the_idle_deadline_and_inactivity_ends_the_session() {
 #[tokio::test]
 async fn touches_never_extend_past_the_absolute_lifetime() {
     let h = Harness::with_config(Keys::generate(), |config| {
-        config.with_absolute_lifetime(60 * MINUTE)
+        config.absolute_lifetime(60 * MINUTE)
     });
     let value = h.existing_session().await;
     let key = h
@@ -756,10 +761,12 @@ impl CookieHarness {
     }
 
     fn manager(&self, keys: Keys, name: &str) -> SessionManager {
-        let config = Config::new(keys)
-            .with_cookie_name(name)
-            .with_clock(self.clock.clone())
-            .with_events(self.events.clone());
+        let config = Config::builder(keys)
+            .cookie(CookieConfig::builder().name(name).build().unwrap())
+            .clock(self.clock.clone())
+            .events(self.events.clone())
+            .build()
+            .unwrap();
         SessionManager::with_cookie_store(CookieStore::new(), config)
     }
 }
@@ -909,7 +916,7 @@ async fn cookie_store_binds_the_cookie_name() {
 async fn the_header_transport_carries_the_id_in_both_directions() {
     let header = HeaderName::from_static("x-session");
     let h = Harness::with_config(Keys::generate(), |config| {
-        config.with_header_transport(header.clone())
+        config.header_transport(header.clone())
     });
     let session = h.manager.start(&HeaderMap::new(), None);
     session.insert("name", "ada").unwrap();
@@ -955,7 +962,10 @@ async fn the_header_transport_carries_the_id_in_both_directions() {
 #[tokio::test(start_paused = true)]
 async fn a_store_that_never_answers_fails_as_unavailable() {
     let keys = Keys::generate();
-    let config = Config::new(keys.clone()).with_store_timeout(Duration::from_millis(200));
+    let config = Config::builder(keys.clone())
+        .store_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
     let manager = SessionManager::new(HangingStore, config);
     let value = signed(&keys, COOKIE_NAME, &SessionId::generate());
 
@@ -1019,7 +1029,7 @@ async fn cookie_store_rotates_without_a_read() {
 #[tokio::test]
 async fn a_validly_signed_id_the_server_never_issued_is_never_adopted() {
     let h = Harness::new();
-    let keys = h.manager.config().keys.clone();
+    let keys = h.manager.config().keys().clone();
     let planted = signed(&keys, COOKIE_NAME, &SessionId::generate());
 
     let session = h.manager.start(&cookie_request(&planted), None);
@@ -1248,24 +1258,34 @@ async fn the_default_cookie_is_a_host_cookie_whenever_it_is_secure() {
         (cookie.secure(), cookie.path(), cookie.domain()),
         (Some(true), Some("/"), None)
     );
-    assert!(h.manager.config().validate().is_empty());
+    assert!(h.manager.config().warnings().is_empty());
 
     // Without Secure the prefix would make browsers drop the cookie: plain-http development
     // gets `id`, and the warning about Secure alone.
-    let plain = Config::new(Keys::generate()).with_secure(false);
-    assert_eq!(plain.cookie.name, "id");
-    assert_eq!(plain.validate().len(), 1, "{:?}", plain.validate());
+    let plain = Config::builder(Keys::generate())
+        .cookie(CookieConfig::builder().secure(false).build().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(plain.cookie().name(), "id");
+    assert_eq!(plain.warnings().len(), 1, "{:?}", plain.warnings());
     // A name the app chose stays as it is.
-    let named = Config::new(Keys::generate())
-        .with_cookie_name("sid")
-        .with_secure(false);
-    assert_eq!(named.cookie.name, "sid");
+    let named = Config::builder(Keys::generate())
+        .cookie(
+            CookieConfig::builder()
+                .name("sid")
+                .secure(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(named.cookie().name(), "sid");
 }
 
 #[tokio::test]
 async fn extreme_times_in_a_stored_record_never_panic_a_request() {
     let h = Harness::new();
-    let keys = h.manager.config().keys.clone();
+    let keys = h.manager.config().keys().clone();
     let far = Timestamp::from_millis(i64::MAX);
     let extremes = [
         Timestamp::from_millis(i64::MIN),
@@ -1417,7 +1437,10 @@ async fn a_corrupt_record_is_no_session_on_every_path() {
         corrupt: Default::default(),
     });
     let events = RecordingEvents::new();
-    let config = Config::new(Keys::generate()).with_events(events.clone());
+    let config = Config::builder(Keys::generate())
+        .events(events.clone())
+        .build()
+        .unwrap();
     let manager = SessionManager::new(store.clone(), config);
     let session = manager.start(&HeaderMap::new(), None);
     session.insert("n", 41).unwrap();
@@ -1549,9 +1572,7 @@ async fn signing_in_rotates_the_id_and_renews_the_csrf_secret() {
     let session = h.manager.start(&cookie_request(&signed_in), None);
     session.set_user(None);
     assert_ne!(issued_value(&session.finish().await.unwrap()), signed_in);
-    let h = Harness::with_config(Keys::generate(), |config| {
-        config.with_rotate_on_sign_in(false)
-    });
+    let h = Harness::with_config(Keys::generate(), |config| config.rotate_on_sign_in(false));
     let planted = h.existing_session().await;
     let session = h.manager.start(&cookie_request(&planted), None);
     session.set_user(Some("alice"));
@@ -1662,7 +1683,9 @@ async fn a_planted_cookie_of_the_same_name_never_hides_a_cookie_store_session() 
 async fn bytes_outside_ascii_elsewhere_in_the_cookie_header_never_hide_the_session() {
     let h = Harness::new();
     let value = h.existing_session().await;
-    let plain = Harness::with_config(Keys::generate(), |config| config.with_secure(false));
+    let plain = Harness::with_config(Keys::generate(), |config| {
+        config.cookie(CookieConfig::builder().secure(false).build().unwrap())
+    });
     let plain_value = {
         let session = plain.manager.start(&HeaderMap::new(), None);
         session.insert("name", "ada").unwrap();

@@ -8,7 +8,7 @@ use axum::Router;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use sessile::{Config, Keys, MemoryStore, SessionManager, Store};
+use sessile::{Config, CookieConfig, Keys, MemoryStore, SessionManager, Store};
 use sessile_sql::SqliteStore;
 use tokio::task::JoinSet;
 
@@ -117,7 +117,10 @@ fn assert_see_home(response: &Response) {
 }
 
 fn config() -> Config {
-    Config::new(Keys::generate()).with_secure(false)
+    Config::builder(Keys::generate())
+        .cookie(CookieConfig::builder().secure(false).build().unwrap())
+        .build()
+        .unwrap()
 }
 
 /// A SQLite file in the temp directory, deleted with its journal files when dropped.

@@ -25,7 +25,7 @@
 //!     .connect("postgres://app@db.internal/app")
 //!     .await?;
 //! let ids = KoaIds::generic_session(Keygrip::new(["the Koa app's key"])?);
-//! let config = Config::new(Keys::generate()).with_idle_timeout(max_age);
+//! let config = Config::builder(Keys::generate()).idle_timeout(max_age).build()?;
 //! let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
 //! # let _ = manager;
 //! # Ok(()) }

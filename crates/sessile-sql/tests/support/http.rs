@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::extract::Query;
 use axum::routing::get;
 use axum::{Json, Router};
-use sessile::{Config, Keys, SessionManager, Store};
+use sessile::{Config, CookieConfig, Keys, SessionManager, Store};
 use sessile_axum::{Error, Session, SessionLayer};
 use tokio::task::JoinSet;
 
@@ -62,7 +62,13 @@ pub async fn serve(app: Router) -> SocketAddr {
 /// An app instance on `store`, signing with `keys`, served on a free loopback port until the
 /// runtime stops; its base URL.
 pub async fn spawn_instance(store: impl Store, keys: Keys) -> String {
-    let manager = SessionManager::new(store, Config::new(keys).with_secure(false));
+    let manager = SessionManager::new(
+        store,
+        Config::builder(keys)
+            .cookie(CookieConfig::builder().secure(false).build().unwrap())
+            .build()
+            .unwrap(),
+    );
     format!("http://{}", serve(app(manager)).await)
 }
 

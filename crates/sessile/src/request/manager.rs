@@ -87,7 +87,7 @@ impl SessionManager {
     }
 
     fn build(backend: Backend, config: Config) -> Self {
-        for warning in config.validate() {
+        for warning in config.warnings() {
             tracing::warn!("sessile configuration: {warning}");
         }
         Self {

@@ -11,7 +11,7 @@ use crate::store::{
 use crate::time::Timestamp;
 
 /// A store whose every call stays pending forever, like a database that accepted the connection
-/// and then went silent. Pair it with [`crate::Config::with_store_timeout`] to check that requests
+/// and then went silent. Pair it with [`crate::ConfigBuilder::store_timeout`] to check that requests
 /// fail with an "unavailable" error instead of hanging.
 ///
 /// ```
@@ -19,7 +19,10 @@ use crate::time::Timestamp;
 /// use sessile::testkit::HangingStore;
 /// use sessile::{Config, Keys, SessionManager};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let config = Config::new(Keys::generate()).with_store_timeout(Duration::from_millis(10));
+/// let config = Config::builder(Keys::generate())
+///     .store_timeout(Duration::from_millis(10))
+///     .build()
+///     .expect("10 ms is a valid store timeout");
 /// let manager = SessionManager::new(HangingStore, config);
 /// let session = manager.start(&http::HeaderMap::new(), None);
 /// session.insert("k", 1).unwrap();

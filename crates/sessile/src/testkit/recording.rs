@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use crate::events::{Event, EventSink};
 
 /// Keeps every [`Event`] it receives. Clones share the list, so a test gives one clone to
-/// [`crate::Config::with_events`] and reads another.
+/// [`crate::ConfigBuilder::events`] and reads another.
 ///
 /// ```
 /// use sessile::testkit::RecordingEvents;
