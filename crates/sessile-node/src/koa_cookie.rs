@@ -68,7 +68,7 @@
 //!
 //! // A day later it has expired, on both sides.
 //! let later = Timestamp::from_millis(1_700_086_400_001);
-//! assert!(matches!(codec.open(&[header], later), OpenedCookie::Expired));
+//! assert!(matches!(codec.open(&[header], later), OpenedCookie::Expired { .. }));
 //!
 //! // Serving it from Rust:
 //! let config = Config::builder(Keys::generate())
@@ -85,7 +85,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderName, HeaderValue};
 use sessile::codec::{CookieCodec, OpenedCookie, SealError};
-use sessile::{Record, SessionId, Timestamp};
+use sessile::{Deadline, Record, SessionId, Timestamp};
 
 use crate::ids::NodeCookie;
 use crate::keygrip::{self, CookieOptions, Keygrip, KoaCookies};
@@ -232,7 +232,10 @@ impl KoaCookieSessions {
     /// The record a verified cookie value holds at `now`.
     fn decode(&self, value: &str, now: Timestamp) -> OpenedCookie {
         match koa_session::decode_detailed(value, now.as_millis()) {
-            Err(DecodeError::Expired { .. }) => OpenedCookie::Expired,
+            // koa-session's `_expire` is its maxAge, which is sessile's idle timeout.
+            Err(DecodeError::Expired { .. }) => OpenedCookie::Expired {
+                deadline: Deadline::Idle,
+            },
             Err(DecodeError::Malformed | DecodeError::Missed) => OpenedCookie::Corrupt,
             Ok(session) => {
                 // Node ignores an `_expire` that is not a number; koa-session never writes one.

@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
+use sessile::store::Lookup;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -523,12 +524,20 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        // Redis drops the hash at its deadline, but `now` is the engine's clock: compare too.
-        Ok(self
-            .load_stored(key)
-            .await?
-            .map(|stored| stored.record)
-            .filter(|record| record.is_live(now)))
+        Ok(self.lookup(key, now).await?.into_live())
+    }
+
+    /// Redis drops the hash at its deadline, so an expired session is normally `Missing`. `now`
+    /// is the engine's clock, which may run ahead of the server's: a hash still there past its
+    /// deadline is `Expired`.
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        Ok(match self.load_stored(key).await? {
+            None => Lookup::Missing,
+            Some(stored) => match stored.record.expired_by(now) {
+                None => Lookup::Live(stored.record),
+                Some(deadline) => Lookup::Expired(deadline),
+            },
+        })
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {

@@ -1,8 +1,10 @@
 //! How records map onto SQL columns, independent of the dialect: JSON text for the data and the
 //! device, 32-byte blobs for keys, Unix milliseconds for times.
 
+use sessile::store::Lookup;
 use sessile::{
-    Device, Record, SessionData, SessionSummary, StoreError, StoreKey, Timestamp, UpdateOutcome,
+    Deadline, Device, Record, SessionData, SessionSummary, StoreError, StoreKey, Timestamp,
+    UpdateOutcome,
 };
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
@@ -33,6 +35,42 @@ impl SessionRow {
             persistent: self.persistent,
             device: decode_device(&self.device)?,
         })
+    }
+}
+
+/// What a session row read without the deadline filter answers at `now` (`Store::lookup`): the
+/// deadlines are decided from their columns before the rest is decoded, so an expired row is
+/// `Expired` whatever its data. Every dialect's `load` is this read, so telling expired from
+/// missing costs no second statement.
+pub(crate) fn lookup_row<R>(
+    row: Option<R>,
+    now: Timestamp,
+    deadlines: impl FnOnce(&R) -> (i64, i64),
+    into_record: impl FnOnce(R) -> Result<Record, StoreError>,
+) -> Result<Lookup, StoreError> {
+    let Some(row) = row else {
+        return Ok(Lookup::Missing);
+    };
+    let (idle, absolute) = deadlines(&row);
+    let (idle, absolute) = (
+        Timestamp::from_millis(idle),
+        Timestamp::from_millis(absolute),
+    );
+    match Deadline::passed(idle, absolute, now) {
+        Some(deadline) => Ok(Lookup::Expired(deadline)),
+        None => into_record(row).map(Lookup::Live),
+    }
+}
+
+impl SessionRow {
+    /// [`lookup_row`] for the common row shape.
+    pub(crate) fn lookup(row: Option<Self>, now: Timestamp) -> Result<Lookup, StoreError> {
+        lookup_row(
+            row,
+            now,
+            |row| (row.idle_deadline, row.absolute_deadline),
+            SessionRow::into_record,
+        )
     }
 }
 

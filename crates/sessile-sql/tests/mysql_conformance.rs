@@ -30,4 +30,4 @@ async fn store_data_as_an_array(store: Arc<MySqlStore>, key: StoreKey) {
     assert_eq!(changed, 1, "the record to corrupt exists");
 }
 
-sessile::store_conformance!(store(), corrupt = store_data_as_an_array);
+sessile::store_conformance!(store(), corrupt = store_data_as_an_array, keeps_expired);

@@ -36,4 +36,8 @@ async fn store_device_as_plain_text(store: Arc<PostgresStore>, key: StoreKey) {
     assert_eq!(changed, 1, "the record to corrupt exists");
 }
 
-sessile::store_conformance!(make_store(), corrupt = store_device_as_plain_text);
+sessile::store_conformance!(
+    make_store(),
+    corrupt = store_device_as_plain_text,
+    keeps_expired,
+);

@@ -26,4 +26,5 @@ async fn store_device_as_plain_text(store: Arc<TempSqliteStore>, key: StoreKey) 
 sessile::store_conformance!(
     async { TempSqliteStore::open().await },
     corrupt = store_device_as_plain_text,
+    keeps_expired,
 );

@@ -50,7 +50,7 @@ macro_rules! tls_suite {
             tls::connected(connect(verified()).await, $variable)
         }
 
-        sessile::store_conformance!(make_store());
+        sessile::store_conformance!(make_store(), keeps_expired);
 
         #[test]
         fn the_connection_is_encrypted() {

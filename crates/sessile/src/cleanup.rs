@@ -11,7 +11,8 @@ use crate::config::DEFAULT_STORE_TIMEOUT;
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
-    bounded, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+    bounded, CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError,
+    UpdateOutcome,
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
@@ -250,6 +251,10 @@ impl Drop for RunningFlag {
 impl<S: Store> Store for CleanupEvery<S> {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         self.store.load(key, now).await
+    }
+
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        self.store.lookup(key, now).await
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {

@@ -15,7 +15,7 @@ use crate::config::{CookieConfig, IdTransport};
 use crate::events::RejectReason;
 use crate::id::{SessionId, ENCODED_ID_LEN};
 use crate::keys::{Keys, ENCODED_SIGNATURE_LEN};
-use crate::record::Record;
+use crate::record::{Deadline, Record};
 use crate::stores::cookie::{CookieStore, Unsealed};
 use crate::time::Timestamp;
 
@@ -125,7 +125,10 @@ pub enum OpenedCookie {
     /// A cookie that opened but does not decode into a session.
     Corrupt,
     /// A session whose deadline has passed.
-    Expired,
+    Expired {
+        /// Which of its deadlines passed.
+        deadline: Deadline,
+    },
 }
 
 /// Writes and reads sessions kept entirely in the client's cookies.
@@ -386,10 +389,11 @@ impl CookieCodec for SealedCookies {
                 }
                 Err(Unsealed::Unopenable) => OpenedCookie::Refused,
                 Err(Unsealed::Corrupt) => OpenedCookie::Corrupt,
-                Err(Unsealed::Expired) => OpenedCookie::Expired,
+                Err(Unsealed::Expired(deadline)) => OpenedCookie::Expired { deadline },
             };
-            let authentic =
-                |o: &OpenedCookie| matches!(o, OpenedCookie::Corrupt | OpenedCookie::Expired);
+            let authentic = |o: &OpenedCookie| {
+                matches!(o, OpenedCookie::Corrupt | OpenedCookie::Expired { .. })
+            };
             if matches!(opened, OpenedCookie::Absent)
                 || (authentic(&candidate) && !authentic(&opened))
             {

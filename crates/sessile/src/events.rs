@@ -1,5 +1,7 @@
 //! What happens to sessions, for audit logs and metrics. Ids appear only as short keyed tags.
 
+use crate::record::Deadline;
+
 /// A session event. `tag` is [`crate::SessionId::log_tag`]: short, keyed, never the id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs)] // every field is a log tag or reason, described on the variant
@@ -9,8 +11,15 @@ pub enum Event {
     Created { tag: String },
     /// An existing session was loaded.
     Loaded { tag: String },
-    /// The request's session had expired (idle or absolute deadline passed).
-    Expired { tag: String },
+    /// The request's session had expired: `deadline` tells whether it was idle too long or
+    /// reached its absolute lifetime. Reported while the store still holds the expired record
+    /// (memory and SQL stores until cleanup, the cookie store always); a store that drops
+    /// records at their deadline (Redis) reports [`Event::Missed`] instead.
+    Expired { tag: String, deadline: Deadline },
+    /// The request presented a valid, verified id whose session the store does not hold: it
+    /// was deleted (signed out, revoked, cleaned up after expiry), dropped by the store at its
+    /// deadline, or never stored. Not an attack by itself: the id carried a valid signature.
+    Missed { tag: String },
     /// The id sent by the client was malformed, badly signed or unknown; no store was asked.
     Rejected { reason: RejectReason },
     /// The validity hook refused a loaded session.

@@ -53,6 +53,65 @@ impl Record {
     pub fn is_live(&self, now: Timestamp) -> bool {
         now < self.expires_at()
     }
+
+    /// Which deadline ended the record by `now`, or `None` while it is live. The absolute
+    /// deadline wins when both have passed, and when a touch clamped the idle deadline to it:
+    /// the session could not have lived longer however active it was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::{Deadline, Device, Record, Timestamp};
+    /// let start = Timestamp::from_millis(0);
+    /// let record = Record {
+    ///     data: Default::default(),
+    ///     user: None,
+    ///     created_at: start,
+    ///     last_seen: start,
+    ///     idle_deadline: start + Duration::from_secs(60),
+    ///     absolute_deadline: start + Duration::from_secs(3600),
+    ///     persistent: false,
+    ///     device: Device::default(),
+    /// };
+    /// assert_eq!(record.expired_by(start), None);
+    /// assert_eq!(record.expired_by(start + Duration::from_secs(60)), Some(Deadline::Idle));
+    /// assert_eq!(record.expired_by(start + Duration::from_secs(3600)), Some(Deadline::Absolute));
+    /// ```
+    pub fn expired_by(&self, now: Timestamp) -> Option<Deadline> {
+        Deadline::passed(self.idle_deadline, self.absolute_deadline, now)
+    }
+}
+
+/// Which of a session's two deadlines ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Deadline {
+    /// The idle timeout: no activity for too long.
+    Idle,
+    /// The absolute lifetime, counted from creation: activity cannot extend it.
+    Absolute,
+}
+
+impl Deadline {
+    /// Which of a session's deadlines has passed at `now` ([`Record::expired_by`] for a record
+    /// not decoded yet): a store reading the two deadline columns decides with it before
+    /// decoding the rest, so an expired row is reported expired, whatever its data.
+    ///
+    /// ```
+    /// use sessile::{Deadline, Timestamp};
+    /// let (idle, absolute) = (Timestamp::from_millis(10), Timestamp::from_millis(20));
+    /// assert_eq!(Deadline::passed(idle, absolute, Timestamp::from_millis(9)), None);
+    /// assert_eq!(Deadline::passed(idle, absolute, Timestamp::from_millis(10)), Some(Deadline::Idle));
+    /// assert_eq!(Deadline::passed(idle, absolute, Timestamp::from_millis(20)), Some(Deadline::Absolute));
+    /// ```
+    pub fn passed(idle: Timestamp, absolute: Timestamp, now: Timestamp) -> Option<Deadline> {
+        if now >= absolute {
+            Some(Deadline::Absolute)
+        } else if now >= idle {
+            Some(Deadline::Idle)
+        } else {
+            None
+        }
+    }
 }
 
 /// A session as the per-user listing shows it, without its data.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
-use crate::record::{Record, SessionSummary};
+use crate::record::{Deadline, Record, SessionSummary};
 use crate::time::Timestamp;
 
 /// A boxed error from a store's driver.
@@ -86,6 +86,31 @@ pub enum IncrementOutcome {
     NotAnInteger,
 }
 
+/// Result of [`Store::lookup`]: what the store holds under a key at `now`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// A live record.
+    Live(Record),
+    /// A record the store still holds whose `deadline` has passed: it is no session, and the
+    /// engine reports it as [`crate::Event::Expired`].
+    Expired(Deadline),
+    /// Nothing under the key: never created, deleted (signed out, revoked, cleaned up), or
+    /// expired and already dropped by the store (Redis deletes a key at its deadline). The
+    /// engine reports it as [`crate::Event::Missed`].
+    Missing,
+}
+
+impl Lookup {
+    /// The live record, if any: what [`Store::load`] answers.
+    pub fn into_live(self) -> Option<Record> {
+        match self {
+            Lookup::Live(record) => Some(record),
+            Lookup::Expired(_) | Lookup::Missing => None,
+        }
+    }
+}
+
 /// A session store.
 ///
 /// The contract, which `sessile::testkit` (feature `testkit`) checks against a real server:
@@ -113,6 +138,34 @@ pub enum IncrementOutcome {
 pub trait Store: Send + Sync + 'static {
     /// The live record under `key`, or `None`.
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError>;
+
+    /// What is under `key` at `now`: the live record, an expired one the store still holds
+    /// (and which of its deadlines passed), or nothing. The engine loads sessions with it, so
+    /// its events tell an expired session from one that does not exist.
+    ///
+    /// The default answers from [`Store::load`] (`Live` or `Missing`), so a store that cannot
+    /// tell stays correct. A store that keeps expired records until cleanup should answer
+    /// `Expired` from the same single read its `load` makes (no second round trip), and
+    /// declare `keeps_expired` in its [`crate::store_conformance!`] run. It must never answer
+    /// `Live` for a record whose deadline has passed, and its `Live` record is what `load`
+    /// returns.
+    ///
+    /// ```
+    /// use sessile::store::Lookup;
+    /// use sessile::{MemoryStore, SessionId, Store, Timestamp};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let key = SessionId::generate().store_key();
+    /// let now = Timestamp::from_millis(0);
+    /// assert_eq!(store.lookup(&key, now).await.unwrap(), Lookup::Missing);
+    /// # });
+    /// ```
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        Ok(match self.load(key, now).await? {
+            Some(record) => Lookup::Live(record),
+            None => Lookup::Missing,
+        })
+    }
 
     /// Inserts a new record; never overwrites (an existing live key is a [`CreateOutcome::Collision`];
     /// an expired one may be replaced).
@@ -180,6 +233,10 @@ macro_rules! store_through_pointer {
                 now: Timestamp,
             ) -> Result<Option<Record>, StoreError> {
                 (**self).load(key, now).await
+            }
+
+            async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+                (**self).lookup(key, now).await
             }
 
             async fn create(

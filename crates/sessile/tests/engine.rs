@@ -845,7 +845,16 @@ async fn cookie_store_refuses_expired_cookies() {
         "a replayed cookie is dead past its sealed idle deadline"
     );
     assert_removal(&session.finish().await.unwrap());
-    assert_eq!(h.events.count(|e| matches!(e, Event::Expired { .. })), 1);
+    assert_eq!(
+        h.events.count(|e| matches!(
+            e,
+            Event::Expired {
+                deadline: sessile::Deadline::Idle,
+                ..
+            }
+        )),
+        1
+    );
 }
 
 #[tokio::test]
@@ -1875,4 +1884,102 @@ async fn save_and_touch_reseal_a_cookie_store_session() {
         force(&session);
         assert!(!session.finish().await.unwrap().is_empty());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events that tell what happened
+
+/// The events of one request that reads `value`'s session.
+async fn events_of_a_read(h: &Harness, value: &str) -> Vec<Event> {
+    h.events.clear();
+    let session = h.manager.start(&cookie_request(value), None);
+    assert_eq!(session.get::<String>("name").await.unwrap(), None);
+    session.finish().await.unwrap();
+    h.events.events()
+}
+
+fn tag_of(h: &Harness, value: &str) -> String {
+    let key = h.manager.start(&cookie_request(value), None).current_key();
+    key.expect("a validly signed cookie").log_tag()
+}
+
+#[tokio::test]
+async fn a_missing_session_is_missed_and_an_expired_one_names_its_deadline() {
+    let h = Harness::with_config(Keys::generate(), |config| {
+        config.absolute_lifetime(60 * MINUTE)
+    });
+    // Signed out elsewhere: the id verifies, the store holds nothing.
+    let signed_out = h.existing_session().await;
+    let logout = h.manager.start(&cookie_request(&signed_out), None);
+    logout.destroy();
+    logout.finish().await.unwrap();
+    let tag = tag_of(&h, &signed_out);
+    assert_eq!(
+        events_of_a_read(&h, &signed_out).await,
+        [Event::Missed { tag }]
+    );
+
+    // Active every 20 minutes until the absolute lifetime ends it.
+    let active = h.existing_session().await;
+    let mut idle = None;
+    for _ in 0..2 {
+        h.clock.advance(20 * MINUTE);
+        let session = h.manager.start(&cookie_request(&active), None);
+        session.insert("step", 1).unwrap();
+        session.finish().await.unwrap();
+        // Idle from minute 20 for the whole idle timeout. (Created after the first write:
+        // the memory store frees expired records on writes, after which they are missing.)
+        idle.get_or_insert(h.existing_session().await);
+    }
+    let idle = idle.unwrap();
+    h.clock.advance(10 * MINUTE);
+    h.store.reset();
+    let tag = tag_of(&h, &idle);
+    assert_eq!(
+        events_of_a_read(&h, &idle).await,
+        [Event::Expired {
+            tag,
+            deadline: sessile::Deadline::Idle
+        }]
+    );
+    h.clock.advance(10 * MINUTE);
+    let tag = tag_of(&h, &active);
+    assert_eq!(
+        events_of_a_read(&h, &active).await,
+        [Event::Expired {
+            tag,
+            deadline: sessile::Deadline::Absolute
+        }]
+    );
+    assert_eq!(
+        h.store.counts().total(),
+        2,
+        "one read per request, as before"
+    );
+}
+
+#[tokio::test]
+async fn an_increment_on_a_session_gone_before_the_request_names_why() {
+    let h = Harness::new();
+    let signed_out = h.existing_session().await;
+    let logout = h.manager.start(&cookie_request(&signed_out), None);
+    logout.destroy();
+    logout.finish().await.unwrap();
+    let tag = tag_of(&h, &signed_out);
+    h.events.clear();
+    h.store.reset();
+    let session = h.manager.start(&cookie_request(&signed_out), None);
+    assert_eq!(session.increment("visits", 1).await.unwrap(), 1);
+    session.finish().await.unwrap();
+    assert_eq!(
+        h.events.count(|e| *e == Event::Missed { tag: tag.clone() }),
+        1
+    );
+    assert_eq!(h.events.count(|e| matches!(e, Event::Expired { .. })), 0);
+    let counts = h.store.counts();
+    assert_eq!(
+        (counts.increment, counts.load, counts.create),
+        (1, 1, 1),
+        "the increment, one read that names why it found nothing, the new session"
+    );
 }

@@ -12,7 +12,7 @@ use sessile::{
     Touch,
 };
 
-sessile::store_conformance!(async { MemoryStore::new() });
+sessile::store_conformance!(async { MemoryStore::new() }, keeps_expired);
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -6,10 +6,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use sessile::store::Lookup;
 use sessile::testkit::cases;
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, MemoryStore, Record, RotateOutcome, SessionSummary,
-    Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, Deadline, IncrementOutcome, MemoryStore, Record, RotateOutcome,
+    SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
 /// The one guarantee a [`FlawedStore`] breaks.
@@ -34,6 +35,11 @@ enum Flaw {
     FailsWritesToCorruptRecords,
     /// Keeps no per-user index, as Node layouts don't: not a flaw for the Node-layout suite.
     NoUserIndex,
+    /// `lookup` is the trait's default: an expired record is `Missing`, as on Redis. Not a flaw
+    /// for a store that does not declare `keeps_expired`.
+    ForgetsExpiry,
+    /// `lookup` blames the idle deadline for every expiry.
+    MisnamesDeadline,
 }
 
 /// A memory store with one flaw, and a set of keys "corrupted" by the test hook.
@@ -84,6 +90,26 @@ impl Store for FlawedStore {
             _ => now,
         };
         self.inner.load(key, now).await
+    }
+
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        match self.flaw {
+            // What the trait's default answers, from `load` (and its flaws).
+            Flaw::ForgetsExpiry | Flaw::IgnoresExpiry | Flaw::HidesCorruption => {
+                Ok(match self.load(key, now).await? {
+                    Some(record) => Lookup::Live(record),
+                    None => Lookup::Missing,
+                })
+            }
+            _ if self.corrupted.lock().unwrap().contains(key) => {
+                Err(StoreError::Corrupt("garbage written by the test".into()))
+            }
+            Flaw::MisnamesDeadline => Ok(match self.inner.lookup(key, now).await? {
+                Lookup::Expired(_) => Lookup::Expired(Deadline::Idle),
+                other => other,
+            }),
+            _ => self.inner.lookup(key, now).await,
+        }
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
@@ -216,7 +242,16 @@ mod flawless {
     sessile::store_conformance!(
         async { FlawedStore::new(Flaw::None) },
         corrupt = corrupt_hook,
+        keeps_expired,
     );
+}
+
+/// A store that drops records at their deadline (Redis) passes the suite without
+/// `keeps_expired`.
+mod drops_expired {
+    use super::*;
+
+    sessile::store_conformance!(async { FlawedStore::new(Flaw::ForgetsExpiry) });
 }
 
 /// The Node-layout suite, with both options, passes on a store that keeps no user index.
@@ -256,6 +291,31 @@ fn returning_expired_records_fails_the_expiry_cases() {
     assert!(case_fails(
         cases::absolute_deadline_caps_every_touch,
         Flaw::IgnoresExpiry
+    ));
+}
+
+#[test]
+fn a_lookup_that_hides_or_misnames_expiry_fails_the_lookup_cases() {
+    assert!(case_fails(
+        cases::lookup_tells_live_expired_and_missing,
+        Flaw::IgnoresExpiry
+    ));
+    assert!(case_fails(
+        cases::lookup_tells_live_expired_and_missing,
+        Flaw::MisnamesDeadline
+    ));
+    assert!(!case_fails(
+        cases::lookup_tells_live_expired_and_missing,
+        Flaw::ForgetsExpiry
+    ));
+    // Declaring `keeps_expired` asks for the deadline, not `Missing`.
+    assert!(case_fails(
+        cases::lookup_names_the_deadline_of_an_expired_record,
+        Flaw::ForgetsExpiry
+    ));
+    assert!(case_fails(
+        cases::lookup_names_the_deadline_of_an_expired_record,
+        Flaw::MisnamesDeadline
     ));
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sessile::store::Lookup;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionData, SessionSummary,
     Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -19,7 +20,8 @@ use sqlx::{Connection, MySqlConnection, MySqlPool};
 pub(crate) use self::delta::MYSQL_JSON;
 use self::delta::{json_path, key_in_place_possible};
 use crate::codec::{
-    bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, SessionRow,
+    bind_new_record, decode_data, decode_summaries, encode_data, lookup_row, update_outcome,
+    SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::{store_error, Error};
@@ -567,11 +569,12 @@ impl Statements {
         debug_assert_eq!(increment.matches("data, ?").count(), INCREMENT_PATH_BINDS);
         Self {
             table: table.to_owned(),
+            // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
             load: format!(
                 "SELECT CAST(data AS CHAR) AS data, user_id, created_at, last_seen, \
                      idle_deadline, absolute_deadline, persistent, \
                      CAST(device AS CHAR) AS device \
-                 FROM {t} WHERE `key` = ? AND expires_at > ?"
+                 FROM {t} WHERE `key` = ?"
             ),
             create,
             select_data_for_update: format!(
@@ -766,14 +769,22 @@ impl MySqlSessionRow {
 #[async_trait]
 impl Store for MySqlStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let query = sqlx::query_as(&self.sql.load)
-            .bind(key.as_bytes().as_slice())
-            .bind(now.as_millis());
+        Ok(self.lookup(key, now).await?.into_live())
+    }
+
+    /// One `SELECT` of the row, expired or not; Rust decides which.
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        let query = sqlx::query_as(&self.sql.load).bind(key.as_bytes().as_slice());
         let row: Option<MySqlSessionRow> = on_held!(self.held, mysql_unavailable, |connection| {
             query.fetch_optional(connection)
         })
         .map_err(to_store_error)?;
-        row.map(MySqlSessionRow::into_record).transpose()
+        lookup_row(
+            row,
+            now,
+            |row| (row.idle_deadline, row.absolute_deadline),
+            MySqlSessionRow::into_record,
+        )
     }
 
     /// One `INSERT ... ON DUPLICATE KEY UPDATE` that replaces only a row expired by the

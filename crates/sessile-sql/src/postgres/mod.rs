@@ -7,6 +7,7 @@ mod sql;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sessile::store::Lookup;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, KeyChange, Record, RotateOutcome, SessionData,
     SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -518,14 +519,17 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[async_trait]
 impl Store for PostgresStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let query = sqlx::query_as(&self.sql.load)
-            .bind(key.as_bytes().as_slice())
-            .bind(now.as_millis());
+        Ok(self.lookup(key, now).await?.into_live())
+    }
+
+    /// One `SELECT` of the row, expired or not; Rust decides which.
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        let query = sqlx::query_as(&self.sql.load).bind(key.as_bytes().as_slice());
         let row: Option<SessionRow> = on_held!(self.held, postgres_unavailable, |connection| {
             query.fetch_optional(connection)
         })
         .map_err(to_store_error)?;
-        row.map(SessionRow::into_record).transpose()
+        SessionRow::lookup(row, now)
     }
 
     /// One `INSERT ... ON CONFLICT DO UPDATE ... WHERE` the existing row has expired.

@@ -56,17 +56,17 @@ impl Statements {
     pub(super) fn new(names: &TableNames) -> Self {
         let table = names.sessions();
         Self {
+            // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
             load: format!(
                 "SELECT data::text AS data, user_id, {created_at} AS created_at, \
                      {last_seen} AS last_seen, {idle_deadline} AS idle_deadline, \
                      {absolute_deadline} AS absolute_deadline, persistent, \
                      device::text AS device \
-                 FROM {table} WHERE \"key\" = $1 AND expires_at > {now}",
+                 FROM {table} WHERE \"key\" = $1",
                 created_at = millis("created_at"),
                 last_seen = millis("last_seen"),
                 idle_deadline = millis("idle_deadline"),
                 absolute_deadline = millis("absolute_deadline"),
-                now = at(2),
             ),
             // A conflicting row is replaced only if it has expired by the new record's
             // `last_seen` (its creation time), so a live session is never overwritten.

@@ -51,6 +51,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use sessile::store::Lookup;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -536,13 +537,17 @@ async fn apply_changes(
 #[async_trait]
 impl Store for SqliteStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        Ok(self.lookup(key, now).await?.into_live())
+    }
+
+    /// One `SELECT` of the row, expired or not; Rust decides which.
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         let row: Option<SessionRow> = sqlx::query_as(&self.sql.load)
             .bind(key.as_bytes().as_slice())
-            .bind(now.as_millis())
             .fetch_optional(&self.pool)
             .await
             .map_err(to_store_error)?;
-        row.map(SessionRow::into_record).transpose()
+        SessionRow::lookup(row, now)
     }
 
     /// One upsert: a conflicting row is replaced only if it has expired by the record's

@@ -22,10 +22,11 @@ impl Statements {
     pub(super) fn new(names: &TableNames) -> Self {
         let t = names.sessions();
         Self {
+            // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
             load: format!(
                 "SELECT data, user_id, created_at, last_seen, idle_deadline, absolute_deadline, \
                      persistent, device \
-                 FROM {t} WHERE \"key\" = ? AND expires_at > ?"
+                 FROM {t} WHERE \"key\" = ?"
             ),
             live_data: format!("SELECT data FROM {t} WHERE \"key\" = ? AND expires_at > ?"),
             // A conflicting row is replaced only if it has expired by the record's `last_seen`

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use sessile::store::Lookup;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionId, SessionSummary,
     Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -65,6 +66,10 @@ impl TempSqliteStore {
 impl Store for TempSqliteStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         self.store.load(key, now).await
+    }
+
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        self.store.lookup(key, now).await
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {

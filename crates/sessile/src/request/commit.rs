@@ -4,7 +4,7 @@ use crate::codec::HeaderList;
 use crate::events::Event;
 use crate::id::SessionId;
 use crate::record::{Device, Record};
-use crate::store::{CreateOutcome, RotateOutcome, StoreError, UpdateOutcome};
+use crate::store::{CreateOutcome, Lookup, RotateOutcome, StoreError, UpdateOutcome};
 use crate::time::Timestamp;
 
 use super::device::device;
@@ -57,8 +57,9 @@ impl Shared {
         }
     }
 
-    /// Loads the record of `id`, emitting the event that tells what was found; `None` when there
-    /// is no live session the validity hook accepts.
+    /// Loads the record of `id`, emitting the event that tells what was found (loaded, expired
+    /// and by which deadline, missing, refused by the hook, corrupt); `None` when there is no
+    /// live session the validity hook accepts. One store call, as a plain load.
     pub(super) async fn load(
         &self,
         backend: &StoreBackend,
@@ -66,17 +67,24 @@ impl Shared {
         now: Timestamp,
     ) -> Result<Option<Box<Record>>, SessionError> {
         let events = &self.config.events;
-        match self.call(backend.store.load(&id.store_key(), now)).await {
-            Ok(Some(record)) if self.is_valid(&record) => {
+        match self.call(backend.store.lookup(&id.store_key(), now)).await {
+            Ok(Lookup::Live(record)) if self.is_valid(&record) => {
                 events.emit(&Event::Loaded { tag: id.log_tag() });
                 Ok(Some(Box::new(record)))
             }
-            Ok(Some(_)) => {
+            Ok(Lookup::Live(_)) => {
                 events.emit(&Event::Invalidated { tag: id.log_tag() });
                 Ok(None)
             }
-            Ok(None) => {
-                events.emit(&Event::Expired { tag: id.log_tag() });
+            Ok(Lookup::Expired(deadline)) => {
+                events.emit(&Event::Expired {
+                    tag: id.log_tag(),
+                    deadline,
+                });
+                Ok(None)
+            }
+            Ok(Lookup::Missing) => {
+                events.emit(&Event::Missed { tag: id.log_tag() });
                 Ok(None)
             }
             Err(StoreError::Corrupt(_)) => {

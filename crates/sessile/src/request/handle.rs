@@ -202,6 +202,11 @@ impl Session {
             }
             Err(error) => return Err(error.into()),
         };
+        if outcome == IncrementOutcome::Gone && self.with_state(|state| state.is_unloaded())? {
+            // The store's answer does not say why the session is gone; one read, on this path
+            // only, names it with its event (expired and by which deadline, or missing).
+            shared.load(&backend, &id, now).await?;
+        }
         let applied = self.with_state(|state| match outcome {
             IncrementOutcome::Value(value) => {
                 state.incremented_in_store(key, value, now);

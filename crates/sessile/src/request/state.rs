@@ -410,7 +410,8 @@ impl RequestState {
 
     /// The store found no live session `id` to increment. Loaded earlier in this request, the
     /// session ended under the request (`true`: interrupted); never loaded, it had ended before,
-    /// like an expired session (`false`: the increment starts a new one).
+    /// like an expired session (`false`: the increment starts a new one; the caller's load
+    /// named why with its event).
     pub(super) fn increment_found_nothing(&mut self, shared: &Shared, id: &SessionId) -> bool {
         let Some(Phase::Store { at, .. }) = &mut self.phase else {
             return false;
@@ -423,7 +424,6 @@ impl RequestState {
                 true
             }
             StorePhase::Unloaded { .. } => {
-                events.emit(&Event::Expired { tag: id.log_tag() });
                 *at = StorePhase::Fresh(Fresh::DEAD_COOKIE);
                 self.reissue = false;
                 false
@@ -486,8 +486,11 @@ fn open_cookie(
             events.emit(&Event::Corrupt { tag: tag() });
             (dead, false)
         }
-        OpenedCookie::Expired => {
-            events.emit(&Event::Expired { tag: tag() });
+        OpenedCookie::Expired { deadline } => {
+            events.emit(&Event::Expired {
+                tag: tag(),
+                deadline,
+            });
             (dead, false)
         }
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::SessionId;
 use crate::keys::{KeyIndex, Keys};
-use crate::record::Record;
+use crate::record::{Deadline, Record};
 use crate::time::Timestamp;
 
 /// Browsers keep cookies up to 4096 bytes, name and attributes included.
@@ -47,7 +47,7 @@ pub(crate) enum Unsealed {
     /// It opened but does not decode.
     Corrupt,
     /// Its sealed deadline has passed.
-    Expired,
+    Expired(Deadline),
 }
 
 impl CookieStore {
@@ -81,8 +81,8 @@ impl CookieStore {
         }
         let (plaintext, index) = keys.open(name, value).ok_or(Unsealed::Unopenable)?;
         let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| Unsealed::Corrupt)?;
-        if !sealed.record.is_live(now) {
-            return Err(Unsealed::Expired);
+        if let Some(deadline) = sealed.record.expired_by(now) {
+            return Err(Unsealed::Expired(deadline));
         }
         Ok((sealed.id, sealed.record, index))
     }

@@ -9,7 +9,7 @@ use crate::change::{incremented, ChangeSet, Touch};
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
 use crate::time::Timestamp;
 
@@ -190,6 +190,18 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         Ok(self.lock().live(key, now).cloned())
+    }
+
+    /// An expired record stays until a write frees it or cleanup runs; until then it is
+    /// `Expired`, afterwards `Missing`.
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        Ok(match self.lock().records.get(key) {
+            None => Lookup::Missing,
+            Some(record) => match record.expired_by(now) {
+                None => Lookup::Live(record.clone()),
+                Some(deadline) => Lookup::Expired(deadline),
+            },
+        })
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {

@@ -26,9 +26,10 @@ use tokio::task::JoinSet;
 
 use crate::change::{ChangeSet, Touch};
 use crate::id::{SessionId, StoreKey};
+use crate::record::Deadline;
 use crate::record::{Device, Record, SessionData, SessionSummary};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
@@ -177,6 +178,106 @@ fn keys_of(summaries: &[SessionSummary]) -> Vec<StoreKey> {
         .iter()
         .map(|summary| summary.key.clone())
         .collect()
+}
+
+async fn lookup<S: Store + ?Sized>(store: &S, key: &StoreKey, at: Timestamp) -> Lookup {
+    store.lookup(key, at).await.expect("lookup failed")
+}
+
+/// Records past their idle deadline, their absolute deadline, both, and an idle deadline a
+/// touch clamped to the absolute one, each with the deadline that ended it and when to look.
+async fn expired_records<S: Store>(
+    store: &S,
+) -> Vec<(&'static str, StoreKey, Timestamp, Deadline)> {
+    let t = now();
+    let clamped = fresh_key();
+    let record = Record {
+        absolute_deadline: t + HOUR,
+        ..record_at(t)
+    };
+    create(store, &clamped, &record).await;
+    for at in [t + 20 * MINUTE, t + 45 * MINUTE] {
+        let touch = touched(ChangeSet::default(), at);
+        assert_eq!(
+            update(store, &clamped, &touch, at).await,
+            UpdateOutcome::Applied
+        );
+    }
+    // Created after the updates, which may free records expired by its time (the memory store
+    // frees a few on every write).
+    let idle = fresh_key();
+    create(store, &idle, &record_at(t)).await;
+    vec![
+        ("idle too long", idle.clone(), t + IDLE, Deadline::Idle),
+        (
+            "past both deadlines",
+            idle,
+            t + ABSOLUTE,
+            Deadline::Absolute,
+        ),
+        (
+            "idle deadline clamped to the absolute one",
+            clamped,
+            t + HOUR,
+            Deadline::Absolute,
+        ),
+    ]
+}
+
+/// [`Store::lookup`] never answers `Live` for an expired record: it is `Expired` with the deadline
+/// that passed (the absolute one when both have, or when a touch clamped the idle deadline to
+/// it) or, in a store that drops records at their deadline, `Missing`. A live record is `Live`,
+/// the record [`Store::load`] returns; a key never written, or deleted, is `Missing`.
+pub async fn lookup_tells_live_expired_and_missing<S: Store>(store: S) {
+    let t = now();
+    let live = fresh_key();
+    let record = record_at(t);
+    create(&store, &live, &record).await;
+    assert_eq!(
+        lookup(&store, &live, t + IDLE - one_ms()).await,
+        Lookup::Live(record.clone()),
+        "a live record must be looked up as the record `create` stored"
+    );
+    assert_eq!(load(&store, &live, t).await, Some(record));
+    assert_eq!(
+        lookup(&store, &fresh_key(), t).await,
+        Lookup::Missing,
+        "a key never written must be missing"
+    );
+    assert!(store.delete(&live).await.expect("delete failed"));
+    assert_eq!(
+        lookup(&store, &live, t).await,
+        Lookup::Missing,
+        "a deleted record must be missing"
+    );
+    for (what, key, at, deadline) in expired_records(&store).await {
+        match lookup(&store, &key, at).await {
+            Lookup::Missing => {}
+            Lookup::Expired(reported) => assert_eq!(
+                reported, deadline,
+                "a record {what} must be reported expired by the {deadline:?} deadline"
+            ),
+            Lookup::Live(_) => panic!("a record {what} must never be looked up as live"),
+        }
+        assert_eq!(
+            load(&store, &key, at).await,
+            None,
+            "a record {what} must not load"
+        );
+    }
+}
+
+/// For stores that keep expired records until cleanup (`keeps_expired`): [`Store::lookup`]
+/// reports an expired record as `Expired` with the deadline that ended it, not `Missing`, so the
+/// engine's events tell an expired session from one that never existed or was deleted.
+pub async fn lookup_names_the_deadline_of_an_expired_record<S: Store>(store: S) {
+    for (what, key, at, deadline) in expired_records(&store).await {
+        assert_eq!(
+            lookup(&store, &key, at).await,
+            Lookup::Expired(deadline),
+            "a record {what} must be reported expired by the {deadline:?} deadline"
+        );
+    }
 }
 
 /// Every field of a record, including the optional ones, reads back exactly as written; a key
@@ -1518,6 +1619,10 @@ where
     match store.load(&key, t).await {
         Err(StoreError::Corrupt(_)) => {}
         other => panic!("load of an undecodable record must be Err(Corrupt), got {other:?}"),
+    }
+    match store.lookup(&key, t).await {
+        Err(StoreError::Corrupt(_)) => {}
+        other => panic!("lookup of an undecodable record must be Err(Corrupt), got {other:?}"),
     }
     store
         .delete(&key)

@@ -9,12 +9,14 @@ use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
 use crate::time::Timestamp;
 
 /// How many times each [`Store`] method was called: a snapshot taken by [`CountingStore::counts`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `load` counts [`Store::load`] and [`Store::lookup`] together: each is the one read of a
+/// session.
 #[allow(missing_docs)] // one field per `Store` method, named after it
 pub struct StoreCalls {
     pub load: u64,
@@ -157,6 +159,12 @@ impl<S: Store> Store for CountingStore<S> {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         bump(&self.counters.load);
         self.store.load(key, now).await
+    }
+
+    /// Counted as a `load`: both are the one read of a session.
+    async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
+        bump(&self.counters.load);
+        self.store.lookup(key, now).await
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {

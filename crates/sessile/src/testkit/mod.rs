@@ -67,10 +67,21 @@ pub use recording::RecordingEvents;
 /// # fn main() {}
 /// ```
 ///
+/// A store that keeps expired records until cleanup deletes them (SQL tables, the memory store)
+/// adds the flag `keeps_expired` after the other arguments, which adds
+/// [`cases::lookup_names_the_deadline_of_an_expired_record`]: its [`crate::Store::lookup`]
+/// must then report an expired record as expired, by the right deadline, instead of missing.
+///
+/// ```
+/// // tests/memory_conformance.rs
+/// sessile::store_conformance!(async { sessile::MemoryStore::new() }, keeps_expired);
+/// # fn main() {}
+/// ```
+///
 /// To run the suite twice in one file (two backends), invoke it in two modules.
 #[macro_export]
 macro_rules! store_conformance {
-    ($make_store:expr $(,)?) => {
+    ($make_store:expr $(, $flag:ident)* $(,)?) => {
         $crate::__store_conformance_cases!(
             $make_store;
             round_trip_keeps_every_field,
@@ -94,10 +105,12 @@ macro_rules! store_conformance {
             large_value_round_trips,
             create_collides_with_live_key,
             create_over_expired_key_is_consistent,
+            lookup_tells_live_expired_and_missing,
         );
+        $( $crate::__store_conformance_option!($flag, $make_store); )*
     };
-    ($make_store:expr, corrupt = $corrupt:expr $(,)?) => {
-        $crate::store_conformance!($make_store);
+    ($make_store:expr, corrupt = $corrupt:expr $(, $flag:ident)* $(,)?) => {
+        $crate::store_conformance!($make_store $(, $flag)*);
         $crate::__corrupt_record_cases!($make_store, $corrupt);
     };
 }
@@ -180,6 +193,17 @@ macro_rules! __corrupt_record_cases {
                 });
             }
         )+
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_option {
+    (keeps_expired, $make_store:expr) => {
+        $crate::__store_conformance_cases!(
+            $make_store;
+            lookup_names_the_deadline_of_an_expired_record
+        );
     };
 }
 
