@@ -285,7 +285,8 @@ async fn rust_honours_a_rotation_of_its_own_keys() {
     assert_eq!(
         events.count(|e| *e
             == Event::Rejected {
-                reason: RejectReason::Unsealable
+                reason: RejectReason::Unsealable,
+                client_ip: None,
             }),
         1,
         "{:?}",

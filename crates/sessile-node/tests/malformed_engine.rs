@@ -143,7 +143,13 @@ fn is_missed(event: &Event) -> bool {
 }
 
 fn is_rejected(reason: RejectReason) -> impl Fn(&Event) -> bool {
-    move |event| *event == Event::Rejected { reason }
+    move |event| {
+        *event
+            == Event::Rejected {
+                reason,
+                client_ip: None,
+            }
+    }
 }
 
 #[tokio::test]

@@ -411,7 +411,7 @@ impl Config {
             rotate_on_sign_in: true,
             csrf_secret_key: CSRF_SECRET_KEY.to_owned(),
             clock: Arc::new(SystemClock),
-            events: Arc::new(TracingEvents),
+            events: Arc::new(TracingEvents::new()),
         }
     }
 
@@ -457,7 +457,8 @@ impl Config {
         self.store_timeout
     }
 
-    /// Whether the client's IP address is stored in the device metadata.
+    /// Whether the client's IP address is stored in the device metadata and carried by
+    /// [`crate::Event::Rejected`].
     pub fn record_ip(&self) -> bool {
         self.record_ip
     }
@@ -582,7 +583,9 @@ impl ConfigBuilder {
         self
     }
 
-    /// Records client IP addresses in the device metadata (default off).
+    /// Keeps client IP addresses (default off): in the device metadata of each session, and in
+    /// [`crate::Event::Rejected`] for the request that presented a rejected id. One switch,
+    /// since both are the same decision: whether this app processes its clients' addresses.
     pub fn record_ip(mut self, record_ip: bool) -> Self {
         self.config.record_ip = record_ip;
         self

@@ -14,9 +14,9 @@ use sessile::{
     StoreKey, Touch, UpdateOutcome,
 };
 use sessile::{
-    Clock, Config, ConfigBuilder, CookieConfig, CookieStore, Event, Key, Keys, ManualClock,
-    MemoryStore, Record, RejectReason, ResponseHeaders, SessionError, SessionId, SessionManager,
-    Store, Timestamp,
+    Clock, Config, ConfigBuilder, CookieConfig, CookieStore, Event, EventSink, Key, Keys,
+    ManualClock, MemoryStore, Record, RejectReason, ResponseHeaders, SessionError, SessionId,
+    SessionManager, Store, Timestamp,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -416,7 +416,8 @@ async fn malformed_cookies_become_fresh_sessions_without_io() {
     assert_eq!(
         h.events.count(|e| *e
             == Event::Rejected {
-                reason: RejectReason::BadSignature
+                reason: RejectReason::BadSignature,
+                client_ip: None,
             }),
         badly_signed.len()
     );
@@ -826,7 +827,8 @@ async fn cookie_store_refuses_tampered_values() {
     assert_eq!(
         h.events.count(|e| *e
             == Event::Rejected {
-                reason: RejectReason::Unsealable
+                reason: RejectReason::Unsealable,
+                client_ip: None,
             }),
         1
     );
@@ -1981,5 +1983,122 @@ async fn an_increment_on_a_session_gone_before_the_request_names_why() {
         (counts.increment, counts.load, counts.create),
         (1, 1, 1),
         "the increment, one read that names why it found nothing, the new session"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_id_carries_the_client_ip_only_when_the_app_keeps_addresses() {
+    let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+    for keeps_addresses in [false, true] {
+        let h = Harness::with_config(Keys::generate(), |config| config.record_ip(keeps_addresses));
+        let session = h
+            .manager
+            .start(&cookie_request("not-a-session-id"), Some(client));
+        session.get::<String>("name").await.unwrap();
+        session.finish().await.unwrap();
+        assert_eq!(
+            h.events.events(),
+            [Event::Rejected {
+                reason: RejectReason::Malformed,
+                client_ip: keeps_addresses.then_some(client),
+            }]
+        );
+    }
+}
+
+/// Log lines written through a `tracing` subscriber, kept in memory.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLog {
+    /// Runs `f` with a subscriber writing every level from `debug` up into this log.
+    fn during(&self, f: impl FnOnce()) {
+        let log = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || log.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+    }
+
+    /// The lines written at `level` (`"INFO"`, `"DEBUG"`).
+    fn lines_at(&self, level: &str) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .filter(|line| line.trim_start().starts_with(level))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[test]
+fn ten_thousand_rejected_ids_log_at_debug_and_sum_up_in_one_info_line_a_minute() {
+    let log = CapturedLog::default();
+    let clock = ManualClock::new(START);
+    let rejected = |reason| Event::Rejected {
+        reason,
+        client_ip: None,
+    };
+    log.during(|| {
+        let events = sessile::TracingEvents::with_summary(MINUTE, clock.clone());
+        // The first rejection is summed up at once, so an operator sees it.
+        events.emit(&rejected(RejectReason::BadSignature));
+        for _ in 0..9_999 {
+            events.emit(&rejected(RejectReason::Malformed));
+        }
+        clock.advance(MINUTE - Duration::from_millis(1));
+        events.emit(&Event::Loaded {
+            tag: "abcd1234".into(),
+        });
+        assert_eq!(
+            log.lines_at("INFO").len(),
+            1,
+            "one info line within the minute"
+        );
+        clock.advance(Duration::from_millis(1));
+        events.emit(&Event::Loaded {
+            tag: "abcd1234".into(),
+        });
+        events.emit(&rejected(RejectReason::Unsealable));
+        drop(events);
+    });
+    let info = log.lines_at("INFO");
+    assert_eq!(info.len(), 3, "{info:#?}");
+    assert!(
+        info[0].contains("1 session ids rejected")
+            && info[0].contains("bad signature: 1")
+            && info[0].contains("malformed: 0"),
+        "{}",
+        info[0]
+    );
+    assert!(
+        info[1].contains("9999 session ids rejected in the last 60 s")
+            && info[1].contains("malformed: 9999"),
+        "{}",
+        info[1]
+    );
+    // Dropped before the next minute: what was still counted is written then.
+    assert!(info[2].contains("unsealable: 1"), "{}", info[2]);
+    let debug = log.lines_at("DEBUG");
+    assert_eq!(
+        debug
+            .iter()
+            .filter(|line| line.contains("session id rejected"))
+            .count(),
+        10_001,
+        "every rejection has its debug line"
     );
 }

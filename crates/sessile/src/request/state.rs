@@ -201,7 +201,10 @@ impl RequestState {
                         StorePhase::Unloaded { id }
                     }
                     PresentedId::Refused(reason) => {
-                        shared.config.events.emit(&Event::Rejected { reason });
+                        shared
+                            .config
+                            .events
+                            .emit(&rejected(shared, request, reason));
                         StorePhase::Fresh(Fresh::DEAD_COOKIE)
                     }
                 };
@@ -477,9 +480,7 @@ fn open_cookie(
             (CookiePhase::Existing { id, record }, stale)
         }
         OpenedCookie::Refused => {
-            events.emit(&Event::Rejected {
-                reason: RejectReason::Unsealable,
-            });
+            events.emit(&rejected(shared, request, RejectReason::Unsealable));
             (dead, false)
         }
         OpenedCookie::Corrupt => {
@@ -493,5 +494,14 @@ fn open_cookie(
             });
             (dead, false)
         }
+    }
+}
+
+/// The event of a refused id or sealed cookie: the client's address only when the app keeps
+/// client addresses.
+fn rejected(shared: &Shared, request: &RequestFacts, reason: RejectReason) -> Event {
+    Event::Rejected {
+        reason,
+        client_ip: request.client_ip.filter(|_| shared.config.record_ip),
     }
 }
