@@ -1,0 +1,55 @@
+-- Applies a change set encoded from ARGV[at] on (see `ChangeArgs` in store.rs) to a live hash
+-- whose deadlines, user and (Cluster) write counter were read before: one HSET of every set
+-- field and metadata field, one HDEL of every removed one, PEXPIREAT only when the expiry
+-- moved. Returns the user after the change (false for none).
+local function apply_changes(hash, at, dl, old_user, revision)
+  if ARGV[at] == '1' then
+    local doomed = {}
+    for _, field in ipairs(redis.call('HKEYS', hash)) do
+      if string.sub(field, 1, 2) == 'd:' then doomed[#doomed + 1] = field end
+    end
+    chunked('HDEL', hash, doomed)
+  end
+  local set_count = tonumber(ARGV[at + 7])
+  local first_set = at + 8
+  local sets = {}
+  for i = first_set, first_set + 2 * set_count - 1 do sets[#sets + 1] = ARGV[i] end
+  local removes = {}
+  for i = first_set + 2 * set_count, #ARGV do removes[#removes + 1] = ARGV[i] end
+
+  local new_user = old_user
+  if ARGV[at + 3] == '1' then
+    new_user = ARGV[at + 4]
+    sets[#sets + 1] = 'm:user'
+    sets[#sets + 1] = new_user
+  elseif ARGV[at + 3] == '2' then
+    new_user = false
+    removes[#removes + 1] = 'm:user'
+  end
+  if ARGV[at + 5] ~= '' then
+    sets[#sets + 1] = 'm:persistent'
+    sets[#sets + 1] = ARGV[at + 5]
+  end
+  if ARGV[at + 6] ~= '' then
+    sets[#sets + 1] = 'm:device'
+    sets[#sets + 1] = ARGV[at + 6]
+  end
+  local expires_text = dl.expires_text
+  if ARGV[at + 1] ~= '' then
+    local idle_text = ARGV[at + 2]
+    if tonumber(idle_text) > dl.absolute then idle_text = dl.absolute_text end
+    sets[#sets + 1] = 'm:last_seen'
+    sets[#sets + 1] = ARGV[at + 1]
+    sets[#sets + 1] = 'm:idle_deadline'
+    sets[#sets + 1] = idle_text
+    expires_text = idle_text
+  end
+  if not indexed then
+    sets[#sets + 1] = 'm:rev'
+    sets[#sets + 1] = next_revision(revision)
+  end
+  chunked('HSET', hash, sets)
+  chunked('HDEL', hash, removes)
+  if expires_text ~= dl.expires_text then redis.call('PEXPIREAT', hash, expires_text) end
+  return new_user
+end

@@ -1,0 +1,18 @@
+local from, to = KEYS[1], KEYS[2]
+local from_member, to_member, now = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local stored = redis.call('HMGET', from, 'm:idle_deadline', 'm:absolute_deadline', 'm:user')
+local dl = parse_deadlines(stored)
+if not dl or dl.expires <= now then return 0 end
+if redis.call('EXISTS', to) == 1 then
+  local target = deadlines(to)
+  if not target or target.expires > now then return 2 end
+  unindex_session(to_member, redis.call('HGET', to, 'm:user'))
+  redis.call('DEL', to)
+end
+local old_user = stored[3]
+local new_user = apply_changes(from, 6, dl, old_user, nil)
+-- RENAME keeps the PEXPIREAT deadline.
+redis.call('RENAME', from, to)
+unindex_session(from_member, old_user)
+index_session(to_member, new_user, dl.absolute_text)
+return 1
