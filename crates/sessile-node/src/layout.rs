@@ -1,9 +1,15 @@
 //! What the Node-layout stores share (`sessile_redis::node`, `sessile_sql::sequelize`): how a
-//! stored deadline becomes a record's times, and how an `increment` lands on a Node document.
-//! Pure functions over [`Record`]s and [`NodeJson`] documents.
+//! stored deadline becomes a record's times, how `update`, `rotate` and `increment` change a
+//! whole Node document ([`apply`], [`increment_change`]) and what each answers
+//! ([`Modified`]), and the answer to the per-user index they do not keep
+//! ([`no_user_index`]). Pure functions over [`Record`]s and [`NodeJson`] documents: each store
+//! only reads the live record, runs the change and writes the document back atomically (a
+//! compare-and-set on Redis, a locked transaction on SQL).
 
 use serde_json::Value as Json;
-use sessile::{IncrementOutcome, Record, Timestamp, Touch};
+use sessile::{
+    ChangeSet, IncrementOutcome, Record, RotateOutcome, StoreError, Timestamp, Touch, UpdateOutcome,
+};
 
 use crate::record_json::{NodeJson, NodeShape};
 
@@ -50,6 +56,116 @@ pub fn increment(
     record.last_seen = touch.last_seen;
     record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
     IncrementOutcome::Value(value)
+}
+
+/// How a read-modify-write of a whole Node document ended.
+///
+/// ```
+/// use sessile::{RotateOutcome, UpdateOutcome};
+/// use sessile_node::layout::Modified;
+///
+/// assert_eq!(Modified::Done(()).update_outcome(), UpdateOutcome::Applied);
+/// assert_eq!(Modified::<()>::Gone.update_outcome(), UpdateOutcome::Gone);
+/// assert_eq!(Modified::<()>::Collision.rotate_outcome(), RotateOutcome::Collision);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Modified<T> {
+    /// No live record under the (old) id.
+    Gone,
+    /// A rotation's new id holds a live record.
+    Collision,
+    /// The change ran (and was written, if it asked to be); its answer.
+    Done(T),
+}
+
+impl Modified<()> {
+    /// What `update` answers.
+    pub fn update_outcome(self) -> UpdateOutcome {
+        match self {
+            Modified::Done(()) => UpdateOutcome::Applied,
+            Modified::Gone | Modified::Collision => UpdateOutcome::Gone,
+        }
+    }
+
+    /// What `rotate` answers.
+    pub fn rotate_outcome(self) -> RotateOutcome {
+        match self {
+            Modified::Done(()) => RotateOutcome::Rotated,
+            Modified::Gone => RotateOutcome::Gone,
+            Modified::Collision => RotateOutcome::Collision,
+        }
+    }
+}
+
+impl Modified<IncrementOutcome> {
+    /// What `increment` answers.
+    pub fn increment_outcome(self) -> IncrementOutcome {
+        match self {
+            Modified::Done(outcome) => outcome,
+            Modified::Gone | Modified::Collision => IncrementOutcome::Gone,
+        }
+    }
+}
+
+/// The change of `update` and `rotate`: `changes` applied to the live record, which is
+/// then written back (`Ok`).
+///
+/// ```
+/// use std::time::Duration;
+/// use serde_json::json;
+/// use sessile::{ChangeSet, Timestamp};
+/// use sessile_node::layout;
+/// use sessile_node::record_json::{NodeJson, NodeShape};
+///
+/// let json = NodeJson::new(NodeShape::SessionMinimal, Duration::from_secs(3600));
+/// let mut record = json.decode(r#"{"n":1}"#, Some(Timestamp::from_millis(3_600_000)))?;
+/// let mut changes = ChangeSet::default();
+/// changes.set("theme", json!("dark"));
+/// assert_eq!(layout::apply(&changes)(&mut record), Ok(()));
+/// assert_eq!(json.encode(&record), r#"{"n":1,"theme":"dark"}"#);
+///
+/// let increment = layout::increment_change(&json, "n", 2, sessile::Touch {
+///     last_seen: Timestamp::from_millis(1_000),
+///     idle_deadline: Timestamp::from_millis(3_601_000),
+/// });
+/// assert_eq!(increment(&mut record), Ok(sessile::IncrementOutcome::Value(3)));
+/// # Ok::<(), sessile::StoreError>(())
+/// ```
+pub fn apply(changes: &ChangeSet) -> impl Fn(&mut Record) -> Result<(), ()> + Send + Sync + '_ {
+    move |record| {
+        changes.apply_to(record);
+        Ok(())
+    }
+}
+
+/// The change of `increment` ([`increment`] on the live record): `Ok` with the new value,
+/// written back; `Err` with the refusal, nothing written.
+pub fn increment_change<'a>(
+    json: &'a NodeJson,
+    field: &'a str,
+    by: i64,
+    touch: Touch,
+) -> impl Fn(&mut Record) -> Result<IncrementOutcome, IncrementOutcome> + Send + Sync + 'a {
+    move |record| match increment(json, record, field, by, touch) {
+        outcome @ IncrementOutcome::Value(_) => Ok(outcome),
+        refused => Err(refused),
+    }
+}
+
+/// The answer of `list_user_sessions` and `delete_user_sessions` on every Node layout: the
+/// Node packages keep no per-user index, so a user's sessions cannot be listed or revoked
+/// (an error that says so, never an empty answer).
+///
+/// ```
+/// use sessile::StoreError;
+///
+/// assert!(matches!(sessile_node::layout::no_user_index(), StoreError::Unsupported(_)));
+/// ```
+pub fn no_user_index() -> StoreError {
+    StoreError::Unsupported(
+        "the Node session packages keep no per-user index: a user's sessions cannot be listed \
+         or revoked on their layouts",
+    )
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ use sessile::{
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
-use sessile_node::layout;
+use sessile_node::layout::{self, Modified};
 use sessile_node::record_json::{NodeJson, NodeShape};
 
 use crate::connect;
@@ -108,34 +108,12 @@ const KOA_SESSION_STORE_GRACE_MS: i64 = 10_000;
 
 /// Writes `ARGV[2]` under `KEYS[1]` (expiring at `PXAT ARGV[3]`, or never when empty) only if
 /// the key still holds exactly `ARGV[1]`. 1 written, 0 the key is gone, 2 it changed.
-const COMPARE_AND_SET: &str = r"
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-if current ~= ARGV[1] then return 2 end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-end
-return 1
-";
+const COMPARE_AND_SET: &str = include_str!("lua/node/compare_and_set.lua");
 
 /// Moves the document `ARGV[1]` at `KEYS[1]` to `KEYS[2]` as `ARGV[2]` (TTL as above) if the old
 /// key still holds exactly `ARGV[1]` and the new one is free. 1 moved, 0 the old key is gone,
 /// 2 it changed, 3 the new key is taken.
-const COMPARE_AND_MOVE: &str = r"
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-if current ~= ARGV[1] then return 2 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 3 end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[2], ARGV[2])
-else
-  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
-end
-redis.call('DEL', KEYS[1])
-return 1
-";
+const COMPARE_AND_MOVE: &str = include_str!("lua/node/compare_and_move.lua");
 
 /// Configures and connects a [`NodeRedisStore`], with the option names every sessile store
 /// uses: `key_prefix` (the package's default, see [`NodeRedisStore::builder`]; any text, braces
@@ -342,56 +320,50 @@ impl NodeRedisStore {
         Ok(record)
     }
 
-    async fn swap(
-        &self,
-        redis_key: &str,
-        read: &[u8],
-        new: &str,
-        expire_at: &str,
-    ) -> Result<Swap, StoreError> {
-        let code: i64 = self
-            .compare_and_set
-            .key(redis_key)
-            .arg(read)
-            .arg(new)
-            .arg(expire_at)
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(store_error)?;
-        Ok(Swap::from_code(code))
-    }
-
-    /// Reads the live record under `redis_key`, lets `change` rewrite it (`Err(stop)`: write
-    /// nothing and report `stop`), and writes it back if nobody changed it meanwhile, else starts
-    /// over. A missing or expired record is `gone`.
+    /// Reads the live record under `from`, lets `change` rewrite it (`Err`: write nothing and
+    /// answer that), and writes it back under `to` (the same key but for a rotation) if nobody
+    /// changed it meanwhile, else starts over. The changes are the Node layouts' own
+    /// ([`layout::apply`], [`layout::increment_change`]), as on the Sequelize tables.
     async fn read_modify_write<T>(
         &self,
-        redis_key: &str,
+        from: &str,
+        to: &str,
         now: Timestamp,
-        gone: T,
-        mut change: impl FnMut(&mut Record) -> Result<T, T>,
-    ) -> Result<T, StoreError>
-    where
-        T: Copy,
-    {
-        let _turn = self.write_turn(redis_key).await;
+        change: impl Fn(&mut Record) -> Result<T, T>,
+    ) -> Result<Modified<T>, StoreError> {
+        let _turn = self.write_turn(from).await;
         loop {
-            let Some(Read { text, mut record }) = self.read(redis_key).await? else {
-                return Ok(gone);
+            let Some(Read { text, mut record }) = self.read(from).await? else {
+                return Ok(Modified::Gone);
             };
             if !record.is_live(now) {
-                return Ok(gone);
+                return Ok(Modified::Gone);
             }
             let done = match change(&mut record) {
                 Ok(done) => done,
-                Err(stop) => return Ok(stop),
+                Err(stop) => return Ok(Modified::Done(stop)),
             };
             let new = self.json.encode(&record);
             let expire_at = expire_at(self.json.shape(), &record);
-            match self.swap(redis_key, &text, &new, &expire_at).await? {
-                Swap::Written => return Ok(done),
-                Swap::Gone => return Ok(gone),
-                Swap::Changed | Swap::Taken => tokio::task::yield_now().await,
+            let mut script = if from == to {
+                self.compare_and_set.key(from)
+            } else {
+                let mut moving = self.compare_and_move.key(from);
+                moving.key(to);
+                moving
+            };
+            let code: i64 = script
+                .arg(&text)
+                .arg(&new)
+                .arg(&expire_at)
+                .invoke_async(&mut self.connection.clone())
+                .await
+                .map_err(store_error)?;
+            match Swap::from_code(code) {
+                Swap::Written => return Ok(Modified::Done(done)),
+                Swap::Gone => return Ok(Modified::Gone),
+                Swap::Taken => return Ok(Modified::Collision),
+                Swap::Changed => tokio::task::yield_now().await,
             }
         }
     }
@@ -436,14 +408,13 @@ impl Store for NodeRedisStore {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
         let redis_key = self.redis_key(key)?;
-        self.bounded(
-            "update",
-            self.read_modify_write(&redis_key, now, UpdateOutcome::Gone, |record| {
-                changes.apply_to(record);
-                Ok(UpdateOutcome::Applied)
-            }),
-        )
-        .await
+        let modified = self
+            .bounded(
+                "update",
+                self.read_modify_write(&redis_key, &redis_key, now, layout::apply(changes)),
+            )
+            .await?;
+        Ok(modified.update_outcome())
     }
 
     async fn rotate(
@@ -457,37 +428,13 @@ impl Store for NodeRedisStore {
         if from_key == to_key {
             return Ok(RotateOutcome::Collision);
         }
-        self.bounded("rotate", async {
-            let _turn = self.write_turn(&from_key).await;
-            loop {
-                let Some(Read { text, mut record }) = self.read(&from_key).await? else {
-                    return Ok(RotateOutcome::Gone);
-                };
-                if !record.is_live(now) {
-                    return Ok(RotateOutcome::Gone);
-                }
-                changes.apply_to(&mut record);
-                let document = self.json.encode(&record);
-                let expire_at = expire_at(self.json.shape(), &record);
-                let code: i64 = self
-                    .compare_and_move
-                    .key(&from_key)
-                    .key(&to_key)
-                    .arg(&text)
-                    .arg(&document)
-                    .arg(&expire_at)
-                    .invoke_async(&mut self.connection.clone())
-                    .await
-                    .map_err(store_error)?;
-                match Swap::from_code(code) {
-                    Swap::Written => return Ok(RotateOutcome::Rotated),
-                    Swap::Gone => return Ok(RotateOutcome::Gone),
-                    Swap::Taken => return Ok(RotateOutcome::Collision),
-                    Swap::Changed => tokio::task::yield_now().await,
-                }
-            }
-        })
-        .await
+        let modified = self
+            .bounded(
+                "rotate",
+                self.read_modify_write(&from_key, &to_key, now, layout::apply(changes)),
+            )
+            .await?;
+        Ok(modified.rotate_outcome())
     }
 
     async fn increment(
@@ -499,16 +446,14 @@ impl Store for NodeRedisStore {
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
         let redis_key = self.redis_key(key)?;
-        let change =
-            |record: &mut Record| match layout::increment(&self.json, record, field, by, touch) {
-                outcome @ IncrementOutcome::Value(_) => Ok(outcome),
-                refused => Err(refused),
-            };
-        self.bounded(
-            "increment",
-            self.read_modify_write(&redis_key, now, IncrementOutcome::Gone, change),
-        )
-        .await
+        let change = layout::increment_change(&self.json, field, by, touch);
+        let modified = self
+            .bounded(
+                "increment",
+                self.read_modify_write(&redis_key, &redis_key, now, change),
+            )
+            .await?;
+        Ok(modified.increment_outcome())
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
@@ -531,9 +476,7 @@ impl Store for NodeRedisStore {
         _user: &str,
         _now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        Err(StoreError::Unsupported(
-            "the Node Redis layouts keep no per-user index to list a user's sessions by",
-        ))
+        Err(layout::no_user_index())
     }
 
     async fn delete_user_sessions(
@@ -541,9 +484,7 @@ impl Store for NodeRedisStore {
         _user: &str,
         _keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported(
-            "the Node Redis layouts keep no per-user index to revoke a user's sessions by",
-        ))
+        Err(layout::no_user_index())
     }
 
     async fn delete_expired(&self, _now: Timestamp, _limit: u32) -> Result<u64, StoreError> {

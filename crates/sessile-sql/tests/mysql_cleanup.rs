@@ -33,7 +33,8 @@ async fn count(store: &MySqlStore, condition: &str, now: i64) -> i64 {
 }
 
 /// InnoDB's count of deadlocks since the server started. The store retries a deadlocked
-/// statement once, so the counter, not an error, shows whether the cleaners deadlocked at all.
+/// statement (three attempts in all), so the counter, not an error, shows whether the cleaners
+/// deadlocked at all.
 async fn deadlocks(store: &MySqlStore) -> u64 {
     let (_, value): (String, String) = sqlx::query_as("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
         .fetch_one(store.pool())

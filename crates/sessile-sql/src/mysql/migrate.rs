@@ -35,7 +35,7 @@ pub(super) fn migration_sql(table: &str) -> String {
 
 /// The statements of one migration with the backquoted `table` in place of `{{table}}`.
 fn render(sql: &str, table: &str) -> Vec<String> {
-    let quoted = super::quote_identifier(table);
+    let quoted = super::sql::quote_identifier(table);
     statements(sql)
         .into_iter()
         .map(|statement| statement.replace("{{table}}", &quoted))
@@ -73,7 +73,7 @@ async fn close(connection: PoolConnection<MySql>) {
 }
 
 async fn run_locked(connection: &mut MySqlConnection, table: &str) -> Result<(), Error> {
-    super::lift_statement_timeout(connection)
+    super::options::lift_statement_timeout(connection)
         .await
         .map_err(Error::SchemaVersion)?;
     let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")

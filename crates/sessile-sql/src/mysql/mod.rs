@@ -1,12 +1,17 @@
 //! The MySQL / MariaDB store: InnoDB, utf8mb4, every commit one statement or one short
 //! transaction. [`MySqlStore`] documents what it guarantees and how.
+//!
+//! Like every dialect folder: `options.rs` (the options type and the connection setup),
+//! `sql.rs` (the statements), `error.rs` (error classification and deadlock retry), `delta.rs`
+//! (how a change set is written), `migrate.rs` (the schema), and the store here.
 
 mod delta;
+mod error;
 mod migrate;
+mod options;
+mod sql;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sessile::store::Lookup;
@@ -14,143 +19,23 @@ use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionData, SessionSummary,
     Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
-use sqlx::{Connection, MySqlConnection, MySqlPool};
+use sqlx::{Connection, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 pub(crate) use self::delta::MYSQL_JSON;
 use self::delta::{json_path, key_in_place_possible};
+pub(crate) use self::error::{error_number, is_deadlock, to_store_error, ER_DUP_ENTRY};
+use self::error::{is_duplicate_key, mysql_unavailable, retry_on_deadlock, ER_DATA_OUT_OF_RANGE};
+pub(crate) use self::options::connect_pool;
+pub use self::options::MySqlStoreOptions;
+use self::options::DEFAULT_TABLE;
+use self::sql::{Statements, INCREMENT_PATH_BINDS};
 use crate::codec::{
     bind_new_record, decode_data, decode_summaries, encode_data, lookup_row, update_outcome,
     SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
-use crate::error::{store_error, Error};
+use crate::error::Error;
 use crate::held::{on_held, HeldConnections};
-use crate::names::validate_identifier;
-use crate::options::{shared_options, SharedOptions};
-use crate::tls;
-
-/// The table sessions live in unless configured otherwise.
-const DEFAULT_TABLE: &str = "sessile_sessions";
-
-/// How a [`MySqlStore`] connects: pool size, the timeouts that bound how long an operation may
-/// take before it fails with [`StoreError::Unavailable`], the table and whether to migrate at
-/// startup. The same names as every sessile store's options.
-///
-/// - `max_connections` (default 10), `acquire_timeout` (default 5 s);
-/// - `statement_timeout` (default 5 s), set on every connection: MariaDB's
-///   `max_statement_time`, MySQL's `max_execution_time`, and `innodb_lock_wait_timeout` (whole
-///   seconds, at least one) on both; `no_statement_timeout` keeps the server's settings;
-/// - `table` (default `sessile_sessions`, at most 64 characters); MySQL has no schemas inside a
-///   database, so there is no `schema` option (the database is the URL's);
-/// - `migrate_on_connect` (default on); [`MySqlStoreOptions::migration_sql`] gives the SQL to
-///   teams that run migrations with their own tool.
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use sessile_sql::MySqlStoreOptions;
-///
-/// # async fn connect() -> Result<(), sessile_sql::Error> {
-/// let store = MySqlStoreOptions::new()
-///     .max_connections(20)
-///     .acquire_timeout(Duration::from_secs(2))
-///     .statement_timeout(Duration::from_secs(2))
-///     .table("app_sessions")
-///     .connect("mysql://app:secret@db.internal:3306/app")
-///     .await?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Debug)]
-pub struct MySqlStoreOptions {
-    shared: SharedOptions,
-}
-
-impl Default for MySqlStoreOptions {
-    /// See the list above.
-    fn default() -> Self {
-        Self {
-            shared: SharedOptions::new(DEFAULT_TABLE, true),
-        }
-    }
-}
-
-impl MySqlStoreOptions {
-    /// The defaults (see [`Default`]).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    shared_options!(statement_timeout);
-
-    /// The SQL that creates or upgrades the sessions table, for teams that run migrations with
-    /// their own tool (then turn [`migrate_on_connect`](Self::migrate_on_connect) off). It is
-    /// what [`MySqlStore::migrate`] runs, without its bookkeeping; every statement is idempotent
-    /// (`IF NOT EXISTS`), so a later `migrate` finds the table in place and only records the
-    /// version. The unrendered files are under `migrations/mysql/` in the crate's source.
-    ///
-    /// ```
-    /// use sessile_sql::MySqlStoreOptions;
-    ///
-    /// let sql = MySqlStoreOptions::new().table("app_sessions").migration_sql()?;
-    /// assert!(sql.contains("CREATE TABLE IF NOT EXISTS `app_sessions`"));
-    /// # Ok::<(), sessile_sql::Error>(())
-    /// ```
-    pub fn migration_sql(&self) -> Result<String, Error> {
-        validate_table_name(&self.shared.table)?;
-        Ok(migrate::migration_sql(&self.shared.table))
-    }
-
-    /// Connects to the database at `url` (`mysql://user:password@host:port/database`).
-    pub async fn connect(self, url: &str) -> Result<MySqlStore, Error> {
-        let options: MySqlConnectOptions = url.parse().map_err(Error::Connect)?;
-        self.connect_with(options).await
-    }
-
-    /// Connects with connection options built in code. The character set is forced to
-    /// `utf8mb4` (keys and values may hold any Unicode, emoji included).
-    pub async fn connect_with(self, options: MySqlConnectOptions) -> Result<MySqlStore, Error> {
-        validate_table_name(&self.shared.table)?;
-        let options = match &self.shared.tls_ca_certificates {
-            Some(pem) => tls::mysql(options, pem)?,
-            None => options,
-        };
-        let options = options.charset("utf8mb4");
-        let statement_timeout = self.shared.statement_timeout;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(self.shared.max_connections)
-            .acquire_timeout(self.shared.acquire_timeout)
-            // The store's operations run on connections it holds outside the pool (see
-            // `held.rs`), which pings those idle for a second or more itself; the pool only
-            // opens them, and serves migrations and the application's own queries, for which a
-            // ping on checkout still drops a connection a server restart killed.
-            .test_before_acquire(true)
-            .after_connect(move |connection, _| {
-                Box::pin(async move { set_session_timeouts(connection, statement_timeout).await })
-            })
-            .connect_with(options)
-            .await
-            .map_err(Error::Connect)?;
-        self.from_pool(pool).await
-    }
-
-    /// A store on a pool the application configured itself, with this table, migrated unless
-    /// [`MySqlStoreOptions::migrate_on_connect`] turned that off.
-    ///
-    /// The pool's connections should use `utf8mb4` (sqlx's default) and may set their own
-    /// timeouts; [`MySqlStoreOptions::statement_timeout`] applies only to pools this type opens.
-    pub async fn from_pool(self, pool: MySqlPool) -> Result<MySqlStore, Error> {
-        validate_table_name(&self.shared.table)?;
-        let store = MySqlStore {
-            held: Arc::new(HeldConnections::new(pool.clone())),
-            pool,
-            sql: Arc::new(Statements::for_table(&self.shared.table)),
-        };
-        if self.shared.migrate_on_connect {
-            store.migrate().await?;
-        }
-        Ok(store)
-    }
-}
 
 /// Sessions in a MySQL 8 or MariaDB 10.5+ database.
 ///
@@ -207,7 +92,8 @@ impl MySqlStoreOptions {
 ///   several nodes queue rather than deadlock, and live traffic never waits on them (a plain
 ///   `DELETE ... ORDER BY expires_at LIMIT ?` also locks the first live index entry and
 ///   deadlocks with updates of that session). A deadlock (1213) in any operation is retried
-///   once (InnoDB rolled the statement back); a second one is a backend error.
+///   (InnoDB rolled the statement back), up to three attempts in all, as on every MySQL
+///   layout; a third one is a backend error.
 /// - **Errors.** Connection refused, reset or lost, pool timeout, statement timeout (MariaDB
 ///   1969, MySQL 3024), lock wait timeout (1205), server shutdown (1053), killed connections and
 ///   lost connections (2013) are [`StoreError::Unavailable`]: the request fails with 503. Rows that
@@ -439,7 +325,7 @@ impl MySqlStore {
                 Ok(IncrementOutcome::Value(result.last_insert_id() as i64))
             }
             Ok(_) => Ok(IncrementOutcome::Gone),
-            Err(error) if mysql_error_number(&error) == Some(ER_DATA_OUT_OF_RANGE) => {
+            Err(error) if error_number(&error) == Some(ER_DATA_OUT_OF_RANGE) => {
                 Ok(IncrementOutcome::NotAnInteger)
             }
             Err(error) => Err(to_store_error(error)),
@@ -496,237 +382,12 @@ impl MySqlStore {
     }
 }
 
-/// How often the increment statement binds the field's path.
-const INCREMENT_PATH_BINDS: usize = 6;
-
-/// The statements of one table, formatted once.
-#[derive(Debug)]
-struct Statements {
-    table: String,
-    quoted_table: String,
-    load: String,
-    create: String,
-    select_data_for_update: String,
-    delete_expired_key: String,
-    increment: String,
-    delete: String,
-    list_user_sessions: String,
-    delete_user_sessions: String,
-    expired_keys: String,
-}
-
-impl Statements {
-    fn for_table(table: &str) -> Self {
-        let t = quote_identifier(table);
-        // Each column of the update branch keeps its value unless the row has expired by the
-        // new record's creation (`VALUES(last_seen)`). `expires_at` is assigned last because
-        // later assignments see earlier ones, and every condition reads the old `expires_at`.
-        // The first assignment also sets LAST_INSERT_ID to 1 (kept) or 2 (replaced): an
-        // insert never evaluates it and reports 0, so "1 row, id 1" can only be a collision.
-        let replace_if_expired = |column: &str| {
-            format!("{column} = IF(expires_at <= VALUES(last_seen), VALUES({column}), {column})")
-        };
-        let create = format!(
-            "INSERT INTO {t} (`key`, data, user_id, created_at, last_seen, idle_deadline, \
-                 absolute_deadline, expires_at, persistent, device) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE \
-                 data = IF(LAST_INSERT_ID(IF(expires_at <= VALUES(last_seen), 2, 1)) = 2, \
-                     VALUES(data), data), \
-                 {}, {}, {}, {}, {}, {}, {}, {}",
-            replace_if_expired("user_id"),
-            replace_if_expired("created_at"),
-            replace_if_expired("last_seen"),
-            replace_if_expired("idle_deadline"),
-            replace_if_expired("absolute_deadline"),
-            replace_if_expired("persistent"),
-            replace_if_expired("device"),
-            replace_if_expired("expires_at"),
-        );
-        // The current value as a BIGINT: absent or JSON null count as 0, integers within i64
-        // as themselves (checked in DECIMAL, since MariaDB calls any integer literal INTEGER),
-        // anything else overflows on purpose (see [`MySqlStore`]). `(last_seen = last_seen)`
-        // is 1 but depends on the row, so the server cannot fold the overflow into an error at
-        // prepare time.
-        let current = "CASE \
-                 WHEN JSON_EXTRACT(data, ?) IS NULL OR JSON_TYPE(JSON_EXTRACT(data, ?)) = 'NULL' \
-                     THEN 0 \
-                 WHEN JSON_TYPE(JSON_EXTRACT(data, ?)) = 'INTEGER' \
-                     AND CAST(JSON_EXTRACT(data, ?) AS DECIMAL(65, 0)) \
-                         BETWEEN -9223372036854775808 AND 9223372036854775807 \
-                     THEN CAST(JSON_EXTRACT(data, ?) AS SIGNED) \
-                 ELSE 9223372036854775807 + (last_seen = last_seen) \
-             END";
-        // Data that is not an object (a corrupt row) matches no row, so the increment answers
-        // `Gone` (the engine's "no session") instead of a value `JSON_SET` never wrote.
-        let increment = format!(
-            "UPDATE {t} SET \
-                 data = JSON_SET(data, ?, CAST(LAST_INSERT_ID({current} + ?) AS SIGNED)), \
-                 last_seen = ?, idle_deadline = LEAST(?, absolute_deadline), \
-                 expires_at = LEAST(?, absolute_deadline) \
-             WHERE `key` = ? AND expires_at > ? AND JSON_TYPE(data) = 'OBJECT'"
-        );
-        debug_assert_eq!(increment.matches("data, ?").count(), INCREMENT_PATH_BINDS);
-        Self {
-            table: table.to_owned(),
-            // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
-            load: format!(
-                "SELECT CAST(data AS CHAR) AS data, user_id, created_at, last_seen, \
-                     idle_deadline, absolute_deadline, persistent, \
-                     CAST(device AS CHAR) AS device \
-                 FROM {t} WHERE `key` = ?"
-            ),
-            create,
-            select_data_for_update: format!(
-                "SELECT CAST(data AS CHAR) FROM {t} WHERE `key` = ? AND expires_at > ? FOR UPDATE"
-            ),
-            delete_expired_key: format!("DELETE FROM {t} WHERE `key` = ? AND expires_at <= ?"),
-            increment,
-            delete: format!("DELETE FROM {t} WHERE `key` = ?"),
-            list_user_sessions: format!(
-                "SELECT `key`, created_at, last_seen, expires_at, CAST(device AS CHAR) \
-                 FROM {t} WHERE user_id = ? AND expires_at > ? ORDER BY created_at, `key`"
-            ),
-            delete_user_sessions: format!(
-                "DELETE FROM {t} WHERE user_id = ? AND (? IS NULL OR `key` <> ?)"
-            ),
-            expired_keys: format!(
-                "SELECT `key` FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
-            ),
-            quoted_table: t,
-        }
-    }
-}
-
 /// What an `INSERT ... ON DUPLICATE KEY UPDATE` did, from its row count and id marker (see
 /// [`Statements::for_table`]).
 fn create_outcome(rows_affected: u64, last_insert_id: u64) -> CreateOutcome {
     match (rows_affected, last_insert_id) {
         (1, 0) | (2, _) => CreateOutcome::Created,
         _ => CreateOutcome::Collision,
-    }
-}
-
-/// Checks a table name: a plain identifier, so it can be quoted without escaping; MySQL's
-/// identifiers hold at most 64 characters.
-fn validate_table_name(table: &str) -> Result<(), Error> {
-    validate_identifier("table", table, 64)
-}
-
-/// A validated identifier in backquotes.
-fn quote_identifier(identifier: &str) -> String {
-    format!("`{identifier}`")
-}
-
-/// Sets the statement and lock-wait timeouts on a new connection, in the dialect it speaks.
-async fn set_session_timeouts(
-    connection: &mut MySqlConnection,
-    timeout: Option<Duration>,
-) -> Result<(), sqlx::Error> {
-    let Some(timeout) = timeout else {
-        return Ok(());
-    };
-    let lock_wait_seconds = timeout.as_secs_f64().ceil().max(1.0) as u64;
-    // Numbers we format ourselves: not every server version takes placeholders in `SET`.
-    let statement_limit = if is_mariadb(connection).await? {
-        format!("max_statement_time = {:.3}", timeout.as_secs_f64())
-    } else {
-        format!("max_execution_time = {}", timeout.as_millis().max(1))
-    };
-    let set =
-        format!("SET SESSION {statement_limit}, innodb_lock_wait_timeout = {lock_wait_seconds}");
-    sqlx::query(&set).execute(&mut *connection).await?;
-    Ok(())
-}
-
-/// Switches the statement timeout off on `connection` (for migrations, which may wait for
-/// another process's lock).
-async fn lift_statement_timeout(connection: &mut MySqlConnection) -> Result<(), sqlx::Error> {
-    let setting = if is_mariadb(connection).await? {
-        "SET SESSION max_statement_time = 0"
-    } else {
-        "SET SESSION max_execution_time = 0"
-    };
-    sqlx::query(setting).execute(&mut *connection).await?;
-    Ok(())
-}
-
-async fn is_mariadb(connection: &mut MySqlConnection) -> Result<bool, sqlx::Error> {
-    let version: String = sqlx::query_scalar("SELECT VERSION()")
-        .fetch_one(&mut *connection)
-        .await?;
-    Ok(version.contains("MariaDB"))
-}
-
-const ER_DUP_ENTRY: u16 = 1062;
-const ER_DATA_OUT_OF_RANGE: u16 = 1690;
-const ER_LOCK_DEADLOCK: u16 = 1213;
-
-/// Server errors that mean the database cannot serve requests right now, rather than that it
-/// rejected this one.
-const UNAVAILABLE: &[u16] = &[
-    1040, // too many connections
-    1053, // server shutdown in progress
-    1205, // lock wait timeout exceeded
-    1290, // running with --read-only / super_read_only (failover in progress)
-    1317, // query execution was interrupted
-    1836, // MariaDB: running in read-only mode
-    1927, // MariaDB: connection was killed
-    1969, // MariaDB: max_statement_time exceeded
-    2006, // server has gone away
-    2013, // lost connection to server during query
-    3024, // MySQL: max_execution_time exceeded
-    4031, // MySQL: disconnected by the server
-];
-
-fn mysql_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
-    error
-        .try_downcast_ref::<MySqlDatabaseError>()
-        .is_some_and(|error| UNAVAILABLE.contains(&error.number()))
-}
-
-fn mysql_error_number(error: &sqlx::Error) -> Option<u16> {
-    match error {
-        sqlx::Error::Database(database) => database
-            .try_downcast_ref::<MySqlDatabaseError>()
-            .map(MySqlDatabaseError::number),
-        _ => None,
-    }
-}
-
-/// A driver error as the contract's error, on this dialect: also what the Sequelize tables on it
-/// use (`crate::sequelize`), so both layouts classify alike.
-pub(crate) fn to_store_error(error: sqlx::Error) -> StoreError {
-    store_error(error, mysql_unavailable)
-}
-
-/// The server error number behind a [`StoreError::Backend`], if any.
-fn store_error_number(error: &StoreError) -> Option<u16> {
-    match error {
-        StoreError::Backend(source) => source
-            .downcast_ref::<sqlx::Error>()
-            .and_then(mysql_error_number),
-        _ => None,
-    }
-}
-
-fn is_duplicate_key(error: &StoreError) -> bool {
-    store_error_number(error) == Some(ER_DUP_ENTRY)
-}
-
-/// Runs `operation`, and once more if InnoDB chose it as a deadlock victim (which rolled it
-/// back, so running it again is safe).
-async fn retry_on_deadlock<T, F, Fut>(mut operation: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StoreError>>,
-{
-    match operation().await {
-        Err(error) if store_error_number(&error) == Some(ER_LOCK_DEADLOCK) => {
-            tracing::debug!(%error, "session store operation hit a deadlock; retrying once");
-            operation().await
-        }
-        outcome => outcome,
     }
 }
 
@@ -899,17 +560,19 @@ impl Store for MySqlStore {
         .map_err(to_store_error)?;
         let mut deleted = 0;
         for chunk in keys.chunks(DELETE_CHUNK) {
-            let sql = format!(
-                "DELETE FROM {} WHERE `key` IN ({}) AND expires_at <= ?",
-                self.sql.quoted_table,
-                vec!["?"; chunk.len()].join(", ")
-            );
             deleted += retry_on_deadlock(|| async {
-                let mut query = sqlx::query(&sql);
+                let mut delete = QueryBuilder::<MySql>::new(format!(
+                    "DELETE FROM {} WHERE `key` IN (",
+                    self.sql.quoted_table
+                ));
+                let mut listed = delete.separated(", ");
                 for key in chunk {
-                    query = query.bind(key.as_slice());
+                    listed.push_bind(key.as_slice());
                 }
-                let query = query.bind(now.as_millis());
+                delete
+                    .push(") AND expires_at <= ")
+                    .push_bind(now.as_millis());
+                let query = delete.build();
                 let result = on_held!(self.held, mysql_unavailable, |connection| {
                     query.execute(connection)
                 })
@@ -935,19 +598,5 @@ mod tests {
         assert_eq!(create_outcome(2, 2), CreateOutcome::Created);
         assert_eq!(create_outcome(1, 1), CreateOutcome::Collision);
         assert_eq!(create_outcome(0, 0), CreateOutcome::Collision);
-    }
-
-    #[test]
-    fn statements_use_the_quoted_table() {
-        let statements = Statements::for_table("my_sessions");
-        for sql in [
-            &statements.load,
-            &statements.create,
-            &statements.increment,
-            &statements.expired_keys,
-        ] {
-            assert!(sql.contains("`my_sessions`"), "{sql}");
-            assert!(!sql.contains("sessile_sessions"), "{sql}");
-        }
     }
 }

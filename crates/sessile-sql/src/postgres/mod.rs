@@ -1,7 +1,16 @@
 //! The PostgreSQL store: `jsonb` data, `timestamptz` deadlines, every commit one statement.
 //! See [`PostgresStore`] for the setup, the schema and the guarantees.
+//!
+//! Like every dialect folder: `options.rs` (the options type and the connection setup),
+//! `sql.rs` (the statements), `error.rs` (error classification and deadlock retry), `delta.rs`
+//! (how a change set is written), `migrate.rs` (the schema), `batch.rs` (group-committed
+//! increments), and the store here.
 
+mod batch;
+mod delta;
+mod error;
 mod migrate;
+mod options;
 mod sql;
 
 use std::sync::Arc;
@@ -9,179 +18,25 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sessile::store::Lookup;
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, KeyChange, Record, RotateOutcome, SessionData,
-    SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
+    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Executor, PgPool, Postgres};
+use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use self::batch::{run_batch, BATCH_TURNS, MAX_BATCH};
+pub(crate) use self::delta::Delta;
+use self::error::postgres_unavailable;
+pub(crate) use self::error::{is_deadlock, is_unique_violation, to_store_error};
+pub(crate) use self::options::connect_pool;
+pub use self::options::PostgresStoreOptions;
+use self::options::DEFAULT_TABLE;
 use self::sql::Statements;
 use crate::codec::{bind_new_record, decode_summaries, update_outcome, upsert_outcome, SessionRow};
-use crate::error::{store_error, Error};
+use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
-use crate::increment_batch::{answer, Applied, IncrementQueue, QueuedIncrement, Ticket};
+use crate::increment_batch::{answer, IncrementQueue, QueuedIncrement, Ticket};
 use crate::names::TableNames;
-use crate::options::{shared_options, SharedOptions};
-use crate::tls;
-
-/// Most increments in one batch. The statement binds arrays, so the size does not change its
-/// text; the bound keeps one statement's row locks, and the wait of the increments queued
-/// behind it, short.
-const MAX_BATCH: usize = 128;
-
-/// How many increment batches (or single increments) run at once; while one runs, further
-/// increments queue and go out together in the next batch. One: measured as fast as two and
-/// faster than four (more, smaller batches: more commits), and with one batch at a time the
-/// batch statement needs no lock ordering to be deadlock-free (the other increments lock one
-/// row each). The price: an increment stalled on a row lock (an application transaction holding
-/// a session's row) holds up the store's other increments, at most for the statement timeout.
-/// See `ARCHITECTURE.md`.
-const BATCH_TURNS: usize = 1;
-
-/// The table [`PostgresStore`] uses unless told otherwise.
-const DEFAULT_TABLE: &str = "sessile_sessions";
-
-/// How a [`PostgresStore`] connects: pool size, the timeouts that bound how long an operation
-/// may take before it fails with [`StoreError::Unavailable`], where the table lives and whether
-/// to migrate at startup. The same names as every sessile store's options.
-///
-/// - `max_connections` (default 10), `acquire_timeout` (default 5 s);
-/// - `statement_timeout` (default 5 s): PostgreSQL's `statement_timeout`, set on every
-///   connection with `SET` (which works through PgBouncer); `no_statement_timeout` keeps the
-///   server's;
-/// - `schema` (default: the first schema of the connection's `search_path`, normally `public`)
-///   and `table` (default `sessile_sessions`, at most 47 bytes so that
-///   `<table>_schema_versions` fits PostgreSQL's 63-byte identifiers);
-/// - `migrate_on_connect` (default on); [`PostgresStoreOptions::migration_sql`] gives the SQL to
-///   teams that run migrations with their own tool.
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use sessile_sql::PostgresStoreOptions;
-///
-/// # async fn run() -> Result<(), sessile_sql::Error> {
-/// let store = PostgresStoreOptions::new()
-///     .max_connections(4)
-///     .acquire_timeout(Duration::from_secs(1))
-///     .statement_timeout(Duration::from_secs(1))
-///     .table("sessions")
-///     .migrate_on_connect(false) // the deploy pipeline runs migrations
-///     .connect("postgres://app@127.0.0.1/app")
-///     .await?;
-/// # let _ = store;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Debug)]
-pub struct PostgresStoreOptions {
-    shared: SharedOptions,
-    schema: Option<String>,
-}
-
-impl Default for PostgresStoreOptions {
-    /// See the list above.
-    fn default() -> Self {
-        Self {
-            shared: SharedOptions::new(DEFAULT_TABLE, true),
-            schema: None,
-        }
-    }
-}
-
-impl PostgresStoreOptions {
-    /// The defaults (see [`Default`]).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    shared_options!(statement_timeout);
-
-    /// The schema of the sessions table; created by the migration if missing. Without one,
-    /// the first schema of the connection's `search_path` (normally `public`).
-    ///
-    /// A plain identifier: ASCII letters, digits and underscores, not starting with `pg_`.
-    /// [`Error::InvalidName`] at connect otherwise.
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = Some(schema.into());
-        self
-    }
-
-    /// The SQL that creates or upgrades the sessions table with these names, for teams that run
-    /// migrations with their own tool (then turn [`migrate_on_connect`](Self::migrate_on_connect)
-    /// off). It is what [`PostgresStore::migrate`] runs, without its bookkeeping; every
-    /// statement is idempotent (`IF NOT EXISTS`), so a later `migrate` finds the table in place
-    /// and only records the version. The unrendered files are under `migrations/postgres/` in
-    /// the crate's source.
-    ///
-    /// ```
-    /// use sessile_sql::PostgresStoreOptions;
-    ///
-    /// let sql = PostgresStoreOptions::new().schema("auth").table("web_sessions").migration_sql()?;
-    /// assert!(sql.contains(r#"CREATE TABLE IF NOT EXISTS "auth"."web_sessions""#));
-    /// # Ok::<(), sessile_sql::Error>(())
-    /// ```
-    pub fn migration_sql(&self) -> Result<String, Error> {
-        Ok(migrate::migration_sql(&self.names()?))
-    }
-
-    /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
-    /// with any of sqlx's URL parameters such as `sslmode`).
-    pub async fn connect(self, url: &str) -> Result<PostgresStore, Error> {
-        let connect: PgConnectOptions = url.parse().map_err(Error::Connect)?;
-        self.connect_with(connect).await
-    }
-
-    /// Connects with connection options built in code.
-    pub async fn connect_with(self, connect: PgConnectOptions) -> Result<PostgresStore, Error> {
-        let names = self.names()?;
-        let connect = match &self.shared.tls_ca_certificates {
-            Some(pem) => tls::postgres(connect, pem)?,
-            None => connect,
-        };
-        let statement_timeout = self.shared.statement_timeout;
-        let pool = PgPoolOptions::new()
-            .max_connections(self.shared.max_connections)
-            .acquire_timeout(self.shared.acquire_timeout)
-            // The store's operations run on connections it holds outside the pool (see
-            // `held.rs`), which pings those idle for a second or more itself; the pool only
-            // opens them, and serves migrations and the application's own queries, for which a
-            // ping on checkout still replaces a connection a server restart killed.
-            .test_before_acquire(true)
-            .after_connect(move |connection, _meta| {
-                Box::pin(async move {
-                    if let Some(timeout) = statement_timeout {
-                        let set = format!("SET statement_timeout = {}", timeout.as_millis());
-                        connection.execute(set.as_str()).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(connect)
-            .await
-            .map_err(Error::Connect)?;
-        self.finish(pool, names).await
-    }
-
-    /// A store on a pool the application configured itself, with these options' table, schema
-    /// and migration setting (the pool settings here are ignored).
-    pub async fn from_pool(self, pool: PgPool) -> Result<PostgresStore, Error> {
-        let names = self.names()?;
-        self.finish(pool, names).await
-    }
-
-    fn names(&self) -> Result<TableNames, Error> {
-        TableNames::new(self.schema.as_deref(), &self.shared.table)
-    }
-
-    async fn finish(self, pool: PgPool, names: TableNames) -> Result<PostgresStore, Error> {
-        let store = PostgresStore::new(pool, names);
-        if self.shared.migrate_on_connect {
-            store.migrate().await?;
-        }
-        Ok(store)
-    }
-}
 
 /// Sessions in a PostgreSQL table (feature `postgres`). [`PostgresStoreOptions`] lists the
 /// settings. Cheap to clone: clones share the pool.
@@ -409,113 +264,6 @@ impl PostgresStore {
     }
 }
 
-/// Runs `batch` (one field, distinct sessions) as one statement on a held connection; the
-/// applied increments' new values, by session. A deadlock with another statement that locks
-/// several sessions (`delete_user_sessions`) applies nothing and leaves every increment to the
-/// single statement, which locks one row and cannot deadlock.
-async fn run_batch(
-    held: &HeldConnections<Postgres>,
-    sql: &str,
-    batch: &[QueuedIncrement],
-) -> Result<Applied, StoreError> {
-    let Some(first) = batch.first() else {
-        return Ok(Vec::new());
-    };
-    let keys: Vec<&[u8]> = batch
-        .iter()
-        .map(|queued| queued.key.as_bytes().as_slice())
-        .collect();
-    let amounts: Vec<i64> = batch.iter().map(|queued| queued.by).collect();
-    let seen: Vec<i64> = batch
-        .iter()
-        .map(|queued| queued.touch.last_seen.as_millis())
-        .collect();
-    let idle: Vec<i64> = batch
-        .iter()
-        .map(|queued| queued.touch.idle_deadline.as_millis())
-        .collect();
-    let now: Vec<i64> = batch.iter().map(|queued| queued.now.as_millis()).collect();
-    let query = sqlx::query_as(sql)
-        .bind(first.field.as_str())
-        .bind(keys)
-        .bind(amounts)
-        .bind(seen)
-        .bind(idle)
-        .bind(now);
-    match on_held!(held, postgres_unavailable, |connection| query
-        .fetch_all(connection))
-    {
-        Ok(applied) => Ok(applied),
-        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(DEADLOCK_DETECTED) => {
-            Ok(Vec::new())
-        }
-        Err(error) => Err(to_store_error(error)),
-    }
-}
-
-/// SQLSTATE `deadlock_detected`.
-const DEADLOCK_DETECTED: &str = "40P01";
-
-/// A change set's data part in the shape the update statement binds.
-pub(crate) struct Delta {
-    pub(crate) removed: Vec<String>,
-    /// A JSON object of the keys set.
-    pub(crate) set: String,
-    /// The new device metadata as JSON, if it changed.
-    pub(crate) device: Option<String>,
-}
-
-impl Delta {
-    pub(crate) fn of(changes: &ChangeSet) -> Result<Self, serde_json::Error> {
-        let mut removed = Vec::new();
-        let mut set = SessionData::new();
-        for (key, change) in &changes.keys {
-            match change {
-                KeyChange::Remove => removed.push(key.clone()),
-                KeyChange::Set(value) => {
-                    set.insert(key.clone(), value.clone());
-                }
-            }
-        }
-        Ok(Self {
-            removed,
-            set: serde_json::to_string(&set)?,
-            device: changes
-                .device
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()?,
-        })
-    }
-}
-
-/// PostgreSQL errors that mean the database cannot serve requests right now, rather than that
-/// it rejected this one: connection exceptions (class `08`), insufficient resources (class
-/// `53`: too many connections, out of memory or disk), statement timeout or cancellation
-/// (`57014`), shutdown and startup (`57P01`-`57P03`), lock timeout (`55P03`) and a read-only
-/// server (`25006`: a standby during failover).
-fn postgres_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
-    error.code().is_some_and(|code| {
-        code.starts_with("08")
-            || code.starts_with("53")
-            || matches!(
-                &*code,
-                "57014" | "57P01" | "57P02" | "57P03" | "55P03" | "25006"
-            )
-    })
-}
-
-/// A driver error as the contract's error, on this dialect: also what the Sequelize tables on it
-/// use (`crate::sequelize`), so both layouts classify alike.
-pub(crate) fn to_store_error(error: sqlx::Error) -> StoreError {
-    store_error(error, postgres_unavailable)
-}
-
-/// SQLSTATE `unique_violation`.
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(database) if database.code().as_deref() == Some("23505"))
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
@@ -655,14 +403,19 @@ impl Store for PostgresStore {
         user: &str,
         keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
-        let query = sqlx::query(&self.sql.delete_user_sessions)
-            .bind(user)
-            .bind(keep.map(|key| key.as_bytes().as_slice()));
-        let result = on_held!(self.held, postgres_unavailable, |connection| {
-            query.execute(connection)
+        // The one statement here that locks several sessions' rows, so the one that can lose
+        // a deadlock (to another user-wide delete, or to an application's own transaction).
+        retry_on_deadlock(is_deadlock, || async {
+            let query = sqlx::query(&self.sql.delete_user_sessions)
+                .bind(user)
+                .bind(keep.map(|key| key.as_bytes().as_slice()));
+            let result = on_held!(self.held, postgres_unavailable, |connection| {
+                query.execute(connection)
+            })
+            .map_err(to_store_error)?;
+            Ok(result.rows_affected())
         })
-        .map_err(to_store_error)?;
-        Ok(result.rows_affected())
+        .await
     }
 
     /// One bounded `DELETE` of a batch picked oldest first with `FOR UPDATE SKIP LOCKED`.
@@ -675,25 +428,5 @@ impl Store for PostgresStore {
         })
         .map_err(to_store_error)?;
         Ok(result.rows_affected())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn the_delta_splits_sets_from_removals() {
-        let mut changes = ChangeSet::default();
-        changes.set("a\"b", json!({"nested": null}));
-        changes.remove("gone");
-        let delta = Delta::of(&changes).unwrap();
-        assert_eq!(delta.removed, vec!["gone".to_owned()]);
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&delta.set).unwrap(),
-            json!({"a\"b": {"nested": null}})
-        );
-        assert_eq!(delta.device, None);
     }
 }

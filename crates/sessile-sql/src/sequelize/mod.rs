@@ -4,8 +4,8 @@
 //!
 //! | package | table (default `Sessions`) | row id | `data` | `expires` |
 //! |---|---|---|---|---|
-//! | koa-generic-session-sequelize 2.x (koa-generic-session, koa-session-minimal) | `id VARCHAR(100)` PK, `data TEXT`, `expires BIGINT`, index `sessions_expires` | `koa:sess:<sid>` (prefix configurable) | [`NodeShape::GenericSession`] (or [`NodeShape::SessionMinimal`]) | Unix **seconds**; live while `expires > floor(now / 1000)` |
-//! | connect-session-sequelize 7.x (express-session) | `sid VARCHAR(36)` PK, `expires DATE`, `data TEXT`, `createdAt`, `updatedAt` `DATE NOT NULL` | the sid | [`NodeShape::Express`] | SQLite: text `YYYY-MM-DD HH:MM:SS.mmm +00:00`; PostgreSQL: `timestamptz`; MySQL/MariaDB: `DATETIME` in UTC (Sequelize's default `timezone: '+00:00'`) |
+//! | koa-generic-session-sequelize 2.x (koa-generic-session, koa-session-minimal) | `id VARCHAR(100)` PK, `data TEXT`, `expires BIGINT`, index `sessions_expires` | `koa:sess:<sid>` (prefix configurable) | [`NodeShape::GenericSession`](sessile_node::record_json::NodeShape::GenericSession) (or [`NodeShape::SessionMinimal`](sessile_node::record_json::NodeShape::SessionMinimal)) | Unix **seconds**; live while `expires > floor(now / 1000)` |
+//! | connect-session-sequelize 7.x (express-session) | `sid VARCHAR(36)` PK, `expires DATE`, `data TEXT`, `createdAt`, `updatedAt` `DATE NOT NULL` | the sid | [`NodeShape::Express`](sessile_node::record_json::NodeShape::Express) | SQLite: text `YYYY-MM-DD HH:MM:SS.mmm +00:00`; PostgreSQL: `timestamptz`; MySQL/MariaDB: `DATETIME` in UTC (Sequelize's default `timezone: '+00:00'`) |
 //!
 //! Use one with a Node id codec ([`sessile_node::ids::KoaIds::generic_session`],
 //! [`sessile_node::ids::ExpressIds`]) through [`sessile::SessionManager::with_id_codec`], and give
@@ -40,7 +40,8 @@
 //!   requests changing different keys of one session both persist; `n` concurrent increments add
 //!   `n`. (A compare-and-set `UPDATE ... WHERE data = <old>` with retries was the alternative; the
 //!   lock is simpler, never retries under contention, and a session row is held for one short
-//!   transaction.) Deadlocks and serialization failures are retried up to three times.
+//!   transaction.) Deadlocks and serialization failures are retried as on sessile's own tables (up to three
+//!   attempts in all).
 //! - **Update-only from the Rust side.** `update`, `increment` and `rotate` never create a row:
 //!   a missing or expired row is [`UpdateOutcome::Gone`] (and friends), so a slow Rust request
 //!   does not bring back a session the Node app (or Rust) signed out.
@@ -80,7 +81,7 @@
 //! - **No per-user index:** [`Store::list_user_sessions`] and [`Store::delete_user_sessions`]
 //!   answer [`StoreError::Unsupported`].
 //! - **No absolute lifetime, no device, no creation time:** the tables keep one deadline, the
-//!   document the data and the user (under `user`, see [`NodeJson`]). A record read back has
+//!   document the data and the user (under `user`, see [`NodeJson`](sessile_node::record_json::NodeJson)). A record read back has
 //!   no absolute deadline; its creation and last-seen times are estimated as `expires - maxAge`.
 //! - **Seconds and sessile's own ids:** the Koa table keeps whole seconds, so a deadline is
 //!   rounded down to the second (MySQL's `DATETIME` too). Rows are addressed by the Node id in
@@ -107,7 +108,7 @@
 //! WAL; the mode is a property of the file the Node app uses too) and serializes its own writes
 //! in-process; other processes are waited for by the busy timeout.
 
-mod statement;
+mod sql;
 mod table;
 
 #[cfg(feature = "mysql")]
@@ -118,7 +119,6 @@ mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sessile::{
@@ -126,10 +126,8 @@ use sessile::{
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
-use crate::options::{shared_options, SharedOptions};
-use sessile_node::layout;
-use sessile_node::record_json::{NodeJson, NodeShape};
-use table::{Layout, Table};
+use sessile_node::layout::{self, Modified};
+use table::Table;
 
 /// Runs `$body` with `$db` bound to the dialect's connection state and `$d` naming the dialect's
 /// module.
@@ -159,190 +157,9 @@ macro_rules! on_db {
 /// sessile's own tables.
 pub use crate::Error;
 
-/// How to build a [`SequelizeStore`]: which package's table, its name, the document shape and
-/// the connection limits, with the option names of every sessile store:
-///
-/// - `table` (default `Sessions`, the packages' `tableName`), checked when the store is built;
-/// - `key_prefix`: koa-generic-session's `prefix` (default `koa:sess:`), Koa table only;
-/// - `max_connections` (default 10), `acquire_timeout` (default 5 s);
-/// - `statement_timeout` (default 5 s): PostgreSQL's `statement_timeout`, MariaDB's
-///   `max_statement_time` / MySQL's `max_execution_time` plus `innodb_lock_wait_timeout`,
-///   SQLite's busy timeout; `no_statement_timeout` keeps the server's (SQLite: no waiting);
-/// - `migrate_on_connect` (default **off**, the table is the Node app's): create the table with
-///   the exact DDL Sequelize's `sync()` emits.
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use sessile_sql::sequelize::SequelizeStoreOptions;
-///
-/// # async fn run() -> Result<(), sessile_sql::sequelize::Error> {
-/// // express-session + connect-session-sequelize, cookie.maxAge one hour, table "web_sessions".
-/// let store = SequelizeStoreOptions::express_session(Duration::from_secs(3600))
-///     .table("web_sessions")
-///     .statement_timeout(Duration::from_secs(2))
-///     .connect("mysql://app:secret@db.internal:3306/app")
-///     .await?;
-/// # let _ = store;
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct SequelizeStoreOptions {
-    layout: Layout,
-    shared: SharedOptions,
-    prefix: Option<String>,
-    json: NodeJson,
-}
+mod options;
 
-impl SequelizeStoreOptions {
-    fn new(layout: Layout, json: NodeJson) -> Self {
-        Self {
-            layout,
-            // The table is the Node app's: not created unless asked for.
-            shared: SharedOptions::new("Sessions", false),
-            prefix: None,
-            json,
-        }
-    }
-
-    /// koa-generic-session-sequelize's table under koa-generic-session: table `Sessions`, row ids
-    /// `koa:sess:<sid>`, documents with koa-generic-session's `cookie` object; `max_age` is the
-    /// app's `cookie.maxAge`.
-    pub fn koa_generic_session(max_age: Duration) -> Self {
-        Self::new(
-            Layout::Koa,
-            NodeJson::new(NodeShape::GenericSession, max_age),
-        )
-    }
-
-    /// koa-generic-session-sequelize's table under koa-session-minimal: as
-    /// [`koa_generic_session`](Self::koa_generic_session), with the bare data as the document.
-    pub fn koa_session_minimal(max_age: Duration) -> Self {
-        Self::new(
-            Layout::Koa,
-            NodeJson::new(NodeShape::SessionMinimal, max_age),
-        )
-    }
-
-    /// connect-session-sequelize's table under express-session: table `Sessions`, `sid` the
-    /// express-session id, documents with express-session's `cookie` object; `max_age` is the
-    /// app's `cookie.maxAge`.
-    pub fn express_session(max_age: Duration) -> Self {
-        Self::new(Layout::Express, NodeJson::new(NodeShape::Express, max_age))
-    }
-
-    shared_options!(statement_timeout);
-
-    /// koa-generic-session's `prefix` (default `koa:sess:`). Koa table only.
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = Some(prefix.into());
-        self
-    }
-
-    /// The document mapping, for cookie attributes or a user field other than the defaults.
-    /// Its shape must be one the table's package writes ([`NodeShape::GenericSession`] or
-    /// [`NodeShape::SessionMinimal`] for Koa, [`NodeShape::Express`] for Express).
-    pub fn node_json(mut self, json: NodeJson) -> Self {
-        self.json = json;
-        self
-    }
-
-    fn checked_table(&self) -> Result<Table, Error> {
-        table::validate_table_name(&self.shared.table)?;
-        let shape_fits = match self.layout {
-            Layout::Koa => matches!(
-                self.json.shape(),
-                NodeShape::GenericSession | NodeShape::SessionMinimal
-            ),
-            Layout::Express => self.json.shape() == NodeShape::Express,
-        };
-        if !shape_fits {
-            return Err(Error::Config(format!(
-                "the {:?} document shape does not belong in this package's table",
-                self.json.shape()
-            )));
-        }
-        let prefix = match (self.layout, &self.prefix) {
-            (Layout::Koa, prefix) => prefix.clone().unwrap_or_else(|| "koa:sess:".to_owned()),
-            (Layout::Express, None) => String::new(),
-            (Layout::Express, Some(_)) => {
-                return Err(Error::Config(
-                    "connect-session-sequelize keeps the plain sid: no prefix".to_owned(),
-                ))
-            }
-        };
-        Ok(Table {
-            layout: self.layout,
-            name: self.shared.table.clone(),
-            prefix,
-            json: self.json.clone(),
-        })
-    }
-
-    /// Connects to `url` (`sqlite:path` / `sqlite://path`, `postgres://...`, `mysql://...` or
-    /// `mariadb://...`), then creates or checks the table.
-    pub async fn connect(self, url: &str) -> Result<SequelizeStore, Error> {
-        let table = self.checked_table()?;
-        let scheme = url.split(':').next().unwrap_or_default();
-        let db = match scheme {
-            #[cfg(feature = "sqlite")]
-            "sqlite" if self.shared.tls_ca_certificates.is_some() => {
-                return Err(Error::TlsCa {
-                    reason: "a SQLite file has no TLS connection to verify".to_owned(),
-                });
-            }
-            #[cfg(feature = "sqlite")]
-            "sqlite" => Db::Sqlite(
-                sqlite::connect(
-                    url,
-                    self.shared.migrate_on_connect,
-                    self.shared.max_connections,
-                    self.shared.acquire_timeout,
-                    self.shared.statement_timeout.unwrap_or(Duration::ZERO),
-                )
-                .await?,
-            ),
-            #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => Db::Postgres(
-                postgres::connect(
-                    url,
-                    self.shared.max_connections,
-                    self.shared.acquire_timeout,
-                    self.shared.statement_timeout.unwrap_or(Duration::ZERO),
-                    self.shared.tls_ca_certificates.as_deref(),
-                )
-                .await?,
-            ),
-            #[cfg(feature = "mysql")]
-            "mysql" | "mariadb" => {
-                let url = url.replacen("mariadb:", "mysql:", 1);
-                Db::MySql(
-                    mysql::connect(
-                        &url,
-                        self.shared.max_connections,
-                        self.shared.acquire_timeout,
-                        self.shared.statement_timeout.unwrap_or(Duration::ZERO),
-                        self.shared.tls_ca_certificates.as_deref(),
-                    )
-                    .await?,
-                )
-            }
-            _ => return Err(Error::UnsupportedUrl(url.to_owned())),
-        };
-        let store = SequelizeStore {
-            inner: Arc::new(Inner { db, table }),
-        };
-        let prepared = if self.shared.migrate_on_connect {
-            on_db!(&store.inner.db, db, d => d::create_table(db, &store.inner.table).await)
-        } else {
-            on_db!(&store.inner.db, db, d => d::check_table(db, &store.inner.table).await)
-        };
-        prepared.map_err(|source| Error::Table {
-            table: store.inner.table.name.clone(),
-            source,
-        })?;
-        Ok(store)
-    }
-}
+pub use self::options::SequelizeStoreOptions;
 
 /// A session store on a Sequelize session table (see the [module docs](self) for what holds).
 /// Cheap to clone: clones share the pool.
@@ -416,57 +233,39 @@ impl Failure {
             Failure::Store(error) => error,
         }
     }
+}
 
-    fn retryable(&self, test: fn(&sqlx::Error) -> bool) -> bool {
-        matches!(self, Failure::Sql(error) if test(error))
+impl crate::error::DriverError for Failure {
+    fn driver_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Failure::Sql(error) => Some(error),
+            Failure::Store(error) => error.driver_error(),
+        }
     }
 }
 
-/// What a read-modify-write decided.
-enum Modified<T> {
-    /// No live row under the old id.
-    Gone,
-    /// The new id holds a live row.
-    Collision,
-    /// Done; the edit's answer.
-    Done(T),
-}
-
-/// What an edit of the live record does: write `write` (if any) and answer `answer`.
-struct Edit<T> {
-    write: Option<Record>,
-    answer: T,
-}
-
-/// How many times a transaction that deadlocked runs in all.
-const ATTEMPTS: usize = 3;
-
-/// Runs `transaction` until it succeeds, fails for good or has deadlocked [`ATTEMPTS`] times
-/// (`retryable`: the dialect's deadlock and serialization failures); `to_store_error` maps the
-/// dialect's errors.
+/// Runs `transaction` under the driver's one deadlock policy
+/// ([`crate::error::retry_on_deadlock`], `is_deadlock` the driver's test, the same as sessile's
+/// own tables use), then maps a failure with the driver's `to_store_error`.
 async fn retried<T, Fut>(
-    retryable: fn(&sqlx::Error) -> bool,
+    is_deadlock: fn(&sqlx::Error) -> bool,
     to_store_error: fn(sqlx::Error) -> StoreError,
-    mut transaction: impl FnMut() -> Fut,
+    transaction: impl FnMut() -> Fut,
 ) -> Result<T, StoreError>
 where
     Fut: std::future::Future<Output = Result<T, Failure>>,
 {
-    let mut attempt = 1;
-    loop {
-        match transaction().await {
-            Ok(done) => return Ok(done),
-            Err(failure) if failure.retryable(retryable) && attempt < ATTEMPTS => attempt += 1,
-            Err(failure) => return Err(failure.into_store(to_store_error)),
-        }
-    }
+    crate::error::retry_on_deadlock(is_deadlock, transaction)
+        .await
+        .map_err(|failure| failure.into_store(to_store_error))
 }
 
 /// The row operations (the read-modify-write and create transactions, statement execution, the
 /// table check, the plain read), written once and expanded in each dialect module
 /// (`super::row_operations!();`), against that module's `Db` (with a `pool`), its `Connection`,
-/// its statement [`Dialect`](statement::Dialect) `Sql`, and its `begin` (the dialect's locking
-/// transaction), `fetch`, `is_duplicate`, `retryable` and `to_store_error` (its error mapping).
+/// its statement [`Dialect`](sql::Dialect) `Sql`, and its `begin` (the dialect's locking
+/// transaction), `fetch`, `is_duplicate`, `is_deadlock` and `to_store_error` (the driver's error
+/// classification, shared with sessile's own tables).
 macro_rules! row_operations {
     () => {
         /// Read-modify-write of the live row `from`, written back under `to`, in one
@@ -477,13 +276,13 @@ macro_rules! row_operations {
             from: &str,
             to: &str,
             now: Timestamp,
-            edit: &F,
-        ) -> Result<super::Modified<T>, StoreError>
+            change: &F,
+        ) -> Result<sessile_node::layout::Modified<T>, StoreError>
         where
-            F: Fn(sessile::Record) -> super::Edit<T> + Sync,
+            F: Fn(&mut sessile::Record) -> Result<T, T> + Sync,
         {
-            super::retried(retryable, to_store_error, || {
-                modify_once(db, table, from, to, now, edit)
+            super::retried(is_deadlock, to_store_error, || {
+                modify_once(db, table, from, to, now, change)
             })
             .await
         }
@@ -494,15 +293,15 @@ macro_rules! row_operations {
             from: &str,
             to: &str,
             now: Timestamp,
-            edit: &F,
-        ) -> Result<super::Modified<T>, Failure>
+            change: &F,
+        ) -> Result<sessile_node::layout::Modified<T>, Failure>
         where
-            F: Fn(sessile::Record) -> super::Edit<T> + Sync,
+            F: Fn(&mut sessile::Record) -> Result<T, T> + Sync,
         {
-            use super::Modified;
+            use sessile_node::layout::Modified;
             let (_turn, mut tx) = begin(db).await?;
             let row = fetch(&mut tx, table, from, true).await?;
-            let record = match row.as_ref().map(|row| table.live(row, now)).transpose()? {
+            let mut record = match row.as_ref().map(|row| table.live(row, now)).transpose()? {
                 Some(Some(record)) => record,
                 _ => {
                     tx.rollback().await?;
@@ -515,27 +314,24 @@ macro_rules! row_operations {
                         tx.rollback().await?;
                         return Ok(Modified::Collision);
                     }
-                    execute(&mut tx, statement::delete::<Sql>(table, to)).await?;
+                    execute(&mut tx, sql::delete::<Sql>(table, to)).await?;
                 }
             }
-            let super::Edit { write, answer } = edit(record);
-            match write {
-                Some(record) => {
+            let answer = match change(&mut record) {
+                Ok(answer) => {
                     let data = table.json.encode(&record);
                     let expires = table.expires_ms(&record);
-                    let rewrite = statement::rewrite::<Sql>(
-                        table,
-                        from,
-                        to,
-                        &data,
-                        expires,
-                        now.as_millis(),
-                    )?;
+                    let rewrite =
+                        sql::rewrite::<Sql>(table, from, to, &data, expires, now.as_millis())?;
                     execute(&mut tx, rewrite).await?;
                     tx.commit().await?;
+                    answer
                 }
-                None => tx.rollback().await?,
-            }
+                Err(answer) => {
+                    tx.rollback().await?;
+                    answer
+                }
+            };
             Ok(Modified::Done(answer))
         }
 
@@ -547,7 +343,7 @@ macro_rules! row_operations {
             id: &str,
             record: &sessile::Record,
         ) -> Result<sessile::CreateOutcome, StoreError> {
-            super::retried(retryable, to_store_error, || {
+            super::retried(is_deadlock, to_store_error, || {
                 create_once(db, table, id, record)
             })
             .await
@@ -567,11 +363,11 @@ macro_rules! row_operations {
                     tx.rollback().await?;
                     return Ok(CreateOutcome::Collision);
                 }
-                execute(&mut tx, statement::delete::<Sql>(table, id)).await?;
+                execute(&mut tx, sql::delete::<Sql>(table, id)).await?;
             }
             let data = table.json.encode(record);
             let expires = table.expires_ms(record);
-            let insert = statement::insert::<Sql>(table, id, &data, expires, now.as_millis())?;
+            let insert = sql::insert::<Sql>(table, id, &data, expires, now.as_millis())?;
             match execute(&mut tx, insert).await {
                 Err(Failure::Sql(error)) if is_duplicate(&error) => {
                     tx.rollback().await?;
@@ -586,14 +382,14 @@ macro_rules! row_operations {
         /// Runs `statement`; the rows it changed.
         pub(super) async fn execute(
             connection: &mut Connection,
-            statement: statement::Statement,
+            mut statement: sql::Statement<<Sql as sql::Dialect>::Db>,
         ) -> Result<u64, Failure> {
             Ok(statement.query().execute(connection).await?.rows_affected())
         }
 
         /// Fails unless the table exists with the layout's columns.
         pub(super) async fn check_table(db: &Db, table: &Table) -> Result<(), sqlx::Error> {
-            let check = statement::check::<Sql>(table);
+            let mut check = sql::check::<Sql>(table);
             check.query().execute(&db.pool).await.map(drop)
         }
 
@@ -633,19 +429,21 @@ impl SequelizeStore {
         self.inner.table.row_id(key)
     }
 
+    /// The read-modify-write of every change (see `row_operations!`): `change` edits the live
+    /// record of `from`, which is written back under `to` when it answers `Ok`.
     async fn modify<T, F>(
         &self,
         from: &str,
         to: &str,
         now: Timestamp,
-        edit: F,
+        change: F,
     ) -> Result<Modified<T>, StoreError>
     where
         T: Send,
-        F: Fn(Record) -> Edit<T> + Send + Sync,
+        F: Fn(&mut Record) -> Result<T, T> + Send + Sync,
     {
         let table = &self.inner.table;
-        on_db!(&self.inner.db, db, d => d::modify(db, table, from, to, now, &edit).await)
+        on_db!(&self.inner.db, db, d => d::modify(db, table, from, to, now, &change).await)
     }
 }
 
@@ -674,19 +472,8 @@ impl Store for SequelizeStore {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
         let id = self.inner.table.row_id(key)?;
-        let modified = self
-            .modify(&id, &id, now, |mut record| {
-                changes.apply_to(&mut record);
-                Edit {
-                    write: Some(record),
-                    answer: (),
-                }
-            })
-            .await?;
-        Ok(match modified {
-            Modified::Done(()) => UpdateOutcome::Applied,
-            Modified::Gone | Modified::Collision => UpdateOutcome::Gone,
-        })
+        let modified = self.modify(&id, &id, now, layout::apply(changes)).await?;
+        Ok(modified.update_outcome())
     }
 
     async fn rotate(
@@ -698,20 +485,8 @@ impl Store for SequelizeStore {
     ) -> Result<RotateOutcome, StoreError> {
         let table = &self.inner.table;
         let (from, to) = (table.row_id(from)?, table.row_id(to)?);
-        let modified = self
-            .modify(&from, &to, now, |mut record| {
-                changes.apply_to(&mut record);
-                Edit {
-                    write: Some(record),
-                    answer: (),
-                }
-            })
-            .await?;
-        Ok(match modified {
-            Modified::Done(()) => RotateOutcome::Rotated,
-            Modified::Gone => RotateOutcome::Gone,
-            Modified::Collision => RotateOutcome::Collision,
-        })
+        let modified = self.modify(&from, &to, now, layout::apply(changes)).await?;
+        Ok(modified.rotate_outcome())
     }
 
     async fn increment(
@@ -724,24 +499,11 @@ impl Store for SequelizeStore {
     ) -> Result<IncrementOutcome, StoreError> {
         let json = &self.inner.table.json;
         let id = self.inner.table.row_id(key)?;
-        let modified = self
-            .modify(&id, &id, now, |mut record| {
-                match layout::increment(json, &mut record, field, by, touch) {
-                    answer @ IncrementOutcome::Value(_) => Edit {
-                        write: Some(record),
-                        answer,
-                    },
-                    answer => Edit {
-                        write: None,
-                        answer,
-                    },
-                }
-            })
-            .await?;
-        Ok(match modified {
-            Modified::Done(outcome) => outcome,
-            Modified::Gone | Modified::Collision => IncrementOutcome::Gone,
-        })
+        let change = layout::increment_change(json, field, by, touch);
+        Ok(self
+            .modify(&id, &id, now, change)
+            .await?
+            .increment_outcome())
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
@@ -758,9 +520,7 @@ impl Store for SequelizeStore {
         _user: &str,
         _now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        Err(StoreError::Unsupported(
-            "the Sequelize session tables keep no per-user index",
-        ))
+        Err(layout::no_user_index())
     }
 
     async fn delete_user_sessions(
@@ -768,9 +528,7 @@ impl Store for SequelizeStore {
         _user: &str,
         _keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported(
-            "the Sequelize session tables keep no per-user index",
-        ))
+        Err(layout::no_user_index())
     }
 
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {

@@ -2,70 +2,28 @@
 //! for every read-modify-write; `DATETIME` values in UTC, as Sequelize writes them with its
 //! default `timezone: '+00:00'`.
 
-use std::time::Duration;
-
 use sessile::{StoreError, Timestamp};
-use sqlx::mysql::{
-    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions,
-};
-use sqlx::{Executor, MySql, Transaction};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
+use sqlx::{MySql, QueryBuilder, Transaction};
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use super::statement::{self, Dialect, Param};
+use super::sql::{self, Builder, Dialect};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
+use crate::mysql::{error_number, ER_DUP_ENTRY};
+use crate::options::SharedOptions;
 
 #[derive(Debug)]
 pub(super) struct Db {
     pub pool: MySqlPool,
 }
 
-pub(super) async fn connect(
-    url: &str,
-    max_connections: u32,
-    acquire_timeout: Duration,
-    statement_timeout: Duration,
-    tls_ca_certificates: Option<&[u8]>,
-) -> Result<Db, Error> {
-    let mut options: MySqlConnectOptions = url.parse().map_err(Error::Connect)?;
-    if let Some(pem) = tls_ca_certificates {
-        options = crate::tls::mysql(options, pem)?;
-    }
-    let pool = MySqlPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(acquire_timeout)
-        .test_before_acquire(true)
-        .after_connect(move |connection, _meta| {
-            Box::pin(async move { set_timeouts(connection, statement_timeout).await })
-        })
-        .connect_with(options)
-        .await
-        .map_err(Error::Connect)?;
+/// The pool, on the connection setup of sessile's own MySQL store.
+pub(super) async fn connect(url: &str, shared: &SharedOptions) -> Result<Db, Error> {
+    let options: MySqlConnectOptions = url.parse().map_err(Error::Connect)?;
+    let pool = crate::mysql::connect_pool(options, shared).await?;
     Ok(Db { pool })
-}
-
-/// MariaDB's `max_statement_time` or MySQL's `max_execution_time`, and the InnoDB lock wait
-/// (whole seconds) on both.
-async fn set_timeouts(
-    connection: &mut MySqlConnection,
-    timeout: Duration,
-) -> Result<(), sqlx::Error> {
-    if timeout.is_zero() {
-        return Ok(());
-    }
-    let version: String = sqlx::query_scalar("SELECT VERSION()")
-        .fetch_one(&mut *connection)
-        .await?;
-    let limit = if version.to_ascii_lowercase().contains("mariadb") {
-        format!("max_statement_time = {:.3}", timeout.as_secs_f64())
-    } else {
-        format!("max_execution_time = {}", timeout.as_millis().max(1))
-    };
-    let lock_wait = timeout.as_secs_f64().ceil().max(1.0) as u64;
-    let set = format!("SET SESSION {limit}, innodb_lock_wait_timeout = {lock_wait}");
-    connection.execute(set.as_str()).await?;
-    Ok(())
 }
 
 fn quoted(table: &Table) -> String {
@@ -100,7 +58,7 @@ pub(super) async fn create_table(db: &Db, table: &Table) -> Result<(), sqlx::Err
             let add = format!("ALTER TABLE {name} ADD INDEX `{index}` (`expires`)");
             match sqlx::query(&add).execute(&db.pool).await {
                 // ER_DUP_KEYNAME: another instance added it meanwhile.
-                Err(e) if number(&e) == Some(1061) => {}
+                Err(e) if error_number(&e) == Some(1061) => {}
                 other => {
                     other?;
                 }
@@ -122,15 +80,24 @@ pub(super) struct Sql;
 pub(super) type Connection = MySqlConnection;
 
 impl Dialect for Sql {
+    type Db = MySql;
     const QUOTE: char = '`';
-    const NUMBERED: bool = false;
     const LOCK: &'static str = " FOR UPDATE";
     /// `DATETIME` as milliseconds since the epoch, independent of the session time zone.
     const EXPRESS_EXPIRES: &'static str =
         "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', `expires`) DIV 1000 AS SIGNED)";
 
-    fn date(ms: i64) -> Result<Param, Failure> {
-        datetime(ms).map(Param::Text)
+    fn push_text(sql: &mut Builder<Self::Db>, text: &str) {
+        sql.push_bind(text.to_owned());
+    }
+
+    fn push_int(sql: &mut Builder<Self::Db>, int: i64) {
+        sql.push_bind(int);
+    }
+
+    fn push_date(sql: &mut Builder<Self::Db>, ms: i64) -> Result<(), Failure> {
+        sql.push_bind(datetime(ms)?);
+        Ok(())
     }
 }
 
@@ -141,7 +108,7 @@ pub(super) async fn fetch(
     id: &str,
     lock: bool,
 ) -> Result<Option<Row>, Failure> {
-    let select = statement::select::<Sql>(table, id, lock);
+    let mut select = sql::select::<Sql>(table, id, lock);
     let row: Option<(Option<String>, Option<i64>)> =
         select.query_as().fetch_optional(connection).await?;
     Ok(row.map(|(data, expires)| Row::new(table.layout, data, expires)))
@@ -167,7 +134,7 @@ fn datetime(ms: i64) -> Result<String, Failure> {
 }
 
 pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
-    let delete = statement::delete::<Sql>(table, id);
+    let mut delete = sql::delete::<Sql>(table, id);
     Ok(delete.query().execute(&db.pool).await?.rows_affected())
 }
 
@@ -198,17 +165,17 @@ pub(super) async fn delete_expired(
     if ids.is_empty() {
         return Ok(0);
     }
-    let marks = vec!["?"; ids.len()].join(", ");
-    let delete = format!("DELETE FROM {name} WHERE `{id}` IN ({marks}) AND `expires` <= ?");
-    let mut query = sqlx::query(&delete);
-    for id in &ids {
-        query = query.bind(id);
+    let mut delete = QueryBuilder::<MySql>::new(format!("DELETE FROM {name} WHERE `{id}` IN ("));
+    let mut listed = delete.separated(", ");
+    for id in ids {
+        listed.push_bind(id);
     }
-    let query = match bound {
-        Bound::Seconds(seconds) => query.bind(seconds),
-        Bound::Text(text) => query.bind(text),
+    delete.push(") AND `expires` <= ");
+    match bound {
+        Bound::Seconds(seconds) => delete.push_bind(seconds),
+        Bound::Text(text) => delete.push_bind(text),
     };
-    Ok(query.execute(&db.pool).await?.rows_affected())
+    Ok(delete.build().execute(&db.pool).await?.rows_affected())
 }
 
 enum Bound {
@@ -228,26 +195,12 @@ impl Bound {
     }
 }
 
-fn number(error: &sqlx::Error) -> Option<u16> {
-    match error {
-        sqlx::Error::Database(e) => e
-            .try_downcast_ref::<MySqlDatabaseError>()
-            .map(MySqlDatabaseError::number),
-        _ => None,
-    }
-}
-
 /// `ER_DUP_ENTRY`.
 pub(super) fn is_duplicate(error: &sqlx::Error) -> bool {
-    number(error) == Some(1062)
+    error_number(error) == Some(ER_DUP_ENTRY)
 }
 
-/// Deadlocks (1213): InnoDB rolled the transaction back; it is retried.
-pub(super) fn retryable(error: &sqlx::Error) -> bool {
-    number(error) == Some(1213)
-}
-
-pub(super) use crate::mysql::to_store_error;
+pub(super) use crate::mysql::{is_deadlock, to_store_error};
 
 pub(super) async fn close(db: &Db) {
     db.pool.close().await;

@@ -1,51 +1,24 @@
 //! The Sequelize tables on PostgreSQL: `SELECT ... FOR UPDATE` inside a transaction for every
 //! read-modify-write; `timestamptz` written and read as milliseconds.
 
-use std::time::Duration;
-
 use sessile::{StoreError, Timestamp};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Executor, Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
+use sqlx::{Postgres, Transaction};
 
-use super::statement::{self, Dialect, Param};
+use super::sql::{self, Builder, Dialect};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
+use crate::options::SharedOptions;
 
 #[derive(Debug)]
 pub(super) struct Db {
     pub pool: PgPool,
 }
 
-pub(super) async fn connect(
-    url: &str,
-    max_connections: u32,
-    acquire_timeout: Duration,
-    statement_timeout: Duration,
-    tls_ca_certificates: Option<&[u8]>,
-) -> Result<Db, Error> {
-    let mut options: PgConnectOptions = url.parse().map_err(Error::Connect)?;
-    if let Some(pem) = tls_ca_certificates {
-        options = crate::tls::postgres(options, pem)?;
-    }
-    let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(acquire_timeout)
-        .test_before_acquire(true)
-        .after_connect(move |connection, _meta| {
-            Box::pin(async move {
-                if !statement_timeout.is_zero() {
-                    let set = format!(
-                        "SET statement_timeout = {}",
-                        statement_timeout.as_millis().max(1)
-                    );
-                    connection.execute(set.as_str()).await?;
-                }
-                Ok(())
-            })
-        })
-        .connect_with(options)
-        .await
-        .map_err(Error::Connect)?;
+/// The pool, on the connection setup of sessile's own PostgreSQL store.
+pub(super) async fn connect(url: &str, shared: &SharedOptions) -> Result<Db, Error> {
+    let options: PgConnectOptions = url.parse().map_err(Error::Connect)?;
+    let pool = crate::postgres::connect_pool(options, shared).await?;
     Ok(Db { pool })
 }
 
@@ -53,10 +26,16 @@ fn quoted(table: &Table) -> String {
     format!("\"{}\"", table.name)
 }
 
-/// A `timestamptz` from the millisecond parameter at `placeholder` (exact: the product stays
-/// below 2^53 µs).
+/// A `timestamptz` from a millisecond parameter (exact: the product stays below 2^53 µs): the
+/// SQL before and after the placeholder.
+const TIME_PARAM: (&str, &str) = (
+    "(TIMESTAMPTZ 'epoch' + ",
+    "::float8 * INTERVAL '1 millisecond')",
+);
+
+/// [`TIME_PARAM`] around `placeholder`.
 fn time_param(placeholder: &str) -> String {
-    format!("(TIMESTAMPTZ 'epoch' + {placeholder}::float8 * INTERVAL '1 millisecond')")
+    format!("{}{placeholder}{}", TIME_PARAM.0, TIME_PARAM.1)
 }
 
 /// Sequelize 6's `sync()` for the model: the same `CREATE TABLE IF NOT EXISTS`, then the index
@@ -75,8 +54,9 @@ pub(super) async fn create_table(db: &Db, table: &Table) -> Result<(), sqlx::Err
     };
     sqlx::query(&create).execute(&db.pool).await.or_else(|e| {
         // Two creators at once: the loser's CREATE TABLE IF NOT EXISTS can still hit the
-        // catalog's unique index.
-        if code(&e) == Some("23505") || code(&e) == Some("42P07") {
+        // catalog's unique index (23505), or find the table (42P07) or its row type (42710)
+        // created meanwhile.
+        if matches!(code(&e), Some("23505" | "42P07" | "42710")) {
             Ok(Default::default())
         } else {
             Err(e)
@@ -117,17 +97,23 @@ pub(super) struct Sql;
 pub(super) type Connection = PgConnection;
 
 impl Dialect for Sql {
+    type Db = Postgres;
     const QUOTE: char = '"';
-    const NUMBERED: bool = true;
     const LOCK: &'static str = " FOR UPDATE";
     const EXPRESS_EXPIRES: &'static str = "floor(EXTRACT(EPOCH FROM \"expires\") * 1000)::int8";
 
-    fn date(ms: i64) -> Result<Param, Failure> {
-        Ok(Param::Int(ms))
+    fn push_text(sql: &mut Builder<Self::Db>, text: &str) {
+        sql.push_bind(text.to_owned());
     }
 
-    fn date_sql(placeholder: String) -> String {
-        time_param(&placeholder)
+    fn push_int(sql: &mut Builder<Self::Db>, int: i64) {
+        sql.push_bind(int);
+    }
+
+    /// Milliseconds, made a `timestamptz` in SQL ([`TIME_PARAM`]).
+    fn push_date(sql: &mut Builder<Self::Db>, ms: i64) -> Result<(), Failure> {
+        sql.push(TIME_PARAM.0).push_bind(ms).push(TIME_PARAM.1);
+        Ok(())
     }
 }
 
@@ -138,14 +124,14 @@ pub(super) async fn fetch(
     id: &str,
     lock: bool,
 ) -> Result<Option<Row>, Failure> {
-    let select = statement::select::<Sql>(table, id, lock);
+    let mut select = sql::select::<Sql>(table, id, lock);
     let row: Option<(Option<String>, Option<i64>)> =
         select.query_as().fetch_optional(connection).await?;
     Ok(row.map(|(data, expires)| Row::new(table.layout, data, expires)))
 }
 
 pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
-    let delete = statement::delete::<Sql>(table, id);
+    let mut delete = sql::delete::<Sql>(table, id);
     Ok(delete.query().execute(&db.pool).await?.rows_affected())
 }
 
@@ -200,16 +186,9 @@ fn code(error: &sqlx::Error) -> Option<&str> {
     }
 }
 
-pub(super) fn is_duplicate(error: &sqlx::Error) -> bool {
-    code(error) == Some("23505")
-}
-
-/// Deadlock and serialization failures: the transaction is retried.
-pub(super) fn retryable(error: &sqlx::Error) -> bool {
-    matches!(code(error), Some("40P01" | "40001"))
-}
-
-pub(super) use crate::postgres::to_store_error;
+pub(super) use crate::postgres::{
+    is_deadlock, is_unique_violation as is_duplicate, to_store_error,
+};
 
 pub(super) async fn close(db: &Db) {
     db.pool.close().await;

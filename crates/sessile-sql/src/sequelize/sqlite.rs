@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use sessile::{StoreError, Timestamp};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::statement::{self, Dialect, Param};
+use super::sql::{self, Builder, Dialect};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
+use crate::options::SharedOptions;
 use sessile_node::{parse_date, to_sequelize_sqlite_date};
 
 /// The pool, and the write turn: writers of one store queue here instead of in SQLite's busy
@@ -21,27 +22,17 @@ pub(super) struct Db {
     turn: Mutex<()>,
 }
 
-/// Opens the file. The journal mode is left as the Node app set it (Sequelize does not switch
-/// to WAL; changing it would change the file for the Node app too).
-pub(super) async fn connect(
-    url: &str,
-    create: bool,
-    max_connections: u32,
-    acquire_timeout: Duration,
-    busy_timeout: Duration,
-) -> Result<Db, Error> {
+/// Opens the file, on the connection setup of sessile's own SQLite store. The journal mode is
+/// left as the Node app set it (Sequelize does not switch to WAL; changing it would change the
+/// file for the Node app too); the statement timeout is SQLite's busy timeout.
+pub(super) async fn connect(url: &str, shared: &SharedOptions) -> Result<Db, Error> {
+    let busy_timeout = shared.statement_timeout.unwrap_or(Duration::ZERO);
     let options: SqliteConnectOptions = url.parse().map_err(Error::Connect)?;
     let options = options
-        .create_if_missing(create)
+        .create_if_missing(shared.migrate_on_connect)
         .busy_timeout(busy_timeout)
         .foreign_keys(false);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(acquire_timeout)
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await
-        .map_err(Error::Connect)?;
+    let pool = crate::sqlite::connect_pool(options, shared, busy_timeout).await?;
     Ok(Db {
         pool,
         turn: Mutex::new(()),
@@ -101,13 +92,22 @@ pub(super) struct Sql;
 pub(super) type Connection = SqliteConnection;
 
 impl Dialect for Sql {
+    type Db = Sqlite;
     const QUOTE: char = '`';
-    const NUMBERED: bool = false;
     const LOCK: &'static str = "";
     const EXPRESS_EXPIRES: &'static str = "CAST(`expires` AS TEXT)";
 
-    fn date(ms: i64) -> Result<Param, Failure> {
-        date(ms).map(Param::Text)
+    fn push_text(sql: &mut Builder<Self::Db>, text: &str) {
+        sql.push_bind(text.to_owned());
+    }
+
+    fn push_int(sql: &mut Builder<Self::Db>, int: i64) {
+        sql.push_bind(int);
+    }
+
+    fn push_date(sql: &mut Builder<Self::Db>, ms: i64) -> Result<(), Failure> {
+        sql.push_bind(date(ms)?);
+        Ok(())
     }
 }
 
@@ -118,7 +118,7 @@ pub(super) async fn fetch(
     id: &str,
     lock: bool,
 ) -> Result<Option<Row>, Failure> {
-    let select = statement::select::<Sql>(table, id, lock);
+    let mut select = sql::select::<Sql>(table, id, lock);
     Ok(match table.layout {
         Layout::Koa => {
             let row: Option<(Option<String>, Option<i64>)> =
@@ -148,7 +148,7 @@ fn date(ms: i64) -> Result<String, Failure> {
 pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
     let _turn = db.turn.lock().await;
     let mut connection = db.pool.acquire().await?;
-    execute(&mut connection, statement::delete::<Sql>(table, id)).await
+    execute(&mut connection, sql::delete::<Sql>(table, id)).await
 }
 
 super::row_operations!();
@@ -184,12 +184,7 @@ pub(super) fn is_duplicate(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("1555" | "2067")))
 }
 
-/// Nothing to retry: `BEGIN IMMEDIATE` takes the write lock up front.
-pub(super) fn retryable(_error: &sqlx::Error) -> bool {
-    false
-}
-
-pub(super) use crate::sqlite::to_store_error;
+pub(super) use crate::sqlite::{is_deadlock, to_store_error};
 
 pub(super) async fn close(db: &Db) {
     db.pool.close().await;
