@@ -2,8 +2,9 @@
 //! `sessile_sql::sequelize::SequelizeStore`: the koa-generic-session-sequelize table (with
 //! koa-generic-session and koa-session-minimal documents) and the connect-session-sequelize
 //! table, on SQLite, PostgreSQL (`DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test)
-//! and MariaDB (`MYSQL_URL`, default mysql://root@127.0.0.1:3306/test); `scripts/services`
-//! starts the servers.
+//! and MariaDB (`MYSQL_URL`, default mysql://root@127.0.0.1:3306/test), and again over verified
+//! TLS on the TLS-only PostgreSQL and MariaDB (`POSTGRES_TLS_URL`, `MYSQL_TLS_URL`, by default
+//! ports 5433 and 3307 with the CA in `SESSILE_TLS_DIR`); `scripts/services` starts the servers.
 //!
 //! Every case uses fresh keys, so each table is shared by the cases (and by parallel runs); the
 //! table names are this binary's own. Tables come from the store's `create_table` (Sequelize's
@@ -26,6 +27,10 @@ use std::time::Duration;
 use sessile::StoreKey;
 use sessile_sql::sequelize::{SequelizeStore, SequelizeStoreOptions};
 
+#[path = "support/tls.rs"]
+#[allow(dead_code)] // The TLS tests use more of it.
+mod tls;
+
 const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Clone, Copy)]
@@ -33,6 +38,10 @@ enum Dialect {
     Sqlite,
     Postgres,
     MySql,
+    /// The TLS-only PostgreSQL, verified against the test CA.
+    PostgresTls,
+    /// The TLS-only MariaDB, verified against the test CA.
+    MySqlTls,
 }
 
 #[derive(Clone, Copy)]
@@ -54,6 +63,14 @@ fn url(dialect: Dialect) -> String {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
         Dialect::MySql => std::env::var("MYSQL_URL")
             .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned()),
+        Dialect::PostgresTls => tls::server_url(
+            "POSTGRES_TLS_URL",
+            "postgres://postgres@127.0.0.1:5433/test?sslmode=verify-full&sslrootcert={ca}",
+        ),
+        Dialect::MySqlTls => tls::server_url(
+            "MYSQL_TLS_URL",
+            "mysql://root@127.0.0.1:3307/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
+        ),
     }
 }
 
@@ -76,16 +93,16 @@ fn id_column(package: Package) -> &'static str {
 fn widened_ddl(dialect: Dialect, package: Package) -> Option<Vec<String>> {
     let name = table(package);
     match (dialect, package) {
-        (Dialect::Postgres, Package::Express) => Some(vec![format!(
+        (Dialect::Postgres | Dialect::PostgresTls, Package::Express) => Some(vec![format!(
             "CREATE TABLE IF NOT EXISTS \"{name}\" (\"sid\" VARCHAR(64) , \"expires\" TIMESTAMP WITH TIME ZONE, \
              \"data\" TEXT, \"createdAt\" TIMESTAMP WITH TIME ZONE NOT NULL, \
              \"updatedAt\" TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (\"sid\"))"
         )]),
-        (Dialect::MySql, Package::Express) => Some(vec![format!(
+        (Dialect::MySql | Dialect::MySqlTls, Package::Express) => Some(vec![format!(
             "CREATE TABLE IF NOT EXISTS `{name}` (`sid` VARCHAR(64) , `expires` DATETIME, `data` LONGTEXT, \
              `createdAt` DATETIME NOT NULL, `updatedAt` DATETIME NOT NULL, PRIMARY KEY (`sid`)) ENGINE=InnoDB"
         )]),
-        (Dialect::MySql, _) => Some(vec![
+        (Dialect::MySql | Dialect::MySqlTls, _) => Some(vec![
             format!(
                 "CREATE TABLE IF NOT EXISTS `{name}` (`id` VARCHAR(100) , `data` LONGTEXT, `expires` BIGINT, \
                  PRIMARY KEY (`id`)) ENGINE=InnoDB"
@@ -111,8 +128,8 @@ async fn execute(dialect: Dialect, sql: &str, params: &[&str]) -> Result<u64, sq
     }
     match dialect {
         Dialect::Sqlite => on!(sqlx::SqlitePool),
-        Dialect::Postgres => on!(sqlx::PgPool),
-        Dialect::MySql => on!(sqlx::MySqlPool),
+        Dialect::Postgres | Dialect::PostgresTls => on!(sqlx::PgPool),
+        Dialect::MySql | Dialect::MySqlTls => on!(sqlx::MySqlPool),
     }
 }
 
@@ -138,7 +155,8 @@ async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
     };
     options.connect(&url(dialect)).await.unwrap_or_else(|e| {
         panic!(
-            "the session database at {} is not usable: {e}; start the servers with `scripts/services`",
+            "the session database at {} is not usable: {e}; start the servers (the TLS ones \
+             too) with `scripts/services`",
             url(dialect)
         )
     })
@@ -154,8 +172,8 @@ async fn write_garbage(
     let id = store.row_id(&key).expect("a Node id");
     let garbage = "{\"cookie\": not json";
     let (quote, marks) = match dialect {
-        Dialect::Postgres => ('"', ["$1", "$2"]),
-        Dialect::Sqlite | Dialect::MySql => ('`', ["?", "?"]),
+        Dialect::Postgres | Dialect::PostgresTls => ('"', ["$1", "$2"]),
+        Dialect::Sqlite | Dialect::MySql | Dialect::MySqlTls => ('`', ["?", "?"]),
     };
     let sql = format!(
         "UPDATE {q}{}{q} SET {q}data{q} = {} WHERE {q}{}{q} = {}",
@@ -191,3 +209,25 @@ suite!(express_postgres, Dialect::Postgres, Package::Express);
 suite!(koa_generic_mariadb, Dialect::MySql, Package::KoaGeneric);
 suite!(koa_minimal_mariadb, Dialect::MySql, Package::KoaMinimal);
 suite!(express_mariadb, Dialect::MySql, Package::Express);
+suite!(
+    koa_generic_postgres_tls,
+    Dialect::PostgresTls,
+    Package::KoaGeneric
+);
+suite!(
+    koa_minimal_postgres_tls,
+    Dialect::PostgresTls,
+    Package::KoaMinimal
+);
+suite!(express_postgres_tls, Dialect::PostgresTls, Package::Express);
+suite!(
+    koa_generic_mariadb_tls,
+    Dialect::MySqlTls,
+    Package::KoaGeneric
+);
+suite!(
+    koa_minimal_mariadb_tls,
+    Dialect::MySqlTls,
+    Package::KoaMinimal
+);
+suite!(express_mariadb_tls, Dialect::MySqlTls, Package::Express);
