@@ -511,6 +511,30 @@ async fn a_logout_without_a_session_cookie_clears_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_cookie_is_never_cleared() {
+    let (router, _store) = memory_app();
+    let server = TestServer::start(router).await;
+    let cookie = issued_cookie(&server.post("/start", None).await);
+    let (encoded, _signature) = cookie.split_once('.').unwrap();
+    let badly_signed = format!("{encoded}.{}", "A".repeat(43));
+    // Malformed, badly signed, or planted by a sibling subdomain: not this server's to clear,
+    // whether the handler reads the session or logs out.
+    for refused in ["garbage", badly_signed.as_str()] {
+        for (method, path) in [
+            (reqwest::Method::GET, "/read"),
+            (reqwest::Method::POST, "/logout"),
+        ] {
+            let response = server.send(method, path, Some(refused)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path} with {refused}");
+            assert!(
+                response.headers().get(SET_COOKIE).is_none(),
+                "{path} with {refused}: {response:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_calls_per_request() {
     let store = CountingStore::new(MemoryStore::new());
     let manager = SessionManager::new(store.clone(), config(Keys::generate()));

@@ -205,7 +205,9 @@ impl RequestState {
                             .config
                             .events
                             .emit(&rejected(shared, request, reason));
-                        StorePhase::Fresh(Fresh::DEAD_COOKIE)
+                        // Not verified, so not ours to clear (DESIGN: no response clears a
+                        // cookie the request did not present and verify).
+                        StorePhase::Fresh(Fresh::NONE)
                     }
                 };
                 Phase::Store {
@@ -481,7 +483,8 @@ fn open_cookie(
         }
         OpenedCookie::Refused => {
             events.emit(&rejected(shared, request, RejectReason::Unsealable));
-            (dead, false)
+            // Not opened, so not verified: not ours to clear.
+            (CookiePhase::Fresh(Fresh::NONE), false)
         }
         OpenedCookie::Corrupt => {
             events.emit(&Event::Corrupt { tag: tag() });
