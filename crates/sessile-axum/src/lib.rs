@@ -3,7 +3,8 @@
 //! [`SessionLayer`] gives every request a lazy [`sessile::Session`] and commits it after the
 //! handler, in one store operation, adding the cookie (with `Cache-Control: no-store` and
 //! `Vary: Cookie`) only when the response needs one. Handlers take the [`Session`] extractor and
-//! may return [`Error`], which turns session failures into short 503/500 responses.
+//! may return [`Error`], which turns session failures into short 503/409/500 responses. A write
+//! that the session's end elsewhere dropped is answered 409 ([`SessionLayer::on_dropped_write`]).
 //!
 //! A handler that never touches its session costs no store call.
 //!
@@ -78,6 +79,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -85,7 +87,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{header, HeaderValue, Request, StatusCode};
 use pin_project_lite::pin_project;
-use sessile::{ResponseHeaders, SessionError, SessionManager};
+use sessile::{CommitOutcome, ResponseHeaders, SessionError, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -95,6 +97,10 @@ pub const UNAVAILABLE_BODY: &str = "session store unavailable";
 pub const FAILURE_BODY: &str = "session error";
 /// Body of the 500 answered when a handler asks for a session without [`SessionLayer`].
 pub const MISSING_LAYER_BODY: &str = "session layer missing";
+/// Body of the 409 answered by default when the session ended elsewhere (a logout in another
+/// tab, a revocation) before the request's writes reached it: see
+/// [`SessionLayer::on_dropped_write`].
+pub const SESSION_ENDED_BODY: &str = "session ended";
 
 /// Adds sessions to every request of the wrapped service.
 ///
@@ -112,12 +118,51 @@ pub const MISSING_LAYER_BODY: &str = "session layer missing";
 #[derive(Clone)]
 pub struct SessionLayer {
     manager: SessionManager,
+    on_dropped_write: Option<DroppedWriteResponse>,
 }
+
+/// Turns the handler's response into the one sent when its session writes were dropped.
+type DroppedWriteResponse = Arc<dyn Fn(Response) -> Response + Send + Sync>;
 
 impl SessionLayer {
     /// A layer that starts and commits sessions with `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        Self { manager }
+        Self {
+            manager,
+            on_dropped_write: None,
+        }
+    }
+
+    /// What the client gets when the session ended elsewhere (a logout in another tab, a
+    /// revocation, expiry) before the handler's writes reached it
+    /// ([`sessile::CommitOutcome::Dropped`]): nothing was stored, so the handler's answer may
+    /// claim a change that did not happen. `respond` receives the handler's response and
+    /// returns the one to send; the layer then adds the cookie removal.
+    ///
+    /// By default the layer answers `409 Conflict` with the body [`SESSION_ENDED_BODY`] and
+    /// `Cache-Control: no-store`, as it answers 500/503 when a commit fails: a client (or a
+    /// script) that retries or shows "you were signed out" can tell. Pass `|response| response`
+    /// to keep the handler's answer (what the layer did before), or redirect to a login page:
+    ///
+    /// ```
+    /// use axum::response::{IntoResponse, Redirect};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile_axum::SessionLayer;
+    ///
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let layer = SessionLayer::new(manager)
+    ///     .on_dropped_write(|_handler_response| Redirect::to("/login").into_response());
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// A [`SessionError::Gone`] a handler returns as [`Error`] (from `increment`) gets the same
+    /// default 409.
+    pub fn on_dropped_write(
+        mut self,
+        respond: impl Fn(Response) -> Response + Send + Sync + 'static,
+    ) -> Self {
+        self.on_dropped_write = Some(Arc::new(respond));
+        self
     }
 }
 
@@ -128,6 +173,7 @@ impl<S> Layer<S> for SessionLayer {
         SessionService {
             inner,
             manager: self.manager.clone(),
+            on_dropped_write: self.on_dropped_write.clone(),
         }
     }
 }
@@ -138,6 +184,7 @@ impl<S> Layer<S> for SessionLayer {
 pub struct SessionService<S> {
     inner: S,
     manager: SessionManager,
+    on_dropped_write: Option<DroppedWriteResponse>,
 }
 
 impl<S, RequestBody> Service<Request<RequestBody>> for SessionService<S>
@@ -168,6 +215,8 @@ where
             state: State::Handler {
                 future: self.inner.call(request),
                 session: Some(session),
+                // `None` (the default response) costs no reference count per request.
+                on_dropped_write: self.on_dropped_write.clone(),
             },
         }
     }
@@ -193,10 +242,12 @@ pin_project! {
             #[pin]
             future: F,
             session: Option<sessile::Session>,
+            on_dropped_write: Option<DroppedWriteResponse>,
         },
         Committing {
             commit: Commit,
             response: Option<Response>,
+            on_dropped_write: Option<DroppedWriteResponse>,
         },
         Done,
     }
@@ -213,7 +264,11 @@ where
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
-                StateProjection::Handler { future, session } => {
+                StateProjection::Handler {
+                    future,
+                    session,
+                    on_dropped_write,
+                } => {
                     let response = match ready!(future.poll(cx)) {
                         Ok(response) => response.into_response(),
                         Err(error) => {
@@ -229,19 +284,32 @@ where
                         return Poll::Ready(Ok(response));
                     }
                     let commit: Commit = Box::pin(async move { session.finish().await });
+                    let on_dropped_write = on_dropped_write.take();
                     state.set(State::Committing {
                         commit,
                         response: Some(response),
+                        on_dropped_write,
                     });
                 }
-                StateProjection::Committing { commit, response } => {
+                StateProjection::Committing {
+                    commit,
+                    response,
+                    on_dropped_write,
+                } => {
                     let outcome = ready!(commit.as_mut().poll(cx));
-                    let mut response = response
+                    let response = response
                         .take()
                         .expect("the response is taken once, when the commit is done");
+                    let on_dropped_write = on_dropped_write.take();
                     state.set(State::Done);
                     return Poll::Ready(Ok(match outcome {
                         Ok(session_headers) => {
+                            let mut response = match session_headers.outcome() {
+                                CommitOutcome::Dropped => {
+                                    dropped_write(response, on_dropped_write.as_deref())
+                                }
+                                _ => response,
+                            };
                             session_headers.apply_to(response.headers_mut());
                             response
                         }
@@ -265,13 +333,38 @@ fn commit_failure(error: &SessionError) -> Response {
     failure_response(error)
 }
 
+/// The response sent instead of the handler's when its session writes were dropped.
+fn dropped_write(
+    response: Response,
+    respond: Option<&(dyn Fn(Response) -> Response + Send + Sync)>,
+) -> Response {
+    tracing::info!("session ended while the request wrote to it: its writes were dropped");
+    match respond {
+        Some(respond) => respond(response),
+        None => plain(StatusCode::CONFLICT, SESSION_ENDED_BODY),
+    }
+}
+
 fn failure_response(error: &SessionError) -> Response {
-    let (status, body) = if error.is_unavailable() {
-        (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_BODY)
-    } else {
-        (StatusCode::INTERNAL_SERVER_ERROR, FAILURE_BODY)
+    let status = error_status(error);
+    let body = match status {
+        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE_BODY,
+        StatusCode::CONFLICT => SESSION_ENDED_BODY,
+        _ => FAILURE_BODY,
     };
     plain(status, body)
+}
+
+/// 503 when the store is unreachable or too slow, 409 when the session ended while the
+/// request used it, 500 otherwise.
+fn error_status(error: &SessionError) -> StatusCode {
+    if error.is_unavailable() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if matches!(error, SessionError::Gone) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response {
@@ -362,8 +455,9 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Session {
 }
 
 /// A session failure a handler returns with `?`: 503 "session store unavailable" when the store
-/// is unreachable or timed out, 500 "session error" otherwise. The details go to the log, never
-/// to the client.
+/// is unreachable or timed out, 409 "session ended" when the session ended elsewhere while the
+/// request used it ([`SessionError::Gone`], from `increment`), 500 "session error" otherwise.
+/// The details go to the log, never to the client.
 ///
 /// ```
 /// use sessile_axum::{Error, Session};
@@ -385,17 +479,18 @@ impl Error {
 
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
-        if self.is_unavailable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        error_status(&self.0)
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        tracing::error!(error = %self.0, "session operation failed");
+        if matches!(self.0, SessionError::Gone) {
+            // Another request's logout, not a failure of this server.
+            tracing::info!(error = %self.0, "session operation found the session ended");
+        } else {
+            tracing::error!(error = %self.0, "session operation failed");
+        }
         failure_response(&self.0)
     }
 }

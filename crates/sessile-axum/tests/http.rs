@@ -326,13 +326,14 @@ async fn logout_during_slow_writes_stays_logged_out() {
     let mut finished = 0;
     while let Some(response) = slow_requests.join_next().await {
         let response = response.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        // The write was dropped: the client is told so, and the cookie is cleared.
+        assert_eq!(response.status(), StatusCode::CONFLICT);
         assert_eq!(
             session_cookie_changes(&response),
             vec![CookieChange::Removed],
             "a write after logout only clears the cookie"
         );
-        assert_eq!(response.text().await.unwrap(), "wrote late");
+        assert_eq!(response.text().await.unwrap(), "session ended");
         finished += 1;
     }
     assert_eq!(finished, SLOW_REQUESTS);
@@ -346,6 +347,58 @@ async fn logout_during_slow_writes_stays_logged_out() {
         .await
         .unwrap();
     assert_eq!(after, json!({"user": null, "data": {}}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_by_a_logout_elsewhere_is_not_answered_as_a_success() {
+    let store = Arc::new(MemoryStore::new());
+    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let server = TestServer::start(app(manager.clone())).await;
+    let revoke = |cookie: &str| {
+        let store = store.clone();
+        let key = store_key_of(cookie);
+        async move { assert!(store.delete(&key).await.unwrap()) }
+    };
+
+    // A write without a read, to a session revoked before it arrives: 409, cookie cleared,
+    // nothing stored.
+    let cookie = issued_cookie(&server.post("/start", None).await);
+    revoke(&cookie).await;
+    let write = server.post("/write", Some(&cookie)).await;
+    assert_eq!(write.status(), StatusCode::CONFLICT);
+    assert_eq!(session_cookie_changes(&write), vec![CookieChange::Removed]);
+    assert_eq!(write.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(write.text().await.unwrap(), "session ended");
+    assert!(store.is_empty(), "the write recreated nothing");
+
+    // `Gone` from an increment, returned by a handler with `?`, is answered the same way.
+    let gone = axum::response::IntoResponse::into_response(Error(sessile::SessionError::Gone));
+    assert_eq!(gone.status().as_u16(), 409);
+
+    // The app's own answer instead of the default: here the handler's response, unchanged.
+    let keep = routes().layer(SessionLayer::new(manager).on_dropped_write(|response| response));
+    let server = TestServer::start(keep).await;
+    let cookie = issued_cookie(&server.post("/start", None).await);
+    revoke(&cookie).await;
+    let write = server.post("/write", Some(&cookie)).await;
+    assert_eq!(write.status(), StatusCode::OK);
+    assert_eq!(session_cookie_changes(&write), vec![CookieChange::Removed]);
+    assert_eq!(write.text().await.unwrap(), "ok");
+    assert!(store.is_empty());
+
+    // Requests that lose nothing are answered as before: a read of a revoked session, and a
+    // logout of one.
+    let server = TestServer::start(app(SessionManager::new(
+        store.clone(),
+        config(Keys::generate()),
+    )))
+    .await;
+    let cookie = issued_cookie(&server.post("/start", None).await);
+    revoke(&cookie).await;
+    let read = server.get("/read", Some(&cookie)).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let logout = server.post("/logout", Some(&cookie)).await;
+    assert_eq!(logout.status(), StatusCode::OK);
 }
 
 /// A cookie value signed with `keys`, for a session that a different store holds.

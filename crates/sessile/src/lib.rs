@@ -28,7 +28,7 @@ pub use events::{Event, EventSink, RejectReason, TracingEvents};
 pub use id::{SessionId, StoreKey};
 pub use keys::{Key, KeyError, Keys};
 pub use record::{Deadline, Device, Record, SessionData, SessionSummary};
-pub use request::{ResponseHeaders, Session, SessionError, SessionManager};
+pub use request::{CommitOutcome, ResponseHeaders, Session, SessionError, SessionManager};
 pub use store::{
     BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
 };

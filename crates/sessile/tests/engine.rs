@@ -14,9 +14,9 @@ use sessile::{
     StoreKey, Touch, UpdateOutcome,
 };
 use sessile::{
-    Clock, Config, ConfigBuilder, CookieConfig, CookieStore, Event, EventSink, Key, Keys,
-    ManualClock, MemoryStore, Record, RejectReason, ResponseHeaders, SessionError, SessionId,
-    SessionManager, Store, Timestamp,
+    Clock, CommitOutcome, Config, ConfigBuilder, CookieConfig, CookieStore, Event, EventSink,
+    Key, Keys, ManualClock, MemoryStore, Record, RejectReason, ResponseHeaders, Session,
+    SessionError, SessionId, SessionManager, Store, Timestamp,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -1097,6 +1097,107 @@ async fn a_persistent_session_gets_a_cookie_that_lasts_until_the_absolute_deadli
     session.set_persistent(false);
     let cookie = set_cookie(&session.finish().await.unwrap());
     assert_eq!(cookie.max_age(), None, "back to a browser-session cookie");
+}
+
+/// Every kind of request against a session that a logout elsewhere deletes while it runs: what
+/// the commit reports, and what it sends.
+#[tokio::test]
+async fn a_write_lost_to_a_logout_elsewhere_is_reported_as_dropped() {
+    let h = Harness::new();
+    let logout = |value: String| {
+        let manager = h.manager.clone();
+        async move {
+            let session = manager.start(&cookie_request(&value), None);
+            session.destroy();
+            assert_eq!(
+                session.finish().await.unwrap().outcome(),
+                CommitOutcome::Ended
+            );
+        }
+    };
+
+    // A write without a read (the case that answered 200 and dropped the write silently).
+    let value = h.existing_session().await;
+    let blind = h.manager.start(&cookie_request(&value), None);
+    blind.insert("theme", "dark").unwrap();
+    logout(value).await;
+    let response = blind.finish().await.unwrap();
+    assert_eq!(response.outcome(), CommitOutcome::Dropped);
+    assert_removal(&response);
+
+    // A read, then a write; a sign-in (a rotation); a forced touch.
+    let writes: [fn(&Session); 3] = [
+        |session| session.insert("theme", "dark").unwrap(),
+        |session| session.set_user(Some("ada")),
+        |session| session.touch(),
+    ];
+    for write in writes {
+        let value = h.existing_session().await;
+        let session = h.manager.start(&cookie_request(&value), None);
+        session.get::<String>("name").await.unwrap();
+        write(&session);
+        logout(value).await;
+        let response = session.finish().await.unwrap();
+        assert_eq!(response.outcome(), CommitOutcome::Dropped);
+        assert_removal(&response);
+    }
+
+    // An increment answers `Gone` itself; a write after it is dropped at commit.
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.get::<String>("name").await.unwrap();
+    logout(value).await;
+    assert!(matches!(
+        session.increment("n", 1).await,
+        Err(SessionError::Gone)
+    ));
+    session.insert("after", true).unwrap();
+    assert_eq!(
+        session.finish().await.unwrap().outcome(),
+        CommitOutcome::Dropped
+    );
+
+    // Nothing of the request lost: a read whose activity write finds the session gone, and an
+    // increment the handler was told about.
+    let value = h.existing_session().await;
+    let reader = h.manager.start(&cookie_request(&value), None);
+    let counter = h.manager.start(&cookie_request(&value), None);
+    h.clock.advance(MINUTE * 10); // past the touch throttle
+    reader.get::<String>("name").await.unwrap();
+    counter.get::<String>("name").await.unwrap();
+    logout(value).await;
+    let response = reader.finish().await.unwrap();
+    assert_eq!(response.outcome(), CommitOutcome::Ended);
+    assert_removal(&response);
+    assert!(counter.increment("n", 1).await.is_err());
+    assert_eq!(
+        counter.finish().await.unwrap().outcome(),
+        CommitOutcome::Ended
+    );
+    assert!(h.store.inner().is_empty(), "no session was recreated");
+}
+
+/// What each ordinary commit reports.
+#[tokio::test]
+async fn commits_report_what_they_did() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let outcome = |session: Session| async move { session.finish().await.unwrap().outcome() };
+
+    let untouched = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(outcome(untouched).await, CommitOutcome::Unchanged);
+    let read = h.manager.start(&cookie_request(&value), None);
+    read.get::<String>("name").await.unwrap();
+    assert_eq!(outcome(read).await, CommitOutcome::Unchanged);
+    let written = h.manager.start(&cookie_request(&value), None);
+    written.insert("theme", "dark").unwrap();
+    assert_eq!(outcome(written).await, CommitOutcome::Saved);
+    let created = h.manager.start(&HeaderMap::new(), None);
+    created.insert("theme", "dark").unwrap();
+    assert_eq!(outcome(created).await, CommitOutcome::Saved);
+    let destroyed = h.manager.start(&cookie_request(&value), None);
+    destroyed.destroy();
+    assert_eq!(outcome(destroyed).await, CommitOutcome::Ended);
 }
 
 #[tokio::test]

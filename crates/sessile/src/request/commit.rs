@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 use super::device::device;
 use super::plan::{plan, Commit, Step, Target};
 use super::state::RequestState;
-use super::{ResponseHeaders, SessionError, Shared, StoreBackend};
+use super::{CommitOutcome, ResponseHeaders, SessionError, Shared, StoreBackend};
 
 /// How many fresh ids a commit tries when the store reports a collision. With 256-bit ids a
 /// second try never happens outside tests that force it.
@@ -99,6 +99,7 @@ impl Shared {
         let events = &self.config.events;
         let mut out = ResponseHeaders::default();
         match commit {
+            // `out.outcome` stays `Unchanged` for these three.
             Commit::Nothing => {}
             Commit::Reissue {
                 backend,
@@ -128,10 +129,16 @@ impl Shared {
                 let (id, headers) = self.create(&target, &record, now).await?;
                 events.emit(&Event::Created { tag: id.log_tag() });
                 out.headers.extend(headers);
+                out.outcome = CommitOutcome::Saved;
             }
-            Commit::Remove { target, ended } => {
+            Commit::Remove {
+                target,
+                ended,
+                dropped,
+            } => {
                 self.end(&target, ended).await?;
                 out.headers.extend(target.removal());
+                out.outcome = ended_or_dropped(dropped);
             }
             Commit::Update {
                 backend,
@@ -139,6 +146,7 @@ impl Shared {
                 record,
                 changes,
                 reissue,
+                writes,
             } => {
                 changes.touch = Some(self.touch(now));
                 let answer = self
@@ -147,6 +155,7 @@ impl Shared {
                 match corrupt_or(answer, id)? {
                     Err(corrupt) => return Ok(corrupt),
                     Ok(UpdateOutcome::Applied) => {
+                        out.outcome = CommitOutcome::Saved;
                         if let Some(record) = record {
                             let persistence_changed = changes
                                 .persistent
@@ -160,6 +169,7 @@ impl Shared {
                     Ok(UpdateOutcome::Gone) => {
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
                         out.headers.extend(backend.ids.removal());
+                        out.outcome = ended_or_dropped(writes);
                     }
                 }
             }
@@ -198,10 +208,13 @@ impl Shared {
                             to: to.log_tag(),
                         });
                         out.headers.extend(backend.ids.issue(&to, record, now));
+                        out.outcome = CommitOutcome::Saved;
                     }
                     None => {
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
                         out.headers.extend(backend.ids.removal());
+                        // A rotation is a write: a sign-in, say, that did not happen.
+                        out.outcome = CommitOutcome::Dropped;
                     }
                 }
             }
@@ -226,6 +239,7 @@ impl Shared {
                     id
                 };
                 out.headers.extend(codec.seal(id, record, now)?);
+                out.outcome = CommitOutcome::Saved;
             }
         }
         Ok(Carried::Done(out))
@@ -293,6 +307,15 @@ impl Shared {
                 Err(SessionError::IdCollisions)
             }
         }
+    }
+}
+
+/// A session found gone: the request's writes are lost (`dropped`), or it had none.
+fn ended_or_dropped(dropped: bool) -> CommitOutcome {
+    if dropped {
+        CommitOutcome::Dropped
+    } else {
+        CommitOutcome::Ended
     }
 }
 

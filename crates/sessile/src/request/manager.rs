@@ -12,7 +12,7 @@ use crate::store::Store;
 use crate::stores::cookie::CookieStore;
 
 use super::state::{IdHeaders, RequestFacts, RequestState};
-use super::{Backend, Hooks, Session, Shared, StoreBackend};
+use super::{Backend, CommitOutcome, Hooks, Session, Shared, StoreBackend};
 
 /// Creates each request's [`Session`] and turns it into response headers afterwards. Framework
 /// adapters (`sessile-axum`) hold one; it is cheap to clone.
@@ -187,9 +187,16 @@ impl SessionManager {
 pub struct ResponseHeaders {
     /// Headers to append to the response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(super) outcome: CommitOutcome,
 }
 
 impl ResponseHeaders {
+    /// What the commit did with the session; [`CommitOutcome::Dropped`] when the request's
+    /// writes were lost because the session ended meanwhile.
+    pub fn outcome(&self) -> CommitOutcome {
+        self.outcome
+    }
+
     /// Whether the response needs no session header.
     pub fn is_empty(&self) -> bool {
         self.headers.is_empty()

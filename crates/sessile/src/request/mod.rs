@@ -11,6 +11,7 @@ mod device;
 mod error;
 mod handle;
 mod manager;
+mod outcome;
 mod plan;
 mod state;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 pub use error::SessionError;
 pub use handle::Session;
 pub use manager::{ResponseHeaders, SessionManager};
+pub use outcome::CommitOutcome;
 
 use crate::change::Touch;
 use crate::codec::{CookieCodec, IdCodec};

@@ -39,19 +39,22 @@ pub(super) enum Commit<'s> {
         request: &'s RequestFacts,
     },
     /// No session to hand out: delete the one this request destroyed (if any) and remove the
-    /// client's cookie.
+    /// client's cookie. `dropped`: the session ended elsewhere and the request's writes are lost.
     Remove {
         target: Target<'s>,
         ended: Option<&'s SessionId>,
+        dropped: bool,
     },
     /// Apply the changes and a touch to the stored session, only if it still lives. `record`
-    /// when it was loaded, to re-issue the id when that is due.
+    /// when it was loaded, to re-issue the id when that is due. `writes`: the handler changed
+    /// something (else only the activity time is written), so a session gone meanwhile loses it.
     Update {
         backend: &'s StoreBackend,
         id: &'s SessionId,
         record: Option<&'s mut Record>,
         changes: &'s mut ChangeSet,
         reissue: bool,
+        writes: bool,
     },
     /// Move the stored session to a new id, with the changes.
     Rotate {
@@ -129,9 +132,12 @@ pub(super) fn plan<'s>(
                 StorePhase::Fresh(fresh) => {
                     fresh_session(Target::Store(backend), fresh, changes, request, save)
                 }
+                // The handler was told (an increment answered `Gone`); writes it made since
+                // are lost.
                 StorePhase::Interrupted => Commit::Remove {
                     target: Target::Store(backend),
                     ended: None,
+                    dropped: !unchanged,
                 },
                 StorePhase::Unloaded { id } => {
                     // Whether the user changes needs the record.
@@ -153,6 +159,7 @@ pub(super) fn plan<'s>(
                             record: None,
                             changes,
                             reissue: false,
+                            writes: true,
                         }
                     }
                 }
@@ -192,6 +199,7 @@ pub(super) fn plan<'s>(
                             record: Some(record),
                             changes,
                             reissue,
+                            writes: !unchanged,
                         }
                     }
                 }
@@ -247,7 +255,11 @@ fn fresh_session<'s>(
             request,
         }
     } else if ended.is_some() || fresh.clear_cookie {
-        Commit::Remove { target, ended }
+        Commit::Remove {
+            target,
+            ended,
+            dropped: false,
+        }
     } else {
         Commit::Nothing
     }
