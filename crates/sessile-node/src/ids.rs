@@ -250,6 +250,12 @@ impl IdCodec for KoaIds {
     fn renews_on_write(&self) -> bool {
         self.cookie.expiring
     }
+
+    /// koa's `cookies` answers a bad signature with a `NAME.sig` removal, which leaves the
+    /// browser without a session; removing the pair ends in the same state.
+    fn clears_refused(&self) -> bool {
+        self.signed
+    }
 }
 
 /// express-session's id cookie: `connect.sid=s%3A<id>.<HMAC-SHA256 in base64>`, signed with the

@@ -321,6 +321,12 @@ impl CookieCodec for KoaCookieSessions {
             .map(|line| (header::SET_COOKIE, header_value(&line)))
             .collect()
     }
+
+    /// koa's `cookies` answers a bad signature with a `koa.sess.sig` removal, which leaves the
+    /// browser without a session; removing the pair ends in the same state.
+    fn clears_refused(&self) -> bool {
+        true
+    }
 }
 
 fn header_value(line: &str) -> HeaderValue {

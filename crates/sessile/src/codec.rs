@@ -102,6 +102,15 @@ pub trait IdCodec: Send + Sync + 'static {
     fn renews_on_write(&self) -> bool {
         false
     }
+
+    /// Whether a response removes an id this codec refused (malformed, badly signed) when the
+    /// request used its session. `false` by default: no response clears a cookie the request did
+    /// not present and verify, since it may be planted or another app's. A codec speaking a
+    /// Node package that clears such cookies returns `true` to end in the same state (koa's
+    /// `cookies` removes a badly signed `NAME.sig`).
+    fn clears_refused(&self) -> bool {
+        false
+    }
 }
 
 /// What a request's cookies hold for a client-side session.
@@ -158,6 +167,12 @@ pub trait CookieCodec: Send + Sync + 'static {
 
     /// Headers removing the session from the client.
     fn removal(&self) -> HeaderList;
+
+    /// Whether a response removes a cookie this codec refused ([`OpenedCookie::Refused`]) when
+    /// the request used its session; `false` by default, as [`IdCodec::clears_refused`].
+    fn clears_refused(&self) -> bool {
+        false
+    }
 }
 
 /// Where sessile's own codecs put their value: a cookie with the configured attributes, or a

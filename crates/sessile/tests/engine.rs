@@ -14,9 +14,9 @@ use sessile::{
     StoreKey, Touch, UpdateOutcome,
 };
 use sessile::{
-    Clock, CommitOutcome, Config, ConfigBuilder, CookieConfig, CookieStore, Event, EventSink,
-    Key, Keys, ManualClock, MemoryStore, Record, RejectReason, ResponseHeaders, Session,
-    SessionError, SessionId, SessionManager, Store, Timestamp,
+    Clock, CommitOutcome, Config, ConfigBuilder, CookieConfig, CookieStore, Event, EventSink, Key,
+    Keys, ManualClock, MemoryStore, Record, RejectReason, ResponseHeaders, Session, SessionError,
+    SessionId, SessionManager, Store, Timestamp,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);

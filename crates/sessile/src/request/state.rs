@@ -69,6 +69,14 @@ impl Fresh {
         clear_cookie: true,
     };
 
+    /// A refused cookie: removed only when the codec asks for that (`clears`).
+    fn refused(clears: bool) -> Fresh {
+        Fresh {
+            ended: None,
+            clear_cookie: clears,
+        }
+    }
+
     /// The request's own session `id`, destroyed: deleted at commit, its cookie removed.
     fn ending(id: SessionId) -> Fresh {
         Fresh {
@@ -206,8 +214,9 @@ impl RequestState {
                             .events
                             .emit(&rejected(shared, request, reason));
                         // Not verified, so not ours to clear (DESIGN: no response clears a
-                        // cookie the request did not present and verify).
-                        StorePhase::Fresh(Fresh::NONE)
+                        // cookie the request did not present and verify), unless the codec
+                        // follows a Node package that does.
+                        StorePhase::Fresh(Fresh::refused(backend.ids.clears_refused()))
                     }
                 };
                 Phase::Store {
@@ -483,8 +492,11 @@ fn open_cookie(
         }
         OpenedCookie::Refused => {
             events.emit(&rejected(shared, request, RejectReason::Unsealable));
-            // Not opened, so not verified: not ours to clear.
-            (CookiePhase::Fresh(Fresh::NONE), false)
+            // Not opened, so not verified: not ours to clear, unless the codec says otherwise.
+            (
+                CookiePhase::Fresh(Fresh::refused(codec.clears_refused())),
+                false,
+            )
         }
         OpenedCookie::Corrupt => {
             events.emit(&Event::Corrupt { tag: tag() });
