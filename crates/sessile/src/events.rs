@@ -44,6 +44,25 @@ pub enum Event {
     Interrupted { tag: String },
     /// The stored record could not be decoded; treated as no session.
     Corrupt { tag: String },
+    /// A user signed in on session `tag`: the commit stored `user` as its signed-in user
+    /// (a first sign-in, or a switch from another user).
+    SignedIn { tag: String, user: String },
+    /// The signed-in user left session `tag`: `set_user(None)` was committed, or the session
+    /// was destroyed while signed in. `user` is who was signed in when the request knew it
+    /// (it read the session); a sign-out without a read does not load the record to find out.
+    SignedOut { tag: String, user: Option<String> },
+    /// The signed-in `user` revoked their session `tag` from a listing (`Session::revoke`).
+    Revoked { tag: String, user: String },
+    /// The signed-in `user` signed out everywhere else (`Session::revoke_others`): `count`
+    /// sessions deleted, the request's own (`kept`, if it had one) kept.
+    RevokedOthers {
+        user: String,
+        count: u64,
+        kept: Option<String>,
+    },
+    /// Every session of `user` was deleted (`SessionManager::delete_user_sessions`: a password
+    /// reset, a locked account): `count` sessions.
+    UserSessionsDeleted { user: String, count: u64 },
 }
 
 /// Why a client's session id was not used.
@@ -77,8 +96,9 @@ pub trait EventSink: Send + Sync + 'static {
 /// How often [`TracingEvents`] writes its summary of rejected ids, at most.
 const REJECTION_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Logs events with `tracing`: most at `debug`, interruptions at `info`, corrupt records at
-/// `warn`.
+/// Logs events with `tracing`: sign-ins, sign-outs, revocations and interruptions at `info`
+/// (an audit trail: session tags and the user the app set, never an id), corrupt records at
+/// `warn`, the rest at `debug`.
 ///
 /// A rejected id (malformed, badly signed, a sealed cookie that does not open) is logged at
 /// `debug`, one line each, and counted: at most once a minute an
@@ -145,6 +165,22 @@ impl EventSink for TracingEvents {
             Event::Corrupt { tag } => tracing::warn!(session = %tag, "corrupt session record"),
             Event::Interrupted { tag } => {
                 tracing::info!(session = %tag, "session gone during request; changes dropped")
+            }
+            Event::SignedIn { tag, user } => tracing::info!(session = %tag, %user, "signed in"),
+            Event::SignedOut { tag, user } => {
+                tracing::info!(session = %tag, user = user.as_deref(), "signed out")
+            }
+            Event::Revoked { tag, user } => {
+                tracing::info!(session = %tag, %user, "session revoked by its user")
+            }
+            Event::RevokedOthers { user, count, kept } => tracing::info!(
+                %user,
+                count,
+                kept = kept.as_deref(),
+                "user signed out everywhere else"
+            ),
+            Event::UserSessionsDeleted { user, count } => {
+                tracing::info!(%user, count, "every session of the user deleted")
             }
             other => tracing::debug!(event = ?other, "session event"),
         }

@@ -2216,3 +2216,190 @@ fn ten_thousand_rejected_ids_log_at_debug_and_sum_up_in_one_info_line_a_minute()
         "every rejection has its debug line"
     );
 }
+
+/// A request on `value`'s session (or a new one) that runs `handler` and returns the cookie it
+/// hands out, if any.
+async fn request_with(
+    h: &Harness,
+    value: Option<&str>,
+    handler: impl AsyncFnOnce(&sessile::Session),
+) -> Option<String> {
+    let headers = value.map(cookie_request).unwrap_or_default();
+    let session = h.manager.start(&headers, None);
+    handler(&session).await;
+    let response = session.finish().await.unwrap();
+    let cookie = (!response.is_empty()).then(|| set_cookie(&response));
+    cookie
+        .filter(|cookie| !is_removal(cookie))
+        .map(|c| c.value().to_owned())
+}
+
+/// No event names an id: each event's text is free of every cookie value and id given out.
+fn assert_no_event_names_an_id(h: &Harness, values: &[&str]) {
+    for event in h.events.events() {
+        let text = format!("{event:?}");
+        for value in values {
+            let id = value.split('.').next().unwrap();
+            assert!(!text.contains(id), "{text} names the id {id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn sign_in_and_sign_out_are_events_that_name_the_user() {
+    let h = Harness::new();
+    let signed_in = |tag: String, user: &str| Event::SignedIn {
+        tag,
+        user: user.into(),
+    };
+    let is_sign = |e: &Event| matches!(e, Event::SignedIn { .. } | Event::SignedOut { .. });
+    let signs = || -> Vec<Event> { h.events.events().into_iter().filter(is_sign).collect() };
+
+    // A visitor signs in: a new session with a user.
+    let ada = request_with(&h, None, async |s| s.set_user(Some("ada")))
+        .await
+        .unwrap();
+    assert_eq!(signs(), [signed_in(tag_of(&h, &ada), "ada")]);
+
+    // The same user again is no sign-in; a switch of user is one (on the rotated id).
+    h.events.clear();
+    let same = request_with(&h, Some(&ada), async |s| s.set_user(Some("ada"))).await;
+    assert_eq!(same, None, "nothing changed");
+    let bob = request_with(&h, Some(&ada), async |s| s.set_user(Some("bob")))
+        .await
+        .unwrap();
+    assert_eq!(signs(), [signed_in(tag_of(&h, &bob), "bob")]);
+
+    // Clearing the user signs bob out, named since the commit read the record.
+    h.events.clear();
+    let anonymous = request_with(&h, Some(&bob), async |s| s.set_user(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        signs(),
+        [Event::SignedOut {
+            tag: tag_of(&h, &anonymous),
+            user: Some("bob".into()),
+        }]
+    );
+
+    // Destroying a session someone is signed in on, after reading it, signs them out; without
+    // a read the user is not known and the session's end is the `Destroyed` event alone.
+    let carol = request_with(&h, None, async |s| s.set_user(Some("carol")))
+        .await
+        .unwrap();
+    h.events.clear();
+    request_with(&h, Some(&carol), async |s| {
+        assert_eq!(s.user().await.unwrap().as_deref(), Some("carol"));
+        s.destroy();
+    })
+    .await;
+    let tag = tag_of(&h, &carol);
+    assert_eq!(
+        signs(),
+        [Event::SignedOut {
+            tag: tag.clone(),
+            user: Some("carol".into()),
+        }]
+    );
+    assert!(h.events.events().contains(&Event::Destroyed { tag }));
+    let dave = request_with(&h, None, async |s| s.set_user(Some("dave")))
+        .await
+        .unwrap();
+    h.events.clear();
+    request_with(&h, Some(&dave), async |s| s.destroy()).await;
+    assert_eq!(signs(), []);
+    assert_eq!(h.events.count(|e| matches!(e, Event::Destroyed { .. })), 1);
+    assert_no_event_names_an_id(&h, &[&ada, &bob, &anonymous, &carol, &dave]);
+}
+
+#[tokio::test]
+async fn a_blind_sign_out_is_an_event_without_the_user() {
+    let h = Harness::with_config(Keys::generate(), |config| config.rotate_on_sign_in(false));
+    let ada = request_with(&h, None, async |s| s.set_user(Some("ada")))
+        .await
+        .unwrap();
+    h.events.clear();
+    h.store.reset();
+    request_with(&h, Some(&ada), async |s| s.set_user(None)).await;
+    assert_eq!(
+        h.events.events(),
+        [Event::SignedOut {
+            tag: tag_of(&h, &ada),
+            user: None,
+        }]
+    );
+    assert_eq!(
+        h.store.counts().total(),
+        1,
+        "one blind update, no read for the event"
+    );
+}
+
+#[tokio::test]
+async fn revocations_are_events_that_name_the_user_and_the_sessions_by_tag() {
+    let h = Harness::new();
+    let mut devices = Vec::new();
+    for _ in 0..3 {
+        let value = request_with(&h, None, async |s| s.set_user(Some("ada")))
+            .await
+            .unwrap();
+        devices.push(value);
+    }
+    let [here, phone, laptop] = [&devices[0], &devices[1], &devices[2]];
+    let phone_key = h
+        .manager
+        .start(&cookie_request(phone), None)
+        .current_key()
+        .unwrap();
+
+    h.events.clear();
+    request_with(&h, Some(here), async |s| {
+        assert!(s.revoke(&phone_key).await.unwrap());
+        assert_eq!(s.revoke_others().await.unwrap(), 1, "the laptop");
+    })
+    .await;
+    assert_eq!(
+        h.events.events(),
+        [
+            Event::Loaded {
+                tag: tag_of(&h, here)
+            },
+            Event::Revoked {
+                tag: phone_key.log_tag(),
+                user: "ada".into(),
+            },
+            Event::RevokedOthers {
+                user: "ada".into(),
+                count: 1,
+                kept: Some(tag_of(&h, here)),
+            },
+        ]
+    );
+
+    // Revoking a session that is not one of the user's is no revocation.
+    h.events.clear();
+    request_with(&h, Some(here), async |s| {
+        assert!(!s.revoke(&phone_key).await.unwrap());
+    })
+    .await;
+    assert_eq!(h.events.count(|e| matches!(e, Event::Revoked { .. })), 0);
+
+    h.events.clear();
+    assert_eq!(h.manager.delete_user_sessions("ada").await.unwrap(), 1);
+    assert_eq!(
+        h.events.events(),
+        [Event::UserSessionsDeleted {
+            user: "ada".into(),
+            count: 1,
+        }]
+    );
+    assert_no_event_names_an_id(&h, &[here, phone, laptop]);
+
+    let cookies =
+        SessionManager::with_cookie_store(CookieStore::new(), Config::new(Keys::generate()));
+    assert!(matches!(
+        cookies.delete_user_sessions("ada").await,
+        Err(SessionError::Store(StoreError::Unsupported(_)))
+    ));
+}

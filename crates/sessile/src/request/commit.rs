@@ -1,5 +1,6 @@
 //! Carries a commit plan out: at most one store operation, and the headers that tell the client.
 
+use crate::change::ChangeSet;
 use crate::codec::HeaderList;
 use crate::events::Event;
 use crate::id::SessionId;
@@ -9,7 +10,7 @@ use crate::time::Timestamp;
 
 use super::device::device;
 use super::plan::{plan, Commit, Step, Target};
-use super::state::RequestState;
+use super::state::{Ended, RequestState};
 use super::{CommitOutcome, ResponseHeaders, SessionError, Shared, StoreBackend};
 
 /// How many fresh ids a commit tries when the store reports a collision. With 256-bit ids a
@@ -128,6 +129,8 @@ impl Shared {
                 changes.apply_to(&mut record);
                 let (id, headers) = self.create(&target, &record, now).await?;
                 events.emit(&Event::Created { tag: id.log_tag() });
+                // A new session has nobody signed in before its first commit.
+                self.user_changed(&id, Some(None), changes);
                 out.headers.extend(headers);
                 out.outcome = CommitOutcome::Saved;
             }
@@ -156,6 +159,8 @@ impl Shared {
                     Err(corrupt) => return Ok(corrupt),
                     Ok(UpdateOutcome::Applied) => {
                         out.outcome = CommitOutcome::Saved;
+                        let before = record.as_ref().map(|record| record.user.as_deref());
+                        self.user_changed(id, before, changes);
                         if let Some(record) = record {
                             let persistence_changed = changes
                                 .persistent
@@ -180,6 +185,7 @@ impl Shared {
                 changes,
             } => {
                 changes.touch = Some(self.touch(now));
+                let before = record.user.clone();
                 changes.apply_to(record);
                 let from = id.store_key();
                 let mut outcome = Err(SessionError::IdCollisions);
@@ -207,6 +213,7 @@ impl Shared {
                             from: id.log_tag(),
                             to: to.log_tag(),
                         });
+                        self.user_changed(&to, Some(before.as_deref()), changes);
                         out.headers.extend(backend.ids.issue(&to, record, now));
                         out.outcome = CommitOutcome::Saved;
                     }
@@ -226,6 +233,7 @@ impl Shared {
                 rotate,
             } => {
                 changes.touch = Some(self.touch(now));
+                let before = record.user.clone();
                 changes.apply_to(record);
                 let rotated;
                 let id = if rotate {
@@ -240,28 +248,55 @@ impl Shared {
                 };
                 out.headers.extend(codec.seal(id, record, now)?);
                 out.outcome = CommitOutcome::Saved;
+                self.user_changed(id, Some(before.as_deref()), changes);
             }
         }
         Ok(Carried::Done(out))
     }
 
     /// Ends the session this request destroyed, if any: deleted from a server-side store (a
-    /// client-side one ends with its cookie).
-    async fn end(
-        &self,
-        target: &Target<'_>,
-        ended: Option<&SessionId>,
-    ) -> Result<(), SessionError> {
-        let Some(id) = ended else {
+    /// client-side one ends with its cookie). Destroying a session someone was signed in on
+    /// signs them out.
+    async fn end(&self, target: &Target<'_>, ended: Option<&Ended>) -> Result<(), SessionError> {
+        let Some(Ended { id, user }) = ended else {
             return Ok(());
         };
         if let Target::Store(backend) = target {
             self.call(backend.store.delete(&id.store_key())).await?;
         }
-        self.config
-            .events
-            .emit(&Event::Destroyed { tag: id.log_tag() });
+        let events = &self.config.events;
+        events.emit(&Event::Destroyed { tag: id.log_tag() });
+        if let Some(user) = user {
+            events.emit(&Event::SignedOut {
+                tag: id.log_tag(),
+                user: Some(user.clone()),
+            });
+        }
         Ok(())
+    }
+
+    /// Emits the sign-in or sign-out a committed change of user made on session `id`. `before`
+    /// is who was signed in (`Some(None)`: nobody), `None` when the request did not read it.
+    fn user_changed(&self, id: &SessionId, before: Option<Option<&str>>, changes: &ChangeSet) {
+        let Some(after) = &changes.user else {
+            return;
+        };
+        if before == Some(after.as_deref()) {
+            return;
+        }
+        let event = match (after, before) {
+            (Some(user), _) => Event::SignedIn {
+                tag: id.log_tag(),
+                user: user.clone(),
+            },
+            // Nobody was signed in: clearing the user signs nobody out.
+            (None, Some(None)) => return,
+            (None, before) => Event::SignedOut {
+                tag: id.log_tag(),
+                user: before.flatten().map(str::to_owned),
+            },
+        };
+        self.config.events.emit(&event);
     }
 
     fn new_record(&self, now: Timestamp, device: Device) -> Record {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::change::{incremented, KeyChange};
+use crate::events::Event;
 use crate::id::StoreKey;
 use crate::record::{SessionData, SessionSummary};
 use crate::store::{IncrementOutcome, StoreError};
@@ -350,18 +351,52 @@ impl Session {
     }
 
     /// Deletes one of the signed-in user's sessions; `false` if `key` is not one of theirs.
+    /// A deletion emits [`Event::Revoked`].
     pub async fn revoke(&self, key: &StoreKey) -> Result<bool, SessionError> {
-        let owned = self.user_sessions().await?.iter().any(|s| &s.key == key);
-        let Backend::Store(backend) = &self.inner.shared.backend else {
+        let (Some(user), Backend::Store(backend)) =
+            (self.user().await?, &self.inner.shared.backend)
+        else {
             return Ok(false);
         };
-        if !owned {
+        if !self.user_sessions().await?.iter().any(|s| &s.key == key) {
             return Ok(false);
         }
-        Ok(self.inner.shared.call(backend.store.delete(key)).await?)
+        let shared = &self.inner.shared;
+        let deleted = shared.call(backend.store.delete(key)).await?;
+        if deleted {
+            shared.config.events.emit(&Event::Revoked {
+                tag: key.log_tag(),
+                user,
+            });
+        }
+        Ok(deleted)
     }
 
     /// Deletes every other session of the signed-in user ("sign out everywhere else"); how many.
+    /// Emits [`Event::RevokedOthers`].
+    ///
+    /// ```
+    /// use sessile::testkit::RecordingEvents;
+    /// use sessile::{Config, Event, Keys, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let events = RecordingEvents::new();
+    /// let config = Config::builder(Keys::generate()).events(events.clone()).build()?;
+    /// let manager = SessionManager::new(MemoryStore::new(), config);
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.set_user(Some("ada"));
+    /// session.finish().await?;
+    /// // Another request of this user, on a device without a session yet:
+    /// let elsewhere = manager.start(&http::HeaderMap::new(), None);
+    /// elsewhere.set_user(Some("ada"));
+    /// assert_eq!(elsewhere.revoke_others().await?, 1);
+    /// assert!(events.events().contains(&Event::RevokedOthers {
+    ///     user: "ada".into(),
+    ///     count: 1,
+    ///     kept: None,
+    /// }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn revoke_others(&self) -> Result<u64, SessionError> {
         let (Some(user), Backend::Store(backend)) =
             (self.user().await?, &self.inner.shared.backend)
@@ -369,11 +404,16 @@ impl Session {
             return Ok(0);
         };
         let keep = self.current_key();
-        Ok(self
-            .inner
-            .shared
+        let shared = &self.inner.shared;
+        let count = shared
             .call(backend.store.delete_user_sessions(&user, keep.as_ref()))
-            .await?)
+            .await?;
+        shared.config.events.emit(&Event::RevokedOthers {
+            user,
+            count,
+            kept: keep.map(|key| key.log_tag()),
+        });
+        Ok(count)
     }
 
     /// Loads the record on first use: exactly one store call, or none for a new session.

@@ -7,12 +7,13 @@ use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use crate::codec::{CookieCodec, IdCodec, SealedCookies, SignedIds};
 use crate::config::Config;
+use crate::events::Event;
 use crate::record::Record;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::stores::cookie::CookieStore;
 
 use super::state::{IdHeaders, RequestFacts, RequestState};
-use super::{Backend, CommitOutcome, Hooks, Session, Shared, StoreBackend};
+use super::{Backend, CommitOutcome, Hooks, Session, SessionError, Shared, StoreBackend};
 
 /// Creates each request's [`Session`] and turns it into response headers afterwards. Framework
 /// adapters (`sessile-axum`) hold one; it is cheap to clone.
@@ -148,6 +149,40 @@ impl SessionManager {
             Backend::Store(backend) => Some(&backend.store),
             Backend::Cookie(_) => None,
         }
+    }
+
+    /// Deletes every session of `user`: signs them out everywhere, for a password reset or a
+    /// locked account; how many. Bounded by the store timeout; emits
+    /// [`crate::Event::UserSessionsDeleted`]. Cookie sessions keep no per-user index and cannot
+    /// be revoked before they expire: that is [`StoreError::Unsupported`].
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.set_user(Some("ada"));
+    /// session.finish().await?;
+    /// assert_eq!(manager.delete_user_sessions("ada").await?, 1);
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn delete_user_sessions(&self, user: &str) -> Result<u64, SessionError> {
+        let Backend::Store(backend) = &self.shared.backend else {
+            return Err(StoreError::Unsupported(
+                "cookie sessions keep no per-user index; they end at their deadline",
+            )
+            .into());
+        };
+        let count = self
+            .shared
+            .call(backend.store.delete_user_sessions(user, None))
+            .await?;
+        self.shared.config.events.emit(&Event::UserSessionsDeleted {
+            user: user.to_owned(),
+            count,
+        });
+        Ok(count)
     }
 
     /// Starts the request's session. It only keeps the headers it needs: the id is checked

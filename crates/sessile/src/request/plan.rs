@@ -8,7 +8,9 @@ use crate::id::SessionId;
 use crate::record::Record;
 use crate::time::Timestamp;
 
-use super::state::{CookiePhase, Forced, Fresh, Phase, RequestFacts, RequestState, StorePhase};
+use super::state::{
+    CookiePhase, Ended, Forced, Fresh, Phase, RequestFacts, RequestState, StorePhase,
+};
 use super::{Shared, StoreBackend};
 
 /// Where a new session goes, or an ended one is removed from.
@@ -34,7 +36,7 @@ pub(super) enum Commit<'s> {
     /// Store a new session holding the changes, after deleting the one this request destroyed.
     Create {
         target: Target<'s>,
-        ended: Option<&'s SessionId>,
+        ended: Option<&'s Ended>,
         changes: &'s mut ChangeSet,
         request: &'s RequestFacts,
     },
@@ -42,7 +44,7 @@ pub(super) enum Commit<'s> {
     /// client's cookie. `dropped`: the session ended elsewhere and the request's writes are lost.
     Remove {
         target: Target<'s>,
-        ended: Option<&'s SessionId>,
+        ended: Option<&'s Ended>,
         dropped: bool,
     },
     /// Apply the changes and a touch to the stored session, only if it still lives. `record`

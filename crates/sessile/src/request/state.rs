@@ -55,8 +55,15 @@ pub(super) enum CookiePhase {
 /// No session for this request (yet). `ended` is a session this request destroyed;
 /// `clear_cookie` asks to remove a client cookie that no longer names a session.
 pub(super) struct Fresh {
-    pub(super) ended: Option<SessionId>,
+    pub(super) ended: Option<Ended>,
     pub(super) clear_cookie: bool,
+}
+
+/// A session this request destroyed, and who was signed in on it if the request read it (the
+/// sign-out its deletion is).
+pub(super) struct Ended {
+    pub(super) id: SessionId,
+    pub(super) user: Option<String>,
 }
 
 impl Fresh {
@@ -78,9 +85,12 @@ impl Fresh {
     }
 
     /// The request's own session `id`, destroyed: deleted at commit, its cookie removed.
-    fn ending(id: SessionId) -> Fresh {
+    fn ending(id: SessionId, record: Option<Box<Record>>) -> Fresh {
         Fresh {
-            ended: Some(id),
+            ended: Some(Ended {
+                id,
+                user: record.and_then(|record| record.user),
+            }),
             clear_cookie: true,
         }
     }
@@ -355,9 +365,8 @@ impl RequestState {
         match self.resolve(shared) {
             Phase::Store { at, .. } => {
                 let fresh = match std::mem::replace(at, StorePhase::Interrupted) {
-                    StorePhase::Unloaded { id } | StorePhase::Existing { id, .. } => {
-                        Fresh::ending(id)
-                    }
+                    StorePhase::Unloaded { id } => Fresh::ending(id, None),
+                    StorePhase::Existing { id, record } => Fresh::ending(id, Some(record)),
                     StorePhase::Fresh(fresh) => fresh,
                     // The presented session vanished meanwhile: its cookie goes.
                     StorePhase::Interrupted => Fresh::DEAD_COOKIE,
@@ -366,7 +375,7 @@ impl RequestState {
             }
             Phase::Cookie { at, .. } => {
                 let fresh = match std::mem::replace(at, CookiePhase::Sealed) {
-                    CookiePhase::Existing { id, .. } => Fresh::ending(id),
+                    CookiePhase::Existing { id, record } => Fresh::ending(id, Some(record)),
                     CookiePhase::Fresh(fresh) => fresh,
                     CookiePhase::Sealed => Fresh::NONE,
                 };
