@@ -119,6 +119,7 @@ pub const SESSION_ENDED_BODY: &str = "session ended";
 pub struct SessionLayer {
     manager: SessionManager,
     on_dropped_write: Option<DroppedWriteResponse>,
+    manual_commit: bool,
 }
 
 /// Turns the handler's response into the one sent when its session writes were dropped.
@@ -130,7 +131,53 @@ impl SessionLayer {
         Self {
             manager,
             on_dropped_write: None,
+            manual_commit: false,
         }
+    }
+
+    /// Manual-commit mode (koa-session's `autoCommit: false`): the layer does not commit after
+    /// the handler; a handler that wants its session stored calls
+    /// [`commit`](sessile::Session::commit) itself, and the layer adds that commit's headers
+    /// (the cookie) to the response. A handler that does not commit stores nothing and sends
+    /// no `Set-Cookie` (increments, which run in the store at once, stay). A second `commit`
+    /// in one request is [`SessionError::Finished`]: nothing after the first can reach the
+    /// store.
+    ///
+    /// The handler sees the outcome and any commit error, so it can answer them itself (the
+    /// layer then leaves its response alone, [`SessionLayer::on_dropped_write`] included), and
+    /// its session is stored before a streaming body starts.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use axum::{routing::post, Router};
+    /// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionManager};
+    /// use sessile_axum::{Session, SessionLayer};
+    ///
+    /// async fn save_settings(session: Session) -> (StatusCode, &'static str) {
+    ///     if session.insert("theme", "dark").is_err() {
+    ///         return (StatusCode::INTERNAL_SERVER_ERROR, "could not save");
+    ///     }
+    ///     match session.commit().await {
+    ///         Ok(CommitOutcome::Dropped) => (StatusCode::UNAUTHORIZED, "please sign in again"),
+    ///         Ok(_) => (StatusCode::OK, "saved"),
+    ///         Err(error) if error.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "try later"),
+    ///         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "could not save"),
+    ///     }
+    /// }
+    ///
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let app: Router = Router::new()
+    ///     .route("/settings", post(save_settings))
+    ///     .layer(SessionLayer::new(manager).manual_commit());
+    /// # let _ = app;
+    /// ```
+    ///
+    /// Without this mode a handler may still call `commit` early (to handle its outcome or
+    /// error, or before streaming); the layer then adds that commit's headers instead of
+    /// committing again.
+    pub fn manual_commit(mut self) -> Self {
+        self.manual_commit = true;
+        self
     }
 
     /// What the client gets when the session ended elsewhere (a logout in another tab, a
@@ -156,7 +203,8 @@ impl SessionLayer {
     /// ```
     ///
     /// A [`SessionError::Gone`] a handler returns as [`Error`] (from `increment`) gets the same
-    /// default 409.
+    /// default 409. A handler that commits itself ([`sessile::Session::commit`]) sees the
+    /// outcome and answers as it chooses: the layer leaves its response alone.
     pub fn on_dropped_write(
         mut self,
         respond: impl Fn(Response) -> Response + Send + Sync + 'static,
@@ -174,6 +222,7 @@ impl<S> Layer<S> for SessionLayer {
             inner,
             manager: self.manager.clone(),
             on_dropped_write: self.on_dropped_write.clone(),
+            manual_commit: self.manual_commit,
         }
     }
 }
@@ -185,6 +234,7 @@ pub struct SessionService<S> {
     inner: S,
     manager: SessionManager,
     on_dropped_write: Option<DroppedWriteResponse>,
+    manual_commit: bool,
 }
 
 impl<S, RequestBody> Service<Request<RequestBody>> for SessionService<S>
@@ -217,6 +267,7 @@ where
                 session: Some(session),
                 // `None` (the default response) costs no reference count per request.
                 on_dropped_write: self.on_dropped_write.clone(),
+                manual_commit: self.manual_commit,
             },
         }
     }
@@ -243,6 +294,7 @@ pin_project! {
             future: F,
             session: Option<sessile::Session>,
             on_dropped_write: Option<DroppedWriteResponse>,
+            manual_commit: bool,
         },
         Committing {
             commit: Commit,
@@ -268,6 +320,7 @@ where
                     future,
                     session,
                     on_dropped_write,
+                    manual_commit,
                 } => {
                     let response = match ready!(future.poll(cx)) {
                         Ok(response) => response.into_response(),
@@ -279,6 +332,19 @@ where
                     let session = session
                         .take()
                         .expect("the session is taken once, when the handler is done");
+                    if let Some(committed) = session.take_committed() {
+                        // The handler committed and saw the outcome: its response stands.
+                        let mut response = response;
+                        committed.apply_to(response.headers_mut());
+                        state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
+                    if *manual_commit {
+                        // Not committed: nothing is stored, and no clone can commit later.
+                        session.discard();
+                        state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
                     if session.finish_unused() {
                         state.set(State::Done);
                         return Poll::Ready(Ok(response));

@@ -401,6 +401,141 @@ async fn a_write_dropped_by_a_logout_elsewhere_is_not_answered_as_a_success() {
     assert_eq!(logout.status(), StatusCode::OK);
 }
 
+/// Routes for the manual-commit mode: each writes, then commits (or not) as its name says, and
+/// answers with what the commit reported.
+fn manual_routes() -> Router {
+    async fn commit_once(session: Session) -> Result<String, Error> {
+        session.insert("written", true)?;
+        Ok(format!("{:?}", session.commit().await?))
+    }
+    async fn no_commit(session: Session) -> Result<&'static str, Error> {
+        session.insert("written", true)?;
+        Ok("not committed")
+    }
+    async fn commit_twice(session: Session) -> Result<String, Error> {
+        session.insert("written", true)?;
+        let first = session.commit().await?;
+        let second = session.commit().await;
+        Ok(format!("{first:?} then {second:?}"))
+    }
+    async fn handle_failure(session: Session) -> String {
+        if let Err(error) = session.insert("written", true) {
+            return format!("insert: {error}");
+        }
+        match session.commit().await {
+            Ok(outcome) => format!("{outcome:?}"),
+            Err(error) => format!("handled: unavailable={}", error.is_unavailable()),
+        }
+    }
+    Router::new()
+        .route("/commit", post(commit_once))
+        .route("/no-commit", post(no_commit))
+        .route("/commit-twice", post(commit_twice))
+        .route("/handle-failure", post(handle_failure))
+        .route(
+            "/read",
+            get(|session: Session| async move {
+                let written: Option<bool> = session.get("written").await.map_err(Error)?;
+                Ok::<_, Error>(format!("{written:?}"))
+            }),
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_commit_stores_only_what_the_handler_commits() {
+    let store = CountingStore::new(MemoryStore::new());
+    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let router = manual_routes().layer(SessionLayer::new(manager).manual_commit());
+    let server = TestServer::start(router).await;
+
+    // Committed: stored once, the cookie set on the response.
+    let committed = server.post("/commit", None).await;
+    assert_eq!(committed.status(), StatusCode::OK);
+    let cookie = issued_cookie(&committed);
+    assert_eq!(committed.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(committed.text().await.unwrap(), "Saved");
+    assert_eq!(store.counts().create, 1);
+    assert_eq!(
+        server
+            .get("/read", Some(&cookie))
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "Some(true)"
+    );
+
+    // Not committed: nothing stored, no Set-Cookie.
+    store.reset();
+    let uncommitted = server.post("/no-commit", None).await;
+    assert_eq!(uncommitted.status(), StatusCode::OK);
+    assert!(uncommitted.headers().get(SET_COOKIE).is_none());
+    assert!(uncommitted.headers().get(CACHE_CONTROL).is_none());
+    assert_eq!(store.counts().total(), 0);
+    let key = store_key_of(&cookie);
+    let before = store.load(&key, now()).await.unwrap().unwrap();
+    store.reset();
+    let uncommitted = server.post("/no-commit", Some(&cookie)).await;
+    assert!(uncommitted.headers().get(SET_COOKIE).is_none());
+    assert_eq!(
+        store.counts().total(),
+        0,
+        "an uncommitted write costs nothing"
+    );
+    assert_eq!(
+        store.load(&key, now()).await.unwrap().unwrap().data,
+        before.data
+    );
+
+    // A second commit in one request is an error; the first one's cookie is sent once.
+    store.reset();
+    let twice = server.post("/commit-twice", None).await;
+    assert_eq!(session_cookie_changes(&twice).len(), 1);
+    assert_eq!(store.counts().create, 1);
+    let body = twice.text().await.unwrap();
+    assert!(body.starts_with("Saved then Err(Finished"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_commits_answers_the_outcome_itself() {
+    // A commit error, handled by the handler: its answer stands, no cookie.
+    let manager = SessionManager::new(
+        HangingStore,
+        Config::builder(Keys::generate())
+            .store_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    );
+    let router = manual_routes().layer(SessionLayer::new(manager).manual_commit());
+    let server = TestServer::start(router).await;
+    let failed = server.post("/handle-failure", None).await;
+    assert_eq!(failed.status(), StatusCode::OK);
+    assert!(failed.headers().get(SET_COOKIE).is_none());
+    assert_eq!(failed.text().await.unwrap(), "handled: unavailable=true");
+
+    // A dropped write, seen by the handler: its answer stands (no 409), the cookie is cleared.
+    // The same without manual mode: a handler may commit early, and the layer does not
+    // commit again.
+    let store = Arc::new(MemoryStore::new());
+    for layer in [
+        SessionLayer::new(SessionManager::new(store.clone(), config(Keys::generate()))),
+        SessionLayer::new(SessionManager::new(store.clone(), config(Keys::generate())))
+            .manual_commit(),
+    ] {
+        let server = TestServer::start(manual_routes().layer(layer)).await;
+        let cookie = issued_cookie(&server.post("/commit", None).await);
+        assert!(store.delete(&store_key_of(&cookie)).await.unwrap());
+        let dropped = server.post("/handle-failure", Some(&cookie)).await;
+        assert_eq!(dropped.status(), StatusCode::OK);
+        assert_eq!(
+            session_cookie_changes(&dropped),
+            vec![CookieChange::Removed]
+        );
+        assert_eq!(dropped.text().await.unwrap(), "Dropped");
+        assert!(store.is_empty());
+    }
+}
+
 /// A cookie value signed with `keys`, for a session that a different store holds.
 async fn signed_cookie(keys: &Keys) -> String {
     let manager = SessionManager::new(MemoryStore::new(), config(keys.clone()));

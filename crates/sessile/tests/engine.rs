@@ -1177,6 +1177,44 @@ async fn a_write_lost_to_a_logout_elsewhere_is_reported_as_dropped() {
     assert!(h.store.inner().is_empty(), "no session was recreated");
 }
 
+/// `Session::commit` from the handler: one store operation, the headers kept for the adapter,
+/// the session finished afterwards; `discard` drops uncommitted changes.
+#[tokio::test]
+async fn a_handler_commit_keeps_its_headers_for_the_adapter() {
+    let h = Harness::new();
+    let session = h.manager.start(&HeaderMap::new(), None);
+    session.insert("name", "ada").unwrap();
+    assert_eq!(session.commit().await.unwrap(), CommitOutcome::Saved);
+    assert_eq!(h.store.counts().create, 1);
+    // Everything after the commit is refused: nothing of it could reach the store.
+    assert!(matches!(
+        session.commit().await,
+        Err(SessionError::Finished)
+    ));
+    assert!(matches!(
+        session.insert("late", true),
+        Err(SessionError::Finished)
+    ));
+    // An adapter that only knows `finish` gets the commit's headers, without a second commit.
+    let value = issued_value(&session.finish().await.unwrap());
+    assert_eq!(h.store.counts().total(), 1);
+    assert!(session.take_committed().is_none(), "taken once");
+
+    // Discarded: the changes are never stored, and no clone can commit them later.
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.insert("theme", "dark").unwrap();
+    let clone = session.clone();
+    session.discard();
+    assert!(matches!(clone.finish().await, Err(SessionError::Finished)));
+    assert!(matches!(clone.commit().await, Err(SessionError::Finished)));
+    let session = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(session.get::<String>("theme").await.unwrap(), None);
+    assert_eq!(
+        session.get::<String>("name").await.unwrap().as_deref(),
+        Some("ada")
+    );
+}
+
 /// What each ordinary commit reports.
 #[tokio::test]
 async fn commits_report_what_they_did() {

@@ -38,10 +38,11 @@ pub enum SessionError {
     /// The store reported a collision for several freshly generated ids in a row.
     #[error("the store reported an id collision for {0} fresh ids in a row", 3)]
     IdCollisions,
-    /// The session's request has finished (its response is sent or on its way), so the session
-    /// can no longer be read or changed: a handle kept past the handler, say in a spawned task.
+    /// The session's request has finished (its response is sent or on its way), or the handler
+    /// committed it ([`crate::Session::commit`]), so the session can no longer be read, changed
+    /// or committed: a handle kept past the handler, say in a spawned task, or a second commit.
     /// Writes through methods that return nothing are ignored then, with a warning in the log.
-    #[error("the session's request has finished; the session can no longer be used")]
+    #[error("the session was committed or its request has finished; it can no longer be used")]
     Finished,
 }
 

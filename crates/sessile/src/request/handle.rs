@@ -14,7 +14,7 @@ use crate::store::{IncrementOutcome, StoreError};
 
 use super::plan::{plan, Step};
 use super::state::{Forced, IncrementAt, RequestState};
-use super::{Backend, ResponseHeaders, SessionError, Shared};
+use super::{Backend, CommitOutcome, ResponseHeaders, SessionError, Shared};
 
 /// The request's session: a cheap handle that touches the store only when used.
 ///
@@ -41,9 +41,41 @@ pub struct Session {
 
 struct Inner {
     shared: Arc<Shared>,
-    state: Mutex<Option<RequestState>>,
+    state: Mutex<Slot>,
     // Serializes loads so concurrent first uses within one request cost one store call.
     load_gate: tokio::sync::Mutex<()>,
+}
+
+/// Where a request's session is in its life.
+// The state lives inline in the `Arc` every handle allocates anyway; boxing it would cost each
+// request a second allocation for a variant that is dropped at the end of it.
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    /// In use by the handler.
+    Open(RequestState),
+    /// Committed by the handler ([`Session::commit`]); the headers wait for the adapter.
+    Committed(ResponseHeaders),
+    /// Done: finished, discarded, or its committed headers taken.
+    Finished,
+}
+
+impl Slot {
+    fn open(&mut self) -> Option<&mut RequestState> {
+        match self {
+            Slot::Open(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    fn take_open(&mut self) -> Option<RequestState> {
+        match std::mem::replace(self, Slot::Finished) {
+            Slot::Open(state) => Some(state),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
 }
 
 impl Session {
@@ -51,13 +83,13 @@ impl Session {
         Self {
             inner: Arc::new(Inner {
                 shared,
-                state: Mutex::new(Some(state)),
+                state: Mutex::new(Slot::Open(state)),
                 load_gate: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, Option<RequestState>> {
+    fn state(&self) -> MutexGuard<'_, Slot> {
         self.inner
             .state
             .lock()
@@ -68,7 +100,7 @@ impl Session {
     /// request finished.
     fn with_state<T>(&self, f: impl FnOnce(&mut RequestState) -> T) -> Result<T, SessionError> {
         let mut guard = self.state();
-        let state = guard.as_mut().ok_or(SessionError::Finished)?;
+        let state = guard.open().ok_or(SessionError::Finished)?;
         state.resolve(&self.inner.shared);
         Ok(f(state))
     }
@@ -77,7 +109,9 @@ impl Session {
     /// store or the response, so it is dropped, and logged, since it points at a handler bug.
     fn write(&self, operation: &'static str, f: impl FnOnce(&mut RequestState)) {
         if self.with_state(f).is_err() {
-            tracing::warn!("session {operation} ignored: the session's request has finished");
+            tracing::warn!(
+                "session {operation} ignored: the session was committed or its request has finished"
+            );
         }
     }
 
@@ -454,21 +488,25 @@ impl Session {
     pub fn finish_unused(&self) -> bool {
         let shared = &self.inner.shared;
         let mut guard = self.state();
-        let unused = guard.as_mut().is_some_and(|state| {
+        let unused = guard.open().is_some_and(|state| {
             // The before-save hook runs on every request with changes, and may add some.
             let hook_runs = shared.hooks.before_save.is_some() && state.has_changes();
             !hook_runs && plan(shared, state, || shared.now()).is_nothing()
         });
         if unused {
             // Dropped in place: moving the state out first would copy it.
-            *guard = None;
+            *guard = Slot::Finished;
         }
         unused
     }
 
     /// Commits the request's changes (at most one store operation) and returns the headers the
-    /// response must carry. Adapters call it once, after the handler.
+    /// response must carry. Adapters call it once, after the handler. If the handler committed
+    /// already ([`Session::commit`]), it returns the headers of that commit.
     pub async fn finish(&self) -> Result<ResponseHeaders, SessionError> {
+        if let Some(committed) = self.take_committed() {
+            return Ok(committed);
+        }
         if self.finish_unused() {
             return Ok(ResponseHeaders::default());
         }
@@ -486,8 +524,74 @@ impl Session {
             }
         }
         // `None` if a clone of this handle finished the session meanwhile (in the hook, say).
-        let state = self.state().take().ok_or(SessionError::Finished)?;
+        let state = self.state().take_open().ok_or(SessionError::Finished)?;
         shared.commit(state).await
+    }
+
+    /// Commits the session now, from the handler, instead of after it (koa-session's
+    /// `manuallyCommit()`): to handle a commit error or a [`CommitOutcome::Dropped`] write
+    /// yourself, or to be sure the session is stored before a long streaming body starts. The
+    /// headers wait in the handle; the adapter adds them to the response when the handler
+    /// returns (`sessile-axum` does, in both of its commit modes).
+    ///
+    /// The commit ends the session's use in this request: later reads and writes give
+    /// [`SessionError::Finished`] (writes that return nothing are dropped with a warning), and
+    /// so does a second `commit`, since what it would commit can no longer reach the store.
+    ///
+    /// ```
+    /// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionError, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.insert("cart", 3)?;
+    /// assert_eq!(session.commit().await?, CommitOutcome::Saved);
+    /// assert!(matches!(session.commit().await, Err(SessionError::Finished)));
+    ///
+    /// // After the handler, the adapter collects the headers of that commit.
+    /// let headers = session.take_committed().expect("the handler committed");
+    /// assert!(!headers.is_empty()); // the new session's cookie
+    /// # Ok::<(), SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn commit(&self) -> Result<CommitOutcome, SessionError> {
+        if !matches!(*self.state(), Slot::Open(_)) {
+            return Err(SessionError::Finished);
+        }
+        let headers = self.finish().await?;
+        let outcome = headers.outcome();
+        *self.state() = Slot::Committed(headers);
+        Ok(outcome)
+    }
+
+    /// The headers of the handler's [`Session::commit`], once: adapters call it after the
+    /// handler and add them to the response. `None` if the handler did not commit.
+    pub fn take_committed(&self) -> Option<ResponseHeaders> {
+        let mut guard = self.state();
+        match std::mem::replace(&mut *guard, Slot::Finished) {
+            Slot::Committed(headers) => Some(headers),
+            other => {
+                *guard = other;
+                None
+            }
+        }
+    }
+
+    /// Ends the session without committing it: its changes are dropped, nothing is stored and
+    /// no header is sent (increments, which ran in the store at once, stay). Later uses give
+    /// [`SessionError::Finished`]. Adapters in manual-commit mode call it when the handler did
+    /// not commit, so a clone kept in a spawned task cannot commit after the response.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionError, SessionManager};
+    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.insert("cart", 3)?;
+    /// session.discard();
+    /// assert!(matches!(session.insert("cart", 4), Err(SessionError::Finished)));
+    /// # Ok::<(), SessionError>(())
+    /// ```
+    pub fn discard(&self) {
+        *self.state() = Slot::Finished;
     }
 }
 

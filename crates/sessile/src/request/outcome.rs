@@ -1,7 +1,8 @@
 //! What a commit did with the request's session.
 
-/// What a commit did with the request's session: [`ResponseHeaders::outcome`] after
-/// [`Session::finish`]. Adapters act on it (`sessile-axum` answers 409 for
+/// What a commit did with the request's session: [`Session::commit`] returns it to a handler
+/// that commits itself, [`ResponseHeaders::outcome`] to an adapter after [`Session::finish`].
+/// Adapters act on it for handlers that did not commit (`sessile-axum` answers 409 for
 /// [`CommitOutcome::Dropped`]).
 ///
 /// ```
@@ -29,6 +30,7 @@
 ///
 /// [`ResponseHeaders::outcome`]: crate::ResponseHeaders::outcome
 /// [`Session::finish`]: crate::Session::finish
+/// [`Session::commit`]: crate::Session::commit
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CommitOutcome {
