@@ -134,11 +134,14 @@ async fn node_signs_in_rust_writes_and_signs_out() {
         whoami(None, json!({}))
     );
     // Removed from the browser (Koa's removal cookies), not merely refused: the logout's
-    // `Destroyed` is the last event that is not a load or a create.
+    // `Destroyed` (and the sign-out it is) are the last events that are not loads or creates.
     assert_eq!(
         events.count(|e| !matches!(
             e,
-            Event::Loaded { .. } | Event::Created { .. } | Event::Destroyed { .. }
+            Event::Loaded { .. }
+                | Event::Created { .. }
+                | Event::Destroyed { .. }
+                | Event::SignedOut { .. }
         )),
         0,
         "{:?}",
@@ -172,7 +175,10 @@ async fn rust_signs_in_node_writes_and_signs_out() {
     assert_eq!(world.node_whoami(None).await, whoami(None, json!({})));
     // Node's removal cookies took both cookies out of the browser: nothing was refused.
     assert_eq!(
-        events.count(|e| !matches!(e, Event::Loaded { .. } | Event::Created { .. })),
+        events.count(|e| !matches!(
+            e,
+            Event::Loaded { .. } | Event::Created { .. } | Event::SignedIn { .. }
+        )),
         0,
         "{:?}",
         events.events()
