@@ -87,6 +87,31 @@ pub enum IncrementOutcome {
 }
 
 /// Result of [`Store::lookup`]: what the store holds under a key at `now`.
+///
+/// ```
+/// use std::time::Duration;
+/// use sessile::store::Lookup;
+/// use sessile::{Deadline, MemoryStore, Record, SessionId, Store, Timestamp};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let key = SessionId::generate().store_key();
+/// let start = Timestamp::from_millis(0);
+/// let record = Record {
+///     data: Default::default(),
+///     user: None,
+///     created_at: start,
+///     last_seen: start,
+///     idle_deadline: start + Duration::from_secs(60),
+///     absolute_deadline: start + Duration::from_secs(3600),
+///     persistent: false,
+///     device: Default::default(),
+/// };
+/// store.create(&key, &record).await.unwrap();
+/// let later = start + Duration::from_secs(61);
+/// assert_eq!(store.lookup(&key, later).await.unwrap(), Lookup::Expired(Deadline::Idle));
+/// assert_eq!(store.lookup(&key, later).await.unwrap().into_live(), None);
+/// # });
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Lookup {
