@@ -10,11 +10,10 @@
 //! | `GET /keys?n=N` | reads the session once and counts which of `k0 .. k{N-1}` it holds |
 //!
 //! ```
-//! use sessile::{Config, CookieConfig, Keys, MemoryStore, SessionManager};
+//! use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 //!
-//! let cookie = CookieConfig::builder().secure(false).build().unwrap();
-//! let config = Config::builder(Keys::generate()).cookie(cookie).build().unwrap();
-//! let manager = SessionManager::new(MemoryStore::new(), config);
+//! let ids = SignedIds::new(Keys::generate()).with_cookie(sessile_bench::cookie());
+//! let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 //! let app: axum::Router = sessile_bench::router(manager);
 //! # let _ = app;
 //! ```
@@ -29,7 +28,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use sessile::{Config, CookieConfig, CookieStore, Keys, MemoryStore, SessionManager};
+use sessile::{Config, CookieConfig, Keys, MemoryStore, SealedCookies, SessionManager, SignedIds};
 use sessile_axum::{Error, Session, SessionLayer};
 
 /// How many keys `/keys` checks when the query names no `n`: the harness's lost-update probe
@@ -88,7 +87,7 @@ async fn keys(session: Session, Query(query): Query<KeysQuery>) -> Result<String
 pub enum StoreKind {
     /// [`MemoryStore`]: process memory.
     Memory,
-    /// [`CookieStore`]: the whole session sealed in the cookie.
+    /// [`SealedCookies`]: the whole session sealed in the cookie.
     Cookie,
     /// `sessile_sql::SqliteStore` on `$SQLITE_PATH`.
     Sqlite,
@@ -230,13 +229,13 @@ impl SetupError {
     }
 }
 
-/// The configuration every row runs with: defaults except `Secure`, since the harness speaks
-/// plain http on loopback.
-pub fn config(keys: Keys) -> Config {
-    Config::builder(keys)
-        .cookie(CookieConfig::builder().secure(false).build().unwrap())
+/// The cookie every row runs with: the defaults except `Secure` (so named `id`), since the
+/// harness speaks plain http on loopback.
+pub fn cookie() -> CookieConfig {
+    CookieConfig::builder()
+        .secure(false)
         .build()
-        .unwrap()
+        .expect("the default cookie without Secure is valid")
 }
 
 /// Opens `kind` as the settings say (creating tables as needed) and returns its manager.
@@ -245,12 +244,16 @@ pub async fn manager(
     settings: &Settings,
     keys: Keys,
 ) -> Result<SessionManager, SetupError> {
-    let config = config(keys);
+    let ids = SignedIds::new(keys.clone()).with_cookie(cookie());
     match kind {
-        StoreKind::Memory => Ok(SessionManager::new(MemoryStore::new(), config)),
-        StoreKind::Cookie => Ok(SessionManager::with_cookie_store(
-            CookieStore::new(),
-            config,
+        StoreKind::Memory => Ok(SessionManager::new(
+            MemoryStore::new(),
+            ids,
+            Config::default(),
+        )),
+        StoreKind::Cookie => Ok(SessionManager::client_side(
+            SealedCookies::new(keys).with_cookie(cookie()),
+            Config::default(),
         )),
         StoreKind::Sqlite => {
             if let Some(folder) = settings.sqlite_path.parent() {
@@ -259,24 +262,24 @@ pub async fn manager(
             let store = sessile_sql::SqliteStore::open(&settings.sqlite_path)
                 .await
                 .map_err(|error| SetupError::store(kind, error))?;
-            Ok(SessionManager::new(store, config))
+            Ok(SessionManager::new(store, ids, Config::default()))
         }
-        StoreKind::Postgres => postgres(&settings.database_url, config).await,
-        StoreKind::Mysql => mysql(&settings.mysql_url, config).await,
-        StoreKind::Redis => redis(&settings.redis_url, config).await,
+        StoreKind::Postgres => postgres(&settings.database_url, ids).await,
+        StoreKind::Mysql => mysql(&settings.mysql_url, ids).await,
+        StoreKind::Redis => redis(&settings.redis_url, ids).await,
     }
 }
 
 #[cfg(feature = "postgres")]
-async fn postgres(url: &str, config: Config) -> Result<SessionManager, SetupError> {
+async fn postgres(url: &str, ids: SignedIds) -> Result<SessionManager, SetupError> {
     let store = sessile_sql::PostgresStore::connect(url)
         .await
         .map_err(|error| SetupError::store(StoreKind::Postgres, error))?;
-    Ok(SessionManager::new(store, config))
+    Ok(SessionManager::new(store, ids, Config::default()))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres(_url: &str, _config: Config) -> Result<SessionManager, SetupError> {
+async fn postgres(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupError> {
     Err(SetupError::NotCompiled {
         store: "postgres",
         feature: "postgres",
@@ -284,15 +287,15 @@ async fn postgres(_url: &str, _config: Config) -> Result<SessionManager, SetupEr
 }
 
 #[cfg(feature = "mysql")]
-async fn mysql(url: &str, config: Config) -> Result<SessionManager, SetupError> {
+async fn mysql(url: &str, ids: SignedIds) -> Result<SessionManager, SetupError> {
     let store = sessile_sql::MySqlStore::connect(url)
         .await
         .map_err(|error| SetupError::store(StoreKind::Mysql, error))?;
-    Ok(SessionManager::new(store, config))
+    Ok(SessionManager::new(store, ids, Config::default()))
 }
 
 #[cfg(not(feature = "mysql"))]
-async fn mysql(_url: &str, _config: Config) -> Result<SessionManager, SetupError> {
+async fn mysql(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupError> {
     Err(SetupError::NotCompiled {
         store: "mysql",
         feature: "mysql",
@@ -300,15 +303,15 @@ async fn mysql(_url: &str, _config: Config) -> Result<SessionManager, SetupError
 }
 
 #[cfg(feature = "redis")]
-async fn redis(url: &str, config: Config) -> Result<SessionManager, SetupError> {
+async fn redis(url: &str, ids: SignedIds) -> Result<SessionManager, SetupError> {
     let store = sessile_redis::RedisStore::connect(url)
         .await
         .map_err(|error| SetupError::store(StoreKind::Redis, error))?;
-    Ok(SessionManager::new(store, config))
+    Ok(SessionManager::new(store, ids, Config::default()))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis(_url: &str, _config: Config) -> Result<SessionManager, SetupError> {
+async fn redis(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupError> {
     Err(SetupError::NotCompiled {
         store: "redis",
         feature: "redis",

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::Router;
 use http::{header, Request, StatusCode};
 use sessile::testkit::{CountingStore, StoreCalls};
-use sessile::{Keys, MemoryStore, SessionManager};
+use sessile::{Config, Keys, MemoryStore, SealedCookies, SessionManager, SignedIds};
 use tower::ServiceExt;
 
 struct Answer {
@@ -49,7 +49,11 @@ async fn get(app: &Router, path: &str, cookie: Option<&str>) -> Answer {
 
 fn counted_app() -> (Router, CountingStore<MemoryStore>) {
     let store = CountingStore::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), sessile_bench::config(Keys::generate()));
+    let manager = SessionManager::new(
+        store.clone(),
+        SignedIds::new(Keys::generate()).with_cookie(sessile_bench::cookie()),
+        Config::default(),
+    );
     (sessile_bench::router(manager), store)
 }
 
@@ -159,9 +163,9 @@ async fn keys_without_n_checks_the_probe_s_200_keys() {
 
 #[tokio::test]
 async fn the_cookie_store_counts_in_the_cookie() {
-    let manager = SessionManager::with_cookie_store(
-        sessile::CookieStore::new(),
-        sessile_bench::config(Keys::generate()),
+    let manager = SessionManager::client_side(
+        SealedCookies::new(Keys::generate()).with_cookie(sessile_bench::cookie()),
+        Config::default(),
     );
     let app = sessile_bench::router(manager);
     let first = get(&app, "/count", None).await;

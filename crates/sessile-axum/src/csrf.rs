@@ -21,7 +21,7 @@
 //! ```
 //! use axum::routing::get;
 //! use axum::{Form, Router};
-//! use sessile::{Config, Keys, MemoryStore, SessionManager};
+//! use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 //! use sessile_axum::csrf::{CsrfLayer, CsrfToken};
 //! use sessile_axum::SessionLayer;
 //!
@@ -36,7 +36,8 @@
 //!     format!("{} fields", form.len())
 //! }
 //!
-//! let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+//! let ids = SignedIds::new(Keys::generate());
+//! let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 //! let app: Router = Router::new()
 //!     .route("/", get(page).post(submit))
 //!     .layer(CsrfLayer::new()) // inner: checks tokens

@@ -13,7 +13,7 @@
 //!
 //! use axum::routing::{get, post};
 //! use axum::{Json, Router};
-//! use sessile::{Config, Keys, MemoryStore, SessionManager};
+//! use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 //! use sessile_axum::{Error, Session, SessionLayer};
 //!
 //! async fn visits(session: Session) -> Result<Json<i64>, Error> {
@@ -47,7 +47,8 @@
 //! }
 //!
 //! # async fn serve() -> std::io::Result<()> {
-//! let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+//! let ids = SignedIds::new(Keys::generate());
+//! let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! // With connect info, the layer records client addresses when `Config::record_ip` is on.
 //! axum::serve(
@@ -58,7 +59,7 @@
 //! # }
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! #     use tower::ServiceExt;
-//! #     let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+//! #     let manager = SessionManager::new(MemoryStore::new(), SignedIds::new(Keys::generate()), Config::default());
 //! #     let request = http::Request::post("/visits").body(axum::body::Body::empty()).unwrap();
 //! #     let response = app(manager).oneshot(request).await.unwrap();
 //! #     assert_eq!(response.status(), 200);
@@ -106,10 +107,11 @@ pub const SESSION_ENDED_BODY: &str = "session ended";
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+/// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 /// use sessile_axum::SessionLayer;
 ///
-/// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+/// let ids = SignedIds::new(Keys::generate());
+/// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 /// let app: Router = Router::new()
 ///     .route("/", get(|| async { "hello" }))
 ///     .layer(SessionLayer::new(manager));
@@ -150,7 +152,7 @@ impl SessionLayer {
     /// ```
     /// use axum::http::StatusCode;
     /// use axum::{routing::post, Router};
-    /// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// use sessile_axum::{Session, SessionLayer};
     ///
     /// async fn save_settings(session: Session) -> (StatusCode, &'static str) {
@@ -165,7 +167,8 @@ impl SessionLayer {
     ///     }
     /// }
     ///
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let app: Router = Router::new()
     ///     .route("/settings", post(save_settings))
     ///     .layer(SessionLayer::new(manager).manual_commit());
@@ -193,10 +196,11 @@ impl SessionLayer {
     ///
     /// ```
     /// use axum::response::{IntoResponse, Redirect};
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// use sessile_axum::SessionLayer;
     ///
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let layer = SessionLayer::new(manager)
     ///     .on_dropped_write(|_handler_response| Redirect::to("/login").into_response());
     /// # let _ = layer;

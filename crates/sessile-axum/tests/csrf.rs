@@ -8,7 +8,7 @@ use axum::{Form, Json, Router};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use sessile::csrf::{node, Csrf};
-use sessile::{Config, Keys, MemoryStore, SessionManager};
+use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 use sessile_axum::csrf::{CsrfLayer, CsrfToken, REJECTED_BODY, TOO_LARGE_BODY};
 use sessile_axum::{Error, Session, SessionLayer, MISSING_LAYER_BODY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,7 +72,8 @@ async fn secret(session: Session) -> Result<String, Error> {
 }
 
 fn app(layer: CsrfLayer) -> Router {
-    let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    let ids = SignedIds::new(Keys::generate());
+    let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     Router::new()
         .route("/page", get(page))
         .route("/secret", get(secret))

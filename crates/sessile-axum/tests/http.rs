@@ -13,7 +13,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sessile::testkit::{CountingStore, HangingStore};
 use sessile::{
-    Config, CookieStore, Keys, MemoryStore, SessionId, SessionManager, Store, StoreKey, Timestamp,
+    Config, Keys, MemoryStore, SealedCookies, SessionId, SessionManager, SignedIds, Store,
+    StoreKey, Timestamp,
 };
 use sessile_axum::{Error, Session, SessionLayer};
 use tokio::sync::{Barrier, Semaphore};
@@ -119,8 +120,9 @@ fn now() -> Timestamp {
     Timestamp::from_millis(i64::try_from(millis).unwrap())
 }
 
-fn config(keys: Keys) -> Config {
-    Config::new(keys)
+/// sessile's signed ids under `keys`, in the default cookie.
+fn ids(keys: Keys) -> SignedIds {
+    SignedIds::new(keys)
 }
 
 /// Routes that exercise one session operation each.
@@ -197,7 +199,7 @@ fn app(manager: SessionManager) -> Router {
 
 fn memory_app() -> (Router, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let manager = SessionManager::new(store.clone(), ids(Keys::generate()), Config::default());
     (app(manager), store)
 }
 
@@ -299,7 +301,7 @@ async fn logout_during_slow_writes_stays_logged_out() {
         }
     };
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let manager = SessionManager::new(store.clone(), ids(Keys::generate()), Config::default());
     let router = routes()
         .route("/slow", post(slow))
         .layer(SessionLayer::new(manager));
@@ -352,7 +354,7 @@ async fn logout_during_slow_writes_stays_logged_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_dropped_by_a_logout_elsewhere_is_not_answered_as_a_success() {
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let manager = SessionManager::new(store.clone(), ids(Keys::generate()), Config::default());
     let server = TestServer::start(app(manager.clone())).await;
     let revoke = |cookie: &str| {
         let store = store.clone();
@@ -390,7 +392,8 @@ async fn a_write_dropped_by_a_logout_elsewhere_is_not_answered_as_a_success() {
     // logout of one.
     let server = TestServer::start(app(SessionManager::new(
         store.clone(),
-        config(Keys::generate()),
+        ids(Keys::generate()),
+        Config::default(),
     )))
     .await;
     let cookie = issued_cookie(&server.post("/start", None).await);
@@ -444,7 +447,7 @@ fn manual_routes() -> Router {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_commit_stores_only_what_the_handler_commits() {
     let store = CountingStore::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let manager = SessionManager::new(store.clone(), ids(Keys::generate()), Config::default());
     let router = manual_routes().layer(SessionLayer::new(manager).manual_commit());
     let server = TestServer::start(router).await;
 
@@ -501,7 +504,8 @@ async fn a_handler_that_commits_answers_the_outcome_itself() {
     // A commit error, handled by the handler: its answer stands, no cookie.
     let manager = SessionManager::new(
         HangingStore,
-        Config::builder(Keys::generate())
+        SignedIds::new(Keys::generate()),
+        Config::builder()
             .store_timeout(Duration::from_millis(300))
             .build()
             .unwrap(),
@@ -518,9 +522,17 @@ async fn a_handler_that_commits_answers_the_outcome_itself() {
     // commit again.
     let store = Arc::new(MemoryStore::new());
     for layer in [
-        SessionLayer::new(SessionManager::new(store.clone(), config(Keys::generate()))),
-        SessionLayer::new(SessionManager::new(store.clone(), config(Keys::generate())))
-            .manual_commit(),
+        SessionLayer::new(SessionManager::new(
+            store.clone(),
+            ids(Keys::generate()),
+            Config::default(),
+        )),
+        SessionLayer::new(SessionManager::new(
+            store.clone(),
+            ids(Keys::generate()),
+            Config::default(),
+        ))
+        .manual_commit(),
     ] {
         let server = TestServer::start(manual_routes().layer(layer)).await;
         let cookie = issued_cookie(&server.post("/commit", None).await);
@@ -538,7 +550,7 @@ async fn a_handler_that_commits_answers_the_outcome_itself() {
 
 /// A cookie value signed with `keys`, for a session that a different store holds.
 async fn signed_cookie(keys: &Keys) -> String {
-    let manager = SessionManager::new(MemoryStore::new(), config(keys.clone()));
+    let manager = SessionManager::new(MemoryStore::new(), ids(keys.clone()), Config::default());
     let session = manager.start(&http::HeaderMap::new(), None);
     session.insert("started", true).unwrap();
     let mut headers = http::HeaderMap::new();
@@ -556,7 +568,8 @@ async fn a_hanging_store_answers_503() {
     let cookie = signed_cookie(&keys).await;
     let manager = SessionManager::new(
         HangingStore,
-        Config::builder(keys)
+        SignedIds::new(keys),
+        Config::builder()
             .store_timeout(Duration::from_millis(300))
             .build()
             .unwrap(),
@@ -589,7 +602,8 @@ async fn other_session_failures_answer_500() {
     assert_eq!(not_a_number.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(not_a_number.text().await.unwrap(), "session error");
 
-    let manager = SessionManager::with_cookie_store(CookieStore::new(), config(Keys::generate()));
+    let manager =
+        SessionManager::client_side(SealedCookies::new(Keys::generate()), Config::default());
     let server = TestServer::start(app(manager)).await;
     let too_big = server.post("/big", None).await;
     assert_eq!(too_big.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -725,7 +739,7 @@ async fn a_refused_cookie_is_never_cleared() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_calls_per_request() {
     let store = CountingStore::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), config(Keys::generate()));
+    let manager = SessionManager::new(store.clone(), ids(Keys::generate()), Config::default());
     let server = TestServer::start(app(manager)).await;
     let cookie = issued_cookie(&server.post("/start", None).await);
     assert_eq!(store.counts().create, 1);
@@ -775,10 +789,8 @@ async fn the_client_address_reaches_the_device_record() {
     let store = Arc::new(MemoryStore::new());
     let manager = SessionManager::new(
         store.clone(),
-        Config::builder(Keys::generate())
-            .record_ip(true)
-            .build()
-            .unwrap(),
+        SignedIds::new(Keys::generate()),
+        Config::builder().record_ip(true).build().unwrap(),
     );
     let server = TestServer::start(app(manager)).await;
     let response = server.post("/login", None).await;

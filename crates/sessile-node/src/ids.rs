@@ -6,7 +6,7 @@
 //!   same id in an unsigned `koa:sess` cookie), all signed the Koa way (`NAME.sig`, keygrip);
 //! - [`ExpressIds`]: express-session's `s:<id>.<HMAC-SHA256>` in `connect.sid`.
 //!
-//! Plug one into [`sessile::SessionManager::with_id_codec`] next to a store that keeps the Node
+//! Plug one into [`sessile::SessionManager::new`] next to a store that keeps the Node
 //! layout (`crate::redis`, `crate::sql`). Ids from these codecs are
 //! [foreign](sessile::SessionId::foreign): their store keys keep the plain id, because the Node
 //! app looks sessions up by it.

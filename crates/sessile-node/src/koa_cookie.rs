@@ -2,7 +2,7 @@
 //! `koa.sess` cookie, signed by `koa.sess.sig`, readable and writable by a Koa app on the same
 //! domain.
 //!
-//! Plug [`KoaCookieSessions`] into [`sessile::SessionManager::with_cookie_codec`]. The cookie is
+//! Plug [`KoaCookieSessions`] into [`sessile::SessionManager::client_side`]. The cookie is
 //! exactly what koa-session 7 writes (see [`crate::koa_session`] and [`crate::keygrip`]):
 //!
 //! - `koa.sess=<base64 JSON>` with the handler's data, the signed-in user under `user` (see
@@ -44,10 +44,9 @@
 //! day away (pass [`koa_session::DEFAULT_MAX_AGE_MS`] as the max age).
 //!
 //! ```
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use sessile::codec::{CookieCodec, OpenedCookie};
-//! use sessile::{Config, Keys, SessionManager, Timestamp};
+//! use sessile::{Config, SessionManager, Timestamp};
 //! use sessile_node::keygrip::Keygrip;
 //! use sessile_node::koa_cookie::KoaCookieSessions;
 //!
@@ -71,10 +70,10 @@
 //! assert!(matches!(codec.open(&[header], later), OpenedCookie::Expired { .. }));
 //!
 //! // Serving it from Rust:
-//! let config = Config::builder(Keys::generate())
+//! let config = Config::builder()
 //!     .idle_timeout(Duration::from_secs(86_400))
 //!     .build()?;
-//! let manager = SessionManager::with_cookie_codec(Arc::new(codec), config);
+//! let manager = SessionManager::client_side(codec, config);
 //! # let _ = manager;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -84,7 +83,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderName, HeaderValue};
-use sessile::codec::{CookieCodec, OpenedCookie, SealError};
+use sessile::codec::{CookieCodec, OpenedCookie, SealError, BROWSER_COOKIE_LIMIT};
 use sessile::{Deadline, Record, SessionId, Timestamp};
 
 use crate::ids::NodeCookie;
@@ -93,9 +92,6 @@ use crate::koa_session::{self, DecodeError};
 use crate::record_json::{NodeJson, NodeShape};
 use crate::Error;
 use crate::{joined_cookie_header, HeaderList};
-
-/// The largest `Set-Cookie` line this codec writes: browsers drop bigger cookies.
-const BROWSER_COOKIE_LIMIT: usize = 4096;
 
 /// Sessions kept in koa-session's signed `koa.sess` cookie. See the [module docs](self).
 #[derive(Debug, Clone)]

@@ -12,9 +12,9 @@
 //! - [`express_session`]: express-session's `s:<id>.<sig>` cookie (cookie-signature, HMAC-SHA256),
 //!   URL-encoded, with a secret list.
 //! - [`koa_cookie`]: koa-session's cookie mode as a sessile cookie codec, for
-//!   `SessionManager::with_cookie_codec`: the whole session in the signed `koa.sess` cookie.
+//!   `SessionManager::client_side`: the whole session in the signed `koa.sess` cookie.
 //! - [`ids`]: id codecs for the Node packages' store modes (`koa.sess`, `koa.sid`, `koa:sess`,
-//!   `connect.sid`), for `SessionManager::with_id_codec` next to a Node-layout store.
+//!   `connect.sid`), for `SessionManager::new` next to a Node-layout store.
 //! - [`record_json`]: a sessile record as the JSON document each package stores, and back.
 //! - [`layout`]: what every Node-layout store shares (deadlines, increments on a Node
 //!   document); the stores themselves live with their driver: the koa-redis and connect-redis

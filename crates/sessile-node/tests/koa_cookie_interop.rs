@@ -9,12 +9,11 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use sessile::testkit::RecordingEvents;
-use sessile::{Clock, Config, Event, Keys, ManualClock, RejectReason, SessionManager};
+use sessile::{Clock, Config, Event, ManualClock, RejectReason, SessionManager};
 use sessile_axum::testkit::TestServer;
 use sessile_node::keygrip::Keygrip;
 use sessile_node::koa_cookie::KoaCookieSessions;
@@ -60,17 +59,13 @@ impl World {
         if self.session_max_age {
             codec = codec.with_session_max_age();
         }
-        let config = Config::builder(Keys::generate())
+        let config = Config::builder()
             .idle_timeout(MAX_AGE)
             .clock(self.clock.clone())
             .events(events.clone())
             .build()
             .unwrap();
-        TestServer::start(rust_app(SessionManager::with_cookie_codec(
-            Arc::new(codec),
-            config,
-        )))
-        .await
+        TestServer::start(rust_app(SessionManager::client_side(codec, config))).await
     }
 
     /// GETs `path` on the Koa app at the world's time, with `keys` instead of its own if given.

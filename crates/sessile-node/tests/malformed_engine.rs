@@ -19,8 +19,8 @@ use serde_json::{json, Map, Value};
 use sessile::codec::IdCodec;
 use sessile::testkit::RecordingEvents;
 use sessile::{
-    Config, Event, Keys, ManualClock, MemoryStore, RejectReason, SessionData, SessionManager,
-    StoreError, Timestamp,
+    Config, Event, ManualClock, MemoryStore, RejectReason, SessionData, SessionManager, StoreError,
+    Timestamp,
 };
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIds};
@@ -67,7 +67,7 @@ impl Visit {
 }
 
 fn config(events: &RecordingEvents) -> Config {
-    Config::builder(Keys::generate())
+    Config::builder()
         .idle_timeout(HOUR)
         .clock(ManualClock::new(Timestamp::from_millis(NOW)))
         .events(events.clone())
@@ -77,11 +77,11 @@ fn config(events: &RecordingEvents) -> Config {
 
 fn koa_cookie_manager(events: &RecordingEvents) -> SessionManager {
     let codec = KoaCookieSessions::new(Keygrip::new(["k1"]).unwrap(), HOUR);
-    SessionManager::with_cookie_codec(Arc::new(codec), config(events))
+    SessionManager::client_side(codec, config(events))
 }
 
 fn id_manager(ids: impl IdCodec, events: &RecordingEvents) -> SessionManager {
-    SessionManager::with_id_codec(Arc::new(MemoryStore::new()), Arc::new(ids), config(events))
+    SessionManager::new(Arc::new(MemoryStore::new()), ids, config(events))
 }
 
 fn runtime() -> tokio::runtime::Runtime {

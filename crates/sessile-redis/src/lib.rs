@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), sessile_redis::Error> {
-//! use sessile::{Config, Keys, SessionManager};
+//! use sessile::{Config, Keys, SessionManager, SignedIds};
 //! use sessile_redis::RedisStore;
 //!
 //! // One server…
@@ -12,7 +12,7 @@
 //!     .key_prefix("shop:")
 //!     .cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
 //!     .await?;
-//! let manager = SessionManager::new(store, Config::new(Keys::generate()));
+//! let manager = SessionManager::new(store, SignedIds::new(Keys::generate()), Config::default());
 //! # let _ = (manager, clustered);
 //! # Ok(())
 //! # }

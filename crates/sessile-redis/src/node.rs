@@ -57,9 +57,8 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
 //! use std::time::Duration;
-//! use sessile::{Config, Keys, SessionManager};
+//! use sessile::{Config, SessionManager};
 //! use sessile_node::ids::KoaIds;
 //! use sessile_node::keygrip::Keygrip;
 //! use sessile_node::record_json::{NodeJson, NodeShape};
@@ -71,8 +70,8 @@
 //!     .connect("redis://127.0.0.1:6379")
 //!     .await?;
 //! let ids = KoaIds::koa_session(Keygrip::new(["k1"])?);
-//! let config = Config::builder(Keys::generate()).idle_timeout(max_age).build()?;
-//! let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
+//! let config = Config::builder().idle_timeout(max_age).build()?;
+//! let manager = SessionManager::new(store, ids, config);
 //! # let _ = manager;
 //! # Ok(())
 //! # }
@@ -174,7 +173,7 @@ impl NodeRedisStoreBuilder {
 /// the guarantees.
 ///
 /// Pair it with the matching id codec ([`sessile_node::ids::KoaIds`], [`sessile_node::ids::ExpressIds`]) in
-/// [`sessile::SessionManager::with_id_codec`], and set sessile's idle timeout to the Node app's
+/// [`sessile::SessionManager::new`], and set sessile's idle timeout to the Node app's
 /// `maxAge` (connect-redis's `ttl` when the Express cookie has no `maxAge`; one day for
 /// koa-session-minimal's browser-session cookie). The store only serves Node ids
 /// ([`sessile::SessionId::foreign`]); a sessile id is a [`StoreError::Backend`] error.

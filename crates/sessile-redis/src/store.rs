@@ -164,11 +164,11 @@ impl RedisStoreBuilder {
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), sessile_redis::Error> {
-/// use sessile::{Config, Keys, SessionManager};
+/// use sessile::{Config, Keys, SessionManager, SignedIds};
 /// use sessile_redis::RedisStore;
 ///
 /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
-/// let manager = SessionManager::new(store, Config::new(Keys::generate()));
+/// let manager = SessionManager::new(store, SignedIds::new(Keys::generate()), Config::default());
 /// # let _ = manager;
 /// # Ok(())
 /// # }

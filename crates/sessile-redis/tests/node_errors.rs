@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::connect_node;
 use serde_json::json;
 use sessile::testkit::RecordingEvents;
-use sessile::{Config, Event, Keys, SessionId, SessionManager, Store, StoreError, Timestamp};
+use sessile::{Config, Event, SessionId, SessionManager, Store, StoreError, Timestamp};
 use sessile_axum::testkit::TestServer;
 use sessile_node::ids::{KoaIdStyle, KoaIds};
 use sessile_node::keygrip::Keygrip;
@@ -90,7 +90,7 @@ async fn a_corrupt_document_becomes_a_fresh_session_and_an_event() {
     let prefix = format!("sessile-it:{}:corrupt:", std::process::id());
     let store = Arc::new(connect("").await);
     let events = RecordingEvents::new();
-    let config = Config::builder(Keys::generate())
+    let config = Config::builder()
         .idle_timeout(MAX_AGE)
         .events(events.clone())
         .build()
@@ -102,7 +102,7 @@ async fn a_corrupt_document_becomes_a_fresh_session_and_an_event() {
             prefix: prefix.clone(),
         },
     );
-    let manager = SessionManager::with_id_codec(store, Arc::new(ids), config);
+    let manager = SessionManager::new(store, ids, config);
     let rust = TestServer::start(support::rust_app(manager)).await;
     let mut redis = redis::Client::open(redis_url())
         .unwrap()
@@ -200,11 +200,8 @@ async fn a_cluster_redirection_is_unavailable_and_answers_503() {
     let keys = Keygrip::new(["k1"]).unwrap();
     let signature = keys.sign(&format!("koa.sess={id}"));
     let ids = KoaIds::new("koa.sess", keys, KoaIdStyle::Uuid { prefix });
-    let config = Config::builder(Keys::generate())
-        .idle_timeout(MAX_AGE)
-        .build()
-        .unwrap();
-    let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
+    let config = Config::builder().idle_timeout(MAX_AGE).build().unwrap();
+    let manager = SessionManager::new(Arc::new(store), ids, config);
     let rust = TestServer::start(support::rust_app(manager)).await;
     let response = reqwest::Client::new()
         .get(rust.url("/whoami"))

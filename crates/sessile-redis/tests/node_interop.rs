@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sessile::codec::IdCodec;
-use sessile::{Config, Keys, SessionManager};
+use sessile::{Config, SessionManager};
 use sessile_axum::testkit::TestServer;
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIdStyle, KoaIds, NodeCookie};
@@ -298,11 +298,11 @@ impl World {
     /// A Rust app on the shared store whose id cookies are signed with `keys` (the first signs),
     /// with the routes of `support::rust_app` plus `/rotate` (a new id for the session).
     async fn rust(&self, keys: &[&str]) -> TestServer {
-        let config = Config::builder(Keys::generate())
+        let config = Config::builder()
             .idle_timeout(self.max_age)
             .build()
             .unwrap();
-        let manager = SessionManager::with_id_codec(
+        let manager = SessionManager::new(
             self.store.clone(),
             self.stack.ids(keys, &self.prefix),
             config,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessile::{Config, CookieConfig, Keys, SessionManager};
+use sessile::{Config, CookieConfig, Keys, SessionManager, SignedIds};
 use sessile_sql::PostgresStore;
 use support::http::{app, get_text, serve, session_cookie};
 use support::postgres::connect;
@@ -109,14 +109,15 @@ async fn a_server_restart_under_load_gives_503_then_recovers_without_losing_sess
             .statement_timeout(Duration::from_secs(1)),
     )
     .await;
-    let config = Config::builder(Keys::generate())
-        .cookie(CookieConfig::builder().secure(false).build().unwrap())
+    let ids = SignedIds::new(Keys::generate())
+        .with_cookie(CookieConfig::builder().secure(false).build().unwrap());
+    let config = Config::builder()
         .store_timeout(Duration::from_secs(3))
         .build()
         .unwrap();
     let base = format!(
         "http://{}",
-        serve(app(SessionManager::new(store.clone(), config))).await
+        serve(app(SessionManager::new(store.clone(), ids, config))).await
     );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

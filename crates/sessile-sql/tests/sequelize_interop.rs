@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sessile::codec::IdCodec;
-use sessile::{Clock, Config, Keys, ManualClock, SessionManager, Store, Timestamp};
+use sessile::{Clock, Config, ManualClock, SessionManager, Store, Timestamp};
 use sessile_axum::testkit::TestServer;
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIds};
@@ -213,7 +213,7 @@ fn now_header(clock: &ManualClock) -> String {
 }
 
 fn config(clock: &ManualClock) -> Config {
-    Config::builder(Keys::generate())
+    Config::builder()
         .idle_timeout(MAX_AGE)
         .clock(clock.clone())
         .build()
@@ -341,7 +341,7 @@ impl Run {
         let [old, new] = keys;
         let manager = |keys: &[&str]| {
             let store: Arc<dyn Store> = store.clone();
-            SessionManager::with_id_codec(store, ids(keys), config(&clock))
+            SessionManager::new(store, ids(keys), config(&clock))
         };
         let rust_old = serve(manager(&[old])).await;
         let rust_new = serve(manager(&[new, old])).await;

@@ -10,9 +10,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{header, HeaderMap, HeaderValue};
 use serde_json::json;
 use sessile::{
-    ChangeSet, Clock, Config, CookieConfig, CookieStore, CreateOutcome, IncrementOutcome, Key,
-    Keys, Record, RotateOutcome, SessionId, SessionManager, SessionSummary, Store, StoreError,
-    StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, Clock, Config, CookieConfig, CreateOutcome, IncrementOutcome, Key, Keys, Record,
+    RotateOutcome, SealedCookies, SessionId, SessionManager, SessionSummary, SignedIds, Store,
+    StoreError, StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
 };
 
 /// A store that answers at once without storing anything: what is left of a request's cost is
@@ -165,12 +165,10 @@ fn signatures(c: &mut Criterion) {
 fn sealing(c: &mut Criterion) {
     let keys = Keys::new(vec![key(0), key(1), key(2)]).unwrap();
     let rt = runtime();
-    let manager = SessionManager::with_cookie_store(
-        CookieStore::new(),
-        Config::builder(keys.clone())
-            .cookie(CookieConfig::builder().secure(false).build().unwrap())
-            .build()
-            .unwrap(),
+    let manager = SessionManager::client_side(
+        SealedCookies::new(keys.clone())
+            .with_cookie(CookieConfig::builder().secure(false).build().unwrap()),
+        Config::default(),
     );
     // (label, sealed plaintext for `Keys`, session data through the engine): 2,000 bytes of data
     // make a record whose sealed cookie is about 3 KB, the largest a browser comfortably keeps.
@@ -215,10 +213,8 @@ fn engine(c: &mut Criterion) {
     let keys = Keys::new(vec![key(0), key(1), key(2)]).unwrap();
     let manager = SessionManager::new(
         NoopStore { record: record() },
-        Config::builder(keys)
-            .cookie(CookieConfig::builder().secure(false).build().unwrap())
-            .build()
-            .unwrap(),
+        SignedIds::new(keys).with_cookie(CookieConfig::builder().secure(false).build().unwrap()),
+        Config::default(),
     );
     let cookie = issued_cookie(&rt, &manager, &[("n", json!(1))]);
     let empty = HeaderMap::new();

@@ -157,11 +157,11 @@ impl Cleanup {
 ///
 /// ```
 /// use sessile::cleanup::CleanupEvery;
-/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+/// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 ///
 /// // Every 100th write deletes up to 500 expired sessions.
 /// let store = CleanupEvery::new(MemoryStore::new(), 100).batch_size(500);
-/// let manager = SessionManager::new(store, Config::new(Keys::generate()));
+/// let manager = SessionManager::new(store, SignedIds::new(Keys::generate()), Config::default());
 /// # let _ = manager;
 /// ```
 pub struct CleanupEvery<S> {

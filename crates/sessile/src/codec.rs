@@ -3,21 +3,27 @@
 //!
 //! The engine asks a codec three things: what the request presents, which headers hand out a
 //! session, which headers take it away. sessile's own codecs ([`SignedIds`], [`SealedCookies`])
-//! are built from [`Config`](crate::Config); `sessile-node` has codecs for the cookies of Koa and
-//! Express apps, so a Rust app can share sessions with a Node app on the same domain.
+//! hold the [`Keys`] they sign or seal with and the [`CookieConfig`] of their cookie;
+//! `sessile-node` has codecs for the cookies of Koa and Express apps (with the Node app's keys
+//! and cookie options), so a Rust app can share sessions with a Node app on the same domain.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use cookie::Cookie;
 use http::{header, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{CookieConfig, IdTransport};
+use crate::config::CookieConfig;
 use crate::events::RejectReason;
 use crate::id::{SessionId, ENCODED_ID_LEN};
-use crate::keys::{Keys, ENCODED_SIGNATURE_LEN};
+use crate::keys::{KeyIndex, Keys, ENCODED_SIGNATURE_LEN};
 use crate::record::{Deadline, Record};
-use crate::stores::cookie::{CookieStore, Unsealed};
 use crate::time::Timestamp;
+
+/// Browsers keep cookies up to 4096 bytes, name and attributes included: the limit
+/// [`SealedCookies`] (and `sessile-node`'s cookie codec) holds every `Set-Cookie` line to.
+pub const BROWSER_COOKIE_LIMIT: usize = 4096;
 
 /// How many values of the session's name sessile's codecs try on one request. Browsers send one
 /// cookie per matching domain and path: a handful at most.
@@ -67,8 +73,8 @@ pub enum PresentedId {
 ///
 /// ```
 /// use sessile::codec::{IdCodec, PresentedId, SignedIds};
-/// use sessile::{Config, Keys};
-/// let codec = SignedIds::from_config(&Config::new(Keys::generate()));
+/// use sessile::Keys;
+/// let codec = SignedIds::new(Keys::generate());
 /// let cookie = http::HeaderValue::from_static("__Host-id=not-a-session");
 /// assert!(matches!(codec.read(&[cookie]), PresentedId::Refused(_)));
 /// ```
@@ -113,6 +119,37 @@ pub trait IdCodec: Send + Sync + 'static {
     }
 }
 
+/// A shared codec is a codec (one `Arc<dyn IdCodec>` can serve several managers).
+impl<C: IdCodec + ?Sized> IdCodec for Arc<C> {
+    fn header(&self) -> &HeaderName {
+        (**self).header()
+    }
+
+    fn generate(&self) -> SessionId {
+        (**self).generate()
+    }
+
+    fn read(&self, values: &[HeaderValue]) -> PresentedId {
+        (**self).read(values)
+    }
+
+    fn issue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList {
+        (**self).issue(id, record, now)
+    }
+
+    fn reissue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList {
+        (**self).reissue(id, record, now)
+    }
+
+    fn removal(&self) -> HeaderList {
+        (**self).removal()
+    }
+
+    fn renews_on_write(&self) -> bool {
+        (**self).renews_on_write()
+    }
+}
+
 /// What a request's cookies hold for a client-side session.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -144,8 +181,8 @@ pub enum OpenedCookie {
 ///
 /// ```
 /// use sessile::codec::{CookieCodec, OpenedCookie, SealedCookies};
-/// use sessile::{Config, CookieStore, Keys, Timestamp};
-/// let codec = SealedCookies::from_config(CookieStore::new(), &Config::new(Keys::generate()));
+/// use sessile::{Keys, Timestamp};
+/// let codec = SealedCookies::new(Keys::generate());
 /// let now = Timestamp::from_millis(0);
 /// assert!(matches!(codec.open(&[], now), OpenedCookie::Absent));
 /// ```
@@ -175,6 +212,40 @@ pub trait CookieCodec: Send + Sync + 'static {
     }
 }
 
+/// A shared codec is a codec.
+impl<C: CookieCodec + ?Sized> CookieCodec for Arc<C> {
+    fn header(&self) -> &HeaderName {
+        (**self).header()
+    }
+
+    fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie {
+        (**self).open(values, now)
+    }
+
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<HeaderList, SealError> {
+        (**self).seal(id, record, now)
+    }
+
+    fn removal(&self) -> HeaderList {
+        (**self).removal()
+    }
+}
+
+/// Where sessile's own codecs carry their value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum IdTransport {
+    /// A cookie (the default).
+    Cookie,
+    /// A request header, answered with a response header of the same name when the id changes
+    /// (an empty value when the session ends). For API clients without cookies.
+    Header(HeaderName),
+}
+
 /// Where sessile's own codecs put their value: a cookie with the configured attributes, or a
 /// header.
 #[derive(Clone, Debug)]
@@ -184,16 +255,33 @@ struct Carrier {
     header: HeaderName,
 }
 
-impl Carrier {
-    fn new(cookie: &CookieConfig, transport: &IdTransport) -> Self {
-        let header = match transport {
-            IdTransport::Cookie => header::COOKIE,
-            IdTransport::Header(name) => name.clone(),
-        };
+impl Default for Carrier {
+    fn default() -> Self {
         Self {
-            transport: transport.clone(),
-            cookie: cookie.clone(),
-            header,
+            transport: IdTransport::Cookie,
+            cookie: CookieConfig::default(),
+            header: header::COOKIE,
+        }
+    }
+}
+
+impl Carrier {
+    fn with_cookie(self, cookie: CookieConfig) -> Self {
+        for warning in cookie.warnings() {
+            tracing::warn!("sessile configuration: {warning}");
+        }
+        Self {
+            transport: IdTransport::Cookie,
+            cookie,
+            header: header::COOKIE,
+        }
+    }
+
+    fn with_header(self, name: HeaderName) -> Self {
+        Self {
+            transport: IdTransport::Header(name.clone()),
+            cookie: self.cookie,
+            header: name,
         }
     }
 
@@ -282,8 +370,22 @@ impl Carrier {
     }
 }
 
-/// sessile's id codec: `<43-char id>.<43-char HMAC-SHA256>` under the configured keys, in the
-/// configured cookie (or header).
+/// sessile's id codec: `<43-char id>.<43-char HMAC-SHA256>` under its keys (the first signs,
+/// any verifies), in the default cookie ([`CookieConfig::default`]), another cookie or a header.
+///
+/// ```
+/// use sessile::{Config, CookieConfig, Keys, MemoryStore, SessionManager, SignedIds};
+/// // Plain-http development: a cookie without Secure (named `id`).
+/// let cookie = CookieConfig::builder().secure(false).build()?;
+/// let ids = SignedIds::new(Keys::generate()).with_cookie(cookie);
+/// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
+///
+/// // API clients: the id in an `x-session` header both ways.
+/// let ids = SignedIds::new(Keys::generate())
+///     .with_header(http::HeaderName::from_static("x-session"));
+/// # let _ = (manager, ids);
+/// # Ok::<(), sessile::ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct SignedIds {
     carrier: Carrier,
@@ -291,12 +393,25 @@ pub struct SignedIds {
 }
 
 impl SignedIds {
-    /// The codec for `config`'s cookie, transport and keys.
-    pub fn from_config(config: &crate::Config) -> Self {
+    /// Ids signed with `keys`, in the default cookie (`__Host-id`, Secure, HttpOnly, Lax).
+    pub fn new(keys: Keys) -> Self {
         Self {
-            carrier: Carrier::new(&config.cookie, &config.transport),
-            keys: config.keys.clone(),
+            carrier: Carrier::default(),
+            keys,
         }
+    }
+
+    /// The id in `cookie` (its name and attributes). Weaker settings than the defaults are
+    /// logged as warnings ([`CookieConfig::warnings`]).
+    pub fn with_cookie(mut self, cookie: CookieConfig) -> Self {
+        self.carrier = self.carrier.with_cookie(cookie);
+        self
+    }
+
+    /// The id in the request header `name`, answered in a response header of that name.
+    pub fn with_header(mut self, name: HeaderName) -> Self {
+        self.carrier = self.carrier.with_header(name);
+        self
     }
 
     /// Checks shape, then signature.
@@ -362,24 +477,100 @@ impl IdCodec for SignedIds {
     }
 }
 
-/// sessile's cookie codec: the whole record sealed with XChaCha20-Poly1305 under the configured
-/// keys ([`CookieStore`]), in the configured cookie (or header).
+/// sessile's cookie codec: no server state, the whole session in an encrypted cookie
+/// (XChaCha20-Poly1305 under its keys, the cookie name bound as associated data, the deadlines
+/// sealed inside so an old cookie cannot be replayed past them). A commit whose `Set-Cookie`
+/// line would exceed [`BROWSER_COOKIE_LIMIT`] fails with `SessionError::CookieTooLarge` rather
+/// than letting the browser drop the cookie.
+///
+/// What it cannot do, by its nature: revoke a session before its deadline (a copied cookie stays
+/// valid until it expires), list a user's sessions, or merge concurrent writes (the last
+/// response's cookie wins in the browser).
+///
+/// ```
+/// use sessile::{Config, Keys, SealedCookies, SessionManager};
+/// let cookies = SealedCookies::new(Keys::generate());
+/// let manager = SessionManager::client_side(cookies, Config::default());
+/// # let _ = manager;
+/// ```
 #[derive(Clone, Debug)]
 pub struct SealedCookies {
-    store: CookieStore,
     carrier: Carrier,
     keys: Keys,
 }
 
 impl SealedCookies {
-    /// The codec for `store`'s size limit and `config`'s cookie, transport and keys.
-    pub fn from_config(store: CookieStore, config: &crate::Config) -> Self {
+    /// Sessions sealed with `keys` (the first seals, any opens), in the default cookie.
+    pub fn new(keys: Keys) -> Self {
         Self {
-            store,
-            carrier: Carrier::new(&config.cookie, &config.transport),
-            keys: config.keys.clone(),
+            carrier: Carrier::default(),
+            keys,
         }
     }
+
+    /// The session in `cookie` (its name and attributes). Weaker settings than the defaults are
+    /// logged as warnings ([`CookieConfig::warnings`]).
+    pub fn with_cookie(mut self, cookie: CookieConfig) -> Self {
+        self.carrier = self.carrier.with_cookie(cookie);
+        self
+    }
+
+    /// The sealed session in the request header `name`, answered in a response header of that
+    /// name.
+    pub fn with_header(mut self, name: HeaderName) -> Self {
+        self.carrier = self.carrier.with_header(name);
+        self
+    }
+
+    fn seal_value(&self, id: &SessionId, record: &Record) -> String {
+        let payload = serde_json::to_vec(&SealedRef { id, record })
+            .expect("a record of JSON values always serializes");
+        self.keys.seal(self.carrier.name(), &payload)
+    }
+
+    fn open_value(
+        &self,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<(SessionId, Record, KeyIndex), Unsealed> {
+        // Nothing this codec sealed is longer: skip the decryption of a planted giant.
+        if value.len() > BROWSER_COOKIE_LIMIT * 2 {
+            return Err(Unsealed::Unopenable);
+        }
+        let (plaintext, index) = self
+            .keys
+            .open(self.carrier.name(), value)
+            .ok_or(Unsealed::Unopenable)?;
+        let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| Unsealed::Corrupt)?;
+        if let Some(deadline) = sealed.record.expired_by(now) {
+            return Err(Unsealed::Expired(deadline));
+        }
+        Ok((sealed.id, sealed.record, index))
+    }
+}
+
+/// What a sealed cookie holds: the id gives cookie sessions an identity for events and rotation.
+#[derive(Deserialize)]
+struct Sealed {
+    id: SessionId,
+    record: Record,
+}
+
+#[derive(Serialize)]
+struct SealedRef<'a> {
+    id: &'a SessionId,
+    record: &'a Record,
+}
+
+/// Why a sealed cookie value was not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unsealed {
+    /// No key opens it (tampered, foreign, or from a retired key).
+    Unopenable,
+    /// It opened but does not decode.
+    Corrupt,
+    /// Its sealed deadline has passed.
+    Expired(Deadline),
 }
 
 impl CookieCodec for SealedCookies {
@@ -393,7 +584,7 @@ impl CookieCodec for SealedCookies {
     fn open(&self, values: &[HeaderValue], now: Timestamp) -> OpenedCookie {
         let mut opened = OpenedCookie::Absent;
         self.carrier.candidates(values, |value| {
-            let candidate = match self.store.open(&self.keys, self.carrier.name(), value, now) {
+            let candidate = match self.open_value(value, now) {
                 Ok((id, record, key_index)) => {
                     opened = OpenedCookie::Live {
                         id: Some(id),
@@ -425,13 +616,12 @@ impl CookieCodec for SealedCookies {
         record: &Record,
         now: Timestamp,
     ) -> Result<HeaderList, SealError> {
-        let sealed = self.store.seal(&self.keys, self.carrier.name(), id, record);
-        let header = self.carrier.issue(sealed, record, now);
+        let header = self.carrier.issue(self.seal_value(id, record), record, now);
         let size = header.1.len();
-        if size > self.store.limit() {
+        if size > BROWSER_COOKIE_LIMIT {
             return Err(SealError::TooLarge {
                 size,
-                limit: self.store.limit(),
+                limit: BROWSER_COOKIE_LIMIT,
             });
         }
         Ok(vec![header])

@@ -1,19 +1,19 @@
 //! Configuration, with defaults a careful deployment can keep, checked once when it is built.
 //!
-//! [`Config`] and [`CookieConfig`] have private fields and one builder each; `build` refuses a
+//! [`Config`] (the request path's lifetimes, throttle and timeouts) and [`CookieConfig`] (the
+//! cookie of sessile's own codecs) have private fields and one builder each; `build` refuses a
 //! value the request path could not work with ([`ConfigError`]), so a mistake shows at startup,
-//! never as a panic or an error page at request time.
+//! never as a panic or an error page at request time. Keys are not here: they belong to the
+//! codec that signs or seals with them ([`SignedIds`](crate::codec::SignedIds),
+//! [`SealedCookies`](crate::codec::SealedCookies)).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cookie::SameSite;
-use http::HeaderName;
-
 use crate::events::{EventSink, TracingEvents};
-use crate::keys::Keys;
 use crate::time::{Clock, SystemClock};
+use cookie::SameSite;
 
 /// Default idle timeout: 30 minutes, the upper end OWASP suggests for low-risk applications.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -38,8 +38,8 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// value and why it cannot work.
 ///
 /// ```
-/// use sessile::{Config, ConfigError, Keys};
-/// let error = Config::builder(Keys::generate()).touch_throttle(f64::NAN).build().unwrap_err();
+/// use sessile::{Config, ConfigError};
+/// let error = Config::builder().touch_throttle(f64::NAN).build().unwrap_err();
 /// assert!(matches!(error, ConfigError::TouchThrottle(_)));
 /// assert_eq!(
 ///     error.to_string(),
@@ -116,17 +116,6 @@ pub enum ConfigError {
          Secure, or another SameSite"
     )]
     SameSiteNoneWithoutSecure,
-}
-
-/// Where the session id travels.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum IdTransport {
-    /// A cookie (the default), named by [`CookieConfig::name`].
-    Cookie,
-    /// A request header, answered with a response header of the same name when the id changes
-    /// (an empty value when the session ends). For API clients without cookies.
-    Header(HeaderName),
 }
 
 /// The default session cookie name. `__Host-` makes browsers refuse the cookie unless it is
@@ -217,6 +206,33 @@ impl CookieConfig {
     /// The cookie domain; `None` keeps it host-only.
     pub fn domain(&self) -> Option<&str> {
         self.domain.as_deref()
+    }
+
+    /// Settings that work but are weaker than the defaults; sessile's codecs log each when
+    /// given this cookie.
+    ///
+    /// ```
+    /// use sessile::CookieConfig;
+    /// let plain = CookieConfig::builder().secure(false).build()?;
+    /// assert_eq!(plain.warnings(), ["session cookie without Secure: it travels over plain http"]);
+    /// assert!(CookieConfig::default().warnings().is_empty());
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if !self.secure {
+            warnings.push("session cookie without Secure: it travels over plain http");
+        }
+        if !self.http_only {
+            warnings.push("session cookie without HttpOnly: scripts can read it");
+        }
+        if self.same_site == SameSite::None {
+            warnings.push("session cookie with SameSite=None: sent on cross-site requests");
+        }
+        if self.domain.is_some() {
+            warnings.push("session cookie with a Domain: sent to every subdomain");
+        }
+        warnings
     }
 
     /// Refuses what browsers would drop or a `Set-Cookie` line cannot carry.
@@ -355,33 +371,31 @@ impl CookieConfigBuilder {
     }
 }
 
-/// Session configuration: lifetimes, the touch throttle, the store timeout, the cookie and the
-/// keys. [`Config::new`] gives the defaults; [`Config::builder`] changes them, and its
-/// [`build`](ConfigBuilder::build) refuses values the request path cannot work with.
+/// Session configuration: lifetimes, the touch throttle, the store timeout, what a commit
+/// renews, the clock and the events. [`Config::default`] gives the defaults; [`Config::builder`]
+/// changes them, and its [`build`](ConfigBuilder::build) refuses values the request path cannot
+/// work with. The same settings apply whatever codec carries the session (sessile's own or a
+/// Node app's), so nothing here belongs to one of them: keys and the cookie are the codec's.
 ///
 /// ```
-/// use sessile::{Config, Keys};
+/// use sessile::Config;
 /// use std::time::Duration;
-/// let config = Config::builder(Keys::generate())
+/// let config = Config::builder()
 ///     .idle_timeout(Duration::from_secs(600))
 ///     .touch_throttle(0.0) // rolling: touch on every request
 ///     .build()?;
 /// assert_eq!(config.idle_timeout(), Duration::from_secs(600));
-/// assert_eq!(config.cookie().name(), "__Host-id");
 /// assert!(config.warnings().is_empty());
 ///
 /// // A zero idle timeout would expire every session at once.
-/// assert!(Config::builder(Keys::generate()).idle_timeout(Duration::ZERO).build().is_err());
+/// assert!(Config::builder().idle_timeout(Duration::ZERO).build().is_err());
 /// # Ok::<(), sessile::ConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) cookie: CookieConfig,
-    pub(crate) transport: IdTransport,
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_lifetime: Duration,
     pub(crate) touch_throttle: f64,
-    pub(crate) keys: Keys,
     pub(crate) store_timeout: Duration,
     pub(crate) record_ip: bool,
     pub(crate) rotate_on_sign_in: bool,
@@ -390,22 +404,18 @@ pub struct Config {
     pub(crate) events: Arc<dyn EventSink>,
 }
 
-impl Config {
-    /// The defaults, with the given keys.
+impl Default for Config {
+    /// The defaults: idle 30 minutes, absolute 12 hours, throttle 0.25, store timeout 5 s.
     ///
     /// ```
-    /// use sessile::{Config, Keys};
-    /// let config = Config::new(Keys::generate());
+    /// let config = sessile::Config::default();
     /// assert_eq!(config.idle_timeout(), sessile::config::DEFAULT_IDLE_TIMEOUT);
     /// ```
-    pub fn new(keys: Keys) -> Self {
+    fn default() -> Self {
         Self {
-            cookie: CookieConfig::default(),
-            transport: IdTransport::Cookie,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             absolute_lifetime: DEFAULT_ABSOLUTE_LIFETIME,
             touch_throttle: DEFAULT_TOUCH_THROTTLE,
-            keys,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             record_ip: false,
             rotate_on_sign_in: true,
@@ -414,22 +424,14 @@ impl Config {
             events: Arc::new(TracingEvents::new()),
         }
     }
+}
 
-    /// A builder starting from the defaults, with the given keys.
-    pub fn builder(keys: Keys) -> ConfigBuilder {
+impl Config {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
         ConfigBuilder {
-            config: Self::new(keys),
+            config: Self::default(),
         }
-    }
-
-    /// Cookie name and attributes.
-    pub fn cookie(&self) -> &CookieConfig {
-        &self.cookie
-    }
-
-    /// Cookie (default) or header.
-    pub fn transport(&self) -> &IdTransport {
-        &self.transport
     }
 
     /// Inactivity timeout, refreshed by activity.
@@ -445,11 +447,6 @@ impl Config {
     /// Fraction of the idle timeout that must pass before an unchanged session is written again.
     pub fn touch_throttle(&self) -> f64 {
         self.touch_throttle
-    }
-
-    /// Signing keys: the first signs, any verifies.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
     }
 
     /// Bound on each store call; past it the request fails with 503.
@@ -473,32 +470,17 @@ impl Config {
         &self.csrf_secret_key
     }
 
-    /// Settings that work but are weaker than the defaults; the manager logs each at startup.
+    /// Settings that work but may surprise; the manager logs each at startup.
     ///
     /// ```
-    /// use sessile::{Config, CookieConfig, Keys};
-    /// let plain = CookieConfig::builder().secure(false).build()?;
-    /// let config = Config::builder(Keys::generate()).cookie(plain).build()?;
-    /// assert_eq!(config.warnings(), ["session cookie without Secure: it travels over plain http"]);
+    /// use sessile::Config;
+    /// use std::time::Duration;
+    /// let config = Config::builder().absolute_lifetime(Duration::from_secs(60)).build()?;
+    /// assert_eq!(config.warnings().len(), 1);
     /// # Ok::<(), sessile::ConfigError>(())
     /// ```
     pub fn warnings(&self) -> Vec<&'static str> {
         let mut warnings = Vec::new();
-        let cookie = &self.cookie;
-        if self.transport == IdTransport::Cookie {
-            if !cookie.secure {
-                warnings.push("session cookie without Secure: it travels over plain http");
-            }
-            if !cookie.http_only {
-                warnings.push("session cookie without HttpOnly: scripts can read it");
-            }
-            if cookie.same_site == SameSite::None {
-                warnings.push("session cookie with SameSite=None: sent on cross-site requests");
-            }
-            if cookie.domain.is_some() {
-                warnings.push("session cookie with a Domain: sent to every subdomain");
-            }
-        }
         if self.absolute_lifetime < self.idle_timeout {
             warnings.push(
                 "absolute lifetime shorter than the idle timeout: sessions end at the absolute \
@@ -512,8 +494,6 @@ impl Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("cookie", &self.cookie)
-            .field("transport", &self.transport)
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("touch_throttle", &self.touch_throttle)
@@ -528,9 +508,9 @@ impl fmt::Debug for Config {
 /// Builds a [`Config`]; [`ConfigBuilder::build`] checks it.
 ///
 /// ```
-/// use sessile::{Config, Keys, ManualClock};
+/// use sessile::{Config, ManualClock};
 /// use std::time::Duration;
-/// let config = Config::builder(Keys::generate())
+/// let config = Config::builder()
 ///     .absolute_lifetime(Duration::from_secs(8 * 60 * 60))
 ///     .store_timeout(Duration::from_secs(2))
 ///     .record_ip(true)
@@ -546,18 +526,6 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// The session cookie's name and attributes (default [`CookieConfig::default`]).
-    pub fn cookie(mut self, cookie: CookieConfig) -> Self {
-        self.config.cookie = cookie;
-        self
-    }
-
-    /// Carries the id in a header instead of a cookie.
-    pub fn header_transport(mut self, name: HeaderName) -> Self {
-        self.config.transport = IdTransport::Header(name);
-        self
-    }
-
     /// The inactivity timeout (default 30 minutes), between 1 ms and 100 years.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.config.idle_timeout = timeout;
@@ -595,9 +563,9 @@ impl ConfigBuilder {
     /// for a client that cannot follow a new cookie during sign-in; `rotate_id` still works.
     ///
     /// ```
-    /// use sessile::{Config, Keys};
-    /// assert!(Config::new(Keys::generate()).rotate_on_sign_in());
-    /// let config = Config::builder(Keys::generate()).rotate_on_sign_in(false).build()?;
+    /// use sessile::Config;
+    /// assert!(Config::default().rotate_on_sign_in());
+    /// let config = Config::builder().rotate_on_sign_in(false).build()?;
     /// assert!(!config.rotate_on_sign_in());
     /// # Ok::<(), sessile::ConfigError>(())
     /// ```
@@ -610,8 +578,8 @@ impl ConfigBuilder {
     /// default; the key given to `Csrf::with_session_key`, or `secret` for the Node scheme).
     ///
     /// ```
-    /// use sessile::{csrf, Config, Keys};
-    /// let config = Config::builder(Keys::generate())
+    /// use sessile::{csrf, Config};
+    /// let config = Config::builder()
     ///     .csrf_secret_key(csrf::NODE_SECRET_KEY)
     ///     .build()?;
     /// assert_eq!(config.csrf_secret_key(), "secret");
@@ -680,7 +648,7 @@ mod tests {
     use super::*;
 
     fn build(tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Result<Config, ConfigError> {
-        tweak(Config::builder(Keys::generate())).build()
+        tweak(Config::builder()).build()
     }
 
     fn cookie(
@@ -801,7 +769,7 @@ mod tests {
 
     #[test]
     fn warnings_name_weakened_settings() {
-        assert!(Config::new(Keys::generate()).warnings().is_empty());
+        assert!(Config::default().warnings().is_empty());
         let weak = cookie(|b| {
             b.name("sid")
                 .secure(false)
@@ -809,12 +777,12 @@ mod tests {
                 .domain("a.example")
         })
         .unwrap();
+        assert_eq!(weak.warnings().len(), 3, "{:?}", weak.warnings());
         let config = build(|b| {
-            b.cookie(weak)
-                .idle_timeout(Duration::from_secs(60 * 60))
+            b.idle_timeout(Duration::from_secs(60 * 60))
                 .absolute_lifetime(Duration::from_secs(60))
         })
         .unwrap();
-        assert_eq!(config.warnings().len(), 4, "{:?}", config.warnings());
+        assert_eq!(config.warnings().len(), 1, "{:?}", config.warnings());
     }
 }

@@ -27,9 +27,10 @@
 //! token stops verifying. Ask for a token once on the session's first page to avoid it.
 //!
 //! ```
-//! use sessile::{csrf, Config, Keys, MemoryStore, SessionManager};
+//! use sessile::{csrf, Config, Keys, MemoryStore, SessionManager, SignedIds};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+//! let ids = SignedIds::new(Keys::generate());
+//! let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 //! let session = manager.start(&http::HeaderMap::new(), None);
 //!
 //! let first = csrf::token(&session).await?;
@@ -81,9 +82,10 @@ pub enum Scheme {
 ///
 /// ```
 /// use sessile::csrf::{Csrf, Scheme};
-/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+/// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+/// let ids = SignedIds::new(Keys::generate());
+/// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 /// let session = manager.start(&http::HeaderMap::new(), None);
 ///
 /// // Shares the secret a koa-csrf or koa-atomic-session app keeps in `secret`.

@@ -243,6 +243,20 @@ impl fmt::Debug for StoreKey {
     }
 }
 
+/// Sealed cookies ([`crate::codec::SealedCookies`]) carry the id as its base64url text.
+impl serde::Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.encode())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        SessionId::decode(&text).ok_or_else(|| serde::de::Error::custom("malformed session id"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,15 +12,14 @@ pub mod keys;
 pub mod record;
 mod request;
 pub mod store;
-pub mod stores;
+mod stores;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod time;
 
 pub use change::{ChangeSet, KeyChange, Touch};
-pub use config::{
-    Config, ConfigBuilder, ConfigError, CookieConfig, CookieConfigBuilder, IdTransport,
-};
+pub use codec::{SealedCookies, SignedIds};
+pub use config::{Config, ConfigBuilder, ConfigError, CookieConfig, CookieConfigBuilder};
 /// The cookie's cross-site policy, re-exported from the `cookie` crate sessile builds cookies with.
 pub use cookie::SameSite;
 pub use csrf::Csrf;
@@ -32,6 +31,5 @@ pub use request::{CommitOutcome, ResponseHeaders, Session, SessionError, Session
 pub use store::{
     BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
-pub use stores::cookie::CookieStore;
 pub use stores::memory::MemoryStore;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

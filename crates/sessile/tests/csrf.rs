@@ -9,10 +9,14 @@ use base64::Engine;
 use proptest::prelude::*;
 use serde::Deserialize;
 use sessile::csrf::{self, node, Csrf, NODE_SECRET_KEY, SECRET_KEY};
-use sessile::{Config, Keys, MemoryStore, Session, SessionManager};
+use sessile::{Config, Keys, MemoryStore, SealedCookies, Session, SessionManager, SignedIds};
 
 fn manager() -> SessionManager {
-    SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()))
+    SessionManager::new(
+        MemoryStore::new(),
+        SignedIds::new(Keys::generate()),
+        Config::default(),
+    )
 }
 
 fn fresh_session(manager: &SessionManager) -> Session {
@@ -82,6 +86,23 @@ async fn the_secret_is_created_lazily_under_the_documented_key_and_persists() {
         "an existing secret is reused"
     );
     assert!(csrf::verify(&later, &next).await.unwrap());
+}
+
+#[tokio::test]
+async fn tokens_work_on_both_backends_and_a_sign_in_renews_the_secret() {
+    let server_side = manager();
+    let client_side =
+        SessionManager::client_side(SealedCookies::new(Keys::generate()), Config::default());
+    for manager in [server_side, client_side] {
+        let session = fresh_session(&manager);
+        let token = csrf::token(&session).await.unwrap();
+        let later = reopened(&manager, session).await;
+        assert!(csrf::verify(&later, &token).await.unwrap());
+        // Signing in rotates the id and drops the secret: the pre-login token stops working.
+        later.set_user(Some("ada"));
+        let signed_in = reopened(&manager, later).await;
+        assert!(!csrf::verify(&signed_in, &token).await.unwrap());
+    }
 }
 
 #[tokio::test]

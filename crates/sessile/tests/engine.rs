@@ -14,9 +14,9 @@ use sessile::{
     StoreKey, Touch, UpdateOutcome,
 };
 use sessile::{
-    Clock, CommitOutcome, Config, ConfigBuilder, CookieConfig, CookieStore, Event, EventSink, Key,
-    Keys, ManualClock, MemoryStore, Record, RejectReason, ResponseHeaders, Session, SessionError,
-    SessionId, SessionManager, Store, Timestamp,
+    Clock, CommitOutcome, Config, ConfigBuilder, CookieConfig, Event, EventSink, Key, Keys,
+    ManualClock, MemoryStore, Record, RejectReason, ResponseHeaders, SealedCookies, Session,
+    SessionError, SessionId, SessionManager, SignedIds, Store, Timestamp,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -28,6 +28,8 @@ struct Harness {
     store: CountingStore<MemoryStore>,
     clock: ManualClock,
     events: RecordingEvents,
+    /// The keys the manager's ids are signed with.
+    keys: Keys,
     manager: SessionManager,
 }
 
@@ -37,33 +39,43 @@ impl Harness {
     }
 
     fn with_config(keys: Keys, tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Self {
+        Self::with_codec(keys, |ids| ids, tweak)
+    }
+
+    fn with_codec(
+        keys: Keys,
+        codec: impl FnOnce(SignedIds) -> SignedIds,
+        tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    ) -> Self {
         let store = CountingStore::new(MemoryStore::new());
         let clock = ManualClock::new(START);
         let events = RecordingEvents::new();
         let config = tweak(
-            Config::builder(keys)
+            Config::builder()
                 .clock(clock.clone())
                 .events(events.clone()),
         )
         .build()
         .unwrap();
-        let manager = SessionManager::new(store.clone(), config);
+        let ids = codec(SignedIds::new(keys.clone()));
+        let manager = SessionManager::new(store.clone(), ids, config);
         Self {
             store,
             clock,
             events,
+            keys,
             manager,
         }
     }
 
     /// Another manager on the same store, clock and events, with other keys.
     fn manager_with_keys(&self, keys: Keys) -> SessionManager {
-        let config = Config::builder(keys)
+        let config = Config::builder()
             .clock(self.clock.clone())
             .events(self.events.clone())
             .build()
             .unwrap();
-        SessionManager::new(self.store.clone(), config)
+        SessionManager::new(self.store.clone(), SignedIds::new(keys), config)
     }
 
     /// Creates a session holding `name = "ada"` and returns its cookie value; counts and events
@@ -416,7 +428,7 @@ async fn malformed_cookies_become_fresh_sessions_without_io() {
             COOKIE_NAME,
             &SessionId::decode(encoded).unwrap(),
         ),
-        signed(h.manager.config().keys(), "another-name", &never_issued),
+        signed(&h.keys, "another-name", &never_issued),
     ];
     h.events.clear();
     for bad in &badly_signed {
@@ -514,9 +526,11 @@ proptest! {
         let mut headers = HeaderMap::new();
         headers.insert(HeaderName::from_static("x-session"), value);
         run_blocking(async {
-            let h = Harness::with_config(Keys::generate(), |config| {
-                config.header_transport(HeaderName::from_static("x-session"))
-            });
+            let h = Harness::with_codec(
+                Keys::generate(),
+                |ids| ids.with_header(HeaderName::from_static("x-session")),
+                |config| config,
+            );
             assert_fresh_without_io(&h, &h.manager, &headers).await;
         });
     }
@@ -772,13 +786,13 @@ impl CookieHarness {
     }
 
     fn manager(&self, keys: Keys, name: &str) -> SessionManager {
-        let config = Config::builder(keys)
-            .cookie(CookieConfig::builder().name(name).build().unwrap())
+        let config = Config::builder()
             .clock(self.clock.clone())
             .events(self.events.clone())
             .build()
             .unwrap();
-        SessionManager::with_cookie_store(CookieStore::new(), config)
+        let cookie = CookieConfig::builder().name(name).build().unwrap();
+        SessionManager::client_side(SealedCookies::new(keys).with_cookie(cookie), config)
     }
 }
 
@@ -939,9 +953,11 @@ async fn cookie_store_binds_the_cookie_name() {
 #[tokio::test]
 async fn the_header_transport_carries_the_id_in_both_directions() {
     let header = HeaderName::from_static("x-session");
-    let h = Harness::with_config(Keys::generate(), |config| {
-        config.header_transport(header.clone())
-    });
+    let h = Harness::with_codec(
+        Keys::generate(),
+        |ids| ids.with_header(header.clone()),
+        |config| config,
+    );
     let session = h.manager.start(&HeaderMap::new(), None);
     session.insert("name", "ada").unwrap();
     let response = session.finish().await.unwrap();
@@ -986,11 +1002,11 @@ async fn the_header_transport_carries_the_id_in_both_directions() {
 #[tokio::test(start_paused = true)]
 async fn a_store_that_never_answers_fails_as_unavailable() {
     let keys = Keys::generate();
-    let config = Config::builder(keys.clone())
+    let config = Config::builder()
         .store_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let manager = SessionManager::new(HangingStore, config);
+    let manager = SessionManager::new(HangingStore, SignedIds::new(keys.clone()), config);
     let value = signed(&keys, COOKIE_NAME, &SessionId::generate());
 
     let session = manager.start(&cookie_request(&value), None);
@@ -1053,7 +1069,7 @@ async fn cookie_store_rotates_without_a_read() {
 #[tokio::test]
 async fn a_validly_signed_id_the_server_never_issued_is_never_adopted() {
     let h = Harness::new();
-    let keys = h.manager.config().keys().clone();
+    let keys = h.keys.clone();
     let planted = signed(&keys, COOKIE_NAME, &SessionId::generate());
 
     let session = h.manager.start(&cookie_request(&planted), None);
@@ -1421,34 +1437,26 @@ async fn the_default_cookie_is_a_host_cookie_whenever_it_is_secure() {
         (cookie.secure(), cookie.path(), cookie.domain()),
         (Some(true), Some("/"), None)
     );
-    assert!(h.manager.config().warnings().is_empty());
+    assert!(CookieConfig::default().warnings().is_empty());
 
     // Without Secure the prefix would make browsers drop the cookie: plain-http development
     // gets `id`, and the warning about Secure alone.
-    let plain = Config::builder(Keys::generate())
-        .cookie(CookieConfig::builder().secure(false).build().unwrap())
-        .build()
-        .unwrap();
-    assert_eq!(plain.cookie().name(), "id");
+    let plain = CookieConfig::builder().secure(false).build().unwrap();
+    assert_eq!(plain.name(), "id");
     assert_eq!(plain.warnings().len(), 1, "{:?}", plain.warnings());
     // A name the app chose stays as it is.
-    let named = Config::builder(Keys::generate())
-        .cookie(
-            CookieConfig::builder()
-                .name("sid")
-                .secure(false)
-                .build()
-                .unwrap(),
-        )
+    let named = CookieConfig::builder()
+        .name("sid")
+        .secure(false)
         .build()
         .unwrap();
-    assert_eq!(named.cookie().name(), "sid");
+    assert_eq!(named.name(), "sid");
 }
 
 #[tokio::test]
 async fn extreme_times_in_a_stored_record_never_panic_a_request() {
     let h = Harness::new();
-    let keys = h.manager.config().keys().clone();
+    let keys = h.keys.clone();
     let far = Timestamp::from_millis(i64::MAX);
     let extremes = [
         Timestamp::from_millis(i64::MIN),
@@ -1600,11 +1608,8 @@ async fn a_corrupt_record_is_no_session_on_every_path() {
         corrupt: Default::default(),
     });
     let events = RecordingEvents::new();
-    let config = Config::builder(Keys::generate())
-        .events(events.clone())
-        .build()
-        .unwrap();
-    let manager = SessionManager::new(store.clone(), config);
+    let config = Config::builder().events(events.clone()).build().unwrap();
+    let manager = SessionManager::new(store.clone(), SignedIds::new(Keys::generate()), config);
     let session = manager.start(&HeaderMap::new(), None);
     session.insert("n", 41).unwrap();
     let value = issued_value(&session.finish().await.unwrap());
@@ -1846,9 +1851,11 @@ async fn a_planted_cookie_of_the_same_name_never_hides_a_cookie_store_session() 
 async fn bytes_outside_ascii_elsewhere_in_the_cookie_header_never_hide_the_session() {
     let h = Harness::new();
     let value = h.existing_session().await;
-    let plain = Harness::with_config(Keys::generate(), |config| {
-        config.cookie(CookieConfig::builder().secure(false).build().unwrap())
-    });
+    let plain = Harness::with_codec(
+        Keys::generate(),
+        |ids| ids.with_cookie(CookieConfig::builder().secure(false).build().unwrap()),
+        |config| config,
+    );
     let plain_value = {
         let session = plain.manager.start(&HeaderMap::new(), None);
         session.insert("name", "ada").unwrap();
@@ -2027,8 +2034,8 @@ async fn save_writes_an_unchanged_session_and_hands_its_cookie_out_again() {
 
 #[tokio::test]
 async fn save_and_touch_reseal_a_cookie_store_session() {
-    let store = CookieStore::new();
-    let manager = SessionManager::with_cookie_store(store, Config::new(Keys::generate()));
+    let manager =
+        SessionManager::client_side(SealedCookies::new(Keys::generate()), Config::default());
     let first = manager.start(&HeaderMap::new(), None);
     first.save();
     let cookie = set_cookie(&first.finish().await.unwrap());
@@ -2435,7 +2442,7 @@ async fn revocations_are_events_that_name_the_user_and_the_sessions_by_tag() {
     assert_no_event_names_an_id(&h, &[here, phone, laptop]);
 
     let cookies =
-        SessionManager::with_cookie_store(CookieStore::new(), Config::new(Keys::generate()));
+        SessionManager::client_side(SealedCookies::new(Keys::generate()), Config::default());
     assert!(matches!(
         cookies.delete_user_sessions("ada").await,
         Err(SessionError::Store(StoreError::Unsupported(_)))

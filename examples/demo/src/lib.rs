@@ -20,8 +20,9 @@
 //! Forms rely on the session cookie's `SameSite=Lax` against cross-site posts.
 //!
 //! ```
-//! use sessile::{Config, Keys, MemoryStore, SessionManager};
-//! let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+//! use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+//! let ids = SignedIds::new(Keys::generate());
+//! let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 //! let router: axum::Router = sessile_demo::app(manager);
 //! # let _ = router;
 //! ```

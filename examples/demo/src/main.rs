@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 use sessile::cleanup::Cleanup;
-use sessile::{Config, CookieConfig, Key, Keys, SessionManager, Store};
+use sessile::{Config, CookieConfig, Key, Keys, SessionManager, SignedIds, Store};
 use sessile_sql::SqliteStore;
 use tracing_subscriber::EnvFilter;
 
@@ -59,9 +59,8 @@ async fn run() -> Result<(), BoxError> {
          127.0.0.1, and so is named `id`, not `__Host-id` (browsers drop a __Host- cookie \
          without Secure); keep the default (Secure, __Host-id) behind HTTPS"
     );
-    let cookie = CookieConfig::builder().secure(false).build()?;
-    let config = Config::builder(keys).cookie(cookie).build()?;
-    let manager = SessionManager::new(store.clone(), config);
+    let ids = SignedIds::new(keys).with_cookie(CookieConfig::builder().secure(false).build()?);
+    let manager = SessionManager::new(store.clone(), ids, Config::default());
 
     // Cleanup logs and backs off on store errors; it never ends the process.
     let _cleanup = Cleanup::new(store).every(CLEANUP_INTERVAL).spawn();

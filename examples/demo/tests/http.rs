@@ -8,7 +8,7 @@ use axum::Router;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use sessile::{Config, CookieConfig, Keys, MemoryStore, SessionManager, Store};
+use sessile::{Config, CookieConfig, Keys, MemoryStore, SessionManager, SignedIds, Store};
 use sessile_sql::SqliteStore;
 use tokio::task::JoinSet;
 
@@ -116,11 +116,10 @@ fn assert_see_home(response: &Response) {
     assert_eq!(response.headers()[LOCATION], "/");
 }
 
-fn config() -> Config {
-    Config::builder(Keys::generate())
-        .cookie(CookieConfig::builder().secure(false).build().unwrap())
-        .build()
-        .unwrap()
+/// The demo's ids: its cookie works over plain http.
+fn ids() -> SignedIds {
+    SignedIds::new(Keys::generate())
+        .with_cookie(CookieConfig::builder().secure(false).build().unwrap())
 }
 
 /// A SQLite file in the temp directory, deleted with its journal files when dropped.
@@ -157,7 +156,7 @@ impl Drop for TempDb {
 async fn sqlite_server() -> (TestServer, Arc<dyn Store>, TempDb) {
     let db = TempDb::new();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db.0).await.unwrap());
-    let manager = SessionManager::new(store.clone(), config());
+    let manager = SessionManager::new(store.clone(), ids(), Config::default());
     (
         TestServer::start(sessile_demo::app(manager)).await,
         store,
@@ -167,7 +166,7 @@ async fn sqlite_server() -> (TestServer, Arc<dyn Store>, TempDb) {
 
 async fn memory_server() -> (TestServer, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let manager = SessionManager::new(store.clone(), config());
+    let manager = SessionManager::new(store.clone(), ids(), Config::default());
     (TestServer::start(sessile_demo::app(manager)).await, store)
 }
 

@@ -11,7 +11,7 @@ use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::AsyncCommands;
-use sessile::{Config, CookieConfig, Keys, SessionData, SessionManager, StoreKey};
+use sessile::{Config, CookieConfig, Keys, SessionData, SessionManager, SignedIds, StoreKey};
 use sessile_axum::{Error, Session, SessionLayer};
 use sessile_redis::{Mode, RedisStore};
 
@@ -105,8 +105,8 @@ pub async fn write_garbage(store: &RedisStore, key: StoreKey) {
 pub fn manager(store: RedisStore, keys: Keys, store_timeout: Duration) -> SessionManager {
     SessionManager::new(
         store,
-        Config::builder(keys)
-            .cookie(CookieConfig::builder().secure(false).build().unwrap())
+        SignedIds::new(keys).with_cookie(CookieConfig::builder().secure(false).build().unwrap()),
+        Config::builder()
             .store_timeout(store_timeout)
             .build()
             .unwrap(),

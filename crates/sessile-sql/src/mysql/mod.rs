@@ -47,7 +47,7 @@ use crate::held::{on_held, HeldConnections};
 /// `sessile_schema_versions`.
 ///
 /// ```no_run
-/// use sessile::{Config, Keys, SessionManager};
+/// use sessile::{Config, Keys, SessionManager, SignedIds};
 /// use sessile_sql::MySqlStore;
 ///
 /// # async fn app() -> Result<(), sessile_sql::Error> {
@@ -55,7 +55,7 @@ use crate::held::{on_held, HeldConnections};
 ///     .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
 /// // Connects a pool, creates or upgrades the table, ready to serve.
 /// let store = MySqlStore::connect(&url).await?;
-/// let manager = SessionManager::new(store, Config::new(Keys::generate()));
+/// let manager = SessionManager::new(store, SignedIds::new(Keys::generate()), Config::default());
 /// # Ok(()) }
 /// ```
 ///

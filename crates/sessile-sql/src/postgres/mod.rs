@@ -45,7 +45,7 @@ use crate::names::TableNames;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use sessile::{Config, Keys, SessionManager};
+/// use sessile::{Config, Keys, SessionManager, SignedIds};
 /// use sessile_sql::PostgresStore;
 ///
 /// # async fn run() -> Result<(), sessile_sql::Error> {
@@ -63,7 +63,7 @@ use crate::names::TableNames;
 ///     .connect("postgres://app@db.internal/app")
 ///     .await?;
 ///
-/// let manager = SessionManager::new(store, Config::new(Keys::generate()));
+/// let manager = SessionManager::new(store, SignedIds::new(Keys::generate()), Config::default());
 /// # let _ = manager;
 /// # Ok(())
 /// # }

@@ -8,13 +8,12 @@
 //! | connect-session-sequelize 7.x (express-session) | `sid VARCHAR(36)` PK, `expires DATE`, `data TEXT`, `createdAt`, `updatedAt` `DATE NOT NULL` | the sid | [`NodeShape::Express`](sessile_node::record_json::NodeShape::Express) | SQLite: text `YYYY-MM-DD HH:MM:SS.mmm +00:00`; PostgreSQL: `timestamptz`; MySQL/MariaDB: `DATETIME` in UTC (Sequelize's default `timezone: '+00:00'`) |
 //!
 //! Use one with a Node id codec ([`sessile_node::ids::KoaIds::generic_session`],
-//! [`sessile_node::ids::ExpressIds`]) through [`sessile::SessionManager::with_id_codec`], and give
+//! [`sessile_node::ids::ExpressIds`]) through [`sessile::SessionManager::new`], and give
 //! sessile the Node app's `maxAge` as its idle timeout:
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use std::time::Duration;
-//! use sessile::{Config, Keys, SessionManager};
+//! use sessile::{Config, SessionManager};
 //! use sessile_node::ids::KoaIds;
 //! use sessile_node::keygrip::Keygrip;
 //! use sessile_sql::sequelize::SequelizeStoreOptions;
@@ -25,8 +24,8 @@
 //!     .connect("postgres://app@db.internal/app")
 //!     .await?;
 //! let ids = KoaIds::generic_session(Keygrip::new(["the Koa app's key"])?);
-//! let config = Config::builder(Keys::generate()).idle_timeout(max_age).build()?;
-//! let manager = SessionManager::with_id_codec(Arc::new(store), Arc::new(ids), config);
+//! let config = Config::builder().idle_timeout(max_age).build()?;
+//! let manager = SessionManager::new(store, ids, config);
 //! # let _ = manager;
 //! # Ok(()) }
 //! ```

@@ -70,7 +70,7 @@ impl Table {
         let plain = key.plain().ok_or_else(|| {
             StoreError::Backend(
                 "a Sequelize session table is addressed by the Node session id: use a Node id \
-                 codec (sessile_node::ids) with SessionManager::with_id_codec"
+                 codec (sessile_node::ids) with SessionManager::new"
                     .into(),
             )
         })?;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::extract::Query;
 use axum::routing::get;
 use axum::{Json, Router};
-use sessile::{Config, CookieConfig, Keys, SessionManager, Store};
+use sessile::{Config, CookieConfig, Keys, SessionManager, SignedIds, Store};
 use sessile_axum::{Error, Session, SessionLayer};
 use tokio::task::JoinSet;
 
@@ -64,10 +64,8 @@ pub async fn serve(app: Router) -> SocketAddr {
 pub async fn spawn_instance(store: impl Store, keys: Keys) -> String {
     let manager = SessionManager::new(
         store,
-        Config::builder(keys)
-            .cookie(CookieConfig::builder().secure(false).build().unwrap())
-            .build()
-            .unwrap(),
+        SignedIds::new(keys).with_cookie(CookieConfig::builder().secure(false).build().unwrap()),
+        Config::default(),
     );
     format!("http://{}", serve(app(manager)).await)
 }

@@ -22,9 +22,10 @@ use super::{Backend, CommitOutcome, ResponseHeaders, SessionError, Shared};
 /// the handler in one atomic store operation. `increment` runs in the store at once.
 ///
 /// ```
-/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+/// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+/// let ids = SignedIds::new(Keys::generate());
+/// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 /// let session = manager.start(&http::HeaderMap::new(), None);
 /// session.insert("theme", "dark")?;
 /// assert_eq!(session.get::<String>("theme").await?.as_deref(), Some("dark"));
@@ -137,9 +138,10 @@ impl Session {
     /// changes applied. Loads the record on first use, like [`Session::get`].
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let session = manager.start(&http::HeaderMap::new(), None);
     /// session.insert("theme", "dark")?;
     /// session.insert("lang", "fr")?;
@@ -283,9 +285,10 @@ impl Session {
     /// session on first use, like [`Session::get`].
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let visitor = manager.start(&http::HeaderMap::new(), None);
     /// assert!(visitor.is_new().await?);
     /// visitor.insert("theme", "dark")?;
@@ -309,8 +312,9 @@ impl Session {
     /// is needed; a request without a session has nothing to touch.
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let session = manager.start(&http::HeaderMap::new(), None);
     /// session.touch();
     /// assert!(session.finish_unused()); // a visitor without a session: nothing to touch
@@ -325,9 +329,10 @@ impl Session {
     /// (koa-session's `session.save()`); a new session is stored even when empty.
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let session = manager.start(&http::HeaderMap::new(), None);
     /// session.save();
     /// assert!(!session.finish().await?.is_empty()); // an empty session, stored, with its cookie
@@ -411,11 +416,12 @@ impl Session {
     ///
     /// ```
     /// use sessile::testkit::RecordingEvents;
-    /// use sessile::{Config, Event, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Event, Keys, MemoryStore, SessionManager, SignedIds};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let events = RecordingEvents::new();
-    /// let config = Config::builder(Keys::generate()).events(events.clone()).build()?;
-    /// let manager = SessionManager::new(MemoryStore::new(), config);
+    /// let config = Config::builder().events(events.clone()).build()?;
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, config);
     /// let session = manager.start(&http::HeaderMap::new(), None);
     /// session.set_user(Some("ada"));
     /// session.finish().await?;
@@ -472,9 +478,10 @@ impl Session {
     /// it first to skip the asynchronous commit; `finish` does the same check itself.
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let untouched = manager.start(&http::HeaderMap::new(), None);
     /// assert!(untouched.finish_unused());
     ///
@@ -539,9 +546,10 @@ impl Session {
     /// so does a second `commit`, since what it would commit can no longer reach the store.
     ///
     /// ```
-    /// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionError, SessionManager};
+    /// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionError, SessionManager, SignedIds};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let session = manager.start(&http::HeaderMap::new(), None);
     /// session.insert("cart", 3)?;
     /// assert_eq!(session.commit().await?, CommitOutcome::Saved);
@@ -582,8 +590,9 @@ impl Session {
     /// not commit, so a clone kept in a spawned task cannot commit after the response.
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionError, SessionManager};
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// use sessile::{Config, Keys, MemoryStore, SessionError, SessionManager, SignedIds};
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let session = manager.start(&http::HeaderMap::new(), None);
     /// session.insert("cart", 3)?;
     /// session.discard();

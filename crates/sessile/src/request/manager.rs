@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
-use crate::codec::{CookieCodec, IdCodec, SealedCookies, SignedIds};
+use crate::codec::{CookieCodec, IdCodec};
+#[cfg(doc)]
+use crate::codec::{SealedCookies, SignedIds};
 use crate::config::Config;
 use crate::events::Event;
 use crate::record::Record;
 use crate::store::{Store, StoreError};
-use crate::stores::cookie::CookieStore;
 
 use super::state::{IdHeaders, RequestFacts, RequestState};
 use super::{Backend, CommitOutcome, Hooks, Session, SessionError, Shared, StoreBackend};
@@ -18,9 +19,16 @@ use super::{Backend, CommitOutcome, Hooks, Session, SessionError, Shared, StoreB
 /// Creates each request's [`Session`] and turns it into response headers afterwards. Framework
 /// adapters (`sessile-axum`) hold one; it is cheap to clone.
 ///
+/// Two ways in: [`SessionManager::new`] keeps sessions in a server-side [`Store`] and hands the
+/// client an id ([`IdCodec`]: sessile's [`SignedIds`], or a Node app's cookie from
+/// `sessile-node`); [`SessionManager::client_side`] keeps the whole session in the client's
+/// cookie ([`CookieCodec`]: sessile's [`SealedCookies`], or a koa-session cookie). The keys
+/// belong to the codec that signs or seals with them; [`Config`] holds what applies to both.
+///
 /// ```
-/// use sessile::{Config, Keys, MemoryStore, SessionManager};
-/// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+/// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+/// let ids = SignedIds::new(Keys::generate());
+/// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
 /// let session = manager.start(&http::HeaderMap::new(), None);
 /// assert!(session.current_key().is_none());
 /// ```
@@ -30,61 +38,39 @@ pub struct SessionManager {
 }
 
 impl SessionManager {
-    /// Sessions kept in `store`. Pass an `Arc` of the store to keep using it elsewhere (an
-    /// admin page, a cleanup task): a shared store is a store.
+    /// Sessions kept in `store`, named by the ids `ids` reads and issues. Pass an `Arc` of the
+    /// store to keep using it elsewhere (an admin page, a cleanup task): a shared store is a
+    /// store, and so is a shared codec.
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// let store = Arc::new(MemoryStore::new());
-    /// let manager = SessionManager::new(store.clone(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(store.clone(), ids, Config::default());
     /// # let _ = (manager, store);
     /// ```
-    pub fn new(store: impl Store, config: Config) -> Self {
-        let ids = Arc::new(SignedIds::from_config(&config));
-        Self::with_id_codec(Arc::new(store), ids, config)
-    }
-
-    /// Sessions kept in `store`, with ids in another format than sessile's own: a Node app's
-    /// cookie, say (`sessile-node`). The codec replaces `config`'s cookie, transport and keys
-    /// for the id.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use sessile::codec::SignedIds;
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
-    /// let config = Config::new(Keys::generate());
-    /// let ids = Arc::new(SignedIds::from_config(&config));
-    /// let manager = SessionManager::with_id_codec(Arc::new(MemoryStore::new()), ids, config);
-    /// # let _ = manager;
-    /// ```
-    pub fn with_id_codec(store: Arc<dyn Store>, ids: Arc<dyn IdCodec>, config: Config) -> Self {
+    pub fn new(store: impl Store, ids: impl IdCodec, config: Config) -> Self {
         Self::build(
-            Backend::Store(Arc::new(StoreBackend { store, ids })),
+            Backend::Store(Arc::new(StoreBackend {
+                store: Arc::new(store),
+                ids: Arc::new(ids),
+            })),
             config,
         )
     }
 
-    /// Sessions kept in an encrypted cookie.
-    pub fn with_cookie_store(cookie_store: CookieStore, config: Config) -> Self {
-        let codec = SealedCookies::from_config(cookie_store, &config);
-        Self::with_cookie_codec(Arc::new(codec), config)
-    }
-
-    /// Sessions kept in the client's cookies in another format than sessile's sealed one (a
-    /// koa-session cookie, say: `sessile-node`).
+    /// Sessions kept entirely in the client's cookies, sealed and opened by `cookies`: no
+    /// server state.
     ///
     /// ```
-    /// use std::sync::Arc;
-    /// use sessile::codec::SealedCookies;
-    /// use sessile::{Config, CookieStore, Keys, SessionManager};
-    /// let config = Config::new(Keys::generate());
-    /// let codec = Arc::new(SealedCookies::from_config(CookieStore::new(), &config));
-    /// let manager = SessionManager::with_cookie_codec(codec, config);
-    /// # let _ = manager;
+    /// use sessile::{Config, Keys, SealedCookies, SessionManager};
+    /// let cookies = SealedCookies::new(Keys::generate());
+    /// let manager = SessionManager::client_side(cookies, Config::default());
+    /// assert!(manager.store().is_none());
     /// ```
-    pub fn with_cookie_codec(codec: Arc<dyn CookieCodec>, config: Config) -> Self {
-        Self::build(Backend::Cookie(codec), config)
+    pub fn client_side(cookies: impl CookieCodec, config: Config) -> Self {
+        Self::build(Backend::Cookie(Arc::new(cookies)), config)
     }
 
     fn build(backend: Backend, config: Config) -> Self {
@@ -108,8 +94,9 @@ impl SessionManager {
     /// instead of writing blind: a refused session is never written to, touched or kept alive.
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()))
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default())
     ///     .with_validity_check(|record| record.user.as_deref() != Some("banned"));
     /// # let _ = manager;
     /// ```
@@ -126,8 +113,9 @@ impl SessionManager {
     /// loaded before the hook runs when the commit needs its record anyway.
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()))
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default())
     ///     .with_before_save(|session| {
     ///         session.insert("saved_by", "sessile").expect("a string converts to JSON");
     ///     });
@@ -157,9 +145,10 @@ impl SessionManager {
     /// be revoked before they expire: that is [`StoreError::Unsupported`].
     ///
     /// ```
-    /// use sessile::{Config, Keys, MemoryStore, SessionManager};
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let manager = SessionManager::new(MemoryStore::new(), Config::new(Keys::generate()));
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
     /// let session = manager.start(&http::HeaderMap::new(), None);
     /// session.set_user(Some("ada"));
     /// session.finish().await?;

@@ -6,10 +6,11 @@
 /// [`CommitOutcome::Dropped`]).
 ///
 /// ```
-/// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionManager, Store};
+/// use sessile::{CommitOutcome, Config, Keys, MemoryStore, SessionManager, SignedIds, Store};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = std::sync::Arc::new(MemoryStore::new());
-/// let manager = SessionManager::new(store.clone(), Config::new(Keys::generate()));
+/// let ids = SignedIds::new(Keys::generate());
+/// let manager = SessionManager::new(store.clone(), ids, Config::default());
 /// let session = manager.start(&http::HeaderMap::new(), None);
 /// session.insert("cart", 3)?;
 /// let created = session.finish().await?;

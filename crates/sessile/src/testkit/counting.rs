@@ -73,10 +73,11 @@ fn bump(counter: &AtomicU64) {
 ///
 /// ```
 /// use sessile::testkit::CountingStore;
-/// use sessile::{Config, Keys, MemoryStore, SessionManager};
+/// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = CountingStore::new(MemoryStore::new());
-/// let manager = SessionManager::new(store.clone(), Config::new(Keys::generate()));
+/// let ids = SignedIds::new(Keys::generate());
+/// let manager = SessionManager::new(store.clone(), ids, Config::default());
 ///
 /// let session = manager.start(&http::HeaderMap::new(), None);
 /// session.insert("theme", "dark").unwrap();

@@ -17,13 +17,13 @@ use crate::time::Timestamp;
 /// ```
 /// use std::time::Duration;
 /// use sessile::testkit::HangingStore;
-/// use sessile::{Config, Keys, SessionManager};
+/// use sessile::{Config, Keys, SessionManager, SignedIds};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let config = Config::builder(Keys::generate())
+/// let config = Config::builder()
 ///     .store_timeout(Duration::from_millis(10))
 ///     .build()
 ///     .expect("10 ms is a valid store timeout");
-/// let manager = SessionManager::new(HangingStore, config);
+/// let manager = SessionManager::new(HangingStore, SignedIds::new(Keys::generate()), config);
 /// let session = manager.start(&http::HeaderMap::new(), None);
 /// session.insert("k", 1).unwrap();
 /// let error = session.finish().await.unwrap_err(); // the create never answers
