@@ -336,6 +336,11 @@ where
                     let session = session
                         .take()
                         .expect("the session is taken once, when the handler is done");
+                    // First, as the one check an untouched request pays for.
+                    if session.finish_unused() {
+                        state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
                     if let Some(committed) = session.take_committed() {
                         // The handler committed and saw the outcome: its response stands.
                         let mut response = response;
@@ -346,10 +351,6 @@ where
                     if *manual_commit {
                         // Not committed: nothing is stored, and no clone can commit later.
                         session.discard();
-                        state.set(State::Done);
-                        return Poll::Ready(Ok(response));
-                    }
-                    if session.finish_unused() {
                         state.set(State::Done);
                         return Poll::Ready(Ok(response));
                     }

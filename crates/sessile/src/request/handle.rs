@@ -475,7 +475,9 @@ impl Session {
     /// it only read it or only incremented values (the store has those already) and no activity
     /// write is due. The session is then finished: later uses give [`SessionError::Finished`].
     /// Otherwise (`false`) nothing happens and [`Session::finish`] commits it. Adapters may call
-    /// it first to skip the asynchronous commit; `finish` does the same check itself.
+    /// it first to skip the asynchronous commit; `finish` does the same check itself. A session
+    /// the handler committed ([`Session::commit`]) is not unused: its headers wait for
+    /// [`Session::take_committed`] (or `finish`).
     ///
     /// ```
     /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
