@@ -141,7 +141,9 @@ impl SessionLayer {
     /// the handler; a handler that wants its session stored calls
     /// [`commit`](sessile::Session::commit) itself, and the layer adds that commit's headers
     /// (the cookie) to the response. A handler that does not commit stores nothing and sends
-    /// no `Set-Cookie` (increments, which run in the store at once, stay). A second `commit`
+    /// no `Set-Cookie` (increments, which run in the store at once, stay): that includes the
+    /// CSRF secret a [`CsrfToken`] creates on a session's first form, so a handler rendering
+    /// one commits too. A second `commit`
     /// in one request is [`SessionError::Finished`]: nothing after the first can reach the
     /// store.
     ///
