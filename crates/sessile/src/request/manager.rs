@@ -174,15 +174,30 @@ impl SessionManager {
         Ok(count)
     }
 
+    /// The request header the session travels in: `Cookie`, or the header an API codec names
+    /// (`with_header`). With [`header::USER_AGENT`], the only request header
+    /// [`SessionManager::start`] reads, so an adapter whose framework has other `http` types
+    /// converts just these two.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
+    /// assert_eq!(manager.id_header(), http::header::COOKIE);
+    /// ```
+    pub fn id_header(&self) -> &HeaderName {
+        match &self.shared.backend {
+            Backend::Store(backend) => backend.ids.header(),
+            Backend::Cookie(codec) => codec.header(),
+        }
+    }
+
     /// Starts the request's session. It only keeps the headers it needs: the id is checked
     /// (shape, then signature) on first use, so a handler that never touches its session pays
     /// neither a store call nor the signature check. A malformed or badly signed id becomes a
     /// fresh session then, before any store is asked.
     pub fn start(&self, headers: &HeaderMap, client_ip: Option<IpAddr>) -> Session {
-        let carrier = match &self.shared.backend {
-            Backend::Store(backend) => backend.ids.header(),
-            Backend::Cookie(codec) => codec.header(),
-        };
+        let carrier = self.id_header();
         // One pass over the headers instead of two hashed lookups; a request rarely carries
         // more than a dozen.
         let mut id_headers = IdHeaders::None;
