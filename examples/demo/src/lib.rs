@@ -343,7 +343,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-/// The README's axum example, compiled as a doctest so it cannot drift from the API.
+/// The README's examples (axum, actix-web, the stores), compiled as a doctest so it cannot drift from the API.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeExample;
