@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real Express app keeping its sessions in Redis through connect-redis 9 (node-redis client),
-// for sessile-node's Redis interop test (tests/redis_interop.rs). Prints `{"port":N}` once it
+// for sessile-redis's Node interop test (tests/it/node_interop.rs). Prints `{"port":N}` once it
 // listens and exits when stdin closes.
 //
 // Environment:

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real Express app: express-session over connect-session-sequelize, for sessile-node's Sequelize
-// interop tests (tests/sql_express_sequelize.rs). Prints `{"port":N}` once it listens and exits
+// interop tests (sessile-sql: tests/it/sequelize_interop.rs). Prints `{"port":N}` once it listens and exits
 // when stdin closes.
 //
 // Environment:

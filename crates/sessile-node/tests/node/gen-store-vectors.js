@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Produces store-vectors.json for sessile-node's tests (tests/store_vectors.rs): the documents the
+// Produces store-vectors.json for sessile-node's tests (tests/it/store_vectors.rs): the documents the
 // REAL npm packages (versions pinned in package-lock.json) hand their session store, captured by
 // an in-memory store that records every call, with Date.now fixed per request, plus the text
 // Sequelize writes into an SQLite DATE column.

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real Koa app with koa-session in cookie mode (the whole session in the signed `koa.sess`
-// cookie), for tests/koa_cookie_interop.rs. Serves the four routes of tests/support/mod.rs, prints
+// cookie), for tests/it/koa_cookie_interop.rs. Serves the four routes of tests/support/mod.rs, prints
 // `{"port":N}` once it listens and exits when stdin closes.
 //
 // Environment: KOA_KEYS (JSON array, default ["k1"]) and MAX_AGE (ms, default 3600000, or

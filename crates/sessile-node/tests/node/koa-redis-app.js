@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real Koa app keeping its sessions in Redis through koa-redis, for sessile-node's Redis
-// interop test (tests/redis_interop.rs). Prints `{"port":N}` once it listens and exits when
+// interop test (sessile-redis: tests/it/node_interop.rs). Prints `{"port":N}` once it listens and exits when
 // stdin closes.
 //
 // Environment:

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real Koa app: koa-generic-session over koa-generic-session-sequelize, for sessile-node's
-// Sequelize interop tests (tests/sql_koa_sequelize.rs). Prints `{"port":N}` once it listens and
+// Sequelize interop tests (sessile-sql: tests/it/sequelize_interop.rs). Prints `{"port":N}` once it listens and
 // exits when stdin closes.
 //
 // Environment:

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real Koa app (koa-session, cookie mode) and a real Express app (express-session, MemoryStore)
-// on loopback ports, for sessile-node's live interop test (tests/live.rs). Prints one JSON line
+// on loopback ports, for sessile-node's live interop test (tests/it/live.rs). Prints one JSON line
 // `{"koa":<port>,"express":<port>}` once both listen, and exits when stdin closes, so a test that
 // dies does not leave it behind.
 //

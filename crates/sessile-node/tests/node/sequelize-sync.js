@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the two Sequelize session stores' own sync() on one database, then exits: the tables as
-// the Node packages create them, for sessile-node's DDL comparison (tests/sql_ddl.rs).
+// the Node packages create them, for sessile-node's DDL comparison (sessile-sql: tests/it/sequelize_ddl.rs).
 //
 // Environment:
 //   SEQ_URL      Sequelize connection URL (sqlite:/path/file.db, postgres://..., mysql://...)

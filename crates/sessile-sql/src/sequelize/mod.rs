@@ -59,9 +59,9 @@
 //!   package's `cookie` key and for the user field while a user is signed in (the document keeps
 //!   those for the package and for [`sessile::Record::user`]), as the Redis layouts do.
 //!
-//! `tests/sequelize_conformance.rs` runs `sessile::node_layout_conformance!` against both tables on
-//! all three databases; `tests/sequelize_interop.rs` runs the real Koa and Express apps against the
-//! same tables as a Rust app, and `tests/sequelize_ddl.rs` compares the created tables with the ones
+//! `tests/it/sequelize_conformance.rs` runs `sessile::node_layout_conformance!` against both tables on
+//! all three databases; `tests/it/sequelize_interop.rs` runs the real Koa and Express apps against the
+//! same tables as a Rust app, and `tests/it/sequelize_ddl.rs` compares the created tables with the ones
 //! the packages' own `sync()` creates.
 //!
 //! # What cannot hold

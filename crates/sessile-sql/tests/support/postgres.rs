@@ -1,7 +1,7 @@
 //! Connecting the PostgreSQL tests to the server.
 //!
 //! The server comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`,
-//! without TLS: the machine's server offers it, and `tests/tls.rs` covers TLS on its own server).
+//! without TLS: the machine's server offers it, and `tests/it/tls.rs` covers TLS on its own server).
 //! A test that cannot reach it fails, naming the command that starts it: nothing skips.
 
 use sessile_sql::{PostgresStore, PostgresStoreOptions};

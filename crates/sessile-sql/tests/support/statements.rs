@@ -12,18 +12,27 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-/// Collects the summary (the statement's first words) of every statement sqlx logs. Install it
-/// with [`StatementLog::install`], once per test binary: it is the process-wide subscriber.
+/// Collects the summary (the statement's first words) of every statement sqlx logs. Get it
+/// with [`StatementLog::install`]: it is the process-wide subscriber.
 #[derive(Clone, Default)]
 pub struct StatementLog(Arc<Mutex<Vec<String>>>);
 
 impl StatementLog {
-    /// A new log, installed as the process-wide tracing subscriber.
+    /// The log, installed as the process-wide tracing subscriber.
+    ///
+    /// The subscriber is installed once per process; later calls (the next test of the same
+    /// binary) get the same log, emptied. Tests that count statements must not run beside
+    /// others of the process (the `serial` binary runs one test at a time).
     pub fn install() -> Self {
-        let log = Self::default();
-        tracing::subscriber::set_global_default(log.clone())
-            .expect("the statement log is the test binary's only subscriber");
-        log
+        static INSTALLED: std::sync::OnceLock<StatementLog> = std::sync::OnceLock::new();
+        let log = INSTALLED.get_or_init(|| {
+            let log = Self::default();
+            tracing::subscriber::set_global_default(log.clone())
+                .expect("the statement log is the test binary's only subscriber");
+            log
+        });
+        log.take();
+        log.clone()
     }
 
     /// The statements logged since the last call to a `take` method.

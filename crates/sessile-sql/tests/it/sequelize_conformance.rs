@@ -1,0 +1,231 @@
+//! The Node-layout conformance suite (`sessile::node_layout_conformance!`) against
+//! `sessile_sql::sequelize::SequelizeStore`: the koa-generic-session-sequelize table (with
+//! koa-generic-session and koa-session-minimal documents) and the connect-session-sequelize
+//! table, on SQLite, PostgreSQL (`DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test)
+//! and MariaDB (`MYSQL_URL`, default mysql://root@127.0.0.1:3306/test), and again over verified
+//! TLS on the TLS-only PostgreSQL and MariaDB (`POSTGRES_TLS_URL`, `MYSQL_TLS_URL`, by default
+//! ports 5433 and 3307 with the CA in `SESSILE_TLS_DIR`); `scripts/services` starts the servers.
+//!
+//! Every case uses fresh keys, so each table is shared by the cases (and by parallel runs); the
+//! table names are this binary's own. Tables come from the store's `create_table` (Sequelize's
+//! exact DDL) except where the suite's inputs exceed what the package's columns hold on that
+//! server: its ids are 43 characters (connect-session-sequelize's `sid` is `VARCHAR(36)`, which
+//! PostgreSQL and MySQL enforce) and one document is over 100 KB (MySQL's `TEXT` holds 64 KB).
+//! Those tables are created here with a wider column of the same kind; the store's SQL is the
+//! same.
+
+#![cfg(all(
+    feature = "sequelize",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessile::StoreKey;
+use sessile_sql::sequelize::{SequelizeStore, SequelizeStoreOptions};
+
+use crate::support::tls;
+
+const MAX_AGE: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Clone, Copy)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+    /// The TLS-only PostgreSQL, verified against the test CA.
+    PostgresTls,
+    /// The TLS-only MariaDB, verified against the test CA.
+    MySqlTls,
+}
+
+#[derive(Clone, Copy)]
+enum Package {
+    KoaGeneric,
+    KoaMinimal,
+    Express,
+}
+
+fn url(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "sqlite://{}",
+            std::env::temp_dir()
+                .join("sessile-node-sql-conformance.db")
+                .display()
+        ),
+        Dialect::Postgres => std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+        Dialect::MySql => std::env::var("MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned()),
+        Dialect::PostgresTls => tls::server_url(
+            "POSTGRES_TLS_URL",
+            "postgres://postgres@127.0.0.1:5433/test?sslmode=verify-full&sslrootcert={ca}",
+        ),
+        Dialect::MySqlTls => tls::server_url(
+            "MYSQL_TLS_URL",
+            "mysql://root@127.0.0.1:3307/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
+        ),
+    }
+}
+
+fn table(package: Package) -> &'static str {
+    match package {
+        Package::KoaGeneric => "sqlconf_koa_generic",
+        Package::KoaMinimal => "sqlconf_koa_minimal",
+        Package::Express => "sqlconf_express",
+    }
+}
+
+fn id_column(package: Package) -> &'static str {
+    match package {
+        Package::Express => "sid",
+        _ => "id",
+    }
+}
+
+/// The widened tables (see the module docs); `None` where Sequelize's DDL holds the suite.
+fn widened_ddl(dialect: Dialect, package: Package) -> Option<Vec<String>> {
+    let name = table(package);
+    match (dialect, package) {
+        (Dialect::Postgres | Dialect::PostgresTls, Package::Express) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS \"{name}\" (\"sid\" VARCHAR(64) , \"expires\" TIMESTAMP WITH TIME ZONE, \
+             \"data\" TEXT, \"createdAt\" TIMESTAMP WITH TIME ZONE NOT NULL, \
+             \"updatedAt\" TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (\"sid\"))"
+        )]),
+        (Dialect::MySql | Dialect::MySqlTls, Package::Express) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS `{name}` (`sid` VARCHAR(64) , `expires` DATETIME, `data` LONGTEXT, \
+             `createdAt` DATETIME NOT NULL, `updatedAt` DATETIME NOT NULL, PRIMARY KEY (`sid`)) ENGINE=InnoDB"
+        )]),
+        (Dialect::MySql | Dialect::MySqlTls, _) => Some(vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS `{name}` (`id` VARCHAR(100) , `data` LONGTEXT, `expires` BIGINT, \
+                 PRIMARY KEY (`id`)) ENGINE=InnoDB"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS `{name}_expires` ON `{name}` (`expires`)"),
+        ]),
+        _ => None,
+    }
+}
+
+/// Runs `sql` with `params` bound, on a connection of its own; the rows it changed.
+async fn execute(dialect: Dialect, sql: &str, params: &[&str]) -> Result<u64, sqlx::Error> {
+    macro_rules! on {
+        ($pool:ty) => {{
+            let pool = <$pool>::connect(&url(dialect)).await?;
+            let query = params
+                .iter()
+                .fold(sqlx::query(sql), |query, param| query.bind(*param));
+            let result = query.execute(&pool).await.map(|done| done.rows_affected());
+            pool.close().await;
+            result
+        }};
+    }
+    match dialect {
+        Dialect::Sqlite => on!(sqlx::SqlitePool),
+        Dialect::Postgres | Dialect::PostgresTls => on!(sqlx::PgPool),
+        Dialect::MySql | Dialect::MySqlTls => on!(sqlx::MySqlPool),
+    }
+}
+
+async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
+    let options = match package {
+        Package::KoaGeneric => SequelizeStoreOptions::koa_generic_session(MAX_AGE),
+        Package::KoaMinimal => SequelizeStoreOptions::koa_session_minimal(MAX_AGE),
+        Package::Express => SequelizeStoreOptions::express_session(MAX_AGE),
+    }
+    .table(table(package));
+    let options = match widened_ddl(dialect, package) {
+        Some(statements) => {
+            for sql in statements {
+                // Parallel cases race to create the table; the store's check below is what
+                // must pass.
+                if let Err(error) = execute(dialect, &sql, &[]).await {
+                    eprintln!("{sql}: {error} (another case may have created it)");
+                }
+            }
+            options
+        }
+        None => options.migrate_on_connect(true),
+    };
+    options.connect(&url(dialect)).await.unwrap_or_else(|e| {
+        panic!(
+            "the session database at {} is not usable: {e}; start the servers (the TLS ones \
+             too) with `scripts/services`",
+            url(dialect)
+        )
+    })
+}
+
+/// Overwrites the row's document with text no Node package could parse.
+async fn write_garbage(
+    dialect: Dialect,
+    package: Package,
+    store: Arc<SequelizeStore>,
+    key: StoreKey,
+) {
+    let id = store.row_id(&key).expect("a Node id");
+    let garbage = "{\"cookie\": not json";
+    let (quote, marks) = match dialect {
+        Dialect::Postgres | Dialect::PostgresTls => ('"', ["$1", "$2"]),
+        Dialect::Sqlite | Dialect::MySql | Dialect::MySqlTls => ('`', ["?", "?"]),
+    };
+    let sql = format!(
+        "UPDATE {q}{}{q} SET {q}data{q} = {} WHERE {q}{}{q} = {}",
+        table(package),
+        marks[0],
+        id_column(package),
+        marks[1],
+        q = quote,
+    );
+    let written = execute(dialect, &sql, &[garbage, &id]).await;
+    assert_eq!(written.expect("write garbage"), 1);
+}
+
+macro_rules! suite {
+    ($name:ident, $dialect:expr, $package:expr) => {
+        mod $name {
+            use super::*;
+            sessile::node_layout_conformance!(
+                store($dialect, $package),
+                corrupt = |store, key| write_garbage($dialect, $package, store, key),
+                sweeps_expired,
+            );
+        }
+    };
+}
+
+suite!(koa_generic_sqlite, Dialect::Sqlite, Package::KoaGeneric);
+suite!(koa_minimal_sqlite, Dialect::Sqlite, Package::KoaMinimal);
+suite!(express_sqlite, Dialect::Sqlite, Package::Express);
+suite!(koa_generic_postgres, Dialect::Postgres, Package::KoaGeneric);
+suite!(koa_minimal_postgres, Dialect::Postgres, Package::KoaMinimal);
+suite!(express_postgres, Dialect::Postgres, Package::Express);
+suite!(koa_generic_mariadb, Dialect::MySql, Package::KoaGeneric);
+suite!(koa_minimal_mariadb, Dialect::MySql, Package::KoaMinimal);
+suite!(express_mariadb, Dialect::MySql, Package::Express);
+suite!(
+    koa_generic_postgres_tls,
+    Dialect::PostgresTls,
+    Package::KoaGeneric
+);
+suite!(
+    koa_minimal_postgres_tls,
+    Dialect::PostgresTls,
+    Package::KoaMinimal
+);
+suite!(express_postgres_tls, Dialect::PostgresTls, Package::Express);
+suite!(
+    koa_generic_mariadb_tls,
+    Dialect::MySqlTls,
+    Package::KoaGeneric
+);
+suite!(
+    koa_minimal_mariadb_tls,
+    Dialect::MySqlTls,
+    Package::KoaMinimal
+);
+suite!(express_mariadb_tls, Dialect::MySqlTls, Package::Express);
