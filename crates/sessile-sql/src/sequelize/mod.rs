@@ -410,6 +410,50 @@ macro_rules! row_operations {
 
 pub(crate) use row_operations;
 
+/// What the server databases (PostgreSQL, MySQL/MariaDB) do alike, expanded in their dialect
+/// modules (`super::server_operations!(Database, Pool);`): the pool, a plain transaction (the
+/// `SELECT ... FOR UPDATE` of `fetch` holds the row), the row read with a numeric `expires`
+/// (the Express dates come back as milliseconds from the dialect's `EXPRESS_EXPIRES`), a
+/// delete on the pool, and closing it.
+macro_rules! server_operations {
+    ($database:ty, $pool:ty) => {
+        #[derive(Debug)]
+        pub(super) struct Db {
+            pub pool: $pool,
+        }
+
+        pub(super) async fn begin(
+            db: &Db,
+        ) -> Result<((), sqlx::Transaction<'static, $database>), Failure> {
+            Ok(((), db.pool.begin().await?))
+        }
+
+        /// The row under `id`, locked until the transaction ends when `lock`.
+        pub(super) async fn fetch(
+            connection: &mut Connection,
+            table: &Table,
+            id: &str,
+            lock: bool,
+        ) -> Result<Option<Row>, Failure> {
+            let mut select = sql::select::<Sql>(table, id, lock);
+            let row: Option<(Option<String>, Option<i64>)> =
+                select.query_as().fetch_optional(connection).await?;
+            Ok(row.map(|(data, expires)| Row::new(table.layout, data, expires)))
+        }
+
+        pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
+            let mut delete = sql::delete::<Sql>(table, id);
+            Ok(delete.query().execute(&db.pool).await?.rows_affected())
+        }
+
+        pub(super) async fn close(db: &Db) {
+            db.pool.close().await;
+        }
+    };
+}
+
+pub(crate) use server_operations;
+
 impl SequelizeStore {
     /// Closes the pool; later operations fail as unavailable.
     pub async fn close(&self) {

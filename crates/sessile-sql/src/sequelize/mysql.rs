@@ -4,7 +4,7 @@
 
 use sessile::{StoreError, Timestamp};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
-use sqlx::{MySql, QueryBuilder, Transaction};
+use sqlx::{MySql, QueryBuilder};
 use time::macros::format_description;
 use time::OffsetDateTime;
 
@@ -13,11 +13,6 @@ use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
 use crate::mysql::{error_number, ER_DUP_ENTRY};
 use crate::options::SharedOptions;
-
-#[derive(Debug)]
-pub(super) struct Db {
-    pub pool: MySqlPool,
-}
 
 /// The pool, on the connection setup of sessile's own MySQL store.
 pub(super) async fn connect(url: &str, shared: &SharedOptions) -> Result<Db, Error> {
@@ -68,10 +63,6 @@ pub(super) async fn create_table(db: &Db, table: &Table) -> Result<(), sqlx::Err
     Ok(())
 }
 
-pub(super) async fn begin(db: &Db) -> Result<((), Transaction<'static, MySql>), Failure> {
-    Ok(((), db.pool.begin().await?))
-}
-
 /// The MySQL/MariaDB spelling of the row statements: `` `name` ``, `?`, `DATETIME` literals in
 /// UTC, `FOR UPDATE`.
 pub(super) struct Sql;
@@ -101,19 +92,6 @@ impl Dialect for Sql {
     }
 }
 
-/// The row under `id`, locked until the transaction ends when `lock`.
-pub(super) async fn fetch(
-    connection: &mut Connection,
-    table: &Table,
-    id: &str,
-    lock: bool,
-) -> Result<Option<Row>, Failure> {
-    let mut select = sql::select::<Sql>(table, id, lock);
-    let row: Option<(Option<String>, Option<i64>)> =
-        select.query_as().fetch_optional(connection).await?;
-    Ok(row.map(|(data, expires)| Row::new(table.layout, data, expires)))
-}
-
 /// A `DATETIME` literal in UTC, rounded down to the second: the column keeps no fraction (MySQL
 /// would round one, MariaDB truncate it; writing whole seconds gives the same value on both).
 fn datetime(ms: i64) -> Result<String, Failure> {
@@ -133,11 +111,7 @@ fn datetime(ms: i64) -> Result<String, Failure> {
     })
 }
 
-pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
-    let mut delete = sql::delete::<Sql>(table, id);
-    Ok(delete.query().execute(&db.pool).await?.rows_affected())
-}
-
+super::server_operations!(MySql, MySqlPool);
 super::row_operations!();
 
 /// One batch of expired rows: a non-locking `SELECT ... LIMIT` of ids, then a `DELETE` of those
@@ -201,7 +175,3 @@ pub(super) fn is_duplicate(error: &sqlx::Error) -> bool {
 }
 
 pub(super) use crate::mysql::{is_deadlock, to_store_error};
-
-pub(super) async fn close(db: &Db) {
-    db.pool.close().await;
-}

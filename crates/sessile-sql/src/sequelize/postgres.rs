@@ -3,17 +3,12 @@
 
 use sessile::{StoreError, Timestamp};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
-use sqlx::{Postgres, Transaction};
+use sqlx::Postgres;
 
 use super::sql::{self, Builder, Dialect};
 use super::table::{Layout, Row, Table};
 use super::{Error, Failure};
 use crate::options::SharedOptions;
-
-#[derive(Debug)]
-pub(super) struct Db {
-    pub pool: PgPool,
-}
 
 /// The pool, on the connection setup of sessile's own PostgreSQL store.
 pub(super) async fn connect(url: &str, shared: &SharedOptions) -> Result<Db, Error> {
@@ -85,10 +80,6 @@ pub(super) async fn create_table(db: &Db, table: &Table) -> Result<(), sqlx::Err
     Ok(())
 }
 
-pub(super) async fn begin(db: &Db) -> Result<((), Transaction<'static, Postgres>), Failure> {
-    Ok(((), db.pool.begin().await?))
-}
-
 /// The PostgreSQL spelling of the row statements: `"name"`, `$n`, dates passed as milliseconds,
 /// `FOR UPDATE`.
 pub(super) struct Sql;
@@ -117,24 +108,7 @@ impl Dialect for Sql {
     }
 }
 
-/// The row under `id`, locked until the transaction ends when `lock`.
-pub(super) async fn fetch(
-    connection: &mut Connection,
-    table: &Table,
-    id: &str,
-    lock: bool,
-) -> Result<Option<Row>, Failure> {
-    let mut select = sql::select::<Sql>(table, id, lock);
-    let row: Option<(Option<String>, Option<i64>)> =
-        select.query_as().fetch_optional(connection).await?;
-    Ok(row.map(|(data, expires)| Row::new(table.layout, data, expires)))
-}
-
-pub(super) async fn delete(db: &Db, table: &Table, id: &str) -> Result<u64, Failure> {
-    let mut delete = sql::delete::<Sql>(table, id);
-    Ok(delete.query().execute(&db.pool).await?.rows_affected())
-}
-
+super::server_operations!(Postgres, PgPool);
 super::row_operations!();
 
 /// One batch of expired rows, picked with `FOR UPDATE SKIP LOCKED` so cleaners on several
@@ -189,7 +163,3 @@ fn code(error: &sqlx::Error) -> Option<&str> {
 pub(super) use crate::postgres::{
     is_deadlock, is_unique_violation as is_duplicate, to_store_error,
 };
-
-pub(super) async fn close(db: &Db) {
-    db.pool.close().await;
-}
