@@ -82,16 +82,8 @@ impl Default for NodeCookie {
 /// assert_eq!(id.encode().len(), 32);
 /// // A cookie pair a koa-generic-session app wrote, read back here.
 /// let old = KoaIds::generic_session(Keygrip::new(["old key"])?);
-/// let record = sessile::Record {
-///     data: Default::default(),
-///     user: None,
-///     created_at: sessile::Timestamp::from_millis(0),
-///     last_seen: sessile::Timestamp::from_millis(0),
-///     idle_deadline: sessile::Timestamp::from_millis(86_400_000),
-///     absolute_deadline: sessile::Timestamp::from_millis(86_400_000),
-///     persistent: false,
-///     device: Default::default(),
-/// };
+/// let day = sessile::Timestamp::from_millis(86_400_000);
+/// let record = sessile::Record::new(sessile::Timestamp::from_millis(0), day, day);
 /// let cookies: Vec<String> = old
 ///     .issue(&id, &record, sessile::Timestamp::from_millis(0))
 ///     .iter()

@@ -351,16 +351,14 @@ mod tests {
     }
 
     fn record(user: Option<&str>, deadline: i64) -> Record {
-        Record {
-            data: json!({"n": 1}).as_object().unwrap().clone(),
-            user: user.map(str::to_owned),
-            created_at: Timestamp::from_millis(NOW),
-            last_seen: Timestamp::from_millis(NOW),
-            idle_deadline: Timestamp::from_millis(deadline),
-            absolute_deadline: Timestamp::from_millis(NOW + 43_200_000),
-            persistent: false,
-            device: Default::default(),
-        }
+        let mut record = Record::new(
+            Timestamp::from_millis(NOW),
+            Timestamp::from_millis(deadline),
+            Timestamp::from_millis(NOW + 43_200_000),
+        );
+        record.data = json!({"n": 1}).as_object().unwrap().clone();
+        record.user = user.map(str::to_owned);
+        record
     }
 
     #[test]

@@ -124,10 +124,7 @@ impl Modified<IncrementOutcome> {
 /// assert_eq!(layout::apply(&changes)(&mut record), Ok(()));
 /// assert_eq!(json.encode(&record), r#"{"n":1,"theme":"dark"}"#);
 ///
-/// let increment = layout::increment_change(&json, "n", 2, sessile::Touch {
-///     last_seen: Timestamp::from_millis(1_000),
-///     idle_deadline: Timestamp::from_millis(3_601_000),
-/// });
+/// let increment = layout::increment_change(&json, "n", 2, sessile::Touch::new(Timestamp::from_millis(1_000), Timestamp::from_millis(3_601_000)));
 /// assert_eq!(increment(&mut record), Ok(sessile::IncrementOutcome::Value(3)));
 /// # Ok::<(), sessile::StoreError>(())
 /// ```
@@ -171,27 +168,24 @@ pub fn no_user_index() -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sessile::Device;
     use std::time::Duration;
 
     fn record(user: Option<&str>) -> Record {
-        Record {
-            data: serde_json::Map::new(),
-            user: user.map(str::to_owned),
-            created_at: Timestamp::from_millis(0),
-            last_seen: Timestamp::from_millis(0),
-            idle_deadline: Timestamp::from_millis(10_000),
-            absolute_deadline: Timestamp::from_millis(i64::MAX),
-            persistent: true,
-            device: Device::default(),
-        }
+        let mut record = Record::new(
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(10_000),
+            Timestamp::from_millis(i64::MAX),
+        );
+        record.user = user.map(str::to_owned);
+        record.persistent = true;
+        record
     }
 
     fn touch() -> Touch {
-        Touch {
-            last_seen: Timestamp::from_millis(5_000),
-            idle_deadline: Timestamp::from_millis(20_000),
-        }
+        Touch::new(
+            Timestamp::from_millis(5_000),
+            Timestamp::from_millis(20_000),
+        )
     }
 
     #[test]

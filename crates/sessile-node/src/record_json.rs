@@ -32,7 +32,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sessile::{Device, Record, StoreError, Timestamp};
+use sessile::{Record, StoreError, Timestamp};
 
 use crate::ids::NodeCookie;
 use crate::{parse_date, to_iso_string, SameSite};
@@ -187,16 +187,11 @@ impl NodeJson {
             });
         let last_write =
             Timestamp::from_millis(deadline.as_millis().saturating_sub(self.max_age_ms()));
-        Ok(Record {
-            data: document,
-            user,
-            created_at: last_write,
-            last_seen: last_write,
-            idle_deadline: deadline,
-            absolute_deadline: Timestamp::from_millis(i64::MAX),
-            persistent: self.cookie.expiring,
-            device: Device::default(),
-        })
+        let mut record = Record::new(last_write, deadline, Timestamp::from_millis(i64::MAX));
+        record.data = document;
+        record.user = user;
+        record.persistent = self.cookie.expiring;
+        Ok(record)
     }
 
     /// The document the Node package would store for `record`, byte for byte where the package's
@@ -320,16 +315,15 @@ mod tests {
         let Value::Object(data) = data else {
             unreachable!()
         };
-        Record {
-            data,
-            user: user.map(str::to_owned),
-            created_at: Timestamp::from_millis(0),
-            last_seen: Timestamp::from_millis(0),
-            idle_deadline: Timestamp::from_millis(deadline_ms),
-            absolute_deadline: Timestamp::from_millis(i64::MAX),
-            persistent: true,
-            device: Device::default(),
-        }
+        let mut record = Record::new(
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(deadline_ms),
+            Timestamp::from_millis(i64::MAX),
+        );
+        record.data = data;
+        record.user = user.map(str::to_owned);
+        record.persistent = true;
+        record
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use sessile::testkit::{bench_touch, delta_bench_change_sets, BENCH_NOW};
-use sessile::{Device, Record, Timestamp};
+use sessile::{Record, Timestamp};
 use sessile_redis::bench_support;
 
 fn delta(c: &mut Criterion) {
@@ -17,16 +17,16 @@ fn delta(c: &mut Criterion) {
             b.iter(|| bench_support::update_args(black_box(&changes)))
         });
     }
-    let record = Record {
-        data: serde_json::from_value(json!({"n": 1, "theme": "dark", "cart": [1, 2, 3]}))
-            .expect("an object"),
-        user: Some("alice".to_owned()),
-        created_at: BENCH_NOW,
-        last_seen: BENCH_NOW,
-        idle_deadline: bench_touch().idle_deadline,
-        absolute_deadline: Timestamp::from_millis(BENCH_NOW.as_millis() + 7 * 86_400_000),
-        persistent: false,
-        device: Device::default(),
+    let record = {
+        let mut record = Record::new(
+            BENCH_NOW,
+            bench_touch().idle_deadline,
+            Timestamp::from_millis(BENCH_NOW.as_millis() + 7 * 86_400_000),
+        );
+        record.data = serde_json::from_value(json!({"n": 1, "theme": "dark", "cart": [1, 2, 3]}))
+            .expect("an object");
+        record.user = Some("alice".to_owned());
+        record
     };
     c.bench_function("redis create fields: 3 keys + user", |b| {
         b.iter(|| bench_support::create_fields(black_box(&record)))

@@ -227,15 +227,18 @@ pub(crate) fn decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<StoredRec
             )))
         }
     };
-    let record = Record {
-        data,
-        user: meta.remove(USER),
-        created_at: millis(CREATED_AT, meta.remove(CREATED_AT))?,
-        last_seen: millis(LAST_SEEN, meta.remove(LAST_SEEN))?,
-        idle_deadline: millis(IDLE_DEADLINE, meta.remove(IDLE_DEADLINE))?,
-        absolute_deadline: millis(ABSOLUTE_DEADLINE, meta.remove(ABSOLUTE_DEADLINE))?,
-        persistent,
-        device: device(meta.remove(DEVICE))?,
+    let record = {
+        let mut record = Record::new(
+            millis(CREATED_AT, meta.remove(CREATED_AT))?,
+            millis(IDLE_DEADLINE, meta.remove(IDLE_DEADLINE))?,
+            millis(ABSOLUTE_DEADLINE, meta.remove(ABSOLUTE_DEADLINE))?,
+        );
+        record.data = data;
+        record.user = meta.remove(USER);
+        record.last_seen = millis(LAST_SEEN, meta.remove(LAST_SEEN))?;
+        record.persistent = persistent;
+        record.device = device(meta.remove(DEVICE))?;
+        record
     };
     let revision = meta.remove(REVISION).unwrap_or_else(|| "0".to_owned());
     Ok(Some(StoredRecord { record, revision }))
@@ -291,19 +294,17 @@ mod tests {
         data.insert("plain".into(), json!(1));
         data.insert("d:looks like a field".into(), json!({"x": [true, null]}));
         data.insert("m:user".into(), json!("not the user"));
-        Record {
-            data,
-            user: Some("alice".into()),
-            created_at: Timestamp::from_millis(1_000),
-            last_seen: Timestamp::from_millis(2_000),
-            idle_deadline: Timestamp::from_millis(3_000),
-            absolute_deadline: Timestamp::from_millis(4_000),
-            persistent: true,
-            device: Device {
-                user_agent: Some("curl".into()),
-                ip: None,
-            },
-        }
+        let mut record = Record::new(
+            Timestamp::from_millis(1_000),
+            Timestamp::from_millis(3_000),
+            Timestamp::from_millis(4_000),
+        );
+        record.data = data;
+        record.user = Some("alice".into());
+        record.last_seen = Timestamp::from_millis(2_000);
+        record.persistent = true;
+        record.device = Device::new(Some("curl".into()), None);
+        record
     }
 
     fn as_pairs(fields: Vec<String>) -> Vec<(Vec<u8>, Vec<u8>)> {

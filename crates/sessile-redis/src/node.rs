@@ -509,19 +509,15 @@ fn expire_at(shape: NodeShape, record: &Record) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sessile::Device;
 
     fn record(deadline_ms: i64) -> Record {
-        Record {
-            data: serde_json::Map::new(),
-            user: None,
-            created_at: Timestamp::from_millis(0),
-            last_seen: Timestamp::from_millis(0),
-            idle_deadline: Timestamp::from_millis(deadline_ms),
-            absolute_deadline: Timestamp::from_millis(i64::MAX),
-            persistent: true,
-            device: Device::default(),
-        }
+        let mut record = Record::new(
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(deadline_ms),
+            Timestamp::from_millis(i64::MAX),
+        );
+        record.persistent = true;
+        record
     }
 
     fn store_shape(shape: NodeShape) -> NodeRedisStoreBuilder {

@@ -501,13 +501,13 @@ impl RedisStore {
                 Ok(Some(fields))
                     if fields.user.as_deref() == Some(user) && now < fields.expires_at =>
                 {
-                    summaries.push(SessionSummary {
+                    summaries.push(SessionSummary::new(
                         key,
-                        created_at: fields.created_at,
-                        last_seen: fields.last_seen,
-                        expires_at: fields.expires_at,
-                        device: fields.device,
-                    });
+                        fields.created_at,
+                        fields.last_seen,
+                        fields.expires_at,
+                        fields.device,
+                    ));
                 }
                 Ok(_) => {}
                 Err(error) => {

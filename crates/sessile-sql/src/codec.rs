@@ -25,16 +25,17 @@ pub(crate) struct SessionRow {
 impl SessionRow {
     /// The record the row holds; [`StoreError::Corrupt`] when its JSON columns do not decode.
     pub(crate) fn into_record(self) -> Result<Record, StoreError> {
-        Ok(Record {
-            data: decode_data(&self.data)?,
-            user: self.user_id,
-            created_at: Timestamp::from_millis(self.created_at),
-            last_seen: Timestamp::from_millis(self.last_seen),
-            idle_deadline: Timestamp::from_millis(self.idle_deadline),
-            absolute_deadline: Timestamp::from_millis(self.absolute_deadline),
-            persistent: self.persistent,
-            device: decode_device(&self.device)?,
-        })
+        let mut record = Record::new(
+            Timestamp::from_millis(self.created_at),
+            Timestamp::from_millis(self.idle_deadline),
+            Timestamp::from_millis(self.absolute_deadline),
+        );
+        record.data = decode_data(&self.data)?;
+        record.user = self.user_id;
+        record.last_seen = Timestamp::from_millis(self.last_seen);
+        record.persistent = self.persistent;
+        record.device = decode_device(&self.device)?;
+        Ok(record)
     }
 }
 
@@ -124,13 +125,13 @@ pub(crate) fn decode_summaries<Device>(
     let mut sessions = Vec::with_capacity(rows.len());
     for (key, created_at, last_seen, expires_at, device) in rows {
         let summary = decode_key(&key).and_then(|key| {
-            Ok(SessionSummary {
+            Ok(SessionSummary::new(
                 key,
-                created_at: Timestamp::from_millis(created_at),
-                last_seen: Timestamp::from_millis(last_seen),
-                expires_at: Timestamp::from_millis(expires_at),
-                device: decode_device(&device_text(device)?)?,
-            })
+                Timestamp::from_millis(created_at),
+                Timestamp::from_millis(last_seen),
+                Timestamp::from_millis(expires_at),
+                decode_device(&device_text(device)?)?,
+            ))
         });
         match summary {
             Ok(summary) => sessions.push(summary),

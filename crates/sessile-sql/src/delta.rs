@@ -268,17 +268,16 @@ pub(crate) fn increment_field(data: &mut SessionData, field: &str, by: i64) -> O
 
 /// The change set of an increment written back from Rust: the new data, and the touch.
 pub(crate) fn touch_only(touch: Touch) -> ChangeSet {
-    ChangeSet {
-        touch: Some(touch),
-        ..ChangeSet::default()
-    }
+    let mut changes = ChangeSet::default();
+    changes.touch = Some(touch);
+    changes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-    use sessile::{Device, Record};
+    use sessile::Record;
 
     #[test]
     fn data_changes_match_the_reference_application() {
@@ -286,15 +285,14 @@ mod tests {
         changes.clear();
         changes.set("kept", json!({"nested": [1, 2]}));
         changes.remove("gone");
-        let mut record = Record {
-            data: serde_json::from_value(json!({"old": 1, "gone": 2})).unwrap(),
-            user: None,
-            created_at: Timestamp::from_millis(0),
-            last_seen: Timestamp::from_millis(0),
-            idle_deadline: Timestamp::from_millis(1),
-            absolute_deadline: Timestamp::from_millis(1),
-            persistent: false,
-            device: Device::default(),
+        let mut record = {
+            let mut record = Record::new(
+                Timestamp::from_millis(0),
+                Timestamp::from_millis(1),
+                Timestamp::from_millis(1),
+            );
+            record.data = serde_json::from_value(json!({"old": 1, "gone": 2})).unwrap();
+            record
         };
         let mut data = record.data.clone();
         apply_data_changes(&changes, &mut data);

@@ -337,10 +337,7 @@ mod tests {
     }
 
     fn touch() -> Touch {
-        Touch {
-            last_seen: Timestamp::from_millis(0),
-            idle_deadline: Timestamp::from_millis(1),
-        }
+        Touch::new(Timestamp::from_millis(0), Timestamp::from_millis(1))
     }
 
     #[tokio::test]

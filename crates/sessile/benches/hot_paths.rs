@@ -81,15 +81,14 @@ fn key(byte: u8) -> Key {
 /// A live record holding `n` and, like a typical signed-in session, a few more keys.
 fn record() -> Record {
     let now = SystemClock.now();
-    let mut record = Record {
-        data: Default::default(),
-        user: Some("alice".to_owned()),
-        created_at: now,
-        last_seen: now,
-        idle_deadline: now + Duration::from_secs(1800),
-        absolute_deadline: now + Duration::from_secs(12 * 3600),
-        persistent: false,
-        device: Default::default(),
+    let mut record = {
+        let mut record = Record::new(
+            now,
+            now + Duration::from_secs(1800),
+            now + Duration::from_secs(12 * 3600),
+        );
+        record.user = Some("alice".to_owned());
+        record
     };
     record.data.insert("n".to_owned(), json!(41));
     for index in 0..8 {
@@ -268,10 +267,7 @@ fn deltas(c: &mut Criterion) {
     changes.set("theme", json!("dark"));
     changes.set("cart", json!({"items": [1, 2, 3]}));
     changes.remove("key3");
-    changes.touch = Some(Touch {
-        last_seen: base.last_seen,
-        idle_deadline: base.idle_deadline,
-    });
+    changes.touch = Some(Touch::new(base.last_seen, base.idle_deadline));
     group.bench_function("apply_to (3 sets, 1 remove, touch; 9-key record)", |b| {
         b.iter_batched_ref(
             || base.clone(),

@@ -18,11 +18,28 @@ pub enum KeyChange {
 
 /// New activity times written with every commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Touch {
     /// The time of this write.
     pub last_seen: Timestamp,
     /// The new inactivity deadline (never past the absolute deadline).
     pub idle_deadline: Timestamp,
+}
+
+impl Touch {
+    /// A write at `last_seen` that moves the inactivity deadline to `idle_deadline`.
+    ///
+    /// ```
+    /// use sessile::{Timestamp, Touch};
+    /// let touch = Touch::new(Timestamp::from_millis(1_000), Timestamp::from_millis(61_000));
+    /// assert_eq!(touch.idle_deadline, Timestamp::from_millis(61_000));
+    /// ```
+    pub fn new(last_seen: Timestamp, idle_deadline: Timestamp) -> Self {
+        Self {
+            last_seen,
+            idle_deadline,
+        }
+    }
 }
 
 /// A request's changes to one session. Applying it to a record is what every store does, each
@@ -37,6 +54,7 @@ pub struct Touch {
 /// assert!(!changes.is_empty());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ChangeSet {
     /// Every key present before this request is dropped first.
     pub cleared: bool,

@@ -10,6 +10,7 @@ pub type SessionData = Map<String, Value>;
 
 /// What the "my devices" page shows about the client that created (or signed in to) a session.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Device {
     /// A short summary of the User-Agent, such as "Firefox on Linux".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -19,11 +20,36 @@ pub struct Device {
     pub ip: Option<String>,
 }
 
+impl Device {
+    /// A device summary: the User-Agent summary and the client's address, if kept.
+    ///
+    /// ```
+    /// let device = sessile::Device::new(Some("Firefox on Linux".into()), None);
+    /// assert_eq!(device.user_agent.as_deref(), Some("Firefox on Linux"));
+    /// ```
+    pub fn new(user_agent: Option<String>, ip: Option<String>) -> Self {
+        Self { user_agent, ip }
+    }
+}
+
 /// One session as a store keeps it.
 ///
 /// A record is live while `now` is before both its idle and its absolute deadline; stores never
-/// return a record that is not ([`Record::expires_at`]).
+/// return a record that is not ([`Record::expires_at`]). Stores and codecs build one with
+/// [`Record::new`] and set the fields they read.
+///
+/// ```
+/// use sessile::{Record, Timestamp};
+/// let (created, idle, absolute) = (0, 60_000, 3_600_000);
+/// let [created, idle, absolute] = [created, idle, absolute].map(Timestamp::from_millis);
+/// let mut record = Record::new(created, idle, absolute);
+/// record.user = Some("ada".into());
+/// record.data.insert("theme".into(), "dark".into());
+/// assert!(record.is_live(Timestamp::from_millis(59_999)));
+/// assert!(!record.is_live(Timestamp::from_millis(60_000)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Record {
     /// The handler's data.
     pub data: SessionData,
@@ -44,6 +70,25 @@ pub struct Record {
 }
 
 impl Record {
+    /// A session created at `created_at` (also its last write) with the given deadlines: no
+    /// data, no user, a browser-session cookie, no device metadata.
+    pub fn new(
+        created_at: Timestamp,
+        idle_deadline: Timestamp,
+        absolute_deadline: Timestamp,
+    ) -> Self {
+        Self {
+            data: SessionData::new(),
+            user: None,
+            created_at,
+            last_seen: created_at,
+            idle_deadline,
+            absolute_deadline,
+            persistent: false,
+            device: Device::default(),
+        }
+    }
+
     /// The moment the record stops being live: the earlier of its two deadlines.
     pub fn expires_at(&self) -> Timestamp {
         self.idle_deadline.min(self.absolute_deadline)
@@ -62,16 +107,8 @@ impl Record {
     /// use std::time::Duration;
     /// use sessile::{Deadline, Device, Record, Timestamp};
     /// let start = Timestamp::from_millis(0);
-    /// let record = Record {
-    ///     data: Default::default(),
-    ///     user: None,
-    ///     created_at: start,
-    ///     last_seen: start,
-    ///     idle_deadline: start + Duration::from_secs(60),
-    ///     absolute_deadline: start + Duration::from_secs(3600),
-    ///     persistent: false,
-    ///     device: Device::default(),
-    /// };
+    /// let (idle, absolute) = (Duration::from_secs(60), Duration::from_secs(3600));
+    /// let record = Record::new(start, start + idle, start + absolute);
     /// assert_eq!(record.expired_by(start), None);
     /// assert_eq!(record.expired_by(start + Duration::from_secs(60)), Some(Deadline::Idle));
     /// assert_eq!(record.expired_by(start + Duration::from_secs(3600)), Some(Deadline::Absolute));
@@ -116,6 +153,7 @@ impl Deadline {
 
 /// A session as the per-user listing shows it, without its data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SessionSummary {
     /// The session's store key, which names it without revealing its id.
     pub key: crate::id::StoreKey,
@@ -130,6 +168,32 @@ pub struct SessionSummary {
 }
 
 impl SessionSummary {
+    /// The summary of the session under `key`, for stores that read it without its data.
+    ///
+    /// ```
+    /// use sessile::{Device, SessionId, SessionSummary, Timestamp};
+    /// let key = SessionId::generate().store_key();
+    /// let at = Timestamp::from_millis(0);
+    /// let expires = Timestamp::from_millis(60_000);
+    /// let summary = SessionSummary::new(key, at, at, expires, Device::default());
+    /// assert_eq!(summary.expires_at, Timestamp::from_millis(60_000));
+    /// ```
+    pub fn new(
+        key: crate::id::StoreKey,
+        created_at: Timestamp,
+        last_seen: Timestamp,
+        expires_at: Timestamp,
+        device: Device,
+    ) -> Self {
+        Self {
+            key,
+            created_at,
+            last_seen,
+            expires_at,
+            device,
+        }
+    }
+
     /// The summary of a record stored under `key`.
     pub fn of(key: crate::id::StoreKey, record: &Record) -> Self {
         Self {

@@ -96,16 +96,8 @@ pub enum IncrementOutcome {
 /// let store = MemoryStore::new();
 /// let key = SessionId::generate().store_key();
 /// let start = Timestamp::from_millis(0);
-/// let record = Record {
-///     data: Default::default(),
-///     user: None,
-///     created_at: start,
-///     last_seen: start,
-///     idle_deadline: start + Duration::from_secs(60),
-///     absolute_deadline: start + Duration::from_secs(3600),
-///     persistent: false,
-///     device: Default::default(),
-/// };
+/// let (idle, absolute) = (Duration::from_secs(60), Duration::from_secs(3600));
+/// let record = Record::new(start, start + idle, start + absolute);
 /// store.create(&key, &record).await.unwrap();
 /// let later = start + Duration::from_secs(61);
 /// assert_eq!(store.lookup(&key, later).await.unwrap(), Lookup::Expired(Deadline::Idle));

@@ -1466,15 +1466,11 @@ async fn extreme_times_in_a_stored_record_never_panic_a_request() {
     for last_seen in extremes {
         for created_at in extremes {
             let id = SessionId::generate();
-            let record = Record {
-                data: Default::default(),
-                user: None,
-                created_at,
-                last_seen,
-                idle_deadline: far,
-                absolute_deadline: far,
-                persistent: true,
-                device: Default::default(),
+            let record = {
+                let mut record = Record::new(created_at, far, far);
+                record.last_seen = last_seen;
+                record.persistent = true;
+                record
             };
             h.store.create(&id.store_key(), &record).await.unwrap();
             let cookie = cookie_request(&signed(&keys, COOKIE_NAME, &id));

@@ -17,16 +17,7 @@ sessile::store_conformance!(async { MemoryStore::new() }, keeps_expired);
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn record(at: Timestamp, lifetime: Duration) -> Record {
-    Record {
-        data: Default::default(),
-        user: None,
-        created_at: at,
-        last_seen: at,
-        idle_deadline: at + lifetime,
-        absolute_deadline: at + 12 * 60 * MINUTE,
-        persistent: false,
-        device: Default::default(),
-    }
+    Record::new(at, at + lifetime, at + 12 * 60 * MINUTE)
 }
 
 fn key() -> StoreKey {
@@ -66,10 +57,7 @@ async fn writes_of_other_keys_free_expired_entries() {
     create_all(&store, at, MINUTE, 3).await;
     assert_eq!(store.len(), 4);
     let at = at + 2 * MINUTE;
-    let touch = Touch {
-        last_seen: at,
-        idle_deadline: at + 60 * MINUTE,
-    };
+    let touch = Touch::new(at, at + 60 * MINUTE);
     store.increment(&live, "n", 1, touch, at).await.unwrap();
     assert_eq!(
         store.len(),

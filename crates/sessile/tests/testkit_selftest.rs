@@ -126,16 +126,7 @@ impl Store for FlawedStore {
         match self.flaw {
             Flaw::Upserts if self.inner.load(key, now).await?.is_none() => {
                 let touch = changes.touch.expect("the cases always touch");
-                let mut record = Record {
-                    data: Default::default(),
-                    user: None,
-                    created_at: now,
-                    last_seen: now,
-                    idle_deadline: touch.idle_deadline,
-                    absolute_deadline: touch.idle_deadline,
-                    persistent: false,
-                    device: Default::default(),
-                };
+                let mut record = Record::new(now, touch.idle_deadline, touch.idle_deadline);
                 changes.apply_to(&mut record);
                 self.inner.create(key, &record).await?;
                 Ok(UpdateOutcome::Applied)

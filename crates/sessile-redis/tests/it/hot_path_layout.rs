@@ -11,8 +11,8 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use sessile::{
-    ChangeSet, Clock, CreateOutcome, Device, IncrementOutcome, Record, SessionData, SessionId,
-    Store, StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, Clock, CreateOutcome, IncrementOutcome, Record, SessionData, SessionId, Store,
+    StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
 };
 use sessile_redis::RedisStore;
 
@@ -21,23 +21,14 @@ const ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
 
 fn record(at: Timestamp, data: Value, user: Option<&str>) -> Record {
     let data: SessionData = serde_json::from_value(data).expect("an object");
-    Record {
-        data,
-        user: user.map(str::to_owned),
-        created_at: at,
-        last_seen: at,
-        idle_deadline: at + IDLE,
-        absolute_deadline: at + ABSOLUTE,
-        persistent: false,
-        device: Device::default(),
-    }
+    let mut record = Record::new(at, at + IDLE, at + ABSOLUTE);
+    record.data = data;
+    record.user = user.map(str::to_owned);
+    record
 }
 
 fn touch(at: Timestamp) -> Touch {
-    Touch {
-        last_seen: at,
-        idle_deadline: at + IDLE,
-    }
+    Touch::new(at, at + IDLE)
 }
 
 async fn created(store: &RedisStore, record: &Record) -> StoreKey {
@@ -232,10 +223,8 @@ fn touches_move_the_expiry_but_not_the_index_scores() {
         assert!(store.delete(&key).await.expect("delete"));
 
         // Near the end of its life the idle deadline is capped by the absolute one.
-        let short_lived = Record {
-            absolute_deadline: t + Duration::from_secs(10 * 60),
-            ..record(t, json!({"n": 1}), Some(&user))
-        };
+        let mut short_lived = record(t, json!({"n": 1}), Some(&user));
+        short_lived.absolute_deadline = t + Duration::from_secs(10 * 60);
         let short_absolute = short_lived.absolute_deadline.as_millis();
         let key = created(&store, &short_lived).await;
         increment(&store, &key, "n", 1, later).await;

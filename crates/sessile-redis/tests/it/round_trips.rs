@@ -183,16 +183,11 @@ async fn each_operation_is_one_round_trip() {
     // The same through the store directly.
     let key = sessile::SessionId::generate().store_key();
     let now = SystemClock.now();
-    let record = sessile::Record {
-        data: Default::default(),
-        user: None,
-        created_at: now,
-        last_seen: now,
-        idle_deadline: now + std::time::Duration::from_secs(60),
-        absolute_deadline: now + std::time::Duration::from_secs(600),
-        persistent: false,
-        device: Default::default(),
-    };
+    let record = sessile::Record::new(
+        now,
+        now + std::time::Duration::from_secs(60),
+        now + std::time::Duration::from_secs(600),
+    );
     store.create(&key, &record).await.expect("create");
     assert_eq!(take(&log), ["EVALSHA"]);
     store.load(&key, now).await.expect("load").expect("live");
@@ -201,10 +196,7 @@ async fn each_operation_is_one_round_trip() {
     changes.set("k", serde_json::json!(1));
     store.update(&key, &changes, now).await.expect("update");
     assert_eq!(take(&log), ["EVALSHA"]);
-    let touch = sessile::Touch {
-        last_seen: now,
-        idle_deadline: now + std::time::Duration::from_secs(60),
-    };
+    let touch = sessile::Touch::new(now, now + std::time::Duration::from_secs(60));
     store
         .increment(&key, "k", 1, touch, now)
         .await

@@ -22,10 +22,9 @@ const BATCH: u32 = 1_000;
 const TRAFFIC_TASKS: usize = 4;
 
 fn live_record(index: usize, now: Timestamp) -> Record {
-    Record {
-        user: Some(format!("cleanup-user-{}", index % 10)),
-        ..record_at(now, json!({"index": index}))
-    }
+    let mut record = record_at(now, json!({"index": index}));
+    record.user = Some(format!("cleanup-user-{}", index % 10));
+    record
 }
 
 /// Deletes batches until one finds nothing left to take; how many it deleted.

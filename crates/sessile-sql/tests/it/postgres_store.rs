@@ -103,10 +103,7 @@ async fn a_timed_out_increment_batch_is_unavailable_and_writes_nothing() {
     .expect("lock the row");
 
     let now = SystemClock.now();
-    let touch = Touch {
-        last_seen: now,
-        idle_deadline: now + Duration::from_secs(60),
-    };
+    let touch = Touch::new(now, now + Duration::from_secs(60));
     let mut increments = tokio::task::JoinSet::new();
     for round in 0..3 {
         for (index, key) in keys.iter().enumerate() {

@@ -17,7 +17,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use sessile::{CreateOutcome, Device, Record, SessionId, Store, Timestamp};
+use sessile::{CreateOutcome, Record, SessionId, Store, Timestamp};
 use sessile_sql::sequelize::{Error, SequelizeStoreOptions};
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
@@ -170,16 +170,15 @@ fn node_sync(url: &str, koa_table: &str, express_table: &str) {
 fn record(now: Timestamp) -> Record {
     let mut data = serde_json::Map::new();
     data.insert("n".into(), 1.into());
-    Record {
-        data,
-        user: Some("alice".into()),
-        created_at: now,
-        last_seen: now,
-        idle_deadline: Timestamp::from_millis(now.as_millis() + 3_600_000),
-        absolute_deadline: Timestamp::from_millis(i64::MAX),
-        persistent: true,
-        device: Device::default(),
-    }
+    let mut record = Record::new(
+        now,
+        Timestamp::from_millis(now.as_millis() + 3_600_000),
+        Timestamp::from_millis(i64::MAX),
+    );
+    record.data = data;
+    record.user = Some("alice".into());
+    record.persistent = true;
+    record
 }
 
 async fn ddl_matches_sequelize(dialect: Dialect) {

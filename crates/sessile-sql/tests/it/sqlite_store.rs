@@ -24,19 +24,11 @@ fn new_key() -> StoreKey {
 }
 
 fn record(data: Value, user: Option<&str>) -> Record {
-    Record {
-        data: serde_json::from_value(data).expect("test data is an object"),
-        user: user.map(str::to_owned),
-        created_at: START,
-        last_seen: START,
-        idle_deadline: START + HOUR,
-        absolute_deadline: START + 24 * HOUR,
-        persistent: false,
-        device: Device {
-            user_agent: Some("Firefox on Linux".into()),
-            ip: None,
-        },
-    }
+    let mut record = Record::new(START, START + HOUR, START + 24 * HOUR);
+    record.data = serde_json::from_value(data).expect("test data is an object");
+    record.user = user.map(str::to_owned);
+    record.device = Device::new(Some("Firefox on Linux".into()), None);
+    record
 }
 
 #[tokio::test]

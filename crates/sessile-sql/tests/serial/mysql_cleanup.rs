@@ -102,10 +102,8 @@ async fn two_cleaners_delete_exactly_the_expired_rows_under_live_traffic() {
                 for key in live.iter().skip(worker).step_by(4) {
                     let at = SystemClock.now();
                     let touch = touch_at(at);
-                    let mut changes = ChangeSet {
-                        touch: Some(touch),
-                        ..ChangeSet::default()
-                    };
+                    let mut changes = ChangeSet::default();
+                    changes.touch = Some(touch);
                     changes.set("seen", serde_json::json!(true));
                     let updated = store.update(key, &changes, at).await;
                     assert_eq!(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sessile::{Device, Record, Timestamp, Touch};
+use sessile::{Record, Timestamp, Touch};
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod http;
@@ -24,22 +24,12 @@ pub const IDLE: Duration = Duration::from_secs(3600);
 
 /// A live record created at `now` holding `data` (an object): no user, default device.
 pub fn record_at(now: Timestamp, data: serde_json::Value) -> Record {
-    Record {
-        data: serde_json::from_value(data).expect("test data is an object"),
-        user: None,
-        created_at: now,
-        last_seen: now,
-        idle_deadline: now + IDLE,
-        absolute_deadline: now + 2 * IDLE,
-        persistent: false,
-        device: Device::default(),
-    }
+    let mut record = Record::new(now, now + IDLE, now + 2 * IDLE);
+    record.data = serde_json::from_value(data).expect("test data is an object");
+    record
 }
 
 /// Activity at `now`, extending the idle deadline by [`IDLE`].
 pub fn touch_at(now: Timestamp) -> Touch {
-    Touch {
-        last_seen: now,
-        idle_deadline: now + IDLE,
-    }
+    Touch::new(now, now + IDLE)
 }

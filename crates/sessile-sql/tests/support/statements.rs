@@ -404,10 +404,8 @@ pub mod measure {
         );
         costs.push(cost(Operation::Increment).await);
 
-        let touch_only = ChangeSet {
-            touch: Some(touch_at(START)),
-            ..ChangeSet::default()
-        };
+        let mut touch_only = ChangeSet::default();
+        touch_only.touch = Some(touch_at(START));
         assert_eq!(
             store.update(&key, &touch_only, START).await.unwrap(),
             UpdateOutcome::Applied
