@@ -20,6 +20,7 @@
 //! # fn main() {}
 //! ```
 
+pub mod adapter_cases;
 mod bench_fixtures;
 #[doc(hidden)] // the cases run through `store_conformance!`
 pub mod cases;
@@ -242,6 +243,63 @@ macro_rules! __store_conformance_cases {
                     let store = $make_store.await;
                     $crate::testkit::cases::$case(store).await;
                 });
+            }
+        )+
+    };
+}
+
+/// Generates the adapter HTTP suite: one `#[test]` per case of [`adapter_cases`], named after
+/// it, each on a fresh two-worker Tokio runtime, against the adapter's app on a loopback port.
+///
+/// The argument is the serve function, `Fn(SessionManager, Contract) -> impl Future<Output =
+/// TestApp>`: it builds the adapter's app around the case's manager (its middleware, its
+/// `Session` extractor), with `GET /untouched` answering `untouched` without the session and
+/// every other path answered by [`adapter_cases::Contract::respond`], starts it on
+/// `127.0.0.1:0`, and returns its address in a [`adapter_cases::TestApp`] that stops it when
+/// dropped.
+///
+/// [`SessionManager`]: crate::SessionManager
+/// [`Contract`]: adapter_cases::Contract
+/// [`TestApp`]: adapter_cases::TestApp
+///
+/// ```
+/// // tests/http.rs of an adapter crate
+/// use sessile::testkit::adapter_cases::{Contract, TestApp};
+/// use sessile::SessionManager;
+///
+/// async fn serve(manager: SessionManager, contract: Contract) -> TestApp {
+///     // Build the app with the adapter, bind 127.0.0.1:0, spawn the server, then:
+///     # let (_, _) = (manager, contract);
+///     # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+///     TestApp::new(listener.local_addr().unwrap(), listener)
+/// }
+///
+/// # #[cfg(any())]
+/// sessile::adapter_http_suite!(serve);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! adapter_http_suite {
+    ($serve:expr $(,)?) => {
+        $crate::adapter_http_suite!(
+            $serve;
+            store_calls_per_request,
+            only_responses_that_set_the_cookie_carry_cache_headers,
+            concurrent_writes_of_different_keys_all_persist,
+            concurrent_increments_add_up,
+            logout_during_slow_writes_stays_logged_out,
+            malformed_cookies_get_a_fresh_session_without_a_store_call,
+            planted_and_non_ascii_cookies_never_sign_the_user_out,
+            a_hanging_store_answers_503,
+            other_session_failures_answer_500,
+            the_client_address_reaches_the_device_record,
+        );
+    };
+    ($serve:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testkit::__private::run($crate::testkit::adapter_cases::$case($serve));
             }
         )+
     };
