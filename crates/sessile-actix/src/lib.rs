@@ -69,6 +69,10 @@
 
 #![warn(missing_docs)]
 
+pub mod csrf;
+
+pub use csrf::{CsrfMiddleware, CsrfToken};
+
 use std::future::{ready, Future, Ready};
 use std::ops::Deref;
 use std::pin::Pin;
@@ -409,16 +413,9 @@ impl FromRequest for Session {
 
 /// Why [`Session`] could not be extracted: the request did not pass through
 /// [`SessionMiddleware`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("session middleware missing")]
 pub struct MissingSessionMiddleware;
-
-impl std::fmt::Display for MissingSessionMiddleware {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(MISSING_MIDDLEWARE_BODY)
-    }
-}
-
-impl std::error::Error for MissingSessionMiddleware {}
 
 impl ResponseError for MissingSessionMiddleware {
     fn error_response(&self) -> HttpResponse<BoxBody> {
@@ -440,26 +437,9 @@ impl ResponseError for MissingSessionMiddleware {
 /// }
 /// # let _ = count;
 /// ```
-#[derive(Debug)]
-pub struct Error(pub SessionError);
-
-impl From<SessionError> for Error {
-    fn from(error: SessionError) -> Self {
-        Self(error)
-    }
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(#[from] pub SessionError);
 
 impl Error {
     /// Whether the store was unreachable or too slow (answered with 503).

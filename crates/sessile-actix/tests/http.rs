@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpServer};
-use reqwest::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
+use sessile::csrf::Guard;
 use sessile::testkit::adapter_cases::{Contract, TestApp};
 use sessile::testkit::CountingStore;
 use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds, Store};
+use sessile_actix::csrf::{CsrfMiddleware, CsrfToken, REJECTED_BODY, TOO_LARGE_BODY};
 use sessile_actix::{Error, Session, SessionMiddleware};
 
 /// The default session cookie name (the tests send cookies by hand, so `Secure` stays on).
@@ -21,7 +23,7 @@ const COOKIE_NAME: &str = "__Host-id";
 sessile::adapter_http_suite!(serve);
 
 async fn serve(manager: SessionManager, contract: Contract) -> TestApp {
-    let server = TestServer::start(Some(SessionMiddleware::new(manager)), contract);
+    let server = TestServer::start(Some(SessionMiddleware::new(manager)), None, contract);
     TestApp::new(server.address, server)
 }
 
@@ -33,13 +35,22 @@ struct TestServer {
 }
 
 impl TestServer {
-    /// Serves the contract's routes and `/commit`, behind `middleware` if there is one.
-    fn start(middleware: Option<SessionMiddleware>, contract: Contract) -> Self {
+    /// Serves the contract's routes, `/commit` and the CSRF routes, behind `middleware` and
+    /// `csrf` (inside it) if there are.
+    fn start(
+        middleware: Option<SessionMiddleware>,
+        csrf: Option<CsrfMiddleware>,
+        contract: Contract,
+    ) -> Self {
         let (started, address) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
                     App::new()
+                        .wrap(actix_web::middleware::Condition::new(
+                            csrf.is_some(),
+                            csrf.clone().unwrap_or_default(),
+                        ))
                         .wrap(actix_web::middleware::Condition::new(
                             middleware.is_some(),
                             middleware.clone().unwrap_or_else(|| {
@@ -53,6 +64,9 @@ impl TestServer {
                         .app_data(web::Data::new(contract.clone()))
                         .route("/untouched", web::get().to(|| async { "untouched" }))
                         .route("/commit", web::post().to(commit))
+                        .route("/form", web::get().to(form_page))
+                        .route("/form", web::post().to(form_submit))
+                        .route("/webhooks/in", web::post().to(|| async { "hooked" }))
                         .default_service(web::to(contract_route))
                 })
                 .workers(2)
@@ -73,7 +87,7 @@ impl TestServer {
     }
 
     fn with(middleware: SessionMiddleware) -> Self {
-        Self::start(Some(middleware), Contract::new())
+        Self::start(Some(middleware), None, Contract::new())
     }
 
     async fn send(&self, method: Method, path: &str, cookie: Option<&str>) -> Response {
@@ -113,6 +127,19 @@ async fn contract_route(
         .path_and_query()
         .map_or("/", |path| path.as_str());
     Ok(contract.respond(path, &session).await?)
+}
+
+async fn form_page(CsrfToken(token): CsrfToken) -> String {
+    token
+}
+
+/// Echoes the form the handler extracts, to show the CSRF check left the body intact.
+async fn form_submit(form: web::Form<Vec<(String, String)>>) -> String {
+    let fields: Vec<String> = form
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    fields.join("&")
 }
 
 async fn commit(session: Session) -> Result<String, Error> {
@@ -157,7 +184,7 @@ fn issued_cookie(response: &Response) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_middleware_answers_500() {
-    let server = TestServer::start(None, Contract::new());
+    let server = TestServer::start(None, None, Contract::new());
     let response = server.get("/read", None).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(response.text().await.unwrap(), "session middleware missing");
@@ -238,4 +265,118 @@ async fn manual_commit_stores_only_what_the_handler_commits() {
         .await
         .unwrap();
     assert_eq!(body["data"], json!({"committed": true}));
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn csrf_server(guard: Guard) -> TestServer {
+    let manager = SessionManager::new(
+        MemoryStore::new(),
+        SignedIds::new(Keys::generate()),
+        Config::default(),
+    );
+    TestServer::start(
+        Some(SessionMiddleware::new(manager)),
+        Some(CsrfMiddleware::new(guard)),
+        Contract::new(),
+    )
+}
+
+impl TestServer {
+    /// GETs the form page: its token and the session cookie it was issued for.
+    async fn token(&self, cookie: Option<&str>) -> (String, String) {
+        let page = self.get("/form", cookie).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let cookie = match cookie {
+            Some(cookie) => cookie.to_owned(),
+            None => issued_cookie(&page),
+        };
+        (page.text().await.unwrap(), cookie)
+    }
+
+    async fn submit(&self, cookie: &str, header_token: Option<&str>, form: &str) -> Response {
+        let mut request = self
+            .client
+            .post(format!("http://{}/form", self.address))
+            .header(COOKIE, format!("{COOKIE_NAME}={cookie}"))
+            .header(CONTENT_TYPE, FORM)
+            .body(form.to_owned());
+        if let Some(token) = header_token {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+async fn assert_rejected(response: Response) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(response.text().await.unwrap(), REJECTED_BODY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_unsafe_methods_need_a_token_and_safe_ones_do_not() {
+    let server = csrf_server(Guard::new());
+    let (token, cookie) = server.token(None).await;
+    assert_eq!(
+        server.get("/read", Some(&cookie)).await.status(),
+        StatusCode::OK
+    );
+    assert_rejected(server.submit(&cookie, None, "a=1").await).await;
+    assert_rejected(server.submit(&cookie, Some("forged"), "a=1").await).await;
+    let accepted = server.submit(&cookie, Some(&token), "a=1").await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert_eq!(accepted.text().await.unwrap(), "a=1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_a_form_field_token_passes_and_the_handler_still_reads_the_form() {
+    let server = csrf_server(Guard::new());
+    let (token, cookie) = server.token(None).await;
+    let body = format!("name=ada&_csrf={token}&x=%2B");
+    let response = server.submit(&cookie, None, &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("name=ada&_csrf={token}&x=+")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_a_token_from_another_session_is_rejected() {
+    let server = csrf_server(Guard::new());
+    let (_, cookie) = server.token(None).await;
+    let (other_token, _) = server.token(None).await;
+    assert_rejected(server.submit(&cookie, Some(&other_token), "a=1").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_an_oversized_form_body_is_refused_with_413() {
+    let server = csrf_server(Guard::new().with_body_limit(16));
+    let (_, cookie) = server.token(None).await;
+    let response = server
+        .submit(&cookie, None, "padding=0123456789abcdef")
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.text().await.unwrap(), TOO_LARGE_BODY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_exempt_paths_pass_without_a_token() {
+    let server = csrf_server(Guard::new().exempt_prefix("/webhooks/"));
+    let hooked = server.post("/webhooks/in", None).await;
+    assert_eq!(hooked.status(), StatusCode::OK);
+    assert_eq!(hooked.text().await.unwrap(), "hooked");
+    assert_rejected(server.post("/commit", None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_without_the_session_middleware_unsafe_requests_fail_loudly() {
+    let server = TestServer::start(None, Some(CsrfMiddleware::default()), Contract::new());
+    let response = server.post("/webhooks/in", None).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        response.text().await.unwrap(),
+        sessile_actix::MISSING_MIDDLEWARE_BODY
+    );
 }

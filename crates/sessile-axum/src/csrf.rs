@@ -54,20 +54,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use sessile::csrf::Csrf;
+use sessile::csrf::{Csrf, Guard};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::{Error, MissingSessionLayer};
 
-/// The default request header that carries the token.
-pub const DEFAULT_HEADER: &str = "x-csrf-token";
-/// The default form field that carries the token (the name koa-csrf and csurf read too).
-pub const DEFAULT_FORM_FIELD: &str = "_csrf";
-/// The default limit, in bytes, on a form body the layer buffers to find the token.
-pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+pub use sessile::csrf::{DEFAULT_BODY_LIMIT, DEFAULT_FORM_FIELD, DEFAULT_HEADER};
 /// Body of the 403 answered when the token is missing or invalid.
 pub const REJECTED_BODY: &str = "invalid or missing CSRF token";
 /// Body of the 413 answered when a form body exceeds the limit.
@@ -78,7 +73,7 @@ pub const UNREADABLE_BODY: &str = "form body could not be read";
 /// Rejects unsafe requests that carry no valid CSRF token; see the [module docs](self).
 ///
 /// ```
-/// use sessile::csrf::Csrf;
+/// use sessile::csrf::{Csrf, Guard};
 /// use sessile_axum::csrf::CsrfLayer;
 ///
 /// // Share tokens with a koa-csrf app: its scheme, its header, its session key.
@@ -88,81 +83,57 @@ pub const UNREADABLE_BODY: &str = "form body could not be read";
 ///     .exempt_prefix("/webhooks/");
 /// # let _ = layer;
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct CsrfLayer {
-    settings: Arc<Settings>,
-}
-
-#[derive(Clone)]
-struct Settings {
-    csrf: Csrf,
-    header: HeaderName,
-    form_field: String,
-    body_limit: usize,
-    exempt_paths: Vec<String>,
-    exempt_prefixes: Vec<String>,
-}
-
-impl Default for CsrfLayer {
-    fn default() -> Self {
-        Self::new()
-    }
+    guard: Arc<Guard>,
 }
 
 impl CsrfLayer {
     /// The masked scheme ([`Csrf::default`]), header [`DEFAULT_HEADER`], form field
     /// [`DEFAULT_FORM_FIELD`], body limit [`DEFAULT_BODY_LIMIT`], no exempt paths.
     pub fn new() -> Self {
-        Self {
-            settings: Arc::new(Settings {
-                csrf: Csrf::default(),
-                header: HeaderName::from_static(DEFAULT_HEADER),
-                form_field: DEFAULT_FORM_FIELD.to_owned(),
-                body_limit: DEFAULT_BODY_LIMIT,
-                exempt_paths: Vec::new(),
-                exempt_prefixes: Vec::new(),
-            }),
-        }
+        Self::default()
     }
 
-    fn edit(mut self, change: impl FnOnce(&mut Settings)) -> Self {
-        change(Arc::make_mut(&mut self.settings));
+    fn edit(mut self, change: impl FnOnce(Guard) -> Guard) -> Self {
+        let guard = Arc::make_mut(&mut self.guard);
+        *guard = change(std::mem::take(guard));
         self
     }
 
     /// Uses another scheme or session key, e.g. [`Csrf::node_compatible`]. [`CsrfToken`] issues
     /// tokens with the same configuration.
     pub fn with_csrf(self, csrf: Csrf) -> Self {
-        self.edit(|settings| settings.csrf = csrf)
+        self.edit(|guard| guard.with_csrf(csrf))
     }
 
     /// Reads the token from another header.
     pub fn with_header(self, header: HeaderName) -> Self {
-        self.edit(|settings| settings.header = header)
+        self.edit(|guard| guard.with_header(header))
     }
 
     /// Reads the token from another form field.
     pub fn with_form_field(self, field: impl Into<String>) -> Self {
         let field = field.into();
-        self.edit(|settings| settings.form_field = field)
+        self.edit(|guard| guard.with_form_field(field))
     }
 
     /// Buffers form bodies up to `bytes` (larger ones get 413).
     pub fn with_body_limit(self, bytes: usize) -> Self {
-        self.edit(|settings| settings.body_limit = bytes)
+        self.edit(|guard| guard.with_body_limit(bytes))
     }
 
     /// Lets unsafe requests to exactly `path` through without a token (e.g. a webhook that
     /// authenticates itself).
     pub fn exempt_path(self, path: impl Into<String>) -> Self {
         let path = path.into();
-        self.edit(|settings| settings.exempt_paths.push(path))
+        self.edit(|guard| guard.exempt_path(path))
     }
 
     /// Lets unsafe requests to every path that starts with `prefix` through without a token.
     pub fn exempt_prefix(self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
-        self.edit(|settings| settings.exempt_prefixes.push(prefix))
+        self.edit(|guard| guard.exempt_prefix(prefix))
     }
 }
 
@@ -172,7 +143,7 @@ impl<S> Layer<S> for CsrfLayer {
     fn layer(&self, inner: S) -> Self::Service {
         CsrfService {
             inner,
-            settings: self.settings.clone(),
+            guard: self.guard.clone(),
         }
     }
 }
@@ -181,7 +152,7 @@ impl<S> Layer<S> for CsrfLayer {
 #[derive(Clone)]
 pub struct CsrfService<S> {
     inner: S,
-    settings: Arc<Settings>,
+    guard: Arc<Guard>,
 }
 
 impl<S> Service<Request<Body>> for CsrfService<S>
@@ -202,15 +173,15 @@ where
         // The clone is not ready yet; keep the one `poll_ready` prepared and leave the clone here.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
-        let settings = self.settings.clone();
+        let guard = self.guard.clone();
         request
             .extensions_mut()
-            .insert(CsrfConfig(settings.csrf.clone()));
+            .insert(CsrfConfig(guard.csrf().clone()));
         Box::pin(async move {
-            if is_safe(request.method()) || settings.is_exempt(request.uri().path()) {
+            if !guard.needs_token(request.method().as_str(), request.uri().path()) {
                 return Ok(inner.call(request).await?.into_response());
             }
-            match check(&settings, request).await {
+            match check(&guard, request).await {
                 Ok(request) => Ok(inner.call(request).await?.into_response()),
                 Err(rejection) => Ok(rejection),
             }
@@ -218,26 +189,8 @@ where
     }
 }
 
-impl Settings {
-    fn is_exempt(&self, path: &str) -> bool {
-        self.exempt_paths.iter().any(|exempt| exempt == path)
-            || self
-                .exempt_prefixes
-                .iter()
-                .any(|prefix| path.starts_with(prefix.as_str()))
-    }
-}
-
-/// Methods that must not change state (RFC 9110 §9.2.1); every other method needs a token.
-fn is_safe(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
-}
-
 /// Passes the request on (with its body restored if it was read) or answers it.
-async fn check(settings: &Settings, request: Request<Body>) -> Result<Request<Body>, Response> {
+async fn check(guard: &Guard, request: Request<Body>) -> Result<Request<Body>, Response> {
     let Some(session) = request.extensions().get::<sessile::Session>().cloned() else {
         tracing::error!("CsrfLayer found no session: install it inside SessionLayer");
         return Err(MissingSessionLayer.into_response());
@@ -246,43 +199,27 @@ async fn check(settings: &Settings, request: Request<Body>) -> Result<Request<Bo
         let session = session.clone();
         let token = token.to_owned();
         async move {
-            match settings.csrf.verify(&session, &token).await {
+            match guard.csrf().verify(&session, &token).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(rejected(StatusCode::FORBIDDEN, REJECTED_BODY)),
                 Err(error) => Err(Error(error).into_response()),
             }
         }
     };
-    if let Some(value) = request.headers().get(&settings.header) {
+    if let Some(value) = request.headers().get(guard.header()) {
         // A token in the header decides alone: a bad one is not retried from the body.
         let token = value.to_str().unwrap_or_default();
         verify(token).await?;
         return Ok(request);
     }
-    if !is_form(&request) {
+    let content_type = request.headers().get(header::CONTENT_TYPE);
+    if !Guard::is_form(content_type.map(HeaderValue::as_bytes)) {
         return Err(rejected(StatusCode::FORBIDDEN, REJECTED_BODY));
     }
     let (parts, body) = request.into_parts();
-    let bytes = read_limited(&parts, body, settings.body_limit).await?;
-    let token = form_urlencoded::parse(&bytes)
-        .find(|(name, _)| name == settings.form_field.as_str())
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default();
-    verify(&token).await?;
+    let bytes = read_limited(&parts, body, guard.body_limit()).await?;
+    verify(&guard.form_token(&bytes)).await?;
     Ok(Request::from_parts(parts, Body::from(bytes)))
-}
-
-fn is_form(request: &Request<Body>) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| {
-            essence
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
 }
 
 async fn read_limited(parts: &Parts, body: Body, limit: usize) -> Result<Bytes, Response> {

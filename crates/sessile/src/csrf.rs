@@ -263,6 +263,144 @@ fn unmasks_to(secret: &[u8; MASKED_SECRET_LEN], presented: &str) -> bool {
     bool::from(unmasked.ct_eq(secret))
 }
 
+/// The default request header that carries the token.
+pub const DEFAULT_HEADER: &str = "x-csrf-token";
+/// The default form field that carries the token (the name koa-csrf and csurf read too).
+pub const DEFAULT_FORM_FIELD: &str = "_csrf";
+/// The default limit, in bytes, on a form body a middleware buffers to find the token.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The rules every framework's CSRF middleware applies, written once: which requests need a
+/// token (every method but GET, HEAD, OPTIONS and TRACE, outside the exempt paths), where it is
+/// (the header; else, for an `application/x-www-form-urlencoded` body, the form field) and how
+/// much of a form body may be read to find it. The adapters only move bytes.
+///
+/// ```
+/// use sessile::csrf::{Csrf, Guard};
+///
+/// let guard = Guard::new().with_csrf(Csrf::node_compatible()).exempt_prefix("/webhooks/");
+/// assert!(!guard.needs_token("GET", "/account"));
+/// assert!(guard.needs_token("POST", "/account"));
+/// assert!(!guard.needs_token("POST", "/webhooks/payments"));
+/// assert!(Guard::is_form(Some(b"application/x-www-form-urlencoded; charset=utf-8")));
+/// assert_eq!(guard.form_token(b"name=ada&_csrf=abc%2B"), "abc+");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Guard {
+    csrf: Csrf,
+    header: http::HeaderName,
+    form_field: String,
+    body_limit: usize,
+    exempt_paths: Vec<String>,
+    exempt_prefixes: Vec<String>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Guard {
+    /// The masked scheme ([`Csrf::default`]), header [`DEFAULT_HEADER`], form field
+    /// [`DEFAULT_FORM_FIELD`], body limit [`DEFAULT_BODY_LIMIT`], no exempt paths.
+    pub fn new() -> Self {
+        Self {
+            csrf: Csrf::default(),
+            header: http::HeaderName::from_static(DEFAULT_HEADER),
+            form_field: DEFAULT_FORM_FIELD.to_owned(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            exempt_paths: Vec::new(),
+            exempt_prefixes: Vec::new(),
+        }
+    }
+
+    /// Uses another scheme or session key, e.g. [`Csrf::node_compatible`].
+    pub fn with_csrf(mut self, csrf: Csrf) -> Self {
+        self.csrf = csrf;
+        self
+    }
+
+    /// Reads the token from another header.
+    pub fn with_header(mut self, header: http::HeaderName) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// Reads the token from another form field.
+    pub fn with_form_field(mut self, field: impl Into<String>) -> Self {
+        self.form_field = field.into();
+        self
+    }
+
+    /// Buffers form bodies up to `bytes` (larger ones are refused).
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Lets unsafe requests to exactly `path` through without a token (e.g. a webhook that
+    /// authenticates itself).
+    pub fn exempt_path(mut self, path: impl Into<String>) -> Self {
+        self.exempt_paths.push(path.into());
+        self
+    }
+
+    /// Lets unsafe requests to every path that starts with `prefix` through without a token.
+    pub fn exempt_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.exempt_prefixes.push(prefix.into());
+        self
+    }
+
+    /// The token scheme and session key.
+    pub fn csrf(&self) -> &Csrf {
+        &self.csrf
+    }
+
+    /// The header that carries the token.
+    pub fn header(&self) -> &http::HeaderName {
+        &self.header
+    }
+
+    /// How many bytes of a form body may be read to find the token.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Whether a request with `method` to `path` must carry a valid token: methods that must not
+    /// change state (RFC 9110 §9.2.1) and exempt paths need none.
+    pub fn needs_token(&self, method: &str, path: &str) -> bool {
+        let safe = matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE");
+        let exempt = self.exempt_paths.iter().any(|exempt| exempt == path)
+            || self
+                .exempt_prefixes
+                .iter()
+                .any(|prefix| path.starts_with(prefix.as_str()));
+        !safe && !exempt
+    }
+
+    /// Whether a `Content-Type` value names a urlencoded form, the one body the token is read
+    /// from (JSON and multipart clients send the header).
+    pub fn is_form(content_type: Option<&[u8]>) -> bool {
+        content_type
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|essence| {
+                essence
+                    .trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+    }
+
+    /// The token in a urlencoded form body; empty (which never verifies) when it has none.
+    pub fn form_token(&self, body: &[u8]) -> String {
+        form_urlencoded::parse(body)
+            .find(|(name, _)| name == self.form_field.as_str())
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default()
+    }
+}
+
 /// The npm `csrf` package's scheme (versions 2.x and 3.x produce identical tokens), used by
 /// koa-atomic-session and koa-csrf.
 ///
