@@ -7,18 +7,18 @@ use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpServer};
-use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use sessile::csrf::Guard;
-use sessile::testkit::adapter_cases::{Contract, TestApp};
+use sessile::testkit::adapter_cases::{
+    issued_cookie, session_cookie_changes, store_key_of, Contract, CookieChange, TestApp,
+    COOKIE_NAME,
+};
 use sessile::testkit::CountingStore;
 use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds, Store};
 use sessile_actix::csrf::{CsrfMiddleware, CsrfToken, REJECTED_BODY, TOO_LARGE_BODY};
 use sessile_actix::{Error, Session, SessionMiddleware};
-
-/// The default session cookie name (the tests send cookies by hand, so `Secure` stays on).
-const COOKIE_NAME: &str = "__Host-id";
 
 sessile::adapter_http_suite!(serve);
 
@@ -147,52 +147,12 @@ async fn commit(session: Session) -> Result<String, Error> {
     Ok(format!("{:?}", session.commit().await?))
 }
 
-/// What a response did to the session cookie.
-#[derive(Debug, PartialEq, Eq)]
-enum CookieChange {
-    Set(String),
-    Removed,
-}
-
-fn session_cookie_changes(response: &Response) -> Vec<CookieChange> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|value| value.to_str().unwrap())
-        .filter_map(|line| {
-            let pair = line.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            (name.trim() == COOKIE_NAME).then(|| {
-                if value.is_empty() {
-                    CookieChange::Removed
-                } else {
-                    CookieChange::Set(value.to_owned())
-                }
-            })
-        })
-        .collect()
-}
-
-/// The one cookie value the response hands out; fails the test otherwise.
-fn issued_cookie(response: &Response) -> String {
-    match session_cookie_changes(response).as_slice() {
-        [CookieChange::Set(value)] => value.clone(),
-        other => panic!("expected one session cookie with a value, got {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_middleware_answers_500() {
     let server = TestServer::start(None, None, Contract::new());
     let response = server.get("/read", None).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(response.text().await.unwrap(), "session middleware missing");
-}
-
-fn store_key_of(cookie: &str) -> sessile::StoreKey {
-    let (encoded, _signature) = cookie.split_once('.').unwrap();
-    sessile::SessionId::decode(encoded).unwrap().store_key()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,11 +11,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use reqwest::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
-use sessile::testkit::adapter_cases::{Contract, TestApp};
-use sessile::testkit::{CountingStore, HangingStore};
-use sessile::{
-    Config, Keys, MemoryStore, SessionId, SessionManager, SignedIds, Store, StoreKey, Timestamp,
+use sessile::testkit::adapter_cases::{
+    issued_cookie, session_cookie_changes, store_key_of, Contract, CookieChange, TestApp,
+    COOKIE_NAME,
 };
+use sessile::testkit::{CountingStore, HangingStore};
+use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds, Store, Timestamp};
 use sessile_axum::{Error, Session, SessionLayer};
 
 sessile::adapter_http_suite!(serve);
@@ -32,9 +33,6 @@ async fn serve(manager: SessionManager, contract: Contract) -> TestApp {
     let server = sessile_axum::testkit::TestServer::start(router).await;
     TestApp::new(server.address(), server)
 }
-
-/// The default session cookie name (the tests send cookies by hand, so `Secure` stays on).
-const COOKIE_NAME: &str = "__Host-id";
 
 /// The app on a loopback port, with a client.
 struct TestServer {
@@ -69,50 +67,6 @@ impl TestServer {
     async fn post(&self, path: &str, cookie: Option<&str>) -> Response {
         self.send(reqwest::Method::POST, path, cookie).await
     }
-}
-
-/// What a response did to the session cookie.
-#[derive(Debug, PartialEq, Eq)]
-enum CookieChange {
-    Set(String),
-    Removed,
-}
-
-fn session_cookie_changes(response: &Response) -> Vec<CookieChange> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|value| value.to_str().unwrap())
-        .filter_map(|line| {
-            let pair = line.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            (name.trim() == COOKIE_NAME).then(|| {
-                if value.is_empty() {
-                    assert!(
-                        line.contains("Max-Age=0"),
-                        "a removal expires at once: {line}"
-                    );
-                    CookieChange::Removed
-                } else {
-                    CookieChange::Set(value.to_owned())
-                }
-            })
-        })
-        .collect()
-}
-
-/// The one cookie value the response hands out; fails the test otherwise.
-fn issued_cookie(response: &Response) -> String {
-    match session_cookie_changes(response).as_slice() {
-        [CookieChange::Set(value)] => value.clone(),
-        other => panic!("expected one session cookie with a value, got {other:?}"),
-    }
-}
-
-fn store_key_of(cookie: &str) -> StoreKey {
-    let (encoded, _signature) = cookie.split_once('.').unwrap();
-    SessionId::decode(encoded).unwrap().store_key()
 }
 
 fn now() -> Timestamp {

@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// The default session cookie name (the suite sends cookies by hand, so `Secure` stays on).
-const COOKIE_NAME: &str = "__Host-id";
+pub const COOKIE_NAME: &str = "__Host-id";
 /// How many writers the logout race holds in flight.
 const SLOW_REQUESTS: usize = 50;
 
@@ -184,14 +184,21 @@ impl Client {
     }
 }
 
-/// What a response did to the session cookie.
+/// What a response did to the session cookie (helpers the adapters' own HTTP tests share).
 #[derive(Debug, PartialEq, Eq)]
-enum CookieChange {
+pub enum CookieChange {
+    /// A cookie with this value.
     Set(String),
+    /// A removal (empty, `Max-Age=0`).
     Removed,
 }
 
-fn session_cookie_changes(response: &Response) -> Vec<CookieChange> {
+/// What each `Set-Cookie` line for [`COOKIE_NAME`] does.
+///
+/// # Panics
+///
+/// On a line that is not text or has no `=`, and on a removal that does not expire at once.
+pub fn session_cookie_changes(response: &Response) -> Vec<CookieChange> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -215,15 +222,24 @@ fn session_cookie_changes(response: &Response) -> Vec<CookieChange> {
         .collect()
 }
 
-/// The one cookie value the response hands out; fails the case otherwise.
-fn issued_cookie(response: &Response) -> String {
+/// The one cookie value the response hands out.
+///
+/// # Panics
+///
+/// Unless the response sets exactly one session cookie, with a value.
+pub fn issued_cookie(response: &Response) -> String {
     match session_cookie_changes(response).as_slice() {
         [CookieChange::Set(value)] => value.clone(),
         other => panic!("expected one session cookie with a value, got {other:?}"),
     }
 }
 
-fn store_key_of(cookie: &str) -> StoreKey {
+/// The store key of a signed id cookie's value (`<id>.<signature>`).
+///
+/// # Panics
+///
+/// On a value that is not a signed id.
+pub fn store_key_of(cookie: &str) -> StoreKey {
     let (encoded, _signature) = cookie.split_once('.').unwrap();
     SessionId::decode(encoded).unwrap().store_key()
 }
