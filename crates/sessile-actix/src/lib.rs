@@ -84,18 +84,18 @@ use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceRes
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use sessile::{CommitOutcome, ResponseHeaders, SessionError, SessionManager};
+use sessile::{AfterHandler, CommitOutcome, ResponseHeaders, SessionError, SessionManager};
 
 /// Body of the 503 answered when the session store is unreachable or too slow.
-pub const UNAVAILABLE_BODY: &str = "session store unavailable";
+pub const UNAVAILABLE_BODY: &str = SessionError::UNAVAILABLE_BODY;
 /// Body of the 500 answered for any other session failure.
-pub const FAILURE_BODY: &str = "session error";
+pub const FAILURE_BODY: &str = SessionError::FAILURE_BODY;
 /// Body of the 500 answered when a handler asks for a session without [`SessionMiddleware`].
 pub const MISSING_MIDDLEWARE_BODY: &str = "session middleware missing";
 /// Body of the 409 answered by default when the session ended elsewhere (a logout in another
 /// tab, a revocation) before the request's writes reached it: see
 /// [`SessionMiddleware::on_dropped_write`].
-pub const SESSION_ENDED_BODY: &str = "session ended";
+pub const SESSION_ENDED_BODY: &str = SessionError::SESSION_ENDED_BODY;
 
 /// Turns the handler's response into the one sent when its session writes were dropped.
 type DroppedWriteResponse = Arc<dyn Fn(HttpResponse) -> HttpResponse + Send + Sync>;
@@ -245,18 +245,13 @@ where
         let handler = self.service.call(request);
         Box::pin(async move {
             let response = handler.await?;
-            // First, as the one check an untouched request pays for.
-            if session.finish_unused() {
-                return Ok(response.map_into_left_body());
-            }
-            if let Some(committed) = session.take_committed() {
-                // The handler committed and saw the outcome: its response stands.
-                return Ok(with_session_headers(response, committed).map_into_left_body());
-            }
-            if settings.manual_commit {
-                // Not committed: nothing is stored, and no clone can commit later.
-                session.discard();
-                return Ok(response.map_into_left_body());
+            match session.after_handler(settings.manual_commit) {
+                AfterHandler::Nothing => return Ok(response.map_into_left_body()),
+                // The handler saw the outcome: its response stands.
+                AfterHandler::Committed(committed) => {
+                    return Ok(with_session_headers(response, committed).map_into_left_body())
+                }
+                AfterHandler::Commit => {}
             }
             Ok(match session.finish().await {
                 Ok(committed) if committed.outcome() == CommitOutcome::Dropped => {
@@ -334,25 +329,13 @@ fn with_session_headers<B>(
 }
 
 fn failure_response(error: &SessionError) -> HttpResponse {
-    let status = error_status(error);
-    let body = match status {
-        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE_BODY,
-        StatusCode::CONFLICT => SESSION_ENDED_BODY,
-        _ => FAILURE_BODY,
-    };
-    plain(status, body)
+    let (status, body) = error.response();
+    plain(status_of(status), body)
 }
 
-/// 503 when the store is unreachable or too slow, 409 when the session ended while the
-/// request used it, 500 otherwise.
-fn error_status(error: &SessionError) -> StatusCode {
-    if error.is_unavailable() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else if matches!(error, SessionError::Gone) {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    }
+/// The core's status in actix's `http` 0.2 type.
+fn status_of(status: http::StatusCode) -> StatusCode {
+    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn plain(status: StatusCode, body: &'static str) -> HttpResponse {
@@ -450,7 +433,7 @@ impl Error {
 
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
-        error_status(&self.0)
+        status_of(self.0.response().0)
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {

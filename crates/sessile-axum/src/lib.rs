@@ -88,20 +88,20 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{header, HeaderValue, Request, StatusCode};
 use pin_project_lite::pin_project;
-use sessile::{CommitOutcome, ResponseHeaders, SessionError, SessionManager};
+use sessile::{AfterHandler, CommitOutcome, ResponseHeaders, SessionError, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
 /// Body of the 503 answered when the session store is unreachable or too slow.
-pub const UNAVAILABLE_BODY: &str = "session store unavailable";
+pub const UNAVAILABLE_BODY: &str = SessionError::UNAVAILABLE_BODY;
 /// Body of the 500 answered for any other session failure.
-pub const FAILURE_BODY: &str = "session error";
+pub const FAILURE_BODY: &str = SessionError::FAILURE_BODY;
 /// Body of the 500 answered when a handler asks for a session without [`SessionLayer`].
 pub const MISSING_LAYER_BODY: &str = "session layer missing";
 /// Body of the 409 answered by default when the session ended elsewhere (a logout in another
 /// tab, a revocation) before the request's writes reached it: see
 /// [`SessionLayer::on_dropped_write`].
-pub const SESSION_ENDED_BODY: &str = "session ended";
+pub const SESSION_ENDED_BODY: &str = SessionError::SESSION_ENDED_BODY;
 
 /// Adds sessions to every request of the wrapped service.
 ///
@@ -338,23 +338,19 @@ where
                     let session = session
                         .take()
                         .expect("the session is taken once, when the handler is done");
-                    // First, as the one check an untouched request pays for.
-                    if session.finish_unused() {
-                        state.set(State::Done);
-                        return Poll::Ready(Ok(response));
-                    }
-                    if let Some(committed) = session.take_committed() {
-                        // The handler committed and saw the outcome: its response stands.
-                        let mut response = response;
-                        committed.apply_to(response.headers_mut());
-                        state.set(State::Done);
-                        return Poll::Ready(Ok(response));
-                    }
-                    if *manual_commit {
-                        // Not committed: nothing is stored, and no clone can commit later.
-                        session.discard();
-                        state.set(State::Done);
-                        return Poll::Ready(Ok(response));
+                    match session.after_handler(*manual_commit) {
+                        AfterHandler::Nothing => {
+                            state.set(State::Done);
+                            return Poll::Ready(Ok(response));
+                        }
+                        AfterHandler::Committed(committed) => {
+                            // The handler saw the outcome: its response stands.
+                            let mut response = response;
+                            committed.apply_to(response.headers_mut());
+                            state.set(State::Done);
+                            return Poll::Ready(Ok(response));
+                        }
+                        AfterHandler::Commit => {}
                     }
                     let commit: Commit = Box::pin(async move { session.finish().await });
                     let on_dropped_write = on_dropped_write.take();
@@ -419,25 +415,8 @@ fn dropped_write(
 }
 
 fn failure_response(error: &SessionError) -> Response {
-    let status = error_status(error);
-    let body = match status {
-        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE_BODY,
-        StatusCode::CONFLICT => SESSION_ENDED_BODY,
-        _ => FAILURE_BODY,
-    };
+    let (status, body) = error.response();
     plain(status, body)
-}
-
-/// 503 when the store is unreachable or too slow, 409 when the session ended while the
-/// request used it, 500 otherwise.
-fn error_status(error: &SessionError) -> StatusCode {
-    if error.is_unavailable() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else if matches!(error, SessionError::Gone) {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    }
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response {
@@ -552,7 +531,7 @@ impl Error {
 
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
-        error_status(&self.0)
+        self.0.response().0
     }
 }
 

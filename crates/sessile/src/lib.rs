@@ -27,7 +27,9 @@ pub use events::{Event, EventSink, RejectReason, TracingEvents};
 pub use id::{SessionId, StoreKey};
 pub use keys::{Key, KeyError, Keys};
 pub use record::{Deadline, Device, Record, SessionData, SessionSummary};
-pub use request::{CommitOutcome, ResponseHeaders, Session, SessionError, SessionManager};
+pub use request::{
+    AfterHandler, CommitOutcome, ResponseHeaders, Session, SessionError, SessionManager,
+};
 pub use store::{
     BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
 };

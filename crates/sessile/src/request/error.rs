@@ -47,9 +47,40 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    /// Body of the 503 answered when the session store is unreachable or too slow.
+    pub const UNAVAILABLE_BODY: &'static str = "session store unavailable";
+    /// Body of the 409 answered when the session ended elsewhere while the request used it.
+    pub const SESSION_ENDED_BODY: &'static str = "session ended";
+    /// Body of the 500 answered for any other session failure.
+    pub const FAILURE_BODY: &'static str = "session error";
+
     /// Whether the store was unreachable or too slow: the response should be 503.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, SessionError::Store(StoreError::Unavailable(_)))
+    }
+
+    /// The status and short body every adapter answers this error with: 503
+    /// [`UNAVAILABLE_BODY`](Self::UNAVAILABLE_BODY) when the store is unreachable or too slow,
+    /// 409 [`SESSION_ENDED_BODY`](Self::SESSION_ENDED_BODY) when the session ended elsewhere
+    /// while the request used it ([`SessionError::Gone`]), 500
+    /// [`FAILURE_BODY`](Self::FAILURE_BODY) otherwise. The details belong in the log, never in
+    /// the response.
+    ///
+    /// ```
+    /// use sessile::SessionError;
+    /// assert_eq!(SessionError::Gone.response(), (http::StatusCode::CONFLICT, "session ended"));
+    /// ```
+    pub fn response(&self) -> (http::StatusCode, &'static str) {
+        if self.is_unavailable() {
+            (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                Self::UNAVAILABLE_BODY,
+            )
+        } else if matches!(self, SessionError::Gone) {
+            (http::StatusCode::CONFLICT, Self::SESSION_ENDED_BODY)
+        } else {
+            (http::StatusCode::INTERNAL_SERVER_ERROR, Self::FAILURE_BODY)
+        }
     }
 }
 

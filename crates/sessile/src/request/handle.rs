@@ -586,6 +586,41 @@ impl Session {
         }
     }
 
+    /// What an adapter does with the session once the handler has returned, the same for every
+    /// framework: nothing for a session the request never needed (checked first, the one check
+    /// an untouched request pays for), the headers of a handler's own [`Session::commit`], nothing
+    /// in manual-commit mode without one (the session is discarded, so a clone kept in a spawned
+    /// task cannot commit later), or else [`Session::finish`].
+    ///
+    /// ```
+    /// use sessile::{AfterHandler, Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
+    /// let untouched = manager.start(&http::HeaderMap::new(), None);
+    /// assert!(matches!(untouched.after_handler(false), AfterHandler::Nothing));
+    ///
+    /// let written = manager.start(&http::HeaderMap::new(), None);
+    /// written.insert("theme", "dark")?;
+    /// assert!(matches!(written.after_handler(false), AfterHandler::Commit));
+    /// assert!(!written.finish().await?.is_empty()); // the new session's cookie
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn after_handler(&self, manual_commit: bool) -> AfterHandler {
+        if self.finish_unused() {
+            return AfterHandler::Nothing;
+        }
+        if let Some(committed) = self.take_committed() {
+            return AfterHandler::Committed(committed);
+        }
+        if manual_commit {
+            self.discard();
+            return AfterHandler::Nothing;
+        }
+        AfterHandler::Commit
+    }
+
     /// Ends the session without committing it: its changes are dropped, nothing is stored and
     /// no header is sent (increments, which ran in the store at once, stay). Later uses give
     /// [`SessionError::Finished`]. Adapters in manual-commit mode call it when the handler did
@@ -604,6 +639,17 @@ impl Session {
     pub fn discard(&self) {
         *self.state() = Slot::Finished;
     }
+}
+
+/// What [`Session::after_handler`] tells an adapter to do with the handler's response.
+#[derive(Debug)]
+pub enum AfterHandler {
+    /// Send it as it is: there is nothing to store and no session header.
+    Nothing,
+    /// The handler committed and saw the outcome: add these headers, leave the rest alone.
+    Committed(ResponseHeaders),
+    /// Commit with [`Session::finish`], then add its headers (or answer its error).
+    Commit,
 }
 
 impl std::fmt::Debug for Session {

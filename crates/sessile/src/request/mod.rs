@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use error::SessionError;
-pub use handle::Session;
+pub use handle::{AfterHandler, Session};
 pub use manager::{ResponseHeaders, SessionManager};
 pub use outcome::CommitOutcome;
 
