@@ -12,8 +12,8 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use sessile::csrf::Guard;
 use sessile::testkit::adapter_cases::{
-    issued_cookie, session_cookie_changes, store_key_of, Contract, CookieChange, TestApp,
-    COOKIE_NAME,
+    chunked_form_post, issued_cookie, session_cookie_changes, store_key_of, Contract, CookieChange,
+    TestApp, COOKIE_NAME,
 };
 use sessile::testkit::CountingStore;
 use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds, Store};
@@ -339,4 +339,18 @@ async fn csrf_without_the_session_middleware_unsafe_requests_fail_loudly() {
         response.text().await.unwrap(),
         sessile_actix::MISSING_MIDDLEWARE_BODY
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_a_chunked_form_is_bounded_too() {
+    let server = csrf_server(Guard::new().with_body_limit(1024));
+    let (token, cookie) = server.token(None).await;
+    let cookie = format!("{COOKIE_NAME}={cookie}");
+    let field = format!("_csrf={token}&a=");
+    let filler = vec![b'a'; 600];
+    let chunks: [&[u8]; 3] = [field.as_bytes(), &filler, &filler];
+    let status = chunked_form_post(server.address, "/form", &cookie, &chunks).await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    let status = chunked_form_post(server.address, "/form", &cookie, &chunks[..2]).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
 }

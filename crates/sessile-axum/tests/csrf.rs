@@ -1,17 +1,15 @@
 //! CsrfLayer over real HTTP on loopback: tokens from pages, header and form-field submissions,
 //! cross-session tokens, oversized bodies, exemptions and the Node-compatible scheme.
 
-use std::net::SocketAddr;
-
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use sessile::csrf::{node, Csrf};
+use sessile::testkit::adapter_cases::chunked_form_post;
 use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 use sessile_axum::csrf::{CsrfLayer, CsrfToken, REJECTED_BODY, TOO_LARGE_BODY};
 use sessile_axum::{Error, Session, SessionLayer, MISSING_LAYER_BODY};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -275,45 +273,23 @@ async fn an_oversized_form_body_is_refused_with_413() {
     assert_eq!(response.text().await.unwrap(), TOO_LARGE_BODY);
 }
 
-/// Sends a chunked form (no Content-Length) over a raw connection; returns the status line.
-async fn chunked_post(address: SocketAddr, cookie: &str, chunks: &[&[u8]]) -> String {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "POST /form HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nContent-Type: {FORM}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    for chunk in chunks {
-        stream
-            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-            .await
-            .unwrap();
-        stream.write_all(chunk).await.unwrap();
-        stream.write_all(b"\r\n").await.unwrap();
-    }
-    stream.write_all(b"0\r\n\r\n").await.unwrap();
-    let mut response = Vec::new();
-    // The server may answer and close before reading every chunk; what it sent is enough.
-    let _ = stream.read_to_end(&mut response).await;
-    let response = String::from_utf8_lossy(&response).into_owned();
-    response.lines().next().unwrap_or_default().to_owned()
-}
-
 #[tokio::test]
 async fn a_chunked_form_is_bounded_too() {
     let server = TestServer::start(app(CsrfLayer::new().with_body_limit(1024))).await;
     let (token, cookie) = server.page().await;
     let field = format!("_csrf={token}&a=");
     let filler = vec![b'a'; 600];
-    let status = chunked_post(
+    let status = chunked_form_post(
         server.server.address(),
+        "/form",
         &cookie,
         &[field.as_bytes(), &filler, &filler],
     )
     .await;
     assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
-    let status = chunked_post(
+    let status = chunked_form_post(
         server.server.address(),
+        "/form",
         &cookie,
         &[field.as_bytes(), &filler],
     )

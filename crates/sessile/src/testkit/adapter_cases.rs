@@ -234,6 +234,44 @@ pub fn issued_cookie(response: &Response) -> String {
     }
 }
 
+/// POSTs `chunks` to `path` as a chunked urlencoded form with `cookie` as the whole `Cookie`
+/// header, over a raw connection (HTTP clients send a known length when they can), and returns
+/// the response's status line.
+///
+/// # Panics
+///
+/// If the server cannot be reached or the request cannot be written.
+pub async fn chunked_form_post(
+    address: SocketAddr,
+    path: &str,
+    cookie: &str,
+    chunks: &[&[u8]],
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in chunks {
+        stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        stream.write_all(chunk).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut response = Vec::new();
+    // The server may answer and close before reading every chunk; what it sent is enough.
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
 /// The store key of a signed id cookie's value (`<id>.<signature>`).
 ///
 /// # Panics
