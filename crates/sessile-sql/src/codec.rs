@@ -64,7 +64,8 @@ pub(crate) fn lookup_row<R>(
 }
 
 impl SessionRow {
-    /// [`lookup_row`] for the common row shape.
+    /// [`lookup_row`] for the common row shape (MySQL reads its own).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn lookup(row: Option<Self>, now: Timestamp) -> Result<Lookup, StoreError> {
         lookup_row(
             row,

@@ -23,8 +23,12 @@ use sqlx::{Connection, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 pub(crate) use self::delta::MYSQL_JSON;
 use self::delta::{json_path, key_in_place_possible};
-pub(crate) use self::error::{error_number, is_deadlock, to_store_error, ER_DUP_ENTRY};
+pub(crate) use self::error::{error_number, to_store_error};
+// The Sequelize tables share the driver's plumbing.
+#[cfg(feature = "sequelize")]
+pub(crate) use self::error::{is_deadlock, ER_DUP_ENTRY};
 use self::error::{is_duplicate_key, mysql_unavailable, retry_on_deadlock, ER_DATA_OUT_OF_RANGE};
+#[cfg(feature = "sequelize")]
 pub(crate) use self::options::connect_pool;
 pub use self::options::MySqlStoreOptions;
 use self::options::DEFAULT_TABLE;

@@ -28,6 +28,7 @@ use self::batch::{run_batch, BATCH_TURNS, MAX_BATCH};
 pub(crate) use self::delta::Delta;
 use self::error::postgres_unavailable;
 pub(crate) use self::error::{is_deadlock, is_unique_violation, to_store_error};
+#[cfg(feature = "sequelize")]
 pub(crate) use self::options::connect_pool;
 pub use self::options::PostgresStoreOptions;
 use self::options::DEFAULT_TABLE;

@@ -415,6 +415,7 @@ pub(crate) use row_operations;
 /// `SELECT ... FOR UPDATE` of `fetch` holds the row), the row read with a numeric `expires`
 /// (the Express dates come back as milliseconds from the dialect's `EXPRESS_EXPIRES`), a
 /// delete on the pool, and closing it.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 macro_rules! server_operations {
     ($database:ty, $pool:ty) => {
         #[derive(Debug)]
@@ -452,6 +453,7 @@ macro_rules! server_operations {
     };
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) use server_operations;
 
 impl SequelizeStore {
