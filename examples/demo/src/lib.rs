@@ -347,3 +347,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeExample;
+
+/// `docs/moving-from-actix-session.md`, compiled as a doctest so its examples cannot drift from the API.
+#[doc = include_str!("../../../docs/moving-from-actix-session.md")]
+#[cfg(doctest)]
+pub struct MovingFromActixSessionGuide;
