@@ -18,66 +18,14 @@ else
 fi
 [[ -x "$bin" ]] || { echo "FAIL: no demo binary at $bin" >&2; exit 1; }
 
-work=$(mktemp -d)
-server_pid=""
-stop_server() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid"
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-}
-trap 'stop_server; rm -rf "$work"' EXIT
+source scripts/smoke-lib.sh
 
-fail() {
-    echo "FAIL: $*" >&2
-    if [[ -f "$work/server.log" ]]; then
-        echo "--- server log ---" >&2
-        cat "$work/server.log" >&2
-    fi
-    exit 1
-}
-
-base=""
 start_server() {
     : >"$work/server.log"
     PORT=0 SESSILE_DB="$work/demo.sqlite" RUST_LOG=info NO_COLOR=1 \
         "$bin" >>"$work/server.log" 2>&1 &
     server_pid=$!
-    # Readiness poll (not a pass/fail timing check): the server logs its address once listening.
-    for _ in $(seq 1 200); do
-        base=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/server.log" | head -n 1 || true)
-        [[ -n "$base" ]] && return 0
-        kill -0 "$server_pid" 2>/dev/null || fail "the demo exited during startup"
-        sleep 0.1
-    done
-    fail "the demo did not report its address"
-}
-
-jar="$work/cookies.txt"
-body="$work/body"
-
-# request METHOD PATH EXPECTED_STATUS [curl args...]: the body lands in $body.
-request() {
-    local method=$1 path=$2 expected=$3
-    shift 3
-    local status
-    status=$(curl -sS -o "$body" -w '%{http_code}' -X "$method" -b "$jar" -c "$jar" \
-        -A 'curl/8 (Linux)' "$@" "$base$path") || fail "$method $path: curl failed"
-    [[ "$status" == "$expected" ]] ||
-        fail "$method $path: status $status, expected $expected; body: $(cat "$body")"
-}
-
-expect_body() {
-    local label=$1
-    shift
-    for fragment in "$@"; do
-        grep -qF -- "$fragment" "$body" || fail "$label: body lacks '$fragment': $(cat "$body")"
-    done
-}
-
-session_cookie() {
-    awk '$6 == "id" { print $7 }' "$jar"
+    wait_for_address demo
 }
 
 start_server
