@@ -53,7 +53,8 @@ async fn login(
     }
     // Loading first turns a stale cookie into a fresh session instead of an update of nothing.
     session.user().await?;
-    session.rotate_id(); // against session fixation
+    // A new signed-in user gets a new session id and CSRF secret at commit
+    // (`ConfigBuilder::rotate_on_sign_in`, on by default): no id planted before sign-in survives it.
     session.set_user(Some(user));
     Ok(HttpResponse::Ok().body(format!("signed in as {user}")))
 }
