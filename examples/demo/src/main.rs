@@ -60,7 +60,11 @@ async fn run() -> Result<(), BoxError> {
          without Secure); keep the default (Secure, __Host-id) behind HTTPS"
     );
     let ids = SignedIds::new(keys).with_cookie(CookieConfig::builder().secure(false).build()?);
-    let manager = SessionManager::new(store.clone(), ids, Config::default());
+    // The devices list shows each session's IP address, so two browsers of the same kind can
+    // be told apart; sessile keeps no address unless the app opts in like this.
+    let config = Config::builder().record_ip(true).build()?;
+    tracing::info!("client IP addresses are kept with each session for the devices list");
+    let manager = SessionManager::new(store.clone(), ids, config);
 
     // Cleanup logs and backs off on store errors; it never ends the process.
     let _cleanup = Cleanup::new(store).every(CLEANUP_INTERVAL).spawn();

@@ -51,16 +51,50 @@ impl TestServer {
             .unwrap()
     }
 
+    /// A CSRF token for the session of `cookie`, and the cookie of the session it belongs to
+    /// (a new one when the request had none).
+    async fn csrf(&self, cookie: Option<&str>) -> (String, String) {
+        let response = self.get("/api/csrf", cookie).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET /api/csrf");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let cookie = match session_cookie(&response) {
+            Some(CookieChange::Set(value)) => value,
+            Some(CookieChange::Removed) => panic!("GET /api/csrf removed the cookie"),
+            None => cookie
+                .expect("GET /api/csrf without a session must create one")
+                .to_owned(),
+        };
+        let body: Value = response.json().await.unwrap();
+        (body["token"].as_str().unwrap().to_owned(), cookie)
+    }
+
+    /// POST with a fresh token of the cookie's session in `x-csrf-token`.
     async fn post(&self, path: &str, cookie: Option<&str>) -> Response {
-        self.request(reqwest::Method::POST, path, cookie)
+        let (token, cookie) = self.csrf(cookie).await;
+        self.request(reqwest::Method::POST, path, Some(&cookie))
+            .header("x-csrf-token", token)
             .send()
             .await
             .unwrap()
     }
 
+    /// POST with `token` in `x-csrf-token` (or none), as a client that kept an old token would.
+    async fn post_with_token(&self, path: &str, cookie: &str, token: Option<&str>) -> Response {
+        let request = self.request(reqwest::Method::POST, path, Some(cookie));
+        let request = match token {
+            Some(token) => request.header("x-csrf-token", token),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    /// POST a form with a fresh token of the cookie's session in its `_csrf` field.
     async fn post_form(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Response {
-        self.request(reqwest::Method::POST, path, cookie)
-            .form(form)
+        let (token, cookie) = self.csrf(cookie).await;
+        let mut fields = form.to_vec();
+        fields.push(("_csrf", &token));
+        self.request(reqwest::Method::POST, path, Some(&cookie))
+            .form(&fields)
             .send()
             .await
             .unwrap()
@@ -233,7 +267,15 @@ async fn walk(server: &TestServer) {
 
     let logout = server.post("/logout", Some(&cookie)).await;
     assert_see_home(&logout);
-    assert_eq!(session_cookie(&logout), Some(CookieChange::Removed));
+    // The session ends; a new, empty one carries the "You signed out." message to the page.
+    match session_cookie(&logout) {
+        Some(CookieChange::Set(value)) => {
+            assert_ne!(value, cookie);
+            let after = server.json("/api/session", Some(&value)).await;
+            assert_eq!(after, json!({"user": null, "data": {}}));
+        }
+        other => panic!("logout must replace the cookie, got {other:?}"),
+    }
 
     let after = server.get("/api/session", Some(&cookie)).await;
     assert_eq!(session_cookie(&after), Some(CookieChange::Removed));
@@ -255,32 +297,57 @@ async fn the_demo_walk_in_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_rotates_the_id_and_replaces_a_stale_cookie() {
+async fn sign_in_starts_clean_with_a_new_id_and_csrf_secret() {
     let (server, _store, _db) = sqlite_server().await;
-    let anonymous = {
-        let response = server.post("/api/count", None).await;
-        match session_cookie(&response) {
-            Some(CookieChange::Set(value)) => value,
-            other => panic!("a first count creates a session, got {other:?}"),
-        }
-    };
+    let (anonymous_token, anonymous) = server.csrf(None).await;
+    let count = server
+        .post_with_token("/api/count", &anonymous, Some(&anonymous_token))
+        .await;
+    assert_eq!(count.status(), StatusCode::OK);
+
     let signed_in = server.login("bob", Some(&anonymous)).await;
     assert_ne!(signed_in, anonymous, "sign-in must issue a new id");
     let session = server.json("/api/session", Some(&signed_in)).await;
     assert_eq!(
         session,
-        json!({"user": "bob", "data": {"count": 1}}),
-        "data survives rotation"
+        json!({"user": "bob", "data": {}}),
+        "nothing of the anonymous session reaches the signed-in user"
     );
     let old = server.json("/api/session", Some(&anonymous)).await;
     assert_eq!(old["user"], Value::Null, "the pre-login id is dead");
+    let stale = server
+        .post_with_token("/api/count", &signed_in, Some(&anonymous_token))
+        .await;
+    assert_eq!(
+        stale.status(),
+        StatusCode::FORBIDDEN,
+        "a token from before sign-in must not work after it"
+    );
 
-    let logout = server.post("/logout", Some(&signed_in)).await;
+    // Signing in over another user's session takes none of their data.
+    let bobs_count = server.post("/api/count", Some(&signed_in)).await;
+    assert_eq!(bobs_count.status(), StatusCode::OK);
+    let mallory = server.login("mallory", Some(&signed_in)).await;
+    assert_eq!(
+        server.json("/api/session", Some(&mallory)).await,
+        json!({"user": "mallory", "data": {}})
+    );
+    assert_eq!(
+        server
+            .json("/api/sessions", Some(&mallory))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let logout = server.post("/logout", Some(&mallory)).await;
     assert_see_home(&logout);
     // Signing in again with the dead cookie starts a fresh session rather than failing.
-    let again = server.login("bob", Some(&signed_in)).await;
+    let again = server.login("mallory", Some(&mallory)).await;
     let session = server.json("/api/session", Some(&again)).await;
-    assert_eq!(session, json!({"user": "bob", "data": {}}));
+    assert_eq!(session, json!({"user": "mallory", "data": {}}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,35 +459,281 @@ async fn the_pages_escape_user_text() {
         "{page}"
     );
     assert!(
-        page.contains("<strong>1</strong>"),
+        page.contains(r#"id="count">1<"#),
         "the counter shows 1: {page}"
     );
-    assert!(page.contains("(this one)"), "{page}");
-    for action in [
-        "/count",
-        "/sessions/revoke",
-        "/sessions/revoke-others",
-        "/logout",
-    ] {
+    assert!(page.contains("This device"), "{page}");
+    for action in ["/count", "/sessions/revoke", "/logout"] {
         assert!(
             page.contains(&format!(r#"action="{action}""#)),
             "{action}: {page}"
         );
     }
+    assert_eq!(
+        page.matches(r#"method="post""#).count(),
+        page.matches(r#"name="_csrf""#).count(),
+        "every form that changes something carries a CSRF token: {page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_sign_in_names_are_refused() {
-    let (server, store) = memory_server().await;
+    let (server, _store) = memory_server().await;
+    let (_, visitor) = server.csrf(None).await;
     for name in ["", "   ", &"x".repeat(65)] {
-        let response = server.post_form("/login", None, &[("user", name)]).await;
+        let response = server
+            .post_form("/login", Some(&visitor), &[("user", name)])
+            .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
         assert_eq!(session_cookie(&response), None);
+        let page = response.text().await.unwrap();
+        assert!(page.contains(r#"class="flash problem""#), "{page}");
+        assert!(
+            page.contains(r#"action="/login""#),
+            "the form is shown again: {page}"
+        );
     }
-    let now = sessile::Timestamp::from_millis(i64::MAX / 2);
     assert_eq!(
-        store.delete_expired(now, 1000).await.unwrap(),
-        0,
-        "no session was created"
+        server.json("/api/session", Some(&visitor)).await,
+        json!({"user": null, "data": {}}),
+        "the visitor is still signed out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_requests_need_a_token_of_their_own_session() {
+    let (server, _store) = memory_server().await;
+    let victim = server.login("victim", None).await;
+    let attacker = server.login("attacker", None).await;
+    let (attackers_token, _) = server.csrf(Some(&attacker)).await;
+
+    for path in ["/api/count", "/count", "/sessions/revoke-others", "/logout"] {
+        for token in [None, Some("forged"), Some(attackers_token.as_str())] {
+            let response = server.post_with_token(path, &victim, token).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path} {token:?}");
+            assert_eq!(session_cookie(&response), None, "{path} {token:?}");
+        }
+    }
+    // A form without its `_csrf` field is refused too, with a page saying what happened.
+    let form = server
+        .request(reqwest::Method::POST, "/login", Some(&victim))
+        .form(&[("user", "mallory")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::FORBIDDEN);
+    let page = form.text().await.unwrap();
+    assert!(page.contains("<h1>This form has expired</h1>"), "{page}");
+    // The API keeps the library's plain answer.
+    let api = server.post_with_token("/api/count", &victim, None).await;
+    assert_eq!(api.text().await.unwrap(), sessile_axum::csrf::REJECTED_BODY);
+
+    assert_eq!(
+        server.json("/api/session", Some(&victim)).await,
+        json!({"user": "victim", "data": {}}),
+        "nothing reached the victim's session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_requests_from_another_origin_are_refused_even_with_a_valid_token() {
+    let (server, _store) = memory_server().await;
+    let victim = server.login("victim", None).await;
+    let own_origin = server.server.url("/").trim_end_matches('/').to_owned();
+    let refused: [(&str, &str); 5] = [
+        ("sec-fetch-site", "same-site"),
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "http://127.0.0.1:1"),
+        ("origin", "http://localhost:1"),
+        ("origin", "null"),
+    ];
+    for (name, value) in refused {
+        let (token, _) = server.csrf(Some(&victim)).await;
+        let response = server
+            .request(reqwest::Method::POST, "/count", Some(&victim))
+            .header("x-csrf-token", token)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert_eq!(session_cookie(&response), None);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("<h1>Request refused</h1>"), "{page}");
+    }
+    let (token, _) = server.csrf(Some(&victim)).await;
+    let same_origin = server
+        .request(reqwest::Method::POST, "/api/count", Some(&victim))
+        .header("x-csrf-token", token)
+        .header("origin", &own_origin)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::OK);
+    assert_eq!(
+        same_origin.json::<Value>().await.unwrap(),
+        json!({"count": 1})
+    );
+}
+
+/// GET / for `cookie` and its HTML.
+async fn home_page(server: &TestServer, cookie: &str) -> String {
+    let response = server.get("/", Some(cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_leaves_a_message_for_the_next_page() {
+    let (server, _store) = memory_server().await;
+    let laptop = server.login("erin", None).await;
+    let page = home_page(&server, &laptop).await;
+    assert!(page.contains("Signed in as erin."), "{page}");
+    let page = home_page(&server, &laptop).await;
+    assert!(!page.contains("Signed in as erin."), "shown once: {page}");
+
+    assert_see_home(&server.post_form("/count", Some(&laptop), &[]).await);
+    let page = home_page(&server, &laptop).await;
+    assert!(page.contains("Counted: you have clicked 1 time."), "{page}");
+
+    let phone = server.login("erin", None).await;
+    let phone_key = server.json("/api/sessions", Some(&phone)).await[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoke = server
+        .post_form("/sessions/revoke", Some(&laptop), &[("key", &phone_key)])
+        .await;
+    assert_see_home(&revoke);
+    let page = home_page(&server, &laptop).await;
+    assert!(page.contains("Signed out Firefox on Linux."), "{page}");
+
+    server.login("erin", None).await;
+    server.login("erin", None).await;
+    assert_see_home(
+        &server
+            .post_form("/sessions/revoke-others", Some(&laptop), &[])
+            .await,
+    );
+    let page = home_page(&server, &laptop).await;
+    assert!(page.contains("Signed out 2 other sessions."), "{page}");
+    assert!(
+        page.contains("This is the only browser where you are signed in."),
+        "{page}"
+    );
+
+    let logout = server.post_form("/logout", Some(&laptop), &[]).await;
+    let Some(CookieChange::Set(visitor)) = session_cookie(&logout) else {
+        panic!("logout must replace the cookie");
+    };
+    let page = home_page(&server, &visitor).await;
+    assert!(page.contains("You signed out."), "{page}");
+    assert!(page.contains(r#"action="/login""#), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_this_very_session_asks_first() {
+    let (server, _store) = memory_server().await;
+    let cookie = server.login("frank", None).await;
+    let key = server.json("/api/sessions", Some(&cookie)).await[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = home_page(&server, &cookie).await;
+    assert!(
+        page.contains(r#"<form method="get" action="/sessions/revoke">"#),
+        "this device's row asks on a page of its own: {page}"
+    );
+
+    let unconfirmed = server
+        .post_form("/sessions/revoke", Some(&cookie), &[("key", &key)])
+        .await;
+    assert_eq!(unconfirmed.status(), StatusCode::SEE_OTHER);
+    let confirm_url = format!("/sessions/revoke?key={key}");
+    assert_eq!(unconfirmed.headers()[LOCATION], confirm_url.as_str());
+    assert_eq!(
+        server.json("/api/session", Some(&cookie)).await["user"],
+        "frank"
+    );
+
+    let confirm = server.get(&confirm_url, Some(&cookie)).await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    let page = confirm.text().await.unwrap();
+    assert!(page.contains("<h1>Sign out of this device?</h1>"), "{page}");
+    assert!(page.contains(r#"name="confirm" value="yes""#), "{page}");
+    assert!(page.contains(r#"<a href="/">Cancel"#), "{page}");
+
+    let confirmed = server
+        .post_form(
+            "/sessions/revoke",
+            Some(&cookie),
+            &[("key", &key), ("confirm", "yes")],
+        )
+        .await;
+    assert_see_home(&confirmed);
+    assert_eq!(
+        server.json("/api/session", Some(&cookie)).await["user"],
+        Value::Null
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_pages_with_a_heading_and_a_way_back() {
+    let (server, _store) = memory_server().await;
+    let not_found = server.get("/no-such-page", None).await;
+    assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
+    assert!(not_found.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = not_found.text().await.unwrap();
+    assert!(page.contains("<h1>Page not found</h1>"), "{page}");
+    assert!(page.contains(r#"href="/">Back to the demo"#), "{page}");
+
+    let wrong_method = server.get("/logout", None).await;
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+    let page = wrong_method.text().await.unwrap();
+    assert!(
+        page.contains("<h1>This page can&#39;t be opened that way</h1>"),
+        "{page}"
+    );
+    assert!(page.contains(r#"href="/">Back to the demo"#), "{page}");
+
+    let cookie = server.login("grace", None).await;
+    let garbage = server
+        .post_form("/sessions/revoke", Some(&cookie), &[("key", "not-a-key")])
+        .await;
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    let page = garbage.text().await.unwrap();
+    assert!(
+        page.contains("<h1>That is not one of your sessions</h1>"),
+        "{page}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stylesheet_and_the_icon_are_served() {
+    let (server, _store) = memory_server().await;
+    for (path, content_type) in [
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/favicon.svg", "image/svg+xml"),
+        ("/favicon.ico", "image/svg+xml"),
+    ] {
+        let response = server.get(path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        assert_eq!(session_cookie(&response), None, "{path} needs no session");
+        assert!(!response.text().await.unwrap().is_empty(), "{path}");
+    }
+    let page = server.get("/", None).await.text().await.unwrap();
+    assert!(
+        page.contains(r#"<link rel="icon" href="/favicon.svg""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<link rel="stylesheet" href="/style.css">"#),
+        "{page}"
     );
 }
