@@ -52,14 +52,14 @@ fn explain(status: StatusCode, cross_origin: bool) -> (&'static str, &'static st
         ),
         StatusCode::FORBIDDEN => (
             "This form has expired",
-            "The form was sent without a valid security token, usually because the page \
-             was opened before you signed in or out. Nothing was changed: go back to the demo \
-             and try again.",
+            "The page this form came from was opened before you signed in or out, so the form \
+             no longer works. Nothing was changed: go back to the demo and try again.",
         ),
         StatusCode::NOT_FOUND => ("Page not found", "There is nothing at this address."),
         StatusCode::METHOD_NOT_ALLOWED => (
             "This page can't be opened that way",
-            "This address only answers the demo's buttons, not a link or a reload.",
+            "This address is only used by the demo's buttons: it cannot be opened from a link, \
+             a bookmark or the address bar.",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "That form was too large",

@@ -47,7 +47,7 @@ mod sessions;
 use std::time::SystemTime;
 
 use axum::extract::{Form, Query};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -278,10 +278,21 @@ async fn api_sessions(session: Session) -> Result<Json<Vec<SessionRow>>, Error> 
     Ok(Json(session_rows(&session).await?))
 }
 
-async fn home(session: Session, CsrfToken(token): CsrfToken) -> Result<Response, Error> {
-    let message: Option<String> = session.get(FLASH_KEY).await?;
+/// Shown to a browser whose session ended without it signing out: revoked from another
+/// device, expired, or signed with a key the server no longer has.
+const SESSION_ENDED: &str = "You are signed out: this browser's session was ended from another \
+     device, or after a while without activity.";
+
+async fn home(
+    session: Session,
+    CsrfToken(token): CsrfToken,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let mut message: Option<String> = session.get(FLASH_KEY).await?;
     if message.is_some() {
         session.remove(FLASH_KEY);
+    } else if presented_session_cookie(&headers) && session.is_new().await? {
+        message = Some(SESSION_ENDED.to_owned());
     }
     let html = match session.user().await? {
         None => pages::signed_out(&token, message.as_deref(), None, ""),
@@ -292,6 +303,22 @@ async fn home(session: Session, CsrfToken(token): CsrfToken) -> Result<Response,
         }
     };
     Ok(private_page(StatusCode::OK, html))
+}
+
+/// Whether the request carried a session cookie: the demo's `id` (its cookie is not Secure, see
+/// the binary) or the default `__Host-id`.
+fn presented_session_cookie(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .any(|pair| {
+            matches!(
+                pair.split('=').next().map(str::trim),
+                Some("id" | "__Host-id")
+            )
+        })
 }
 
 /// The README's examples (axum, actix-web, the stores), compiled as a doctest so it cannot drift from the API.

@@ -185,7 +185,7 @@ fn session_details(row: &SessionRow, now: Timestamp) -> String {
     let _ = writeln!(
         html,
         r#"<p class="meta">Signed in {}</p>"#,
-        format_time(row.created_at)
+        day_and_time(now, row.created_at)
     );
     let _ = writeln!(
         html,
@@ -253,6 +253,15 @@ pub(crate) fn device_name(device: &Device) -> String {
         .user_agent
         .clone()
         .unwrap_or_else(|| "An unknown browser".to_owned())
+}
+
+/// "today at 10:04:31 UTC", or the full date and time on another day.
+fn day_and_time(now: Timestamp, then: Timestamp) -> String {
+    let (now_text, then_text) = (format_time(now), format_time(then));
+    match (now_text.split_once(' '), then_text.split_once(' ')) {
+        (Some((today, _)), Some((day, time))) if today == day => format!("today at {time}"),
+        _ => then_text,
+    }
 }
 
 /// How long ago `then` was, in words.
@@ -334,6 +343,15 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn today_is_said_so() {
+        let noon = Timestamp::from_millis(1_709_208_000_000); // 2024-02-29 12:00:00 UTC
+        let morning = Timestamp::from_millis(1_709_208_000_000 - 3 * 3_600_000);
+        let yesterday = Timestamp::from_millis(1_709_208_000_000 - 13 * 3_600_000);
+        assert_eq!(day_and_time(noon, morning), "today at 09:00:00 UTC");
+        assert_eq!(day_and_time(noon, yesterday), "2024-02-28 23:00:00 UTC");
+    }
 
     #[test]
     fn ago_speaks_in_words() {

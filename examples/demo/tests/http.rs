@@ -608,6 +608,11 @@ async fn every_action_leaves_a_message_for_the_next_page() {
     assert_see_home(&revoke);
     let page = home_page(&server, &laptop).await;
     assert!(page.contains("Signed out Firefox on Linux."), "{page}");
+    let page = home_page(&server, &phone).await;
+    assert!(
+        page.contains("You are signed out: this browser&#39;s session was ended"),
+        "the revoked device is told why: {page}"
+    );
 
     server.login("erin", None).await;
     server.login("erin", None).await;
