@@ -119,6 +119,14 @@ const DELETE_IF_USER: &str = include_str!("lua/delete_if_user.lua");
 /// `{removed (0/1), had_user, user, absolute deadline of a live hash}`.
 const DELETE_IF_EXPIRED: &str = include_str!("lua/delete_if_expired.lua");
 
+/// `KEYS[1]` = expiry index; `ARGV[3]` = the score of the last entry returned ('' at the start),
+/// `ARGV[4]` = its member, `ARGV[5]` = limit. Returns up to `limit` entries after that one in
+/// (score, member) order, as a flat list of member, score. Reading by position after a
+/// (score, member) pair rather than by offset means entries removed between two pages never
+/// shift an entry past the scan; entries of equal score (sessions created in the same
+/// millisecond) are walked inside the script, atomically.
+const SCAN_EXPIRY: &str = include_str!("lua/scan_expiry.lua");
+
 /// The compiled scripts (their SHA1 digests are computed once, at first use).
 pub(crate) struct Scripts {
     pub create: Script,
@@ -133,6 +141,7 @@ pub(crate) struct Scripts {
     pub delete_if_unchanged: Script,
     pub delete_if_user: Script,
     pub delete_if_expired: Script,
+    pub scan_expiry: Script,
 }
 
 /// One script: the common arguments, the helpers it calls (in dependency order), then its body.
@@ -168,11 +177,12 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         delete_if_unchanged: compose(&[], DELETE_IF_UNCHANGED),
         delete_if_user: compose(&[], DELETE_IF_USER),
         delete_if_expired: compose(&[DEADLINES], DELETE_IF_EXPIRED),
+        scan_expiry: compose(&[], SCAN_EXPIRY),
     }
 });
 
 /// Every script, for loading them ahead of the first call.
-pub(crate) fn all() -> [&'static Script; 12] {
+pub(crate) fn all() -> [&'static Script; 13] {
     let s = &*SCRIPTS;
     [
         &s.create,
@@ -187,5 +197,6 @@ pub(crate) fn all() -> [&'static Script; 12] {
         &s.delete_if_unchanged,
         &s.delete_if_user,
         &s.delete_if_expired,
+        &s.scan_expiry,
     ]
 }

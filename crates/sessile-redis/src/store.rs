@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
-use sessile::store::Lookup;
+use sessile::store::{Lookup, ScanPage, ScannedSession};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -521,6 +521,68 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// One page of [`Store::scan`]: entries of the expiry index after the cursor's
+    /// (score, member), then each entry's hash; entries whose hash Redis already dropped are
+    /// skipped.
+    async fn scan_page(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let (after_score, after_member) = match cursor {
+            None => ("", ""),
+            Some(text) => text.split_once(':').ok_or_else(|| {
+                StoreError::Backend(format!("not a Redis scan cursor: {text:?}").into())
+            })?,
+        };
+        let limit = limit.clamp(1, 10_000);
+        let entries: Vec<(String, String)> = self
+            .script(
+                &SCRIPTS.scan_expiry,
+                &[&self.names.expiry_index()],
+                &[after_score, after_member, &limit.to_string()],
+            )
+            .await
+            .map_err(store_error)?;
+        let next = (entries.len() >= limit as usize)
+            .then(|| {
+                entries
+                    .last()
+                    .map(|(member, score)| format!("{score}:{member}"))
+            })
+            .flatten();
+        let reads = entries.iter().map(|(member, _)| async move {
+            let mut hmget = Cmd::new();
+            hmget
+                .arg("HMGET")
+                .arg(self.names.session_of_member(member))
+                .arg(&SUMMARY_FIELDS[..]);
+            self.query::<Vec<Option<Vec<u8>>>>(&hmget).await
+        });
+        let mut sessions = Vec::new();
+        for ((member, _), read) in entries.iter().zip(join_all(reads).await) {
+            let read = read.map_err(store_error)?;
+            let Some(key) = StoreKey::from_hex(member) else {
+                continue;
+            };
+            match layout::summary_fields(read) {
+                Ok(Some(fields)) => sessions.push(ScannedSession::new(
+                    SessionSummary::new(
+                        key,
+                        fields.created_at,
+                        fields.last_seen,
+                        fields.expires_at,
+                        fields.device,
+                    ),
+                    fields.user,
+                )),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(session = %key.log_tag(), %error, "skipping a corrupt session in a scan");
+                }
+            }
+        }
+        Ok(ScanPage::new(sessions, next))
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
@@ -759,6 +821,15 @@ impl Store for RedisStore {
             Ok(count)
         })
         .await
+    }
+
+    /// The expiry index in (absolute deadline, key) order, the cursor being the last entry's
+    /// score and member. Redis drops a hash at its deadline, so a scan reports the sessions
+    /// Redis still holds; one touched or written meanwhile keeps its entry, and so its place.
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        tokio::time::timeout(self.timeout, self.scan_page(cursor, limit))
+            .await
+            .map_err(|_| timed_out(self.timeout, "scan"))?
     }
 
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {

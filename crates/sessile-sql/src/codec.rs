@@ -1,7 +1,7 @@
 //! How records map onto SQL columns, independent of the dialect: JSON text for the data and the
 //! device, 32-byte blobs for keys, Unix milliseconds for times.
 
-use sessile::store::Lookup;
+use sessile::store::{Lookup, ScanPage, ScannedSession};
 use sessile::{
     Deadline, Device, Record, SessionData, SessionSummary, StoreError, StoreKey, Timestamp,
     UpdateOutcome,
@@ -140,6 +140,76 @@ pub(crate) fn decode_summaries<Device>(
         }
     }
     sessions
+}
+
+/// The columns of one row of a scan: key, user, `created_at`, `last_seen`, `expires_at` (Unix
+/// milliseconds) and the device, user and device as the driver returns them.
+pub(crate) type ScanRow<User, Device> = (Vec<u8>, Option<User>, i64, i64, i64, Device);
+
+/// How many rows one scan page asks for at most: a page is one statement, and its rows are
+/// summaries without data, so this bounds the memory a page holds.
+const MAX_SCAN_PAGE: u32 = 10_000;
+
+/// The bounds of a scan page in key order: the key after which it starts (the empty key before
+/// the first page) and how many rows it reads.
+pub(crate) fn scan_bounds(cursor: Option<&str>, limit: u32) -> Result<(Vec<u8>, u32), StoreError> {
+    let after = match cursor {
+        None => Vec::new(),
+        Some(text) => unhex(text).ok_or_else(|| {
+            StoreError::Backend(format!("not a SQL store scan cursor: {text:?}").into())
+        })?,
+    };
+    Ok((after, limit.clamp(1, MAX_SCAN_PAGE)))
+}
+
+/// A scan page from its rows (read in key order, `limit` at most): undecodable rows are left
+/// out with a warning, as in a user listing, and a full page names its last key as the next
+/// page's cursor.
+pub(crate) fn decode_scan<User, Device>(
+    rows: Vec<ScanRow<User, Device>>,
+    limit: u32,
+    user_text: fn(User) -> Result<String, StoreError>,
+    device_text: fn(Device) -> Result<String, StoreError>,
+) -> ScanPage {
+    let next = (rows.len() >= limit as usize)
+        .then(|| rows.last().map(|row| hex(&row.0)))
+        .flatten();
+    let mut sessions = Vec::with_capacity(rows.len());
+    for (key, user, created_at, last_seen, expires_at, device) in rows {
+        let session = decode_key(&key).and_then(|key| {
+            let summary = SessionSummary::new(
+                key,
+                Timestamp::from_millis(created_at),
+                Timestamp::from_millis(last_seen),
+                Timestamp::from_millis(expires_at),
+                decode_device(&device_text(device)?)?,
+            );
+            Ok(ScannedSession::new(
+                summary,
+                user.map(user_text).transpose()?,
+            ))
+        });
+        match session {
+            Ok(session) => sessions.push(session),
+            Err(error) => tracing::warn!(%error, "skipping an undecodable session row in a scan"),
+        }
+    }
+    ScanPage::new(sessions, next)
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).ok())
+        .collect()
+}
+
+/// Lower-case hex of a key column, whatever its length (a corrupt key still moves the cursor).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Binds a new record's columns, in every dialect's `INSERT` order: key, data, user,

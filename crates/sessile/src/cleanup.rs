@@ -11,7 +11,7 @@ use crate::config::DEFAULT_STORE_TIMEOUT;
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
-    bounded, CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError,
+    bounded, CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, Store, StoreError,
     UpdateOutcome,
 };
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -321,6 +321,10 @@ impl<S: Store> Store for CleanupEvery<S> {
 
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         self.store.delete_expired(now, limit).await
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        self.store.scan(cursor, limit).await
     }
 }
 

@@ -31,7 +31,8 @@ pub use request::{
     AfterHandler, CommitOutcome, ResponseHeaders, Session, SessionError, SessionManager,
 };
 pub use store::{
-    BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+    BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, ScanPage, ScannedSession, Store,
+    StoreError, UpdateOutcome,
 };
 pub use stores::memory::MemoryStore;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

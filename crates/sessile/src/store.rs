@@ -128,6 +128,55 @@ impl Lookup {
     }
 }
 
+/// One session as [`Store::scan`] reports it: its summary (never its data) and its user.
+///
+/// ```
+/// use sessile::store::ScannedSession;
+/// use sessile::{Device, SessionId, SessionSummary, Timestamp};
+/// let at = Timestamp::from_millis(0);
+/// let summary = SessionSummary::new(SessionId::generate().store_key(), at, at, at, Device::default());
+/// let session = ScannedSession::new(summary, Some("alice".to_owned()));
+/// assert_eq!(session.user.as_deref(), Some("alice"));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ScannedSession {
+    /// Key, times and device, as a user listing shows them; `expires_at` may have passed.
+    pub summary: SessionSummary,
+    /// The signed-in user, if any.
+    pub user: Option<String>,
+}
+
+impl ScannedSession {
+    /// A scanned session from its summary and user.
+    pub fn new(summary: SessionSummary, user: Option<String>) -> Self {
+        Self { summary, user }
+    }
+}
+
+/// One page of [`Store::scan`]: some sessions and where the next page starts.
+///
+/// ```
+/// use sessile::store::ScanPage;
+/// let last = ScanPage::new(Vec::new(), None);
+/// assert!(last.next.is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ScanPage {
+    /// The sessions of this page, at most the `limit` asked for.
+    pub sessions: Vec<ScannedSession>,
+    /// The cursor of the next page (the store's own text), `None` after the last page.
+    pub next: Option<String>,
+}
+
+impl ScanPage {
+    /// A page from its sessions and the next page's cursor.
+    pub fn new(sessions: Vec<ScannedSession>, next: Option<String>) -> Self {
+        Self { sessions, next }
+    }
+}
+
 /// A session store.
 ///
 /// The contract, which `sessile::testkit` (feature `testkit`) checks against a real server:
@@ -236,6 +285,36 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes at most `limit` records that expired before `now`; how many were deleted.
     /// Callers loop until it returns less than `limit`.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
+
+    /// Every session the store holds, live or expired, one page at a time, for operators'
+    /// tools (the `sessile` CLI's `stats` and `revoke`, a count before a cleanup); never on a
+    /// request's path. Pass `None` for the first page, then each page's
+    /// [`ScanPage::next`] until it is `None`. A page holds at most `limit` sessions (it may
+    /// hold fewer before the last one). A session that exists for the whole scan is reported
+    /// exactly once, whatever other sessions are written, deleted or expire meanwhile; one
+    /// created or deleted during the scan may or may not be. The cursor is the store's own
+    /// text (a key, a score), so a scan cannot start elsewhere than at a page boundary it gave.
+    ///
+    /// A store whose sessions expire by themselves (Redis) reports only those it still holds.
+    /// The default is [`StoreError::Unsupported`]: a layout that cannot page through its
+    /// sessions (a Node layout's table, say) says so instead of answering with nothing.
+    ///
+    /// ```
+    /// use sessile::{MemoryStore, Record, SessionId, Store, Timestamp};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let at = Timestamp::from_millis(0);
+    /// let record = Record::new(at, Timestamp::from_millis(60_000), Timestamp::from_millis(60_000));
+    /// store.create(&SessionId::generate().store_key(), &record).await.unwrap();
+    /// let page = store.scan(None, 100).await.unwrap();
+    /// assert_eq!(page.sessions.len(), 1);
+    /// assert!(page.next.is_none());
+    /// # });
+    /// ```
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let _ = (cursor, limit);
+        Err(StoreError::Unsupported("paging through every session"))
+    }
 }
 
 /// A shared or boxed store is a store: `SessionManager::new(Arc::clone(&store), ..)` keeps a
@@ -316,6 +395,10 @@ macro_rules! store_through_pointer {
 
             async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
                 (**self).delete_expired(now, limit).await
+            }
+
+            async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+                (**self).scan(cursor, limit).await
             }
         }
     };

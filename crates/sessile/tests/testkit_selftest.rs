@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use sessile::store::Lookup;
+use sessile::store::{Lookup, ScanPage};
 use sessile::testkit::cases;
 use sessile::{
     ChangeSet, CreateOutcome, Deadline, IncrementOutcome, MemoryStore, Record, RotateOutcome,
@@ -40,6 +40,8 @@ enum Flaw {
     ForgetsExpiry,
     /// `lookup` blames the idle deadline for every expiry.
     MisnamesDeadline,
+    /// `scan` loses the last session of every full page (an off-by-one cursor).
+    ScanSkipsPageEnds,
 }
 
 /// A memory store with one flaw, and a set of keys "corrupted" by the test hook.
@@ -220,6 +222,14 @@ impl Store for FlawedStore {
         };
         self.inner.delete_expired(now, limit).await
     }
+
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let mut page = self.inner.scan(cursor, limit).await?;
+        if self.flaw == Flaw::ScanSkipsPageEnds && page.next.is_some() {
+            page.sessions.pop();
+        }
+        Ok(page)
+    }
 }
 
 async fn corrupt_hook(store: Arc<FlawedStore>, key: StoreKey) {
@@ -331,6 +341,18 @@ fn a_newest_first_listing_fails_the_index_case() {
     assert!(case_fails(
         cases::user_index_lists_live_sessions_oldest_first,
         Flaw::NewestFirst
+    ));
+}
+
+#[test]
+fn a_scan_that_loses_sessions_fails_the_scan_case() {
+    assert!(case_fails(
+        cases::scan_reports_every_session_exactly_once,
+        Flaw::ScanSkipsPageEnds
+    ));
+    assert!(!case_fails(
+        cases::scan_reports_every_session_exactly_once,
+        Flaw::None
     ));
 }
 

@@ -14,7 +14,7 @@ mod sql;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sessile::store::Lookup;
+use sessile::store::{Lookup, ScanPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionData, SessionSummary,
     Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -34,8 +34,8 @@ pub use self::options::MySqlStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::{Statements, INCREMENT_PATH_BINDS};
 use crate::codec::{
-    bind_new_record, decode_data, decode_summaries, encode_data, lookup_row, update_outcome,
-    SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, lookup_row,
+    scan_bounds, update_outcome, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
@@ -523,6 +523,25 @@ impl Store for MySqlStore {
             })
             .map_err(to_store_error)?;
         Ok(decode_summaries(rows, |device| utf8(device, "device")))
+    }
+
+    /// In key order (the primary key); the cursor is the last key's hex.
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let (after, limit) = scan_bounds(cursor, limit)?;
+        let query = sqlx::query_as(&self.sql.scan)
+            .bind(after)
+            .bind(i64::from(limit));
+        let rows: Vec<ScanRow<Vec<u8>, Vec<u8>>> =
+            on_held!(self.held, mysql_unavailable, |connection| {
+                query.fetch_all(connection)
+            })
+            .map_err(to_store_error)?;
+        Ok(decode_scan(
+            rows,
+            limit,
+            |user| utf8(user, "user"),
+            |device| utf8(device, "device"),
+        ))
     }
 
     async fn delete_user_sessions(

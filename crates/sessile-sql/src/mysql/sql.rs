@@ -16,6 +16,7 @@ pub(super) struct Statements {
     pub(super) increment: String,
     pub(super) delete: String,
     pub(super) list_user_sessions: String,
+    pub(super) scan: String,
     pub(super) delete_user_sessions: String,
     pub(super) expired_keys: String,
 }
@@ -91,6 +92,10 @@ impl Statements {
             list_user_sessions: format!(
                 "SELECT `key`, created_at, last_seen, expires_at, CAST(device AS CHAR) \
                  FROM {t} WHERE user_id = ? AND expires_at > ? ORDER BY created_at, `key`"
+            ),
+            scan: format!(
+                "SELECT `key`, user_id, created_at, last_seen, expires_at, CAST(device AS CHAR) \
+                 FROM {t} WHERE `key` > ? ORDER BY `key` LIMIT ?"
             ),
             delete_user_sessions: format!(
                 "DELETE FROM {t} WHERE user_id = ? AND (? IS NULL OR `key` <> ?)"

@@ -16,7 +16,7 @@ mod sql;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sessile::store::Lookup;
+use sessile::store::{Lookup, ScanPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -33,7 +33,10 @@ pub(crate) use self::options::connect_pool;
 pub use self::options::PostgresStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::Statements;
-use crate::codec::{bind_new_record, decode_summaries, update_outcome, upsert_outcome, SessionRow};
+use crate::codec::{
+    bind_new_record, decode_scan, decode_summaries, scan_bounds, update_outcome, upsert_outcome,
+    ScanRow, SessionRow,
+};
 use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
 use crate::increment_batch::{answer, IncrementQueue, QueuedIncrement, Ticket};
@@ -397,6 +400,20 @@ impl Store for PostgresStore {
             })
             .map_err(to_store_error)?;
         Ok(decode_summaries(rows, Ok))
+    }
+
+    /// In key order (the primary key's index); the cursor is the last key's hex.
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let (after, limit) = scan_bounds(cursor, limit)?;
+        let query = sqlx::query_as(&self.sql.scan)
+            .bind(after)
+            .bind(i64::from(limit));
+        let rows: Vec<ScanRow<String, String>> =
+            on_held!(self.held, postgres_unavailable, |connection| {
+                query.fetch_all(connection)
+            })
+            .map_err(to_store_error)?;
+        Ok(decode_scan(rows, limit, Ok, Ok))
     }
 
     async fn delete_user_sessions(

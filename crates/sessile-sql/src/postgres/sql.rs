@@ -18,6 +18,7 @@ pub(super) struct Statements {
     pub(super) increment_batch: String,
     pub(super) delete: String,
     pub(super) list_user_sessions: String,
+    pub(super) scan: String,
     pub(super) delete_user_sessions: String,
     pub(super) delete_expired: String,
 }
@@ -126,6 +127,14 @@ impl Statements {
                 millis("last_seen"),
                 millis("expires_at"),
                 at(2),
+            ),
+            scan: format!(
+                "SELECT \"key\", user_id, {} AS created_at, {} AS last_seen, \
+                     {} AS expires_at, device::text AS device \
+                 FROM {table} WHERE \"key\" > $1 ORDER BY \"key\" LIMIT $2",
+                millis("created_at"),
+                millis("last_seen"),
+                millis("expires_at"),
             ),
             delete_user_sessions: format!(
                 "DELETE FROM {table} WHERE user_id = $1 AND ($2::bytea IS NULL OR \"key\" <> $2)"

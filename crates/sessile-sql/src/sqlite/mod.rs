@@ -58,7 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sessile::store::Lookup;
+use sessile::store::{Lookup, ScanPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -75,8 +75,8 @@ use self::sql::Statements;
 #[cfg(feature = "sequelize")]
 pub(crate) use self::{error::is_deadlock, options::connect_pool};
 use crate::codec::{
-    bind_new_record, decode_data, decode_summaries, encode_data, update_outcome, upsert_outcome,
-    SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, scan_bounds,
+    update_outcome, upsert_outcome, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
@@ -510,6 +510,19 @@ impl Store for SqliteStore {
                 .await
                 .map_err(to_store_error)?;
         Ok(decode_summaries(rows, Ok))
+    }
+
+    /// In key order; the cursor is the last key's hex. Reads go through the pool, never the
+    /// write turn, so a scan beside a running app holds up none of its writes.
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let (after, limit) = scan_bounds(cursor, limit)?;
+        let rows: Vec<ScanRow<String, String>> = sqlx::query_as(&self.sql.scan)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(decode_scan(rows, limit, Ok, Ok))
     }
 
     async fn delete_user_sessions(

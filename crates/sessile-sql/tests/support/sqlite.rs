@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use sessile::store::Lookup;
+use sessile::store::{Lookup, ScanPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionId, SessionSummary,
     Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -128,5 +128,9 @@ impl Store for TempSqliteStore {
 
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         self.store.delete_expired(now, limit).await
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        self.store.scan(cursor, limit).await
     }
 }

@@ -9,7 +9,8 @@ use crate::change::{incremented, ChangeSet, Touch};
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
+    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, ScannedSession, Store,
+    StoreError, UpdateOutcome,
 };
 use crate::time::Timestamp;
 
@@ -330,5 +331,34 @@ impl Store for MemoryStore {
 
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         Ok(self.lock().free_expired(now, limit as usize))
+    }
+
+    /// In key order, the cursor being the last key's hex: each page walks the whole map, which
+    /// is fine for the operator's tools this serves and costs the request path nothing.
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let after = match cursor {
+            None => None,
+            Some(text) => Some(StoreKey::from_hex(text).ok_or_else(|| {
+                StoreError::Backend(format!("not a memory store scan cursor: {text:?}").into())
+            })?),
+        };
+        let inner = self.lock();
+        let mut keys: Vec<&StoreKey> = inner
+            .records
+            .keys()
+            .filter(|key| after.as_ref().is_none_or(|after| *key > after))
+            .collect();
+        keys.sort_unstable();
+        let limit = (limit as usize).max(1);
+        let next = (keys.len() > limit).then(|| keys[limit - 1].to_hex());
+        let sessions = keys
+            .into_iter()
+            .take(limit)
+            .map(|key| {
+                let record = &inner.records[key];
+                ScannedSession::new(SessionSummary::of(key.clone(), record), record.user.clone())
+            })
+            .collect();
+        Ok(ScanPage::new(sessions, next))
     }
 }

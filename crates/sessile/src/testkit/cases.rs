@@ -29,7 +29,8 @@ use crate::id::{SessionId, StoreKey};
 use crate::record::Deadline;
 use crate::record::{Device, Record, SessionData, SessionSummary};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
+    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScannedSession, Store, StoreError,
+    UpdateOutcome,
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
@@ -1317,6 +1318,82 @@ pub async fn delete_expired_removes_only_expired_in_batches<S: Store>(store: S) 
             load(&store, key, cutoff).await.is_some(),
             "delete_expired deleted a record that was live at its `now`"
         );
+        assert!(store.delete(key).await.expect("delete failed"));
+    }
+}
+
+/// [`Store::scan`] pages through every session: each of this case's live sessions exactly once,
+/// with its user, times and device, however many sessions are created and deleted between
+/// pages; a deleted session never; no page over the limit.
+pub async fn scan_reports_every_session_exactly_once<S: Store>(store: S) {
+    const LIMIT: u32 = 4;
+    let t = now();
+    let user = fresh_user();
+    let mut expected = Vec::new();
+    for n in 0..7u32 {
+        let key = fresh_key();
+        let mut record = Record {
+            user: (n % 2 == 0).then(|| user.clone()),
+            ..record_at(t + Duration::from_millis(u64::from(n) * 1000))
+        };
+        if n == 3 {
+            record.device = Device::new(Some("Firefox on Linux".into()), None);
+        }
+        create(&store, &key, &record).await;
+        expected.push((key, record));
+    }
+    let deleted = fresh_key();
+    create(&store, &deleted, &record_at(t)).await;
+    assert!(store.delete(&deleted).await.expect("delete failed"));
+
+    let mut seen: Vec<ScannedSession> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0u32;
+    loop {
+        let page = store
+            .scan(cursor.as_deref(), LIMIT)
+            .await
+            .expect("scan failed");
+        assert!(
+            page.sessions.len() <= LIMIT as usize,
+            "a scan page held {} sessions, over its limit of {LIMIT}",
+            page.sessions.len()
+        );
+        seen.extend(page.sessions);
+        // Sessions come and go between pages; the scan must neither lose nor repeat ours.
+        let passing = fresh_key();
+        create(&store, &passing, &record_at(t)).await;
+        assert!(store.delete(&passing).await.expect("delete failed"));
+        pages += 1;
+        assert!(pages < 1_000_000, "scan never ends");
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    for (key, record) in &expected {
+        let found: Vec<&ScannedSession> = seen
+            .iter()
+            .filter(|session| session.summary.key == *key)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "a live session appeared {} times in a scan, not once",
+            found.len()
+        );
+        assert_eq!(found[0].user, record.user, "a scan lost a session's user");
+        assert_eq!(
+            found[0].summary,
+            SessionSummary::of(key.clone(), record),
+            "a scan changed a session's times or device"
+        );
+    }
+    assert!(
+        !seen.iter().any(|session| session.summary.key == deleted),
+        "a scan reported a deleted session"
+    );
+    for (key, _) in &expected {
         assert!(store.delete(key).await.expect("delete failed"));
     }
 }

@@ -9,7 +9,8 @@ use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
+    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, Store, StoreError,
+    UpdateOutcome,
 };
 use crate::time::Timestamp;
 
@@ -28,15 +29,17 @@ pub struct StoreCalls {
     pub list_user_sessions: u64,
     pub delete_user_sessions: u64,
     pub delete_expired: u64,
+    pub scan: u64,
 }
 
 impl StoreCalls {
     /// Calls of every method together.
     pub fn total(&self) -> u64 {
-        self.load + self.writes() + self.list_user_sessions
+        self.load + self.writes() + self.list_user_sessions + self.scan
     }
 
-    /// Calls that may change the store: everything except `load` and `list_user_sessions`.
+    /// Calls that may change the store: everything except `load`, `list_user_sessions` and
+    /// `scan`.
     pub fn writes(&self) -> u64 {
         self.create
             + self.update
@@ -59,6 +62,7 @@ struct Counters {
     list_user_sessions: AtomicU64,
     delete_user_sessions: AtomicU64,
     delete_expired: AtomicU64,
+    scan: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -133,6 +137,7 @@ impl<S: Store> CountingStore<S> {
             list_user_sessions: read(&c.list_user_sessions),
             delete_user_sessions: read(&c.delete_user_sessions),
             delete_expired: read(&c.delete_expired),
+            scan: read(&c.scan),
         }
     }
 
@@ -149,6 +154,7 @@ impl<S: Store> CountingStore<S> {
             &c.list_user_sessions,
             &c.delete_user_sessions,
             &c.delete_expired,
+            &c.scan,
         ] {
             counter.store(0, Ordering::SeqCst);
         }
@@ -232,5 +238,10 @@ impl<S: Store> Store for CountingStore<S> {
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         bump(&self.counters.delete_expired);
         self.store.delete_expired(now, limit).await
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        bump(&self.counters.scan);
+        self.store.scan(cursor, limit).await
     }
 }

@@ -107,6 +107,7 @@ macro_rules! store_conformance {
             create_collides_with_live_key,
             create_over_expired_key_is_consistent,
             lookup_tells_live_expired_and_missing,
+            scan_reports_every_session_exactly_once,
         );
         $( $crate::__store_conformance_option!($flag, $make_store); )*
     };
