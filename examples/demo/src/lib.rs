@@ -227,10 +227,14 @@ async fn revoke(session: Session, Form(form): Form<RevokeForm>) -> Result<Respon
         return Ok(see_home());
     }
     let rows = session_rows(&session).await?;
-    let device = rows
-        .iter()
-        .find(|row| row.key == key)
-        .map(|row| pages::device_name(&row.device));
+    // Rows of one kind of browser read alike: the message says which one by its sign-in time.
+    let device = rows.iter().find(|row| row.key == key).map(|row| {
+        format!(
+            "{} (signed in {})",
+            pages::device_name(&row.device),
+            pages::day_and_time(now(), row.created_at)
+        )
+    });
     let message = match device {
         Some(device) if session.revoke(&key).await? => format!("Signed out {device}."),
         _ => "That session had already ended.".to_owned(),

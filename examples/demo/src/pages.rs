@@ -256,7 +256,7 @@ pub(crate) fn device_name(device: &Device) -> String {
 }
 
 /// "today at 10:04:31 UTC", or the full date and time on another day.
-fn day_and_time(now: Timestamp, then: Timestamp) -> String {
+pub(crate) fn day_and_time(now: Timestamp, then: Timestamp) -> String {
     let (now_text, then_text) = (format_time(now), format_time(then));
     match (now_text.split_once(' '), then_text.split_once(' ')) {
         (Some((today, _)), Some((day, time))) if today == day => format!("today at {time}"),

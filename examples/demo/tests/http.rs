@@ -607,7 +607,10 @@ async fn every_action_leaves_a_message_for_the_next_page() {
         .await;
     assert_see_home(&revoke);
     let page = home_page(&server, &laptop).await;
-    assert!(page.contains("Signed out Firefox on Linux."), "{page}");
+    assert!(
+        page.contains("Signed out Firefox on Linux (signed in "),
+        "{page}"
+    );
     let page = home_page(&server, &phone).await;
     assert!(
         page.contains("You are signed out: this browser&#39;s session was ended"),

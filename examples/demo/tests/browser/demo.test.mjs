@@ -216,7 +216,7 @@ describe('the demo in Chromium', () => {
     const bKey = await currentKey(b);
     assert.notEqual(bKey, await currentKey(a));
     await a.click(`li.session[data-key="${bKey}"] button:has-text("Sign out")`);
-    assert.match(await flashText(a), /^Signed out Chrome on Linux\.$/);
+    assert.match(await flashText(a), /^Signed out Chrome on Linux \(signed in .+ UTC\)\.$/);
     assert.equal(await a.locator('li.session').count(), 1);
 
     await b.reload();
