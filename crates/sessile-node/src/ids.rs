@@ -6,10 +6,12 @@
 //!   same id in an unsigned `koa:sess` cookie), all signed the Koa way (`NAME.sig`, keygrip);
 //! - [`ExpressIds`]: express-session's `s:<id>.<HMAC-SHA256>` in `connect.sid`.
 //!
-//! Plug one into [`sessile::SessionManager::new`] next to a store that keeps the Node
-//! layout (`crate::redis`, `crate::sql`). Ids from these codecs are
-//! [foreign](sessile::SessionId::foreign): their store keys keep the plain id, because the Node
-//! app looks sessions up by it.
+//! Plug one into [`SessionManager::new`] (sessile with its default `runtime` feature) next to a
+//! store that keeps the Node layout (`sessile_redis::node`, `sessile_sql::sequelize`). Ids from
+//! these codecs are [foreign](sessile::SessionId::foreign): their store keys keep the plain id,
+//! because the Node app looks sessions up by it.
+//!
+//! [`SessionManager::new`]: https://docs.rs/sessile/latest/sessile/struct.SessionManager.html#method.new
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

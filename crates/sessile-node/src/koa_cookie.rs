@@ -2,7 +2,8 @@
 //! `koa.sess` cookie, signed by `koa.sess.sig`, readable and writable by a Koa app on the same
 //! domain.
 //!
-//! Plug [`KoaCookieSessions`] into [`sessile::SessionManager::client_side`]. The cookie is
+//! Plug [`KoaCookieSessions`] into [`SessionManager::client_side`] (sessile with its default
+//! `runtime` feature, which this crate does not need itself). The cookie is
 //! exactly what koa-session 7 writes (see [`crate::koa_session`] and [`crate::keygrip`]):
 //!
 //! - `koa.sess=<base64 JSON>` with the handler's data, the signed-in user under `user` (see
@@ -27,7 +28,7 @@
 //!   as it is used (each write moves `_expire` to now + maxAge); no device metadata either;
 //! - data keys starting with `_` (and `isNew`): koa-session owns them and drops them when it
 //!   saves, so they are dropped here too. sessile's default CSRF secret lives under `_csrf`: use
-//!   [`sessile::csrf::Scheme::NodeCsrf`] (key `secret`, as koa-csrf) with this codec;
+//!   [`sessile::csrf::Scheme::NodeCsrf`][NodeCsrf] (key `secret`, as koa-csrf) with this codec;
 //! - anything over the browser's 4096-byte cookie limit: [`CookieCodec::seal`] refuses with
 //!   [`SealError::TooLarge`] rather than letting the browser drop the cookie.
 //!
@@ -46,7 +47,7 @@
 //! ```
 //! use std::time::Duration;
 //! use sessile::codec::{CookieCodec, OpenedCookie};
-//! use sessile::{Config, SessionManager, Timestamp};
+//! use sessile::Timestamp;
 //! use sessile_node::keygrip::Keygrip;
 //! use sessile_node::koa_cookie::KoaCookieSessions;
 //!
@@ -68,15 +69,18 @@
 //! // A day later it has expired, on both sides.
 //! let later = Timestamp::from_millis(1_700_086_400_001);
 //! assert!(matches!(codec.open(&[header], later), OpenedCookie::Expired { .. }));
-//!
-//! // Serving it from Rust:
-//! let config = Config::builder()
-//!     .idle_timeout(Duration::from_secs(86_400))
-//!     .build()?;
-//! let manager = SessionManager::client_side(codec, config);
-//! # let _ = manager;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Serving it from Rust (in the app, which depends on `sessile` with its default features):
+//!
+//! ```text
+//! let config = Config::builder().idle_timeout(Duration::from_secs(86_400)).build()?;
+//! let manager = SessionManager::client_side(codec, config);
+//! ```
+//!
+//! [`SessionManager::client_side`]: https://docs.rs/sessile/latest/sessile/struct.SessionManager.html#method.client_side
+//! [NodeCsrf]: https://docs.rs/sessile/latest/sessile/csrf/enum.Scheme.html#variant.NodeCsrf
 
 use std::time::Duration;
 

@@ -1,19 +1,29 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The front page and the module docs describe the whole crate, request path included; without
+// `runtime` those items do not exist and their links stay plain text.
+#![cfg_attr(not(feature = "runtime"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod change;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod cleanup;
 pub mod codec;
 pub mod config;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod csrf;
 pub mod events;
 pub mod id;
 pub mod keys;
 pub mod record;
+#[cfg(feature = "runtime")]
 mod request;
 pub mod store;
 mod stores;
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 pub mod time;
 
@@ -22,11 +32,15 @@ pub use codec::{SealedCookies, SignedIds};
 pub use config::{Config, ConfigBuilder, ConfigError, CookieConfig, CookieConfigBuilder};
 /// The cookie's cross-site policy, re-exported from the `cookie` crate sessile builds cookies with.
 pub use cookie::SameSite;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use csrf::Csrf;
 pub use events::{Event, EventSink, RejectReason, TracingEvents};
 pub use id::{SessionId, StoreKey};
 pub use keys::{Key, KeyError, Keys};
 pub use record::{Deadline, Device, Record, SessionData, SessionSummary};
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use request::{
     AfterHandler, CommitOutcome, ResponseHeaders, Session, SessionError, SessionManager,
 };

@@ -1,9 +1,6 @@
 //! The store contract: what every session store guarantees, its typed errors and outcomes.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -410,12 +407,14 @@ store_through_pointer!(Box);
 /// Runs one store call, failing as [`StoreError::Unavailable`] once `timeout` has passed: the
 /// bound every store call of the engine and of cleanup gets. A call that completes on its first
 /// poll (an in-memory store) never sets up the timer.
+#[cfg(feature = "runtime")]
 pub(crate) async fn bounded<T>(
-    timeout: Duration,
-    operation: impl Future<Output = Result<T, StoreError>>,
+    timeout: std::time::Duration,
+    operation: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
     let mut operation = std::pin::pin!(operation);
     let first = std::future::poll_fn(|cx| {
+        use std::task::Poll;
         Poll::Ready(match operation.as_mut().poll(cx) {
             Poll::Ready(result) => Some(result),
             Poll::Pending => None,

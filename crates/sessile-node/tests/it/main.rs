@@ -1,13 +1,10 @@
 //! sessile-node's integration tests, one binary (one link instead of one per file): the vectors
-//! the npm packages produced, malformed input, and the live Koa and Express apps, one module
-//! each, so each test's path names its suite (`vectors::...`, `live::...`).
+//! the npm packages produced, malformed input, and the live Koa and Express apps driven over
+//! plain `std::net` HTTP, one module each, so each test's path names its suite (`vectors::...`,
+//! `live::...`). Tests that need an async runtime (the engine, a Rust server beside the Node
+//! apps) are in crates/sessile-node-interop, which keeps tokio out of this crate's dependencies.
 
-#[path = "../support/mod.rs"]
-mod support;
-
-mod koa_cookie_interop;
 mod live;
 mod malformed;
-mod malformed_engine;
 mod store_vectors;
 mod vectors;

@@ -8,7 +8,7 @@ mod common;
 
 // The Node fixture (the npm apps and their driver) lives with sessile-node's interop tests.
 #[cfg(feature = "node")]
-#[path = "../../../sessile-node/tests/support/mod.rs"]
+#[path = "../../../sessile-node-interop/tests/support/mod.rs"]
 mod node_support;
 
 mod cluster_conformance;

@@ -14,7 +14,7 @@ mod support;
     feature = "postgres",
     feature = "mysql"
 ))]
-#[path = "../../../sessile-node/tests/support/mod.rs"]
+#[path = "../../../sessile-node-interop/tests/support/mod.rs"]
 mod node_support;
 
 mod mysql_conformance;

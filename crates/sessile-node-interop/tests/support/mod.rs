@@ -50,7 +50,7 @@ impl NodeApp {
         assert!(
             fixture.join("node_modules/koa").is_dir(),
             "the Node fixture is not installed: run `npm ci --prefix crates/sessile-node/tests/node` \
-             (scripts/test does) before `cargo test -p sessile-node`"
+             (scripts/test does) before running these tests"
         );
         let mut command = Command::new("node");
         command
