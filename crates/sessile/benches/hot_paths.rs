@@ -1,5 +1,5 @@
 //! The per-request hot paths of the core, without any I/O: ids, signatures with a rotation list,
-//! cookie sealing, the engine's own overhead around a store that does nothing, and delta
+//! cookie sealing (and the AEADs it could use), the engine's own overhead around a store that does nothing, and delta
 //! application. `cargo bench -p sessile`; numbers and their reading are in BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -206,6 +206,61 @@ fn sealing(c: &mut Criterion) {
     }
 }
 
+/// The AEADs a sealed cookie could use, on the sizes of small sessions, each with its cipher
+/// state built once (as `Key` keeps it), and the nonce sources. The choice of AES-256-GCM-SIV is
+/// explained in BENCHMARKS.md.
+fn aeads(c: &mut Criterion) {
+    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    use rand::RngCore;
+
+    let key = [7u8; 32];
+    let aad = b"id";
+    let xchacha = chacha20poly1305::XChaCha20Poly1305::new(&key.into());
+    let gcm = aes_gcm::Aes256Gcm::new(&key.into());
+    let gcm_siv = aes_gcm_siv::Aes256GcmSiv::new(&key.into());
+    for size in [64usize, 200, 1000] {
+        let mut group = c.benchmark_group(format!("AEAD seal, {size} B"));
+        let mut buffer = vec![b'x'; size];
+        group.bench_function("XChaCha20-Poly1305", |b| {
+            b.iter(|| {
+                xchacha
+                    .encrypt_in_place_detached(&[1u8; 24].into(), aad, black_box(&mut buffer))
+                    .unwrap()
+            })
+        });
+        group.bench_function("AES-256-GCM", |b| {
+            b.iter(|| {
+                gcm.encrypt_in_place_detached(&[1u8; 12].into(), aad, black_box(&mut buffer))
+                    .unwrap()
+            })
+        });
+        group.bench_function("AES-256-GCM-SIV", |b| {
+            b.iter(|| {
+                gcm_siv
+                    .encrypt_in_place_detached(&[1u8; 12].into(), aad, black_box(&mut buffer))
+                    .unwrap()
+            })
+        });
+        group.finish();
+    }
+    let mut group = c.benchmark_group("nonce, 12 bytes");
+    group.bench_function("OsRng (a getrandom system call)", |b| {
+        b.iter(|| {
+            let mut nonce = [0u8; 12];
+            rand::rngs::OsRng.fill_bytes(&mut nonce);
+            nonce
+        })
+    });
+    group.bench_function("thread_rng (ChaCha12 seeded from the OS)", |b| {
+        b.iter(|| {
+            let mut nonce = [0u8; 12];
+            rand::thread_rng().fill_bytes(&mut nonce);
+            nonce
+        })
+    });
+    group.finish();
+}
+
 fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine, no-op store");
     let rt = runtime();
@@ -288,6 +343,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = hot_paths;
     config = short();
-    targets = ids, signatures, sealing, engine, deltas
+    targets = ids, signatures, sealing, aeads, engine, deltas
 }
 criterion_main!(hot_paths);

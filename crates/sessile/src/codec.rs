@@ -7,18 +7,19 @@
 //! `sessile-node` has codecs for the cookies of Koa and Express apps (with the Node app's keys
 //! and cookie options), so a Rust app can share sessions with a Node app on the same domain.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use cookie::Cookie;
 use http::{header, HeaderName, HeaderValue};
-use serde::{Deserialize, Serialize};
 
 use crate::config::CookieConfig;
 use crate::events::RejectReason;
 use crate::id::{SessionId, ENCODED_ID_LEN};
-use crate::keys::{KeyIndex, Keys, ENCODED_SIGNATURE_LEN};
+use crate::keys::{Keys, SealFormat, ENCODED_SIGNATURE_LEN};
 use crate::record::{Deadline, Record};
+use crate::sealed;
 use crate::time::Timestamp;
 
 /// Browsers keep cookies up to 4096 bytes, name and attributes included: the limit
@@ -157,7 +158,8 @@ pub enum OpenedCookie {
     /// No session cookie.
     Absent,
     /// A live session. `id` names it in events (and across rotations) if the format carries one;
-    /// `stale` means it opened under an older key, so the engine writes it again.
+    /// `stale` means it opened under an older key (or, for [`SealedCookies`], in an older
+    /// format), so the engine writes it again.
     Live {
         /// The session's id, if the format keeps one.
         id: Option<SessionId>,
@@ -314,7 +316,11 @@ impl Carrier {
             consider(value)
         };
         for value in values {
-            let line = String::from_utf8_lossy(value.as_bytes());
+            // The common case, valid UTF-8, is checked by the fast path and borrowed.
+            let line = match std::str::from_utf8(value.as_bytes()) {
+                Ok(line) => Cow::Borrowed(line),
+                Err(_) => String::from_utf8_lossy(value.as_bytes()),
+            };
             let flow = match &self.transport {
                 IdTransport::Header(_) => match line.trim() {
                     "" => ControlFlow::Continue(()),
@@ -333,14 +339,14 @@ impl Carrier {
 
     fn issue(&self, value: String, record: &Record, now: Timestamp) -> (HeaderName, HeaderValue) {
         match &self.transport {
-            IdTransport::Header(name) => (name.clone(), header_value(&value)),
+            IdTransport::Header(name) => (name.clone(), header_value(value)),
             IdTransport::Cookie => {
                 let mut cookie = self.cookie(value);
                 if record.persistent {
                     let remaining = record.absolute_deadline.since(now);
                     cookie.set_max_age(cookie::time::Duration::try_from(remaining).ok());
                 }
-                (header::SET_COOKIE, header_value(&cookie.to_string()))
+                (header::SET_COOKIE, header_value(cookie.to_string()))
             }
         }
     }
@@ -351,20 +357,21 @@ impl Carrier {
             IdTransport::Cookie => {
                 let mut cookie = self.cookie(String::new());
                 cookie.make_removal();
-                (header::SET_COOKIE, header_value(&cookie.to_string()))
+                (header::SET_COOKIE, header_value(cookie.to_string()))
             }
         }
     }
 
-    fn cookie(&self, value: String) -> Cookie<'static> {
+    /// The cookie, borrowing its name and attributes from the configuration.
+    fn cookie(&self, value: String) -> Cookie<'_> {
         let settings = &self.cookie;
-        let mut cookie = Cookie::new(settings.name.clone(), value);
+        let mut cookie = Cookie::new(settings.name.as_str(), value);
         cookie.set_secure(settings.secure);
         cookie.set_http_only(settings.http_only);
         cookie.set_same_site(settings.same_site);
-        cookie.set_path(settings.path.clone());
+        cookie.set_path(settings.path.as_str());
         if let Some(domain) = &settings.domain {
-            cookie.set_domain(domain.clone());
+            cookie.set_domain(domain.as_str());
         }
         cookie
     }
@@ -478,8 +485,10 @@ impl IdCodec for SignedIds {
 }
 
 /// sessile's cookie codec: no server state, the whole session in an encrypted cookie
-/// (XChaCha20-Poly1305 under its keys, the cookie name bound as associated data, the deadlines
-/// sealed inside so an old cookie cannot be replayed past them). A commit whose `Set-Cookie`
+/// (AES-256-GCM-SIV under its keys, the cookie name bound as associated data, the deadlines
+/// sealed inside so an old cookie cannot be replayed past them). Cookies sealed before format 2
+/// (XChaCha20-Poly1305, a longer JSON layout) still open, and are sealed again in format 2 on
+/// the request that opens them, as cookies under an older key are. A commit whose `Set-Cookie`
 /// line would exceed [`BROWSER_COOKIE_LIMIT`] fails with `SessionError::CookieTooLarge` rather
 /// than letting the browser drop the cookie.
 ///
@@ -523,43 +532,36 @@ impl SealedCookies {
     }
 
     fn seal_value(&self, id: &SessionId, record: &Record) -> String {
-        let payload = serde_json::to_vec(&SealedRef { id, record })
-            .expect("a record of JSON values always serializes");
-        self.keys.seal(self.carrier.name(), &payload)
+        // The JSON is written straight into the buffer it is sealed in.
+        self.keys
+            .seal_with(self.carrier.name(), sealed::TYPICAL_LEN, |buffer| {
+                sealed::write(buffer, id, record)
+            })
     }
 
+    /// The session in `value`, and whether it must be sealed again: opened under an older key,
+    /// or sealed in format 1.
     fn open_value(
         &self,
         value: &str,
         now: Timestamp,
-    ) -> Result<(SessionId, Record, KeyIndex), Unsealed> {
+    ) -> Result<(SessionId, Record, bool), Unsealed> {
         // Nothing this codec sealed is longer: skip the decryption of a planted giant.
         if value.len() > BROWSER_COOKIE_LIMIT * 2 {
             return Err(Unsealed::Unopenable);
         }
-        let (plaintext, index) = self
+        let ((opened, format), index) = self
             .keys
-            .open(self.carrier.name(), value)
+            .open_with(self.carrier.name(), value, |format, plaintext| {
+                Some((sealed::read(format, plaintext), format))
+            })
             .ok_or(Unsealed::Unopenable)?;
-        let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| Unsealed::Corrupt)?;
-        if let Some(deadline) = sealed.record.expired_by(now) {
+        let (id, record) = opened.map_err(|_| Unsealed::Corrupt)?;
+        if let Some(deadline) = record.expired_by(now) {
             return Err(Unsealed::Expired(deadline));
         }
-        Ok((sealed.id, sealed.record, index))
+        Ok((id, record, index > 0 || format != SealFormat::V2))
     }
-}
-
-/// What a sealed cookie holds: the id gives cookie sessions an identity for events and rotation.
-#[derive(Deserialize)]
-struct Sealed {
-    id: SessionId,
-    record: Record,
-}
-
-#[derive(Serialize)]
-struct SealedRef<'a> {
-    id: &'a SessionId,
-    record: &'a Record,
 }
 
 /// Why a sealed cookie value was not used.
@@ -585,11 +587,11 @@ impl CookieCodec for SealedCookies {
         let mut opened = OpenedCookie::Absent;
         self.carrier.candidates(values, |value| {
             let candidate = match self.open_value(value, now) {
-                Ok((id, record, key_index)) => {
+                Ok((id, record, stale)) => {
                     opened = OpenedCookie::Live {
                         id: Some(id),
                         record: Box::new(record),
-                        stale: key_index > 0,
+                        stale,
                     };
                     return ControlFlow::Break(());
                 }
@@ -632,6 +634,103 @@ impl CookieCodec for SealedCookies {
     }
 }
 
-fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).expect("cookies and ids are built from visible ASCII")
+/// The header value holding `text`'s bytes, without copying them.
+fn header_value(text: String) -> HeaderValue {
+    HeaderValue::try_from(text).expect("cookies and ids are built from visible ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Key;
+    use crate::record::Device;
+
+    /// The cookie value sessile sealed before format 2 (XChaCha20-Poly1305, the verbose JSON) for
+    /// [`vector_session`], under the key of the secret `[7; 32]`, in the cookie `id`.
+    const COOKIE_IN_FORMAT_1: &str = "x3-UnX7MdPPO-bpJmkt-A-O5GaiL7zCfjlPCxokF2YeqlMe95TaCkJhNMib1GKHmNkh3Zyoba2JKNRd_yb2_lDHTHnG9kzh1lkHCZtacySX-fY-WyNz-8Q9xkcKcHFaHJI9BkVSYha5vEP01CGOo0HpB2tmAe2YO90Hj2rE7W5updiAanGGTkSH6CMjfiE1qiwb_y6Ao4z7-k-t7_BFmw5yEPIgWnIyo8cH-IvutAl9QeJejcEy6DKg6HVxzSDBvXJHFcQnBdHyVX3zD7RDcwiGjo6mb9O9NEpJphT_iTf7HZJO0xVKujZN4aa-sLRHH6OBM3KV_15Y9Pud-pzD69Ilq9lHCTagK5ghGRicVNiTFMOCY8fGAo8Q6Mu78QdP8EvvEHSnix3ZBzIcDISH-LodNS2FV6CB1E9L3I1IHdwQsFwYIM1Hy2-blBKws4Y2clNjevSQW";
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+    fn vector_session() -> (SessionId, Record) {
+        let id = SessionId::decode("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+        let mut record = Record::new(
+            NOW,
+            Timestamp::from_millis(4_000_000_000_000),
+            Timestamp::from_millis(4_100_000_000_000),
+        );
+        record.user = Some("ada".into());
+        record.persistent = true;
+        record.data.insert("n".into(), 41.into());
+        record.data.insert("theme".into(), "dark".into());
+        record.device = Device::new(Some("Firefox on Linux".into()), Some("192.0.2.7".into()));
+        (id, record)
+    }
+
+    fn codec() -> SealedCookies {
+        let keys = Keys::new(vec![Key::from_secret(&[7u8; 32]).unwrap()]).unwrap();
+        SealedCookies::new(keys).with_cookie(CookieConfig::builder().secure(false).build().unwrap())
+    }
+
+    fn presented(value: &str) -> HeaderValue {
+        HeaderValue::try_from(format!("id={value}")).unwrap()
+    }
+
+    fn sealed_value(headers: &HeaderList) -> String {
+        let line = headers[0].1.to_str().unwrap();
+        line.split(';')
+            .next()
+            .unwrap()
+            .strip_prefix("id=")
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn cookies_sealed_in_format_1_open_and_are_sealed_again_in_format_2() {
+        let codec = codec();
+        let (expected_id, expected_record) = vector_session();
+        let OpenedCookie::Live { id, record, stale } =
+            codec.open(&[presented(COOKIE_IN_FORMAT_1)], NOW)
+        else {
+            panic!("a format 1 cookie must still open");
+        };
+        assert_eq!(id.as_ref(), Some(&expected_id));
+        assert_eq!(*record, expected_record);
+        assert!(stale, "format 1 is written again in format 2");
+
+        let resealed = sealed_value(&codec.seal(&expected_id, &record, NOW).unwrap());
+        assert!(resealed.starts_with("2."));
+        assert!(resealed.len() < COOKIE_IN_FORMAT_1.len());
+        let OpenedCookie::Live { id, record, stale } = codec.open(&[presented(&resealed)], NOW)
+        else {
+            panic!("a format 2 cookie must open");
+        };
+        assert_eq!(
+            (id, *record, stale),
+            (Some(expected_id), expected_record, false)
+        );
+    }
+
+    #[test]
+    fn format_1_cookies_keep_their_deadlines_and_their_name() {
+        let codec = codec();
+        let past_idle = Timestamp::from_millis(4_000_000_000_000);
+        assert!(matches!(
+            codec.open(&[presented(COOKIE_IN_FORMAT_1)], past_idle),
+            OpenedCookie::Expired { .. }
+        ));
+        let renamed = HeaderValue::try_from(format!("sid={COOKIE_IN_FORMAT_1}")).unwrap();
+        let other_name =
+            SealedCookies::new(Keys::new(vec![Key::from_secret(&[7u8; 32]).unwrap()]).unwrap())
+                .with_cookie(
+                    CookieConfig::builder()
+                        .name("sid")
+                        .secure(false)
+                        .build()
+                        .unwrap(),
+                );
+        assert!(matches!(
+            other_name.open(&[renamed], NOW),
+            OpenedCookie::Refused
+        ));
+    }
 }

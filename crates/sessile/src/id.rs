@@ -122,6 +122,9 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// Lower-case hex digits, for store keys and log tags.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 pub(crate) fn is_base64url(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
 }
@@ -198,11 +201,10 @@ impl StoreKey {
     /// Lower-case hex, 64 characters: for stores with text keys and for the "my devices" page,
     /// where it names a session without revealing its id.
     pub fn to_hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(64);
         for byte in self.digest {
-            hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+            hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
         }
         hex
     }
@@ -222,18 +224,22 @@ impl StoreKey {
 
     /// A short keyed hash for logs: 8 hex characters of HMAC-SHA256 under a per-process key.
     pub fn log_tag(&self) -> String {
-        static LOG_KEY: OnceLock<[u8; 32]> = OnceLock::new();
-        let key = LOG_KEY.get_or_init(|| {
+        // Keyed once per process: each tag clones the keyed state instead of hashing the key's
+        // pads again (two of the four compressions). Events carry a tag on every request.
+        static LOG_MAC: OnceLock<Hmac<Sha256>> = OnceLock::new();
+        let keyed = LOG_MAC.get_or_init(|| {
             let mut key = [0u8; 32];
             OsRng.fill_bytes(&mut key);
-            key
+            Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length")
         });
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        let mut mac = keyed.clone();
         mac.update(&self.digest);
-        mac.finalize().into_bytes()[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let mut tag = String::with_capacity(8);
+        for byte in &mac.finalize().into_bytes()[..4] {
+            tag.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+            tag.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+        }
+        tag
     }
 }
 
@@ -252,8 +258,22 @@ impl serde::Serialize for SessionId {
 
 impl<'de> serde::Deserialize<'de> for SessionId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        SessionId::decode(&text).ok_or_else(|| serde::de::Error::custom("malformed session id"))
+        deserializer.deserialize_str(EncodedIdVisitor)
+    }
+}
+
+/// Decodes the id from the text the deserializer holds, without copying it first.
+struct EncodedIdVisitor;
+
+impl serde::de::Visitor<'_> for EncodedIdVisitor {
+    type Value = SessionId;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a session id in base64url")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SessionId, E> {
+        SessionId::decode(text).ok_or_else(|| E::custom("malformed session id"))
     }
 }
 

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod record;
 #[cfg(feature = "runtime")]
 mod request;
+mod sealed;
 pub mod store;
 mod stores;
 #[cfg(feature = "testkit")]
