@@ -1,6 +1,6 @@
 //! The load-test server behind `BENCHMARKS.md`: the peer harness's four endpoints, served by
-//! [`sessile_axum`] on any sessile store, so sessile is measured with exactly the load and the
-//! lost-update probe that the peer libraries get.
+//! [`sessile_axum`] (or by [`sessile_actix`], see [`actix`]) on any sessile store, so sessile is
+//! measured with exactly the load and the lost-update probe that the peer libraries get.
 //!
 //! | endpoint | what it does with the session |
 //! |---|---|
@@ -20,6 +20,8 @@
 
 #![warn(missing_docs)]
 
+pub mod actix;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -28,7 +30,9 @@ use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use sessile::{Config, CookieConfig, Keys, MemoryStore, SealedCookies, SessionManager, SignedIds};
+use sessile::{
+    Config, CookieConfig, Keys, MemoryStore, SealedCookies, SessionData, SessionManager, SignedIds,
+};
 use sessile_axum::{Error, Session, SessionLayer};
 
 /// How many keys `/keys` checks when the query names no `n`: the harness's lost-update probe
@@ -70,16 +74,21 @@ struct KeysQuery {
 
 async fn keys(session: Session, Query(query): Query<KeysQuery>) -> Result<String, Error> {
     let data = session.data().await?;
+    let count = query.n.unwrap_or(DEFAULT_KEY_COUNT);
+    Ok(held_keys(&data, count).to_string())
+}
+
+/// How many of the keys `k0 .. k{count-1}` `data` holds: the answer of `/keys`.
+fn held_keys(data: &SessionData, count: u32) -> usize {
     let mut name = String::new();
-    let held = (0..query.n.unwrap_or(DEFAULT_KEY_COUNT))
+    (0..count)
         .filter(|index| {
             name.clear();
             // Writing into a String cannot fail.
             let _ = write!(name, "k{index}");
             data.contains_key(&name)
         })
-        .count();
-    Ok(held.to_string())
+        .count()
 }
 
 /// The session stores the server can run on, named as on its command line.
