@@ -165,6 +165,12 @@ pub struct SessionSummary {
     pub expires_at: Timestamp,
     /// The client that created or signed in to it.
     pub device: Device,
+    /// Whether this is the session of the request that listed it: set by
+    /// [`Session::user_sessions`](crate::Session::user_sessions), so a page can mark "this
+    /// device" (and warn before revoking it). Stores always return `false`; they do not know
+    /// which request asks.
+    #[serde(default)]
+    pub current: bool,
 }
 
 impl SessionSummary {
@@ -191,6 +197,7 @@ impl SessionSummary {
             last_seen,
             expires_at,
             device,
+            current: false,
         }
     }
 
@@ -202,6 +209,7 @@ impl SessionSummary {
             last_seen: record.last_seen,
             expires_at: record.expires_at(),
             device: record.device.clone(),
+            current: false,
         }
     }
 }

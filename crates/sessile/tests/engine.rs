@@ -2444,3 +2444,28 @@ async fn revocations_are_events_that_name_the_user_and_the_sessions_by_tag() {
         Err(SessionError::Store(StoreError::Unsupported(_)))
     ));
 }
+
+#[tokio::test]
+async fn the_listing_marks_the_session_of_the_request_as_current() {
+    let h = Harness::new();
+    let mut cookies = Vec::new();
+    for _device in 0..2 {
+        let session = h.manager.start(&HeaderMap::new(), None);
+        session.set_user(Some("ada"));
+        cookies.push(issued_value(&session.finish().await.unwrap()));
+    }
+
+    for cookie in &cookies {
+        let session = h.manager.start(&cookie_request(cookie), None);
+        let listed = session.user_sessions().await.unwrap();
+        let current: Vec<_> = listed.iter().filter(|s| s.current).collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(current.len(), 1, "{listed:?}");
+        assert_eq!(Some(&current[0].key), session.current_key().as_ref());
+        session.finish().await.unwrap();
+    }
+
+    // The store's own answer never marks one: only the request knows which session it is.
+    let listed = h.store.list_user_sessions("ada", START).await.unwrap();
+    assert!(listed.iter().all(|s| !s.current), "{listed:?}");
+}

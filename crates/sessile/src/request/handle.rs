@@ -376,7 +376,8 @@ impl Session {
     }
 
     /// The live sessions of the signed-in user, oldest first (empty when signed out or with the
-    /// cookie store, which keeps no index).
+    /// cookie store, which keeps no index). The one this request arrived with has
+    /// [`SessionSummary::current`] set.
     pub async fn user_sessions(&self) -> Result<Vec<SessionSummary>, SessionError> {
         let (Some(user), Backend::Store(backend)) =
             (self.user().await?, &self.inner.shared.backend)
@@ -384,9 +385,15 @@ impl Session {
             return Ok(Vec::new());
         };
         let shared = &self.inner.shared;
-        Ok(shared
+        let mut sessions = shared
             .call(backend.store.list_user_sessions(&user, shared.now()))
-            .await?)
+            .await?;
+        if let Some(current) = self.current_key() {
+            for session in &mut sessions {
+                session.current = session.key == current;
+            }
+        }
+        Ok(sessions)
     }
 
     /// Deletes one of the signed-in user's sessions; `false` if `key` is not one of theirs.
