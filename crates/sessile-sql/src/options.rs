@@ -23,6 +23,35 @@ pub(crate) struct SharedOptions {
     pub(crate) tls_ca_certificates: Option<Vec<u8>>,
 }
 
+/// Opens one connection and closes it again, before the pool is built: a pool retries a failing
+/// connect until its acquire timeout and then reports a bare `PoolTimedOut`, so a wrong port
+/// took five seconds and lost "connection refused". This answers at once with the driver's own
+/// error (refused, unknown host, bad password, TLS), and with a timeout that says what waited.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn try_one_connection<O>(
+    options: &O,
+    timeout: Duration,
+) -> Result<(), crate::Error>
+where
+    O: sqlx::ConnectOptions,
+    O::Connection: Sized,
+{
+    use sqlx::Connection as _;
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(Ok(connection)) => {
+            // Closing politely is a courtesy to the server; a failure here says nothing about
+            // the pool's connections.
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(crate::Error::Connect(error)),
+        Err(_) => Err(crate::Error::Connect(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the database did not answer within the acquire timeout ({timeout:?})"),
+        )))),
+    }
+}
+
 impl SharedOptions {
     /// Ten connections and five seconds both to get one and for one statement: long enough to
     /// ride out a burst or a busy database, short enough that an unreachable or wedged one

@@ -132,6 +132,7 @@ pub(crate) async fn connect_pool(
         None => options,
     };
     let options = options.charset("utf8mb4");
+    crate::options::try_one_connection(&options, shared.acquire_timeout).await?;
     let statement_timeout = shared.statement_timeout;
     MySqlPoolOptions::new()
         .max_connections(shared.max_connections)

@@ -143,6 +143,7 @@ pub(crate) async fn connect_pool(
         Some(pem) => tls::postgres(connect, pem)?,
         None => connect,
     };
+    crate::options::try_one_connection(&connect, shared.acquire_timeout).await?;
     let statement_timeout = shared.statement_timeout;
     PgPoolOptions::new()
         .max_connections(shared.max_connections)

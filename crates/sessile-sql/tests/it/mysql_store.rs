@@ -229,6 +229,25 @@ async fn an_unreachable_server_is_unavailable() {
 }
 
 #[tokio::test]
+async fn a_closed_port_fails_to_connect_with_connection_refused() {
+    // The default acquire timeout: the pool used to retry until it and report a bare
+    // PoolTimedOut, losing the refusal.
+    match MySqlStore::options()
+        .connect("mysql://root@127.0.0.1:9/test")
+        .await
+    {
+        Err(error @ Error::Connect(_)) => {
+            let message = error.to_string();
+            assert!(
+                message.contains("Connection refused") && !message.contains("timed out"),
+                "the cause must survive: {message}"
+            );
+        }
+        other => panic!("connecting to a closed port must fail with Connect, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_statement_stuck_behind_a_lock_times_out_as_unavailable() {
     let store = connect(
         MySqlStoreOptions::new()

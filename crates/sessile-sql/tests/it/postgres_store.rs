@@ -252,17 +252,80 @@ async fn names_that_are_not_plain_identifiers_are_refused_before_connecting() {
 }
 
 #[tokio::test]
-async fn an_unreachable_server_fails_to_connect() {
+async fn a_closed_port_fails_to_connect_with_connection_refused() {
     // Nothing listens on port 1; this does not depend on the test server, but uses its URL's
-    // user and database so it exercises the same path as a misconfigured port.
+    // user and database so it exercises the same path as a misconfigured port. The default
+    // acquire timeout: the pool used to retry until it and report a bare PoolTimedOut.
     let mut url: reqwest::Url = database_url().parse().expect("DATABASE_URL is a URL");
     url.set_port(Some(1)).expect("a port can be set");
-    match PostgresStore::options()
-        .acquire_timeout(Duration::from_millis(300))
-        .connect(url.as_str())
-        .await
-    {
-        Err(Error::Connect(_)) => {}
+    match PostgresStore::options().connect(url.as_str()).await {
+        Err(error @ Error::Connect(_)) => {
+            let message = error.to_string();
+            assert!(
+                message.contains("Connection refused") && !message.contains("timed out"),
+                "the cause must survive: {message}"
+            );
+        }
         other => panic!("connecting to a closed port must fail with Connect, got {other:?}"),
     }
+}
+
+/// Counts the PostgreSQL notices sqlx logs (target `sqlx::postgres::notice`) on this thread.
+#[derive(Clone, Default)]
+struct NoticeLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for NoticeLog {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "sqlx::postgres::notice"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{value:?} "));
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        self.0.lock().unwrap().push(message.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+// Current-thread runtime: sqlx reads the server's answers in the calling task, so the notices
+// reach this thread's subscriber.
+#[tokio::test]
+async fn a_restart_on_a_migrated_table_logs_no_notice() {
+    const TABLE: &str = "restart_notices";
+    drop_table(&admin_pool().await, TABLE).await;
+    let notices = NoticeLog::default();
+    let _guard = tracing::subscriber::set_default(notices.clone());
+
+    // A DDL statement that finds its object in place does notice: the log sees it.
+    let pool = admin_pool().await;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{TEST_SCHEMA}\""))
+        .execute(&pool)
+        .await
+        .expect("the test schema");
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{TEST_SCHEMA}\""))
+        .execute(&pool)
+        .await
+        .expect("the test schema again");
+    let seen = std::mem::take(&mut *notices.0.lock().unwrap());
+    assert!(
+        seen.iter().any(|notice| notice.contains("already exists")),
+        "the notice log must see a notice: {seen:?}"
+    );
+
+    connect(TABLE, PostgresStore::options()).await; // creates the table
+    connect(TABLE, PostgresStore::options()).await; // a restart
+    connect(TABLE, PostgresStore::options()).await; // and another
+    let seen = notices.0.lock().unwrap().clone();
+    assert!(seen.is_empty(), "starting logged notices: {seen:?}");
 }
