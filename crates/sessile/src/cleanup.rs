@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -91,15 +91,19 @@ impl Cleanup {
     /// or the first batch's error (`Unavailable` for one that outlasted the timeout).
     pub async fn run_once(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
+        let started = Instant::now();
         let mut deleted = 0;
         loop {
             let batch = bounded(
                 self.timeout,
                 self.store.delete_expired(now, self.batch_size),
             );
-            let batch = batch.await?;
+            let batch = batch.await.inspect_err(cleanup_failed)?;
+            metrics::counter!("sessile_cleanup_deleted_total").increment(batch);
             deleted += batch;
             if batch < u64::from(self.batch_size) {
+                metrics::histogram!("sessile_cleanup_pass_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 return Ok(deleted);
             }
             // Let live traffic have the store between batches.
@@ -229,13 +233,34 @@ impl<S: Store> CleanupEvery<S> {
         let (batch_size, timeout) = (self.batch_size, self.timeout);
         runtime.spawn(async move {
             let _running = running;
+            let started = Instant::now();
             match bounded(timeout, store.delete_expired(now, batch_size)).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::debug!(deleted, "expired sessions deleted"),
-                Err(error) => tracing::warn!(%error, "session cleanup batch failed"),
+                Ok(deleted) => {
+                    metrics::counter!("sessile_cleanup_deleted_total").increment(deleted);
+                    metrics::histogram!("sessile_cleanup_pass_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    if deleted > 0 {
+                        tracing::debug!(deleted, "expired sessions deleted");
+                    }
+                }
+                Err(error) => {
+                    cleanup_failed(&error);
+                    tracing::warn!(%error, "session cleanup batch failed");
+                }
             }
         });
     }
+}
+
+/// Counts a failed cleanup batch by its error's kind.
+fn cleanup_failed(error: &StoreError) {
+    metrics::counter!(
+        "sessile_store_errors_total",
+        "store" => "cleanup",
+        "operation" => "delete_expired",
+        "kind" => crate::telemetry::error_kind(error)
+    )
+    .increment(1);
 }
 
 /// Clears the "a batch is running" flag when the batch's task ends, however it ends.

@@ -23,6 +23,8 @@ mod request;
 mod sealed;
 pub mod store;
 mod stores;
+#[cfg(feature = "runtime")]
+mod telemetry;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;

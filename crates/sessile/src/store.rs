@@ -312,6 +312,20 @@ pub trait Store: Send + Sync + 'static {
         let _ = (cursor, limit);
         Err(StoreError::Unsupported("paging through every session"))
     }
+
+    /// The store's name in metrics and tracing spans (the `store` label and field). The
+    /// default is the implementing type's name without its path (`SqliteStore`), which a
+    /// shared `Arc<dyn Store>` keeps, since the call reaches the store itself.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessile::{MemoryStore, Store};
+    /// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    /// assert_eq!(store.name(), "MemoryStore");
+    /// ```
+    fn name(&self) -> &'static str {
+        short_type_name(std::any::type_name::<Self>())
+    }
 }
 
 /// A shared or boxed store is a store: `SessionManager::new(Arc::clone(&store), ..)` keeps a
@@ -397,12 +411,24 @@ macro_rules! store_through_pointer {
             async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
                 (**self).scan(cursor, limit).await
             }
+
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
         }
     };
 }
 
 store_through_pointer!(Arc);
 store_through_pointer!(Box);
+
+/// The last path segment of a type's name, without the generic wrappers a shared store comes
+/// in: `Arc<sessile_sql::sqlite::SqliteStore>` is `SqliteStore`.
+fn short_type_name(name: &'static str) -> &'static str {
+    let innermost = name.rsplit('<').next().unwrap_or(name);
+    let innermost = innermost.split(['>', ',']).next().unwrap_or(innermost);
+    innermost.rsplit("::").next().unwrap_or(innermost).trim()
+}
 
 /// Runs one store call, failing as [`StoreError::Unavailable`] once `timeout` has passed: the
 /// bound every store call of the engine and of cleanup gets. A call that completes on its first
@@ -431,4 +457,25 @@ pub(crate) async fn bounded<T>(
                 "no answer within {timeout:?}"
             )))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type_name;
+
+    #[test]
+    fn store_names_are_the_innermost_type() {
+        assert_eq!(
+            short_type_name("alloc::sync::Arc<sessile_sql::sqlite::SqliteStore>"),
+            "SqliteStore"
+        );
+        assert_eq!(
+            short_type_name("sessile::stores::memory::MemoryStore"),
+            "MemoryStore"
+        );
+        assert_eq!(
+            short_type_name("alloc::sync::Arc<dyn sessile::store::Store>"),
+            "Store"
+        );
+    }
 }

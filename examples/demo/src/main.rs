@@ -3,6 +3,8 @@
 //! Environment: `PORT` (default 3000), `SESSILE_DB` (default `sessile-demo.sqlite` in the current
 //! directory), `SESSILE_KEYS` (comma-separated secrets of at least 32 bytes; without it a random
 //! key is generated once and kept in `<SESSILE_DB>.key`), `RUST_LOG` (default `info`).
+//!
+//! `GET /metrics` answers sessile's metrics in the Prometheus text format.
 
 use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -11,6 +13,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusBuilder;
 use rand::RngCore;
 use sessile::cleanup::Cleanup;
 use sessile::{Config, CookieConfig, Key, Keys, SessionManager, SignedIds, Store};
@@ -64,6 +68,10 @@ async fn run() -> Result<(), BoxError> {
     // be told apart; sessile keeps no address unless the app opts in like this.
     let config = Config::builder().record_ip(true).build()?;
     tracing::info!("client IP addresses are kept with each session for the devices list");
+    // The recorder comes first: the manager registers its metrics when it is built.
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|error| format!("cannot install the metrics recorder: {error}"))?;
     let manager = SessionManager::new(store.clone(), ids, config);
 
     // Cleanup logs and backs off on store errors; it never ends the process.
@@ -74,9 +82,14 @@ async fn run() -> Result<(), BoxError> {
         .await
         .map_err(|error| format!("cannot listen on {address}: {error}"))?;
     tracing::info!("sessile demo on http://{}", listener.local_addr()?);
+    // `/metrics` is added after the app's layers: a scrape carries no session and no CSRF token.
+    let app = sessile_demo::app(manager).route(
+        "/metrics",
+        get(move || std::future::ready(metrics.render())),
+    );
     axum::serve(
         listener,
-        sessile_demo::app(manager).into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

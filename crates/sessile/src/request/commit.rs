@@ -1,11 +1,14 @@
 //! Carries a commit plan out: at most one store operation, and the headers that tell the client.
 
+use tracing::Instrument;
+
 use crate::change::ChangeSet;
 use crate::codec::HeaderList;
 use crate::events::Event;
 use crate::id::SessionId;
 use crate::record::{Device, Record};
 use crate::store::{CreateOutcome, Lookup, RotateOutcome, StoreError, UpdateOutcome};
+use crate::telemetry::{Committed, Operation};
 use crate::time::Timestamp;
 
 use super::device::device;
@@ -19,10 +22,31 @@ const ID_ATTEMPTS: usize = 3;
 
 impl Shared {
     /// The end-of-request work: the plan for `state`, carried out.
+    /// Commits a request's session in a `sessile.commit` span whose `outcome` is the
+    /// [`CommitOutcome`] (or `error`); the store call inside has its own span.
     pub(super) async fn commit(
         &self,
-        mut state: RequestState,
+        state: RequestState,
     ) -> Result<ResponseHeaders, SessionError> {
+        let span = tracing::debug_span!(
+            "sessile.commit",
+            store = self.telemetry.store,
+            outcome = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return self.commit_steps(state).await;
+        }
+        let result = self.commit_steps(state).instrument(span.clone()).await;
+        span.record(
+            "outcome",
+            result
+                .as_ref()
+                .map_or("error", |headers| headers.outcome().name()),
+        );
+        result
+    }
+
+    async fn commit_steps(&self, mut state: RequestState) -> Result<ResponseHeaders, SessionError> {
         let now = self.now();
         if state.changes.user.is_some() {
             // Signing in records the device that signed in.
@@ -68,7 +92,13 @@ impl Shared {
         now: Timestamp,
     ) -> Result<Option<Box<Record>>, SessionError> {
         let events = &self.config.events;
-        match self.call(backend.store.lookup(&id.store_key(), now)).await {
+        match self
+            .call(
+                Operation::Lookup,
+                backend.store.lookup(&id.store_key(), now),
+            )
+            .await
+        {
             Ok(Lookup::Live(record)) if self.is_valid(&record) => {
                 events.emit(&Event::Loaded { tag: id.log_tag() });
                 Ok(Some(Box::new(record)))
@@ -153,11 +183,15 @@ impl Shared {
             } => {
                 changes.touch = Some(self.touch(now));
                 let answer = self
-                    .call(backend.store.update(&id.store_key(), changes, now))
+                    .call(
+                        Operation::Update,
+                        backend.store.update(&id.store_key(), changes, now),
+                    )
                     .await;
                 match corrupt_or(answer, id)? {
                     Err(corrupt) => return Ok(corrupt),
                     Ok(UpdateOutcome::Applied) => {
+                        self.telemetry.committed(Committed::Applied);
                         out.outcome = CommitOutcome::Saved;
                         let before = record.as_ref().map(|record| record.user.as_deref());
                         self.user_changed(id, before, changes);
@@ -192,7 +226,10 @@ impl Shared {
                 for _ in 0..ID_ATTEMPTS {
                     let to = backend.ids.generate();
                     let answer = self
-                        .call(backend.store.rotate(&from, &to.store_key(), changes, now))
+                        .call(
+                            Operation::Rotate,
+                            backend.store.rotate(&from, &to.store_key(), changes, now),
+                        )
                         .await;
                     match corrupt_or(answer, id)? {
                         Err(corrupt) => return Ok(corrupt),
@@ -262,7 +299,8 @@ impl Shared {
             return Ok(());
         };
         if let Target::Store(backend) = target {
-            self.call(backend.store.delete(&id.store_key())).await?;
+            self.call(Operation::Delete, backend.store.delete(&id.store_key()))
+                .await?;
         }
         let events = &self.config.events;
         events.emit(&Event::Destroyed { tag: id.log_tag() });
@@ -329,14 +367,20 @@ impl Shared {
                 for _ in 0..ID_ATTEMPTS {
                     let id = backend.ids.generate();
                     match self
-                        .call(backend.store.create(&id.store_key(), record))
+                        .call(
+                            Operation::Create,
+                            backend.store.create(&id.store_key(), record),
+                        )
                         .await?
                     {
                         CreateOutcome::Created => {
                             let headers = backend.ids.issue(&id, record, now);
                             return Ok((id, headers));
                         }
-                        CreateOutcome::Collision => continue,
+                        CreateOutcome::Collision => {
+                            self.telemetry.committed(Committed::Collision);
+                            continue;
+                        }
                     }
                 }
                 Err(SessionError::IdCollisions)

@@ -11,6 +11,7 @@ use crate::events::Event;
 use crate::id::StoreKey;
 use crate::record::{SessionData, SessionSummary};
 use crate::store::{IncrementOutcome, StoreError};
+use crate::telemetry::Operation;
 
 use super::plan::{plan, Step};
 use super::state::{Forced, IncrementAt, RequestState};
@@ -223,13 +224,17 @@ impl Session {
         let now = shared.now();
         let outcome = shared
             .call(
+                Operation::Increment,
                 backend
                     .store
                     .increment(&id.store_key(), key, by, shared.touch(now), now),
             )
             .await;
         let outcome = match outcome {
-            Ok(outcome) => outcome,
+            Ok(outcome) => {
+                shared.telemetry.incremented(outcome);
+                outcome
+            }
             // An undecodable record is no session, on this path as on a load.
             Err(StoreError::Corrupt(_)) => {
                 return self.with_state(|state| {
@@ -386,7 +391,10 @@ impl Session {
         };
         let shared = &self.inner.shared;
         let mut sessions = shared
-            .call(backend.store.list_user_sessions(&user, shared.now()))
+            .call(
+                Operation::ListUserSessions,
+                backend.store.list_user_sessions(&user, shared.now()),
+            )
             .await?;
         if let Some(current) = self.current_key() {
             for session in &mut sessions {
@@ -408,7 +416,9 @@ impl Session {
             return Ok(false);
         }
         let shared = &self.inner.shared;
-        let deleted = shared.call(backend.store.delete(key)).await?;
+        let deleted = shared
+            .call(Operation::Delete, backend.store.delete(key))
+            .await?;
         if deleted {
             shared.config.events.emit(&Event::Revoked {
                 tag: key.log_tag(),
@@ -453,7 +463,10 @@ impl Session {
         let keep = self.current_key();
         let shared = &self.inner.shared;
         let count = shared
-            .call(backend.store.delete_user_sessions(&user, keep.as_ref()))
+            .call(
+                Operation::DeleteUserSessions,
+                backend.store.delete_user_sessions(&user, keep.as_ref()),
+            )
             .await?;
         shared.config.events.emit(&Event::RevokedOthers {
             user,

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::events::Event;
 use crate::record::Record;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{Metered, Operation, Telemetry};
 
 use super::state::{IdHeaders, RequestFacts, RequestState};
 use super::{Backend, CommitOutcome, Hooks, Session, SessionError, Shared, StoreBackend};
@@ -51,12 +52,14 @@ impl SessionManager {
     /// # let _ = (manager, store);
     /// ```
     pub fn new(store: impl Store, ids: impl IdCodec, config: Config) -> Self {
+        let name = store.name();
         Self::build(
             Backend::Store(Arc::new(StoreBackend {
                 store: Arc::new(store),
                 ids: Arc::new(ids),
             })),
             config,
+            name,
         )
     }
 
@@ -70,18 +73,26 @@ impl SessionManager {
     /// assert!(manager.store().is_none());
     /// ```
     pub fn client_side(cookies: impl CookieCodec, config: Config) -> Self {
-        Self::build(Backend::Cookie(Arc::new(cookies)), config)
+        Self::build(Backend::Cookie(Arc::new(cookies)), config, "cookie")
     }
 
-    fn build(backend: Backend, config: Config) -> Self {
+    /// `store` names the store in metrics and spans. The metric handles are registered here,
+    /// so the application installs its metrics recorder before building the manager.
+    fn build(backend: Backend, mut config: Config, store: &'static str) -> Self {
         for warning in config.warnings() {
             tracing::warn!("sessile configuration: {warning}");
         }
+        let telemetry = Arc::new(Telemetry::new(store));
+        config.events = Arc::new(Metered {
+            telemetry: Arc::clone(&telemetry),
+            events: config.events,
+        });
         Self {
             shared: Arc::new(Shared {
                 config,
                 hooks: Hooks::default(),
                 backend,
+                telemetry,
             }),
         }
     }
@@ -165,7 +176,10 @@ impl SessionManager {
         };
         let count = self
             .shared
-            .call(backend.store.delete_user_sessions(user, None))
+            .call(
+                Operation::DeleteUserSessions,
+                backend.store.delete_user_sessions(user, None),
+            )
             .await?;
         self.shared.config.events.emit(&Event::UserSessionsDeleted {
             user: user.to_owned(),

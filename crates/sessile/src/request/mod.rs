@@ -17,6 +17,9 @@ mod state;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::Instrument;
 
 pub use error::SessionError;
 pub use handle::{AfterHandler, Session};
@@ -28,6 +31,7 @@ use crate::codec::{CookieCodec, IdCodec};
 use crate::config::Config;
 use crate::record::Record;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{error_kind, Operation, Telemetry};
 use crate::time::Timestamp;
 
 /// A server-side store and the codec of the ids that name its sessions.
@@ -63,6 +67,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) hooks: Hooks,
     pub(crate) backend: Backend,
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 impl Shared {
@@ -89,11 +94,32 @@ impl Shared {
             .is_none_or(|check| check(record))
     }
 
-    /// Runs one store call, bounded by the configured timeout.
+    /// Runs one store call, bounded by the configured timeout, in a `sessile.store` span, its
+    /// latency and any error counted.
     pub(crate) async fn call<T>(
         &self,
-        operation: impl Future<Output = Result<T, StoreError>>,
+        operation: Operation,
+        call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        crate::store::bounded(self.config.store_timeout, operation).await
+        let span = tracing::debug_span!(
+            "sessile.store",
+            store = self.telemetry.store,
+            operation = operation.name(),
+            outcome = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let call = crate::store::bounded(self.config.store_timeout, call);
+        // Wrapping the call only for a subscriber that wants the span keeps the future small
+        // (and unmoved) otherwise.
+        let result = if span.is_disabled() {
+            call.await
+        } else {
+            call.instrument(span.clone()).await
+        };
+        let error = result.as_ref().err();
+        self.telemetry
+            .store_call(operation, started.elapsed(), error);
+        span.record("outcome", error.map_or("ok", error_kind));
+        result
     }
 }

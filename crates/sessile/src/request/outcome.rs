@@ -49,3 +49,15 @@ pub enum CommitOutcome {
     /// cookie is cleared. The handler's answer may claim a change that did not happen.
     Dropped,
 }
+
+impl CommitOutcome {
+    /// The outcome as the `sessile.commit` span's `outcome` field names it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            CommitOutcome::Unchanged => "unchanged",
+            CommitOutcome::Saved => "saved",
+            CommitOutcome::Ended => "ended",
+            CommitOutcome::Dropped => "dropped",
+        }
+    }
+}
