@@ -2469,3 +2469,84 @@ async fn the_listing_marks_the_session_of_the_request_as_current() {
     let listed = h.store.list_user_sessions("ada", START).await.unwrap();
     assert!(listed.iter().all(|s| !s.current), "{listed:?}");
 }
+
+/// Span closes written through a `tracing` subscriber that wants `debug` spans.
+fn span_closes(log: &CapturedLog, f: impl FnOnce()) -> Vec<String> {
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .without_time()
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .filter(|line| line.ends_with("close") || line.contains(": close "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One `sessile.commit` span per committing request and one `sessile.store` span per store
+/// call, each with the store, the operation and the outcome; never the id or its tag.
+#[test]
+fn commits_and_store_calls_have_spans_without_ids() {
+    let h = Harness::new();
+    let value = run_blocking_value(h.existing_session());
+    let id = value.split('.').next().unwrap().to_owned();
+    let tag = SessionId::decode(&id).unwrap().log_tag();
+    let log = CapturedLog::default();
+    let closes = span_closes(&log, || {
+        run_blocking(async {
+            let session = h.manager.start(&cookie_request(&value), None);
+            session.insert("theme", "dark").unwrap();
+            session.finish().await.unwrap();
+            let session = h.manager.start(&cookie_request(&value), None);
+            assert_eq!(session.increment("visits", 1).await.unwrap(), 1);
+            session.finish().await.unwrap();
+        })
+    });
+    let store_spans: Vec<&String> = closes
+        .iter()
+        .filter(|line| line.contains("sessile.store{"))
+        .collect();
+    assert_eq!(store_spans.len(), 2, "one span per store call: {closes:#?}");
+    assert!(
+        store_spans[0].contains(r#"store="MemoryStore" operation="update" outcome="ok""#),
+        "{}",
+        store_spans[0]
+    );
+    assert!(
+        store_spans[1].contains(r#"operation="increment" outcome="ok""#),
+        "{}",
+        store_spans[1]
+    );
+    let commits: Vec<&String> = closes
+        .iter()
+        .filter(|line| line.contains("sessile.commit{") && !line.contains("sessile.store{"))
+        .collect();
+    assert_eq!(
+        commits.len(),
+        1,
+        "the increment-only request commits nothing: {closes:#?}"
+    );
+    assert!(
+        commits[0].contains(r#"store="MemoryStore" outcome="saved""#),
+        "{}",
+        commits[0]
+    );
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !text.contains(&id) && !text.contains(&tag),
+        "no id or tag in spans: {text}"
+    );
+}
+
+fn run_blocking_value<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
