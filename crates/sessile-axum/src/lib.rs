@@ -428,7 +428,12 @@ fn plain(status: StatusCode, body: &'static str) -> Response {
     response
 }
 
-/// The request's session, extracted in handlers. Dereferences to [`sessile::Session`].
+/// The request's session, extracted in handlers: **the `Session` an axum handler takes.**
+/// Dereferences to [`sessile::Session`], the engine's handle, so every method of that type
+/// works on it. A handler whose argument is `sessile::Session` instead does not compile as a
+/// handler (axum says only that `Handler<_, _>` is not implemented): import this one
+/// (`use sessile_axum::Session;`), or [`into_inner`](Session::into_inner) it to pass the
+/// engine's handle on.
 ///
 /// Requires [`SessionLayer`]; without it extraction fails with 500 "session layer missing".
 ///

@@ -22,6 +22,11 @@ use super::{Backend, CommitOutcome, ResponseHeaders, SessionError, Shared};
 /// Reads load the record once, on first use. Writes are recorded as changes and committed after
 /// the handler in one atomic store operation. `increment` runs in the store at once.
 ///
+/// In a web framework, handlers take the adapter's extractor of the same name, which
+/// dereferences to this type: `sessile_axum::Session` in axum, `sessile_actix::Session` in
+/// actix-web. This one is what an adapter creates with [`SessionManager::start`](crate::SessionManager::start), and what
+/// the extractors hand on (`into_inner`).
+///
 /// ```
 /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

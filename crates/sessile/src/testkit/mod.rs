@@ -80,6 +80,7 @@ pub use recording::RecordingEvents;
 /// ```
 ///
 /// To run the suite twice in one file (two backends), invoke it in two modules.
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 #[macro_export]
 macro_rules! store_conformance {
     ($make_store:expr $(, $flag:ident)* $(,)?) => {
@@ -142,6 +143,7 @@ macro_rules! store_conformance {
 /// );
 /// # fn main() {}
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 #[macro_export]
 macro_rules! node_layout_conformance {
     ($make_store:expr, corrupt = $corrupt:expr $(, $flag:ident)* $(,)?) => {
