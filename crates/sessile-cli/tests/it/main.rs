@@ -185,3 +185,52 @@ fn every_command_has_help() {
         assert!(own.stdout.starts_with(char::is_uppercase), "{}", own.stdout);
     }
 }
+
+/// `--tls-ca` verifies the server with the CA the operator names (here the one
+/// `scripts/services` generated for its TLS-only servers); a CA that signed nothing is refused
+/// as unreachable, naming rustls's reason.
+#[test]
+fn tls_ca_verifies_the_server_and_a_wrong_ca_is_refused() {
+    let dir = std::env::var("SESSILE_TLS_DIR").unwrap_or_else(|_| "/tmp/sessile-tls".into());
+    let ca = format!("{dir}/ca.pem");
+    let wrong = format!("{dir}/wrong-ca.pem");
+    assert!(
+        std::path::Path::new(&ca).exists(),
+        "no test CA at {ca}; start the TLS servers with `scripts/services`"
+    );
+    let postgres = std::env::var("POSTGRES_TLS_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5433/test".into());
+    let table = format!("cli_tls_{:08x}", rand::random::<u32>());
+    let store = ["--store", &postgres, "--table", &table];
+    let migrated = sessile(&store, &["--tls-ca", &ca, "migrate"]);
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    let stats = sessile(&store, &["--tls-ca", &ca, "--json", "stats"]);
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    assert_eq!(stats.json["live"], 0);
+    let refused = sessile(&store, &["--tls-ca", &wrong, "--timeout", "3", "stats"]);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("UnknownIssuer"),
+        "{}",
+        refused.stderr
+    );
+    support::runtime().block_on(
+        support::Fixture {
+            args: Vec::new(),
+            backend: support::Backend::Postgres {
+                url: postgres.clone(),
+                table,
+            },
+        }
+        .drop_table(),
+    );
+
+    let redis = std::env::var("REDIS_TLS_URL").unwrap_or_else(|_| "rediss://127.0.0.1:6380".into());
+    let prefix = format!("sessile-test:cli-tls:{:08x}:", rand::random::<u32>());
+    let store = ["--store", &redis, "--prefix", &prefix];
+    let stats = sessile(&store, &["--tls-ca", &ca, "--json", "stats"]);
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    assert_eq!(stats.json["live"], 0);
+    let refused = sessile(&store, &["--tls-ca", &wrong, "--timeout", "3", "stats"]);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+}
