@@ -7,6 +7,7 @@
 //! compare-and-set on Redis, a locked transaction on SQL).
 
 use serde_json::Value as Json;
+use sessile::document::OperationError;
 use sessile::{
     ChangeSet, IncrementOutcome, Record, RotateOutcome, StoreError, Timestamp, Touch, UpdateOutcome,
 };
@@ -64,9 +65,9 @@ pub fn increment(
 /// use sessile::{RotateOutcome, UpdateOutcome};
 /// use sessile_node::layout::Modified;
 ///
-/// assert_eq!(Modified::Done(()).update_outcome(), UpdateOutcome::Applied);
-/// assert_eq!(Modified::<()>::Gone.update_outcome(), UpdateOutcome::Gone);
-/// assert_eq!(Modified::<()>::Collision.rotate_outcome(), RotateOutcome::Collision);
+/// assert_eq!(Modified::Done(Ok(())).update_outcome().unwrap(), UpdateOutcome::Applied);
+/// assert_eq!(Modified::Gone.update_outcome().unwrap(), UpdateOutcome::Gone);
+/// assert_eq!(Modified::Collision.rotate_outcome().unwrap(), RotateOutcome::Collision);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Modified<T> {
@@ -78,22 +79,24 @@ pub enum Modified<T> {
     Done(T),
 }
 
-impl Modified<()> {
-    /// What `update` answers.
-    pub fn update_outcome(self) -> UpdateOutcome {
-        match self {
-            Modified::Done(()) => UpdateOutcome::Applied,
+impl Modified<Result<(), OperationError>> {
+    /// What `update` answers: a refused change set ([`apply`]) is the store error that says why.
+    pub fn update_outcome(self) -> Result<UpdateOutcome, StoreError> {
+        Ok(match self {
+            Modified::Done(Ok(())) => UpdateOutcome::Applied,
+            Modified::Done(Err(refused)) => return Err(refused.into()),
             Modified::Gone | Modified::Collision => UpdateOutcome::Gone,
-        }
+        })
     }
 
     /// What `rotate` answers.
-    pub fn rotate_outcome(self) -> RotateOutcome {
-        match self {
-            Modified::Done(()) => RotateOutcome::Rotated,
+    pub fn rotate_outcome(self) -> Result<RotateOutcome, StoreError> {
+        Ok(match self {
+            Modified::Done(Ok(())) => RotateOutcome::Rotated,
+            Modified::Done(Err(refused)) => return Err(refused.into()),
             Modified::Gone => RotateOutcome::Gone,
             Modified::Collision => RotateOutcome::Collision,
-        }
+        })
     }
 }
 
@@ -108,7 +111,8 @@ impl Modified<IncrementOutcome> {
 }
 
 /// The change of `update` and `rotate`: `changes` applied to the live record, which is
-/// then written back (`Ok`).
+/// then written back (`Ok(Ok(()))`); document operations that do not fit the record refuse it
+/// (`Err(Err(refusal))`: nothing written), as [`ChangeSet::apply_to`] defines.
 ///
 /// ```
 /// use std::time::Duration;
@@ -121,17 +125,23 @@ impl Modified<IncrementOutcome> {
 /// let mut record = json.decode(r#"{"n":1}"#, Some(Timestamp::from_millis(3_600_000)))?;
 /// let mut changes = ChangeSet::default();
 /// changes.set("theme", json!("dark"));
-/// assert_eq!(layout::apply(&changes)(&mut record), Ok(()));
+/// assert_eq!(layout::apply(&changes)(&mut record), Ok(Ok(())));
 /// assert_eq!(json.encode(&record), r#"{"n":1,"theme":"dark"}"#);
 ///
 /// let increment = layout::increment_change(&json, "n", 2, sessile::Touch::new(Timestamp::from_millis(1_000), Timestamp::from_millis(3_601_000)));
 /// assert_eq!(increment(&mut record), Ok(sessile::IncrementOutcome::Value(3)));
 /// # Ok::<(), sessile::StoreError>(())
 /// ```
-pub fn apply(changes: &ChangeSet) -> impl Fn(&mut Record) -> Result<(), ()> + Send + Sync + '_ {
-    move |record| {
-        changes.apply_to(record);
-        Ok(())
+#[allow(clippy::type_complexity)] // the `Result<T, T>` every layout change returns
+pub fn apply(
+    changes: &ChangeSet,
+) -> impl Fn(&mut Record) -> Result<Result<(), OperationError>, Result<(), OperationError>>
+       + Send
+       + Sync
+       + '_ {
+    move |record| match changes.apply_to(record) {
+        Ok(()) => Ok(Ok(())),
+        Err(refused) => Err(Err(refused)),
     }
 }
 

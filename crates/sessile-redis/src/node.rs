@@ -413,7 +413,7 @@ impl Store for NodeRedisStore {
                 self.read_modify_write(&redis_key, &redis_key, now, layout::apply(changes)),
             )
             .await?;
-        Ok(modified.update_outcome())
+        modified.update_outcome()
     }
 
     async fn rotate(
@@ -433,7 +433,7 @@ impl Store for NodeRedisStore {
                 self.read_modify_write(&from_key, &to_key, now, layout::apply(changes)),
             )
             .await?;
-        Ok(modified.rotate_outcome())
+        modified.rotate_outcome()
     }
 
     async fn increment(

@@ -61,6 +61,11 @@ const CREATE: &str = include_str!("lua/create.lua");
 /// `{applied (0/1), had_user ('0'/'1'), old_user}`.
 const UPDATE: &str = include_str!("lua/update.lua");
 
+/// `UPDATE` for change sets with document operations: `ARGV[5]` = n, then n pairs of a data
+/// field and its value when read ('0' absent, '1' + text), then the change set. Returns
+/// `{2, '0', ''}` without writing when a field changed since it was read.
+const UPDATE_CHECKED: &str = include_str!("lua/update_checked.lua");
+
 /// `KEYS[1]` = session; `ARGV[3..]` = now, field, by, touch last_seen, touch idle deadline.
 /// Returns `{0, ''}` gone, `{2, ''}` not an integer (nothing written), `{1, value}` applied, the
 /// value an integer reply (a sum below 2 * 10^15) or its decimal text.
@@ -131,6 +136,7 @@ const SCAN_EXPIRY: &str = include_str!("lua/scan_expiry.lua");
 pub(crate) struct Scripts {
     pub create: Script,
     pub update: Script,
+    pub update_checked: Script,
     pub increment: Script,
     pub rotate: Script,
     pub delete: Script,
@@ -167,6 +173,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     Scripts {
         create: compose(&[&indexes[..], &[DEADLINES, CHUNKED]].concat(), CREATE),
         update: compose(&[&changes[..], &[DEADLINES]].concat(), UPDATE),
+        update_checked: compose(&[&changes[..], &[DEADLINES]].concat(), UPDATE_CHECKED),
         increment: compose(&[], INCREMENT),
         rotate: compose(&[&changes[..], &[DEADLINES]].concat(), ROTATE),
         delete: compose(&indexes, DELETE),
@@ -182,11 +189,12 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
 });
 
 /// Every script, for loading them ahead of the first call.
-pub(crate) fn all() -> [&'static Script; 13] {
+pub(crate) fn all() -> [&'static Script; 14] {
     let s = &*SCRIPTS;
     [
         &s.create,
         &s.update,
+        &s.update_checked,
         &s.increment,
         &s.rotate,
         &s.delete,

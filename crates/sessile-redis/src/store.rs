@@ -19,6 +19,9 @@ use crate::error::{bounded, store_error, timed_out, Error};
 use crate::layout::{self, KeyNames, StoredRecord, DATA, SUMMARY_FIELDS};
 use crate::options::{shared_options, SharedOptions};
 use crate::scripts::{self, SCRIPTS};
+use sessile::document::{Operation, Path};
+use sessile::SessionData;
+use std::collections::BTreeSet;
 
 /// The key prefix used unless [`RedisStoreBuilder::key_prefix`] says otherwise.
 pub const DEFAULT_KEY_PREFIX: &str = "sessile:";
@@ -438,7 +441,13 @@ impl RedisStore {
             };
             let old_user = stored.record.user.clone();
             let mut moved = stored.record;
-            changes.apply_to(&mut moved);
+            changes.apply_to(&mut moved).map_err(|refused| {
+                RedisError::from((
+                    ErrorKind::ClientError,
+                    "document operations refused",
+                    refused.to_string(),
+                ))
+            })?;
             self.index_before_write(&to_member, moved.user.as_deref(), moved.absolute_deadline)
                 .await?;
             if self.create_script(to, &moved, now).await? == CreateOutcome::Collision {
@@ -522,6 +531,108 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// A change set with document operations: read the data fields the operations touch,
+    /// apply the operations to them with the reference semantics, and write the resulting
+    /// fields with the update script behind a compare of what was read; a field changed
+    /// meanwhile starts it over. Plain change sets never come here.
+    async fn update_with_operations(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let hash = self.names.session(key);
+        let member = layout::member(key);
+        let now_text = now.as_millis().to_string();
+        let touched: BTreeSet<&str> = changes
+            .operations
+            .iter()
+            .flat_map(Operation::paths)
+            .map(Path::top)
+            .collect();
+        let fields: Vec<String> = touched.iter().map(|key| format!("{DATA}{key}")).collect();
+        loop {
+            let mut hmget = Cmd::new();
+            hmget.arg("HMGET").arg(&hash).arg(&fields);
+            let texts: Vec<Option<String>> = self.bounded("update", self.query(&hmget)).await?;
+            let mut data = SessionData::new();
+            let mut checks = vec![fields.len().to_string()];
+            for ((key, field), text) in touched.iter().zip(&fields).zip(&texts) {
+                checks.push(field.clone());
+                let Some(text) = text else {
+                    checks.push("0".to_owned());
+                    continue;
+                };
+                let value = serde_json::from_str(text)
+                    .map_err(|error| StoreError::Corrupt(format!("field {field}: {error}")))?;
+                data.insert((*key).to_owned(), value);
+                checks.push(format!("1{text}"));
+            }
+            let mut resolved = changes.clone();
+            resolved.resolve_operations(&data)?;
+            let change_args = layout::change_args(&resolved);
+            let mut args: Vec<&str> = vec![&member, &now_text];
+            args.extend(checks.iter().map(String::as_str));
+            args.extend(change_args.iter().map(String::as_str));
+            let script = &SCRIPTS.update_checked;
+            let answer = self.update_script(script, &hash, &member, &args, &resolved);
+            if let Some(outcome) = self.bounded("update", answer).await? {
+                return Ok(outcome);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The update script's run and the user index work around it (Cluster): `None` when the
+    /// checked script found a field changed since it was read.
+    async fn update_script(
+        &self,
+        script: &Script,
+        hash: &str,
+        member: &str,
+        args: &[&str],
+        changes: &ChangeSet,
+    ) -> Result<Option<UpdateOutcome>, RedisError> {
+        let new_user = match &changes.user {
+            Some(Some(user)) if !self.indexed() => Some(user.as_str()),
+            _ => None,
+        };
+        if let Some(user) = new_user {
+            // The user index lives in another slot: add the entry first (scored by the
+            // absolute deadline, read here), so the index never misses the session.
+            let absolute: Option<String> = self
+                .query(Cmd::new().arg("HGET").arg(hash).arg("m:absolute_deadline"))
+                .await?;
+            let Some(absolute) = absolute.and_then(|text| text.parse::<i64>().ok()) else {
+                return Ok(Some(UpdateOutcome::Gone));
+            };
+            let index = self.names.user_index(user);
+            self.index_add(&index, member, Timestamp::from_millis(absolute))
+                .await?;
+        }
+        let (applied, had_user, old_user): (i64, String, String) =
+            self.script(script, &[hash], args).await?;
+        match applied {
+            0 => return Ok(Some(UpdateOutcome::Gone)),
+            2 => return Ok(None),
+            _ => {}
+        }
+        let user_changed = match &changes.user {
+            Some(new) => had_user == "1" && new.as_deref() != Some(old_user.as_str()),
+            None => false,
+        };
+        if !self.indexed() && user_changed {
+            self.query::<i64>(
+                Cmd::new()
+                    .arg("ZREM")
+                    .arg(self.names.user_index(&old_user))
+                    .arg(member),
+            )
+            .await?;
+        }
+        Ok(Some(UpdateOutcome::Applied))
+    }
+
     /// One page of [`Store::scan`]: entries of the expiry index after the cursor's
     /// (score, member), then each entry's hash; entries whose hash Redis already dropped are
     /// skipped.
@@ -623,6 +734,9 @@ impl Store for RedisStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
+        if !changes.operations.is_empty() {
+            return self.update_with_operations(key, changes, now).await;
+        }
         let hash = self.names.session(key);
         let member = layout::member(key);
         let now_text = now.as_millis().to_string();
@@ -630,46 +744,13 @@ impl Store for RedisStore {
         let mut args: Vec<&str> = vec![&member, &now_text];
         args.extend(change_args.iter().map(String::as_str));
         self.bounded("update", async {
-            let new_user = match &changes.user {
-                Some(Some(user)) if !self.indexed() => Some(user.as_str()),
-                _ => None,
-            };
-            if let Some(user) = new_user {
-                // The user index lives in another slot: add the entry first (scored by the
-                // absolute deadline, read here), so the index never misses the session.
-                let absolute: Option<String> = self
-                    .query(Cmd::new().arg("HGET").arg(&hash).arg("m:absolute_deadline"))
-                    .await?;
-                let Some(absolute) = absolute.and_then(|text| text.parse::<i64>().ok()) else {
-                    return Ok(UpdateOutcome::Gone);
-                };
-                let index = self.names.user_index(user);
-                self.index_add(&index, &member, Timestamp::from_millis(absolute))
-                    .await?;
-            }
-            let (applied, had_user, old_user): (i64, String, String) =
-                self.script(&SCRIPTS.update, &[&hash], &args).await?;
-            if applied == 0 {
-                return Ok(UpdateOutcome::Gone);
-            }
-            let user_changed = match &changes.user {
-                Some(new) => had_user == "1" && new.as_deref() != Some(old_user.as_str()),
-                None => false,
-            };
-            if !self.indexed() && user_changed {
-                self.query::<i64>(
-                    Cmd::new()
-                        .arg("ZREM")
-                        .arg(self.names.user_index(&old_user))
-                        .arg(&member),
-                )
+            let outcome = self
+                .update_script(&SCRIPTS.update, &hash, &member, &args, changes)
                 .await?;
-            }
-            Ok(UpdateOutcome::Applied)
+            Ok(outcome.unwrap_or(UpdateOutcome::Gone))
         })
         .await
     }
-
     async fn rotate(
         &self,
         from: &StoreKey,
@@ -679,6 +760,9 @@ impl Store for RedisStore {
     ) -> Result<RotateOutcome, StoreError> {
         if from == to {
             return Ok(RotateOutcome::Collision);
+        }
+        if !changes.operations.is_empty() {
+            return Err(rotation_takes_no_operations());
         }
         if !self.indexed() {
             return self
@@ -895,4 +979,14 @@ impl Store for RedisStore {
         })
         .await
     }
+}
+
+/// The answer to a rotation carrying document operations, which the rotate script does not
+/// apply: the engine resolves them against the record it loaded first
+/// ([`ChangeSet::resolve_operations`]).
+fn rotation_takes_no_operations() -> StoreError {
+    StoreError::Unsupported(
+        "a rotation's change set carries no document operations: resolve them first \
+         (ChangeSet::resolve_operations)",
+    )
 }

@@ -76,8 +76,11 @@ pub(crate) struct JsonDialect {
 
 impl JsonDialect {
     /// Whether every changed key can be addressed in place.
+    /// Document operations (`ChangeSet::operations`) are applied from Rust: the row is read
+    /// and written back in one locking transaction.
     pub(crate) fn in_place_possible(&self, changes: &ChangeSet) -> bool {
-        changes.keys.len() <= MAX_KEYS_IN_PLACE
+        changes.operations.is_empty()
+            && changes.keys.len() <= MAX_KEYS_IN_PLACE
             && changes
                 .keys
                 .keys()
@@ -239,22 +242,14 @@ where
     query
 }
 
-/// Applies the data part of `changes` (`cleared`, then `keys`) exactly as
-/// [`ChangeSet::apply_to`] does, for the change sets a dialect cannot apply in place.
-pub(crate) fn apply_data_changes(changes: &ChangeSet, data: &mut SessionData) {
-    if changes.cleared {
-        data.clear();
-    }
-    for (key, change) in &changes.keys {
-        match change {
-            KeyChange::Set(value) => {
-                data.insert(key.clone(), value.clone());
-            }
-            KeyChange::Remove => {
-                data.remove(key);
-            }
-        }
-    }
+/// Applies the data part of `changes` (`cleared`, `keys`, then the document operations)
+/// exactly as [`ChangeSet::apply_to`] does, for the change sets a dialect cannot apply in
+/// place. A refusal ([`StoreError::Operation`]) leaves nothing to write back.
+pub(crate) fn apply_data_changes(
+    changes: &ChangeSet,
+    data: &mut SessionData,
+) -> Result<(), StoreError> {
+    Ok(changes.apply_data_to(data)?)
 }
 
 /// Adds `by` to `field` of `data` with the reference overflow and type rules ([`incremented`]);
@@ -295,8 +290,8 @@ mod tests {
             record
         };
         let mut data = record.data.clone();
-        apply_data_changes(&changes, &mut data);
-        changes.apply_to(&mut record);
+        apply_data_changes(&changes, &mut data).unwrap();
+        changes.apply_to(&mut record).unwrap();
         assert_eq!(data, record.data);
     }
 }

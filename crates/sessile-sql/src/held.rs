@@ -255,7 +255,8 @@ impl<DB: Database> Lease<'_, DB> {
     ) -> Result<T, sessile::StoreError> {
         use sessile::StoreError;
         let reusable = match &result {
-            Ok(_) | Err(StoreError::Corrupt(_)) => true,
+            // A refused change set rolled its transaction back before answering.
+            Ok(_) | Err(StoreError::Corrupt(_) | StoreError::Operation(_)) => true,
             Err(StoreError::Backend(source)) => match source.downcast_ref::<sqlx::Error>() {
                 Some(sqlx::Error::Database(error)) => !unavailable(error.as_ref()),
                 Some(_) => false,

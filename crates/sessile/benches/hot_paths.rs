@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{header, HeaderMap, HeaderValue};
 use serde_json::json;
+use sessile::document::{Operation, Path};
 use sessile::{
     ChangeSet, Clock, Config, CookieConfig, CreateOutcome, IncrementOutcome, Key, Keys, Record,
     RotateOutcome, SealedCookies, SessionId, SessionManager, SessionSummary, SignedIds, Store,
@@ -327,6 +328,45 @@ fn deltas(c: &mut Criterion) {
         b.iter_batched_ref(
             || base.clone(),
             |record| changes.apply_to(record),
+            BatchSize::SmallInput,
+        )
+    });
+    // What a store with document operations does in Rust (SQL in its locked transaction,
+    // Redis before its compare-and-set): apply them, and turn them into plain key changes.
+    let mut operations = ChangeSet::default();
+    let path = |text: &str| Path::parse(text).unwrap();
+    operations.operate(Operation::Push {
+        path: path("cart.items"),
+        values: vec![json!(4)],
+    });
+    operations.operate(Operation::AddToSet {
+        path: path("tags"),
+        values: vec![json!("new")],
+    });
+    operations.operate(Operation::Increment {
+        path: path("n"),
+        by: 1,
+    });
+    operations.touch = changes.touch;
+    let mut with_data = base.clone();
+    with_data
+        .data
+        .insert("cart".into(), json!({"items": [1, 2, 3]}));
+    with_data.data.insert("tags".into(), json!(["a", "b"]));
+    group.bench_function(
+        "apply_to (push, add_to_set, increment; 11-key record)",
+        |b| {
+            b.iter_batched_ref(
+                || with_data.clone(),
+                |record| operations.apply_to(record),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    group.bench_function("resolve_operations (the same three)", |b| {
+        b.iter_batched_ref(
+            || operations.clone(),
+            |changes| changes.resolve_operations(&with_data.data),
             BatchSize::SmallInput,
         )
     });

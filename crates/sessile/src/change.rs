@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::record::{Device, Record};
+pub use crate::document::incremented;
+use crate::document::{Operation, OperationError, Path};
+use crate::record::{Device, Record, SessionData};
 use crate::time::Timestamp;
 
 /// The fate of one data key in a [`ChangeSet`].
@@ -43,7 +45,9 @@ impl Touch {
 }
 
 /// A request's changes to one session. Applying it to a record is what every store does, each
-/// in its own dialect, in one atomic operation: first `cleared`, then `keys`, then the metadata.
+/// in its own dialect, in one atomic operation: first `cleared`, then `keys`, then `operations`
+/// in order, then the metadata. Document operations that cannot apply (an increment of a
+/// string, a push to an object) refuse the whole change set: nothing of it is written.
 ///
 /// ```
 /// use sessile::{ChangeSet, KeyChange};
@@ -60,6 +64,10 @@ pub struct ChangeSet {
     pub cleared: bool,
     /// Per-key changes, applied after `cleared`.
     pub keys: BTreeMap<String, KeyChange>,
+    /// Document operations, applied after `keys`, in the order recorded. Once there is one,
+    /// [`ChangeSet::set`] and [`ChangeSet::remove`] are recorded here too, so every change
+    /// applies in the order the handler made it.
+    pub operations: Vec<Operation>,
     /// `Some(user)` changes the signed-in user (`Some(None)` signs out).
     pub user: Option<Option<String>>,
     /// `Some` changes the cookie's persistence.
@@ -73,44 +81,126 @@ pub struct ChangeSet {
 impl ChangeSet {
     /// Records `key = value`.
     pub fn set(&mut self, key: impl Into<String>, value: Value) {
-        self.keys.insert(key.into(), KeyChange::Set(value));
+        let key = key.into();
+        if self.operations.is_empty() {
+            self.keys.insert(key, KeyChange::Set(value));
+        } else {
+            let path = Path::key(&key);
+            self.operations.push(Operation::Set { path, value });
+        }
     }
 
     /// Records the removal of `key`.
     pub fn remove(&mut self, key: impl Into<String>) {
-        self.keys.insert(key.into(), KeyChange::Remove);
+        let key = key.into();
+        if self.operations.is_empty() {
+            self.keys.insert(key, KeyChange::Remove);
+        } else {
+            let path = Path::key(&key);
+            self.operations.push(Operation::Remove { path });
+        }
+    }
+
+    /// Records a document operation, applied after every change recorded before it.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use sessile::document::{Operation, Path};
+    /// use sessile::ChangeSet;
+    /// let mut changes = ChangeSet::default();
+    /// changes.operate(Operation::Push { path: Path::parse("cart.items")?, values: vec![json!(7)] });
+    /// assert!(changes.touches("cart"));
+    /// # Ok::<(), sessile::document::OperationError>(())
+    /// ```
+    pub fn operate(&mut self, operation: Operation) {
+        self.operations.push(operation);
     }
 
     /// Records the removal of every key.
     pub fn clear(&mut self) {
         self.cleared = true;
         self.keys.clear();
+        self.operations.clear();
+    }
+
+    /// Whether a document operation reads or writes the top-level `key`.
+    pub fn touches(&self, key: &str) -> bool {
+        self.operations
+            .iter()
+            .any(|operation| operation.paths().any(|path| path.top() == key))
     }
 
     /// Whether anything besides the activity times changed.
     pub fn is_empty(&self) -> bool {
         !self.cleared
             && self.keys.is_empty()
+            && self.operations.is_empty()
             && self.user.is_none()
             && self.persistent.is_none()
             && self.device.is_none()
     }
 
     /// Applies the changes to a record in memory: the reference semantics every store matches.
-    pub fn apply_to(&self, record: &mut Record) {
+    /// When a document operation cannot apply, the record is left as it was.
+    pub fn apply_to(&self, record: &mut Record) -> Result<(), OperationError> {
+        if self.operations.is_empty() {
+            self.apply_keys_to(&mut record.data);
+        } else {
+            let mut data = record.data.clone();
+            self.apply_data_to(&mut data)?;
+            record.data = data;
+        }
+        self.apply_metadata_to(record);
+        Ok(())
+    }
+
+    /// Applies the data part (`cleared`, `keys`, `operations`) to `data`. On an error `data`
+    /// may be partly changed: apply to a copy, or write nothing back.
+    pub fn apply_data_to(&self, data: &mut SessionData) -> Result<(), OperationError> {
+        self.apply_keys_to(data);
+        for operation in &self.operations {
+            operation.apply(data)?;
+        }
+        Ok(())
+    }
+
+    /// Turns the document operations into plain key changes with the values they give `data`
+    /// (the record a rotation loaded): what a store without the operations can apply.
+    pub fn resolve_operations(&mut self, data: &SessionData) -> Result<(), OperationError> {
+        if self.operations.is_empty() {
+            return Ok(());
+        }
+        let mut after = data.clone();
+        self.apply_data_to(&mut after)?;
+        let operations = std::mem::take(&mut self.operations);
+        for path in operations.iter().flat_map(Operation::paths) {
+            let key = path.top();
+            let change = match after.get(key) {
+                Some(value) => KeyChange::Set(value.clone()),
+                None => KeyChange::Remove,
+            };
+            self.keys.insert(key.to_owned(), change);
+        }
+        Ok(())
+    }
+
+    fn apply_keys_to(&self, data: &mut SessionData) {
         if self.cleared {
-            record.data.clear();
+            data.clear();
         }
         for (key, change) in &self.keys {
             match change {
                 KeyChange::Set(value) => {
-                    record.data.insert(key.clone(), value.clone());
+                    data.insert(key.clone(), value.clone());
                 }
                 KeyChange::Remove => {
-                    record.data.remove(key);
+                    data.remove(key);
                 }
             }
         }
+    }
+
+    pub(crate) fn apply_metadata_to(&self, record: &mut Record) {
         if let Some(user) = &self.user {
             record.user = user.clone();
         }
@@ -126,29 +216,17 @@ impl ChangeSet {
         }
     }
 
-    /// The value `key` has after these changes, when they decide it: `Some(None)` for removed.
+    /// The value `key` has after these changes, when they decide it without the stored data:
+    /// `Some(None)` for removed; `None` when a document operation touches it.
     pub fn decided_value(&self, key: &str) -> Option<Option<&Value>> {
+        if self.touches(key) {
+            return None;
+        }
         match self.keys.get(key) {
             Some(KeyChange::Set(value)) => Some(Some(value)),
             Some(KeyChange::Remove) => Some(None),
             None if self.cleared => Some(None),
             None => None,
         }
-    }
-}
-
-/// Adds `by` to an integer JSON value (absent counts as 0): the increment rule every store follows.
-/// `None` when the value is not an integer or the sum leaves `i64`.
-///
-/// ```
-/// use serde_json::json;
-/// assert_eq!(sessile::change::incremented(Some(&json!(41)), 1), Some(42));
-/// assert_eq!(sessile::change::incremented(None, 5), Some(5));
-/// assert_eq!(sessile::change::incremented(Some(&json!("x")), 1), None);
-/// ```
-pub fn incremented(current: Option<&Value>, by: i64) -> Option<i64> {
-    match current {
-        None | Some(Value::Null) => Some(by),
-        Some(value) => value.as_i64()?.checked_add(by),
     }
 }

@@ -14,6 +14,7 @@ pub mod config;
 #[cfg(feature = "runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod csrf;
+pub mod document;
 pub mod events;
 pub mod id;
 pub mod keys;

@@ -30,6 +30,10 @@ pub enum StoreError {
     /// per-user index to list or revoke a user's sessions by.
     #[error("not supported by this session store: {0}")]
     Unsupported(&'static str),
+    /// The change set's document operations cannot apply to the stored data (a push to a
+    /// string, a path through a number): nothing of the change set was written.
+    #[error(transparent)]
+    Operation(#[from] crate::document::OperationError),
 }
 
 impl StoreError {
@@ -183,6 +187,10 @@ impl ScanPage {
 /// - `update`, `rotate` and `increment` never create a record: a deleted session stays deleted;
 /// - concurrent updates of different keys all persist; `increment` is atomic;
 /// - the per-user index is kept in the same atomic operation as the record.
+/// - an update's document operations ([`ChangeSet::operations`]) apply in the same atomic
+///   operation, exactly as [`ChangeSet::apply_to`] defines, or not at all
+///   ([`StoreError::Operation`]); a rotation's change set carries none (the engine resolves
+///   them against the record it loaded, [`ChangeSet::resolve_operations`]).
 ///
 /// Implement it with `#[async_trait]`:
 ///

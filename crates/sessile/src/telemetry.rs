@@ -60,6 +60,7 @@ pub(crate) fn error_kind(error: &StoreError) -> &'static str {
         StoreError::Corrupt(_) => "corrupt",
         StoreError::Backend(_) => "backend",
         StoreError::Unsupported(_) => "unsupported",
+        StoreError::Operation(_) => "operation_refused",
     }
 }
 

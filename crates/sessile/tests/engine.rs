@@ -253,6 +253,52 @@ async fn a_write_after_a_read_costs_one_load_and_one_update() {
 }
 
 #[tokio::test]
+async fn document_operations_commit_blind_in_one_update_and_refuse_as_a_whole() {
+    let h = Harness::new();
+    let value = h.existing_session().await;
+    let session = h.manager.start(&cookie_request(&value), None);
+    session.push("cart.items", "apple").unwrap();
+    session.increment_in_commit("visits", 2).unwrap();
+    session.rename("name", "first_name").unwrap();
+    session.commit().await.unwrap();
+    let counts = h.store.counts();
+    assert_eq!((counts.update, counts.total()), (1, 1), "{counts:?}");
+    let stored = session
+        .stored_data()
+        .await
+        .unwrap()
+        .expect("a stored session");
+    assert_eq!(stored["cart"], serde_json::json!({"items": ["apple"]}));
+    assert_eq!(stored["visits"], 2);
+    assert_eq!(stored["first_name"], "ada");
+    assert!(!stored.contains_key("name"));
+
+    // A push to a string refuses the commit: an error answered 500, nothing written.
+    let refused = h.manager.start(&cookie_request(&value), None);
+    refused.insert("theme", "dark").unwrap();
+    refused.push("first_name", "x").unwrap();
+    let error = refused.finish().await.expect_err("a push to a string");
+    assert!(matches!(error, SessionError::Operation(_)), "{error:?}");
+    assert_eq!(error.response().0, http::StatusCode::INTERNAL_SERVER_ERROR);
+    let after = h.manager.start(&cookie_request(&value), None);
+    let data = after.data().await.unwrap();
+    assert_eq!(data, stored, "the refused commit wrote nothing");
+
+    // Reads in the request see its operations; an immediate increment of a key they touch
+    // joins them in order.
+    let reading = h.manager.start(&cookie_request(&value), None);
+    reading.pull("cart.items", "apple").unwrap();
+    reading.push("cart.items", "pear").unwrap();
+    reading.increment_in_commit("visits", 1).unwrap();
+    assert_eq!(reading.increment("visits", 10).await.unwrap(), 13);
+    let cart: serde_json::Value = reading.get("cart").await.unwrap().unwrap();
+    assert_eq!(cart["items"], serde_json::json!(["pear"]));
+    reading.finish().await.unwrap();
+    let last = h.manager.start(&cookie_request(&value), None);
+    assert_eq!(last.get::<i64>("visits").await.unwrap(), Some(13));
+}
+
+#[tokio::test]
 async fn a_blind_write_costs_one_update() {
     let h = Harness::new();
     let value = h.existing_session().await;

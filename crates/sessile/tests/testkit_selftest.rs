@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use sessile::document::Operation;
 use sessile::store::{Lookup, ScanPage};
 use sessile::testkit::cases;
 use sessile::{
@@ -42,6 +43,9 @@ enum Flaw {
     MisnamesDeadline,
     /// `scan` loses the last session of every full page (an off-by-one cursor).
     ScanSkipsPageEnds,
+    /// Applies a `push` by reading the record and writing it back whole, not atomically: every
+    /// concurrent push reads before any writes.
+    PushReadsThenWrites,
 }
 
 /// A memory store with one flaw, and a set of keys "corrupted" by the test hook.
@@ -129,7 +133,7 @@ impl Store for FlawedStore {
             Flaw::Upserts if self.inner.load(key, now).await?.is_none() => {
                 let touch = changes.touch.expect("the cases always touch");
                 let mut record = Record::new(now, touch.idle_deadline, touch.idle_deadline);
-                changes.apply_to(&mut record);
+                changes.apply_to(&mut record).expect("plain changes apply");
                 self.inner.create(key, &record).await?;
                 Ok(UpdateOutcome::Applied)
             }
@@ -138,7 +142,22 @@ impl Store for FlawedStore {
                     return Ok(UpdateOutcome::Gone);
                 };
                 self.readers_before_writing.wait().await;
-                changes.apply_to(&mut record);
+                changes.apply_to(&mut record).expect("plain changes apply");
+                self.inner.delete(key).await?;
+                self.inner.create(key, &record).await?;
+                Ok(UpdateOutcome::Applied)
+            }
+            Flaw::PushReadsThenWrites
+                if changes
+                    .operations
+                    .iter()
+                    .any(|operation| matches!(operation, Operation::Push { .. })) =>
+            {
+                let Some(mut record) = self.inner.load(key, now).await? else {
+                    return Ok(UpdateOutcome::Gone);
+                };
+                self.readers_before_writing.wait().await;
+                changes.apply_to(&mut record)?;
                 self.inner.delete(key).await?;
                 self.inner.create(key, &record).await?;
                 Ok(UpdateOutcome::Applied)
@@ -361,6 +380,19 @@ fn an_unbounded_cleanup_fails_the_batch_case() {
     assert!(case_fails(
         cases::delete_expired_removes_only_expired_in_batches,
         Flaw::UnboundedCleanup
+    ));
+}
+
+#[test]
+fn a_push_that_reads_then_writes_fails_the_concurrent_push_case() {
+    assert!(case_fails(
+        cases::concurrent_pushes_to_one_array_all_persist,
+        Flaw::PushReadsThenWrites
+    ));
+    // The flaw is in `push` alone: the other operation cases pass on that store.
+    assert!(!case_fails(
+        cases::concurrent_increments_in_the_commit_add_up,
+        Flaw::PushReadsThenWrites
     ));
 }
 

@@ -217,7 +217,10 @@ impl MySqlStore {
             transaction.rollback().await.map_err(to_store_error)?;
             return Ok(false);
         };
-        apply_data_changes(changes, &mut data);
+        if let Err(refused) = apply_data_changes(changes, &mut data) {
+            transaction.rollback().await.map_err(to_store_error)?;
+            return Err(refused);
+        }
         let source = DataSource::Replace(encode_data(&data)?);
         let applied = self
             .write_changes(&mut transaction, from, to, changes, source, now)

@@ -34,8 +34,8 @@ pub use self::options::PostgresStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::Statements;
 use crate::codec::{
-    bind_new_record, decode_scan, decode_summaries, scan_bounds, update_outcome, upsert_outcome,
-    ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, scan_bounds, update_outcome,
+    upsert_outcome, ScanRow, SessionRow,
 };
 use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
@@ -190,6 +190,21 @@ impl PostgresStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<u64, sqlx::Error> {
+        let query = self.update_query(key, moved_to, changes, now)?;
+        on_held!(self.held, postgres_unavailable, |connection| query
+            .execute(connection))
+        .map(|done| done.rows_affected())
+    }
+
+    /// The one fixed `UPDATE` that applies the plain part of `changes` (keys, metadata, touch).
+    fn update_query<'q>(
+        &'q self,
+        key: &'q StoreKey,
+        moved_to: Option<&'q StoreKey>,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, sqlx::Error>
+    {
         let delta = Delta::of(changes).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
         let sql = match moved_to {
             None => &self.sql.update,
@@ -210,9 +225,55 @@ impl PostgresStore {
         if let Some(to) = moved_to {
             query = query.bind(to.as_bytes().as_slice());
         }
-        on_held!(self.held, postgres_unavailable, |connection| query
-            .execute(connection))
-        .map(|done| done.rows_affected())
+        Ok(query)
+    }
+
+    /// A change set with document operations: one transaction that locks the live row
+    /// (`SELECT ... FOR UPDATE`), applies the operations to its data with the reference
+    /// semantics, and writes the resulting keys with the ordinary update statement. Concurrent
+    /// commits to the session wait for the lock, so none is lost.
+    async fn update_with_operations(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        use sqlx::Connection;
+        let mut lease = self.held.acquire().await.map_err(to_store_error)?;
+        let result: Result<Result<UpdateOutcome, StoreError>, sqlx::Error> = async {
+            let mut transaction = lease.connection().begin().await?;
+            let data: Option<String> = sqlx::query_scalar(&self.sql.lock_live_data)
+                .bind(key.as_bytes().as_slice())
+                .bind(now.as_millis())
+                .fetch_optional(&mut *transaction)
+                .await?;
+            let Some(data) = data else {
+                transaction.rollback().await?;
+                return Ok(Ok(UpdateOutcome::Gone));
+            };
+            let mut resolved = changes.clone();
+            let refused = match decode_data(&data) {
+                Ok(data) => resolved
+                    .resolve_operations(&data)
+                    .err()
+                    .map(StoreError::from),
+                Err(corrupt) => Some(corrupt),
+            };
+            if let Some(refused) = refused {
+                transaction.rollback().await?;
+                return Ok(Err(refused));
+            }
+            let done = self
+                .update_query(key, None, &resolved, now)?
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            Ok(Ok(update_outcome(done.rows_affected() > 0)))
+        }
+        .await;
+        lease
+            .finish(result, postgres_unavailable)
+            .map_err(to_store_error)?
     }
 
     /// One increment as one statement: the new value, or why there is none.
@@ -301,6 +362,9 @@ impl Store for PostgresStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
+        if !changes.operations.is_empty() {
+            return self.update_with_operations(key, changes, now).await;
+        }
         let changed = self
             .apply(key, None, changes, now)
             .await
@@ -318,6 +382,13 @@ impl Store for PostgresStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
+        if !changes.operations.is_empty() {
+            // The engine resolves them against the record a rotation loads first.
+            return Err(StoreError::Unsupported(
+                "a rotation's change set carries no document operations: resolve them first \
+                 (ChangeSet::resolve_operations)",
+            ));
+        }
         let outcome = |changed: u64| {
             if changed > 0 {
                 RotateOutcome::Rotated

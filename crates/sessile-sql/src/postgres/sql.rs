@@ -12,6 +12,7 @@ pub(super) struct Statements {
     pub(super) load: String,
     pub(super) create: String,
     pub(super) update: String,
+    pub(super) lock_live_data: String,
     pub(super) rotate: String,
     pub(super) drop_expired_key: String,
     pub(super) increment: String,
@@ -89,6 +90,13 @@ impl Statements {
                 at(8),
             ),
             update: apply_changes(&table, false),
+            // The data of the live row, locked until the transaction ends: document
+            // operations are applied from Rust between this and `update`.
+            lock_live_data: format!(
+                "SELECT data::text FROM {table} WHERE \"key\" = $1 AND expires_at > {now} \
+                 FOR UPDATE",
+                now = at(2),
+            ),
             rotate: apply_changes(&table, true),
             drop_expired_key: format!(
                 "DELETE FROM {table} WHERE \"key\" = $1 AND expires_at <= {}",

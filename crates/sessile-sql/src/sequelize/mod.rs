@@ -518,7 +518,7 @@ impl Store for SequelizeStore {
     ) -> Result<UpdateOutcome, StoreError> {
         let id = self.inner.table.row_id(key)?;
         let modified = self.modify(&id, &id, now, layout::apply(changes)).await?;
-        Ok(modified.update_outcome())
+        modified.update_outcome()
     }
 
     async fn rotate(
@@ -531,7 +531,7 @@ impl Store for SequelizeStore {
         let table = &self.inner.table;
         let (from, to) = (table.row_id(from)?, table.row_id(to)?);
         let modified = self.modify(&from, &to, now, layout::apply(changes)).await?;
-        Ok(modified.rotate_outcome())
+        modified.rotate_outcome()
     }
 
     async fn increment(

@@ -336,7 +336,8 @@ async fn apply_changes(
         let Some(mut data) = live_data(connection, sql, from, now).await? else {
             return Ok(false);
         };
-        apply_data_changes(changes, &mut data);
+        // A refusal returns before any write; the caller's transaction then rolls back.
+        apply_data_changes(changes, &mut data)?;
         DataSource::Replace(encode_data(&data)?)
     };
     let assignments = SQLITE_JSON.assignments(changes, data)?;

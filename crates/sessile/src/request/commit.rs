@@ -12,6 +12,7 @@ use crate::telemetry::{Committed, Operation};
 use crate::time::Timestamp;
 
 use super::device::device;
+use super::manager::Stored;
 use super::plan::{plan, Commit, Step, Target};
 use super::state::{Ended, RequestState};
 use super::{CommitOutcome, ResponseHeaders, SessionError, Shared, StoreBackend};
@@ -156,8 +157,12 @@ impl Shared {
                 self.end(&target, ended).await?;
                 let device = device(request, self.config.record_ip);
                 let mut record = self.new_record(now, device);
-                changes.apply_to(&mut record);
+                changes.apply_to(&mut record)?;
                 let (id, headers) = self.create(&target, &record, now).await?;
+                out.stored = Some(match target {
+                    Target::Store(_) => Stored::Key(id.store_key()),
+                    Target::Cookie(_) => Stored::Sealed(Box::new(record.data)),
+                });
                 events.emit(&Event::Created { tag: id.log_tag() });
                 // A new session has nobody signed in before its first commit.
                 self.user_changed(&id, Some(None), changes);
@@ -182,24 +187,33 @@ impl Shared {
                 writes,
             } => {
                 changes.touch = Some(self.touch(now));
-                let answer = self
+                let answer = match self
                     .call(
                         Operation::Update,
                         backend.store.update(&id.store_key(), changes, now),
                     )
-                    .await;
+                    .await
+                {
+                    Err(StoreError::Operation(refused)) => return Err(refused.into()),
+                    answer => answer,
+                };
                 match corrupt_or(answer, id)? {
                     Err(corrupt) => return Ok(corrupt),
                     Ok(UpdateOutcome::Applied) => {
                         self.telemetry.committed(Committed::Applied);
                         out.outcome = CommitOutcome::Saved;
+                        out.stored = Some(Stored::Key(id.store_key()));
                         let before = record.as_ref().map(|record| record.user.as_deref());
                         self.user_changed(id, before, changes);
                         if let Some(record) = record {
                             let persistence_changed = changes
                                 .persistent
                                 .is_some_and(|persistent| persistent != record.persistent);
-                            changes.apply_to(record);
+                            if changes.apply_to(record).is_err() {
+                                // The store applied the operations to data this request's
+                                // copy no longer matches; the cookie needs only the metadata.
+                                changes.apply_metadata_to(record);
+                            }
                             if reissue || persistence_changed || backend.ids.renews_on_write() {
                                 out.headers.extend(backend.ids.issue(id, record, now));
                             }
@@ -220,7 +234,10 @@ impl Shared {
             } => {
                 changes.touch = Some(self.touch(now));
                 let before = record.user.clone();
-                changes.apply_to(record);
+                // Rotation loaded the record: its operations become plain key changes against
+                // it, which every store's rotation applies.
+                changes.resolve_operations(&record.data)?;
+                changes.apply_to(record)?;
                 let from = id.store_key();
                 let mut outcome = Err(SessionError::IdCollisions);
                 for _ in 0..ID_ATTEMPTS {
@@ -253,6 +270,7 @@ impl Shared {
                         self.user_changed(&to, Some(before.as_deref()), changes);
                         out.headers.extend(backend.ids.issue(&to, record, now));
                         out.outcome = CommitOutcome::Saved;
+                        out.stored = Some(Stored::Key(to.store_key()));
                     }
                     None => {
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
@@ -271,7 +289,7 @@ impl Shared {
             } => {
                 changes.touch = Some(self.touch(now));
                 let before = record.user.clone();
-                changes.apply_to(record);
+                changes.apply_to(record)?;
                 let rotated;
                 let id = if rotate {
                     rotated = SessionId::generate();
@@ -285,6 +303,7 @@ impl Shared {
                 };
                 out.headers.extend(codec.seal(id, record, now)?);
                 out.outcome = CommitOutcome::Saved;
+                out.stored = Some(Stored::Sealed(Box::new(record.data.clone())));
                 self.user_changed(id, Some(before.as_deref()), changes);
             }
         }

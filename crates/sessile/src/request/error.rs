@@ -44,6 +44,11 @@ pub enum SessionError {
     /// Writes through methods that return nothing are ignored then, with a warning in the log.
     #[error("the session was committed or its request has finished; it can no longer be used")]
     Finished,
+    /// The request's document operations ([`crate::Session::push`] and friends) do not fit
+    /// the session's data: nothing of the commit was written. Adapters answer 500: the data's
+    /// shape is the application's, not the client's doing.
+    #[error("session operation refused: {0}")]
+    Operation(#[from] crate::document::OperationError),
 }
 
 impl SessionError {

@@ -6,13 +6,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::change::{incremented, KeyChange};
+use crate::change::incremented;
+use crate::document::{self, End, Path};
 use crate::events::Event;
 use crate::id::StoreKey;
 use crate::record::{SessionData, SessionSummary};
 use crate::store::{IncrementOutcome, StoreError};
 use crate::telemetry::Operation;
 
+use super::manager::Stored;
 use super::plan::{plan, Step};
 use super::state::{Forced, IncrementAt, RequestState};
 use super::{Backend, CommitOutcome, ResponseHeaders, SessionError, Shared};
@@ -125,12 +127,17 @@ impl Session {
     /// The value under `key`, converted from JSON; `None` if absent.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         self.ensure_loaded().await?;
-        let value = self.with_state(|state| match state.changes.decided_value(key) {
-            Some(decided) => decided.cloned(),
-            None => state
-                .record()
-                .and_then(|record| record.data.get(key).cloned()),
-        })?;
+        let value = self.with_state(|state| {
+            if state.changes.touches(key) {
+                return view(state).map(|mut data| data.remove(key));
+            }
+            Ok(match state.changes.decided_value(key) {
+                Some(decided) => decided.cloned(),
+                None => state
+                    .record()
+                    .and_then(|record| record.data.get(key).cloned()),
+            })
+        })??;
         value
             .map(|value| serde_json::from_value(value))
             .transpose()
@@ -160,23 +167,157 @@ impl Session {
     /// ```
     pub async fn data(&self) -> Result<SessionData, SessionError> {
         self.ensure_loaded().await?;
-        self.with_state(|state| {
-            let mut data = match state.record() {
-                Some(record) if !state.changes.cleared => record.data.clone(),
-                _ => SessionData::new(),
-            };
-            for (key, change) in &state.changes.keys {
-                match change {
-                    KeyChange::Set(value) => {
-                        data.insert(key.clone(), value.clone());
-                    }
-                    KeyChange::Remove => {
-                        data.remove(key);
-                    }
-                }
-            }
-            data
-        })
+        self.with_state(view)?
+    }
+
+    /// Records a document operation on the value at `path` (MongoDB's dotted form,
+    /// `"cart.items"`), applied by the store in the commit, atomically with the request's other
+    /// changes: concurrent requests' operations on the same array or counter all count.
+    fn operate(
+        &self,
+        path: &str,
+        operation: impl FnOnce(Path) -> document::Operation,
+    ) -> Result<(), SessionError> {
+        let operation = operation(Path::parse(path)?);
+        self.with_state(|state| state.changes.operate(operation))
+    }
+
+    /// Records `path = value` for a dotted path, creating missing objects on the way. A path
+    /// through a value that is not an object refuses the commit
+    /// ([`SessionError::Operation`]). [`Session::insert`] takes its key literally, dots and all.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.set_path("prefs.theme", "dark")?;
+    /// assert_eq!(session.get::<serde_json::Value>("prefs").await?.unwrap()["theme"], "dark");
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_path<T: Serialize>(&self, path: &str, value: T) -> Result<(), SessionError> {
+        let value = serde_json::to_value(value).map_err(|source| SessionError::Value {
+            key: path.to_owned(),
+            source,
+        })?;
+        self.operate(path, |path| document::Operation::Set { path, value })
+    }
+
+    /// Records the removal of the value at a dotted path (nothing if it is absent).
+    pub fn remove_path(&self, path: &str) -> Result<(), SessionError> {
+        self.operate(path, |path| document::Operation::Remove { path })
+    }
+
+    /// Records an increment of the integer at `path` (absent or `null` counts as 0) applied in
+    /// the commit, with the request's other changes: 200 concurrent requests add 200. Unlike
+    /// [`Session::increment`] it does not answer the new value (read it back with
+    /// [`Session::stored_data`] after [`Session::commit`]); a non-integer refuses the commit.
+    pub fn increment_in_commit(&self, path: &str, by: i64) -> Result<(), SessionError> {
+        self.operate(path, |path| document::Operation::Increment { path, by })
+    }
+
+    /// Records appending `value` to the array at `path` (absent or `null`: a new array).
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.push("cart.items", "apple")?;
+    /// session.push_all("cart.items", ["pear", "fig"])?;
+    /// session.pull("cart.items", "pear")?;
+    /// let cart: serde_json::Value = session.get("cart").await?.unwrap();
+    /// assert_eq!(cart["items"], serde_json::json!(["apple", "fig"]));
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn push<T: Serialize>(&self, path: &str, value: T) -> Result<(), SessionError> {
+        let values = vec![to_json(path, value)?];
+        self.operate(path, |path| document::Operation::Push { path, values })
+    }
+
+    /// Records appending every one of `values`, in order, to the array at `path`.
+    pub fn push_all<T: Serialize>(
+        &self,
+        path: &str,
+        values: impl IntoIterator<Item = T>,
+    ) -> Result<(), SessionError> {
+        let values = to_json_values(path, values)?;
+        self.operate(path, |path| document::Operation::Push { path, values })
+    }
+
+    /// Records removing the first or last element of the array at `path`, if it has one.
+    pub fn pop(&self, path: &str, end: End) -> Result<(), SessionError> {
+        self.operate(path, |path| document::Operation::Pop { path, end })
+    }
+
+    /// Records removing every element equal to `value` from the array at `path`.
+    pub fn pull<T: Serialize>(&self, path: &str, value: T) -> Result<(), SessionError> {
+        let values = vec![to_json(path, value)?];
+        self.operate(path, |path| document::Operation::Pull { path, values })
+    }
+
+    /// Records removing every element equal to one of `values` from the array at `path`.
+    pub fn pull_all<T: Serialize>(
+        &self,
+        path: &str,
+        values: impl IntoIterator<Item = T>,
+    ) -> Result<(), SessionError> {
+        let values = to_json_values(path, values)?;
+        self.operate(path, |path| document::Operation::Pull { path, values })
+    }
+
+    /// Records appending `value` to the array at `path` unless an equal element is there.
+    pub fn add_to_set<T: Serialize>(&self, path: &str, value: T) -> Result<(), SessionError> {
+        let values = vec![to_json(path, value)?];
+        self.operate(path, |path| document::Operation::AddToSet { path, values })
+    }
+
+    /// Records moving the value at `from` to `to` in the store, without reading it first; a
+    /// no-op when `from` is absent.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), SessionError> {
+        let to = Path::parse(to)?;
+        self.operate(from, |from| document::Operation::Rename { from, to })
+    }
+
+    /// After [`Session::commit`], the session's data as the store left it: the request's
+    /// changes merged with every concurrent request's (koa-atomic-session's `update()`). One
+    /// store read, only when asked; a client-side session's is the sealed data itself. `None`
+    /// when the commit left no session, or before a commit.
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(MemoryStore::new(), ids, Config::default());
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.increment_in_commit("visits", 1)?;
+    /// session.commit().await?;
+    /// let stored = session.stored_data().await?.unwrap();
+    /// assert_eq!(stored["visits"], 1);
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn stored_data(&self) -> Result<Option<SessionData>, SessionError> {
+        let key = match &*self.state() {
+            Slot::Committed(headers) => match &headers.stored {
+                Some(Stored::Key(key)) => key.clone(),
+                Some(Stored::Sealed(data)) => return Ok(Some((**data).clone())),
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let shared = &self.inner.shared;
+        let Backend::Store(backend) = &shared.backend else {
+            return Ok(None);
+        };
+        let found = shared
+            .call(Operation::Lookup, backend.store.lookup(&key, shared.now()))
+            .await?;
+        Ok(found.into_live().map(|record| record.data))
     }
 
     /// Records `key = value`, committed after the handler.
@@ -205,6 +346,26 @@ impl Session {
     /// applied locally and committed with the rest.
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
         let shared = &self.inner.shared;
+        if self.with_state(|state| state.changes.touches(key))? {
+            // After document operations on `key` the increment joins them, in order.
+            self.ensure_loaded().await?;
+            return self.with_state(|state| {
+                let path = Path::key(key);
+                state
+                    .changes
+                    .operate(document::Operation::Increment { path, by });
+                let value = view(state).ok().and_then(|mut data| data.remove(key));
+                match value.as_ref().and_then(Value::as_i64) {
+                    Some(value) => Ok(value),
+                    None => {
+                        state.changes.operations.pop();
+                        Err(SessionError::NotAnInteger {
+                            key: key.to_owned(),
+                        })
+                    }
+                }
+            })?;
+        }
         // A validity hook must see the session before anything acts on it.
         let checks_validity = shared.hooks.validity_check.is_some();
         if self.with_state(|state| state.is_sealed() || (checks_validity && state.is_unloaded()))? {
@@ -681,4 +842,31 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").finish_non_exhaustive()
     }
+}
+
+/// The data as the request sees it: the stored data with the request's changes applied.
+fn view(state: &mut RequestState) -> Result<SessionData, SessionError> {
+    let mut data = match state.record() {
+        Some(record) if !state.changes.cleared => record.data.clone(),
+        _ => SessionData::new(),
+    };
+    state.changes.apply_data_to(&mut data)?;
+    Ok(data)
+}
+
+fn to_json<T: Serialize>(path: &str, value: T) -> Result<Value, SessionError> {
+    serde_json::to_value(value).map_err(|source| SessionError::Value {
+        key: path.to_owned(),
+        source,
+    })
+}
+
+fn to_json_values<T: Serialize>(
+    path: &str,
+    values: impl IntoIterator<Item = T>,
+) -> Result<Vec<Value>, SessionError> {
+    values
+        .into_iter()
+        .map(|value| to_json(path, value))
+        .collect()
 }

@@ -241,6 +241,17 @@ pub struct ResponseHeaders {
     /// Headers to append to the response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub(super) outcome: CommitOutcome,
+    /// Where the committed session's data now lives, for [`crate::Session::stored_data`].
+    pub(super) stored: Option<Stored>,
+}
+
+/// Where a commit left the session's data.
+#[derive(Debug)]
+pub(super) enum Stored {
+    /// In the store, under this key.
+    Key(crate::id::StoreKey),
+    /// In the sealed cookie: this data, exactly.
+    Sealed(Box<crate::record::SessionData>),
 }
 
 impl ResponseHeaders {

@@ -247,6 +247,7 @@ fn fresh_session<'s>(
             .keys
             .values()
             .any(|change| matches!(change, KeyChange::Set(_)))
+        || !changes.operations.is_empty()
         || matches!(changes.user, Some(Some(_)));
     let ended = fresh.ended.as_ref();
     if holds_something {

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::change::{incremented, ChangeSet, Touch};
+use crate::document::OperationError;
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
@@ -107,19 +108,25 @@ impl Inner {
         to: &StoreKey,
         changes: &ChangeSet,
         now: Timestamp,
-    ) -> bool {
+    ) -> Result<bool, OperationError> {
         if key == to && changes.user.is_none() {
             // Same key, same user: change the record where it is (one lookup, no move), and
             // its expiry entry only if the expiry moved.
-            return self.change_in_place(key, now, |record| changes.apply_to(record));
+            let mut applied = Ok(());
+            let live = self.change_in_place(key, now, |record| applied = changes.apply_to(record));
+            return applied.map(|()| live);
         }
         if self.live(key, now).is_none() {
-            return false;
+            return Ok(false);
         }
         let mut record = self.remove(key).expect("checked live above");
-        changes.apply_to(&mut record);
+        if let Err(refused) = changes.apply_to(&mut record) {
+            // A refused change set leaves the record as it was, where it was.
+            self.insert(key.clone(), record);
+            return Err(refused);
+        }
         self.insert(to.clone(), record);
-        true
+        Ok(true)
     }
 }
 
@@ -229,7 +236,7 @@ impl Store for MemoryStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
-        let applied = self.write(now).apply(key, key, changes, now);
+        let applied = self.write(now).apply(key, key, changes, now)?;
         Ok(if applied {
             UpdateOutcome::Applied
         } else {
@@ -248,7 +255,7 @@ impl Store for MemoryStore {
         if inner.live(to, now).is_some() {
             return Ok(RotateOutcome::Collision);
         }
-        Ok(if inner.apply(from, to, changes, now) {
+        Ok(if inner.apply(from, to, changes, now)? {
             RotateOutcome::Rotated
         } else {
             RotateOutcome::Gone

@@ -34,6 +34,8 @@ use crate::store::{
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
+pub use super::operation_cases::*;
+
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
 pub(crate) const HOUR: Duration = Duration::from_secs(60 * 60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -923,7 +925,9 @@ pub async fn rotate_keeps_data_and_deadlines<S: Store>(store: S) {
     );
 
     let mut expected = record;
-    changes.apply_to(&mut expected);
+    changes
+        .apply_to(&mut expected)
+        .expect("plain changes apply");
     assert_eq!(
         load(&store, &to, at).await,
         Some(expected),
@@ -1011,7 +1015,9 @@ pub async fn update_changes_metadata_and_touch<S: Store>(store: S) {
         update(&store, &key, &changes, at).await,
         UpdateOutcome::Applied
     );
-    changes.apply_to(&mut expected);
+    changes
+        .apply_to(&mut expected)
+        .expect("plain changes apply");
     assert_eq!(load(&store, &key, at).await, Some(expected.clone()));
 
     let at = t + 2 * MINUTE;
@@ -1027,7 +1033,9 @@ pub async fn update_changes_metadata_and_touch<S: Store>(store: S) {
         update(&store, &key, &changes, at).await,
         UpdateOutcome::Applied
     );
-    changes.apply_to(&mut expected);
+    changes
+        .apply_to(&mut expected)
+        .expect("plain changes apply");
     assert_eq!(load(&store, &key, at).await, Some(expected.clone()));
 
     let at = t + 10 * MINUTE;
@@ -1036,7 +1044,7 @@ pub async fn update_changes_metadata_and_touch<S: Store>(store: S) {
         update(&store, &key, &touch_only, at).await,
         UpdateOutcome::Applied
     );
-    touch_only.apply_to(&mut expected);
+    touch_only.apply_to(&mut expected).expect("a touch applies");
     assert_eq!(
         load(&store, &key, at).await,
         Some(expected),

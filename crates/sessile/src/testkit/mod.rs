@@ -28,6 +28,7 @@ mod counting;
 mod hanging;
 #[doc(hidden)] // the cases run through `node_layout_conformance!`
 pub mod node_cases;
+mod operation_cases;
 mod recording;
 
 #[doc(hidden)] // shared by the store crates' benches, not an API
@@ -109,6 +110,19 @@ macro_rules! store_conformance {
             create_over_expired_key_is_consistent,
             lookup_tells_live_expired_and_missing,
             scan_reports_every_session_exactly_once,
+            operation_push_appends,
+            operation_pop_removes_first_or_last,
+            operation_pull_removes_every_equal_element,
+            operation_add_to_set_appends_only_missing_values,
+            operation_rename_moves_a_value_in_the_store,
+            operation_increment_adds_in_the_commit,
+            operation_paths_and_order_follow_the_reference,
+            operation_type_mismatch_refuses_the_whole_commit,
+            concurrent_pushes_to_one_array_all_persist,
+            concurrent_add_to_set_keeps_each_value_once,
+            concurrent_pushes_and_pulls_of_other_values_lose_none,
+            rename_concurrent_with_a_set_of_another_key_keeps_both,
+            concurrent_increments_in_the_commit_add_up,
         );
         $( $crate::__store_conformance_option!($flag, $make_store); )*
     };
@@ -121,7 +135,7 @@ macro_rules! store_conformance {
 /// Generates the conformance suite for a store that keeps a Node package's layout
 /// (`sessile-node`): one `#[test]` per case of [`node_cases`], plus the reusable cases of
 /// [`cases`] that ask only for what such a layout keeps (concurrent updates and increments, the
-/// integer rule, clear-and-set).
+/// integer rule, clear-and-set, the document operations and their concurrency cases).
 ///
 /// Options, in this order: `corrupt = <hook>` as for [`crate::store_conformance!`] (required:
 /// every Node layout stores JSON text that can be garbage), then `sweeps_expired` when the
@@ -165,6 +179,19 @@ macro_rules! node_layout_conformance {
             concurrent_increments_add_up,
             increment_follows_the_integer_rule,
             clear_and_set_in_one_change_set,
+            operation_push_appends,
+            operation_pop_removes_first_or_last,
+            operation_pull_removes_every_equal_element,
+            operation_add_to_set_appends_only_missing_values,
+            operation_rename_moves_a_value_in_the_store,
+            operation_increment_adds_in_the_commit,
+            operation_paths_and_order_follow_the_reference,
+            operation_type_mismatch_refuses_the_whole_commit,
+            concurrent_pushes_to_one_array_all_persist,
+            concurrent_add_to_set_keeps_each_value_once,
+            concurrent_pushes_and_pulls_of_other_values_lose_none,
+            rename_concurrent_with_a_set_of_another_key_keeps_both,
+            concurrent_increments_in_the_commit_add_up,
         );
 
         $crate::__corrupt_record_cases!($make_store, $corrupt);
