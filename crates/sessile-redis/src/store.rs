@@ -916,6 +916,20 @@ impl Store for RedisStore {
             .map_err(|_| timed_out(self.timeout, "scan"))?
     }
 
+    /// `ZCOUNT` of the expiry index past `now`: one command on one key, whatever the mode. The
+    /// index scores a session by its absolute deadline, so one that ended by idleness (Redis
+    /// already dropped its hash) or, on a Cluster, one whose write failed after its entry was
+    /// added, counts until that deadline: an upper bound, never a miss.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut zcount = Cmd::new();
+        zcount
+            .arg("ZCOUNT")
+            .arg(self.names.expiry_index())
+            .arg(format!("({}", now.as_millis()))
+            .arg("+inf");
+        self.bounded("count_live", self.query::<u64>(&zcount)).await
+    }
+
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         let expiry = self.names.expiry_index();
         let now_text = now.as_millis().to_string();

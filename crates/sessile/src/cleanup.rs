@@ -88,7 +88,9 @@ impl Cleanup {
     }
 
     /// One pass: deletes batches until a batch comes back short. Returns how many were deleted,
-    /// or the first batch's error (`Unavailable` for one that outlasted the timeout).
+    /// or the first batch's error (`Unavailable` for one that outlasted the timeout). After a
+    /// pass it sets the `sessile_sessions_live` gauge when the store can count
+    /// ([`Store::count_live`]).
     pub async fn run_once(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
         let started = Instant::now();
@@ -104,10 +106,24 @@ impl Cleanup {
             if batch < u64::from(self.batch_size) {
                 metrics::histogram!("sessile_cleanup_pass_seconds")
                     .record(started.elapsed().as_secs_f64());
+                self.count_live().await;
                 return Ok(deleted);
             }
             // Let live traffic have the store between batches.
             tokio::task::yield_now().await;
+        }
+    }
+
+    /// Sets `sessile_sessions_live` when the store counts cheaply. A failed count is logged
+    /// and leaves the gauge as it was: the pass itself succeeded.
+    async fn count_live(&self) {
+        match bounded(self.timeout, self.store.count_live(self.clock.now())).await {
+            Ok(live) => {
+                metrics::gauge!("sessile_sessions_live", "store" => self.store.name())
+                    .set(live as f64);
+            }
+            Err(StoreError::Unsupported(_)) => {}
+            Err(error) => tracing::warn!(%error, "counting live sessions failed"),
         }
     }
 
@@ -350,6 +366,10 @@ impl<S: Store> Store for CleanupEvery<S> {
 
     async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
         self.store.scan(cursor, limit).await
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.store.count_live(now).await
     }
 }
 

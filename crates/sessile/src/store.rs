@@ -321,6 +321,33 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Unsupported("paging through every session"))
     }
 
+    /// How many sessions are live at `now`, for the `sessile_sessions_live` gauge that
+    /// [`crate::cleanup::Cleanup`] sets after each pass; never on a request's path. Only a
+    /// store that can count without reading its sessions answers: the memory store (its
+    /// expiry index), Redis (`ZCOUNT` of its expiry index) and the SQL tables (an index-only
+    /// `COUNT(*)` through the `expires_at` index). Redis indexes a session by its absolute
+    /// deadline, so it also counts one that ended by idleness until that deadline passes; the
+    /// others count exactly.
+    ///
+    /// The default is [`StoreError::Unsupported`] (a Node layout, which has no expiry index to
+    /// count), and then no gauge is set.
+    ///
+    /// ```
+    /// use sessile::{MemoryStore, Record, SessionId, Store, Timestamp};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let at = Timestamp::from_millis(0);
+    /// let record = Record::new(at, Timestamp::from_millis(60_000), Timestamp::from_millis(60_000));
+    /// store.create(&SessionId::generate().store_key(), &record).await.unwrap();
+    /// assert_eq!(store.count_live(Timestamp::from_millis(1_000)).await.unwrap(), 1);
+    /// assert_eq!(store.count_live(Timestamp::from_millis(60_000)).await.unwrap(), 0);
+    /// # });
+    /// ```
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let _ = now;
+        Err(StoreError::Unsupported("counting live sessions"))
+    }
+
     /// The store's name in metrics and tracing spans (the `store` label and field). The
     /// default is the implementing type's name without its path (`SqliteStore`), which a
     /// shared `Arc<dyn Store>` keeps, since the call reaches the store itself.
@@ -418,6 +445,10 @@ macro_rules! store_through_pointer {
 
             async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
                 (**self).scan(cursor, limit).await
+            }
+
+            async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+                (**self).count_live(now).await
             }
 
             fn name(&self) -> &'static str {

@@ -41,6 +41,8 @@ enum Flaw {
     ForgetsExpiry,
     /// `lookup` blames the idle deadline for every expiry.
     MisnamesDeadline,
+    /// `count_live` counts every record, expired ones too.
+    CountsExpired,
     /// `scan` loses the last session of every full page (an off-by-one cursor).
     ScanSkipsPageEnds,
     /// Applies a `push` by reading the record and writing it back whole, not atomically: every
@@ -242,6 +244,14 @@ impl Store for FlawedStore {
         self.inner.delete_expired(now, limit).await
     }
 
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let now = match self.flaw {
+            Flaw::CountsExpired => Timestamp::from_millis(0),
+            _ => now,
+        };
+        self.inner.count_live(now).await
+    }
+
     async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
         let mut page = self.inner.scan(cursor, limit).await?;
         if self.flaw == Flaw::ScanSkipsPageEnds && page.next.is_some() {
@@ -371,6 +381,18 @@ fn a_scan_that_loses_sessions_fails_the_scan_case() {
     ));
     assert!(!case_fails(
         cases::scan_reports_every_session_exactly_once,
+        Flaw::None
+    ));
+}
+
+#[test]
+fn counting_expired_sessions_fails_the_count_case() {
+    assert!(case_fails(
+        cases::count_live_counts_live_sessions_only,
+        Flaw::CountsExpired
+    ));
+    assert!(!case_fails(
+        cases::count_live_counts_live_sessions_only,
         Flaw::None
     ));
 }

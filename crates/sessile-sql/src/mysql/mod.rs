@@ -567,6 +567,16 @@ impl Store for MySqlStore {
         .await
     }
 
+    /// One `COUNT(*)` through the `expires_at` index (see ARCHITECTURE.md, "Live sessions").
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let query = sqlx::query_scalar(&self.sql.count_live).bind(now.as_millis());
+        let live: i64 = on_held!(self.held, mysql_unavailable, |connection| {
+            query.fetch_one(connection)
+        })
+        .map_err(to_store_error)?;
+        Ok(live.max(0) as u64)
+    }
+
     /// Finds up to `limit` expired keys with a plain, non-locking read through the `expires_at`
     /// index (oldest first), then deletes them by primary key, checking expiry again, in chunks
     /// of at most `DELETE_CHUNK` (1,000) keys.

@@ -19,6 +19,7 @@ pub(super) struct Statements {
     pub(super) scan: String,
     pub(super) delete_user_sessions: String,
     pub(super) expired_keys: String,
+    pub(super) count_live: String,
 }
 
 impl Statements {
@@ -103,6 +104,7 @@ impl Statements {
             expired_keys: format!(
                 "SELECT `key` FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
             ),
+            count_live: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?"),
             quoted_table: t,
         }
     }

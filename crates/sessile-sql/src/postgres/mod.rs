@@ -507,6 +507,16 @@ impl Store for PostgresStore {
         .await
     }
 
+    /// One `COUNT(*)` through the `expires_at` index (see ARCHITECTURE.md, "Live sessions").
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let query = sqlx::query_scalar(&self.sql.count_live).bind(now.as_millis());
+        let live: i64 = on_held!(self.held, postgres_unavailable, |connection| {
+            query.fetch_one(connection)
+        })
+        .map_err(to_store_error)?;
+        Ok(live.max(0) as u64)
+    }
+
     /// One bounded `DELETE` of a batch picked oldest first with `FOR UPDATE SKIP LOCKED`.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         let query = sqlx::query(&self.sql.delete_expired)

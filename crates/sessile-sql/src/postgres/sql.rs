@@ -22,6 +22,7 @@ pub(super) struct Statements {
     pub(super) scan: String,
     pub(super) delete_user_sessions: String,
     pub(super) delete_expired: String,
+    pub(super) count_live: String,
 }
 
 /// A bound Unix-milliseconds parameter as a `timestamptz`.
@@ -159,6 +160,7 @@ impl Statements {
                  DELETE FROM {table} AS expired USING batch WHERE expired.\"key\" = batch.\"key\"",
                 at(1)
             ),
+            count_live: format!("SELECT COUNT(*) FROM {table} WHERE expires_at > {}", at(1)),
         }
     }
 }

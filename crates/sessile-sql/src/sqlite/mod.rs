@@ -547,6 +547,16 @@ impl Store for SqliteStore {
         )
     }
 
+    /// One `COUNT(*)` through the `expires_at` index (see ARCHITECTURE.md, "Live sessions").
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let live: i64 = sqlx::query_scalar(&self.sql.count_live)
+            .bind(now.as_millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        Ok(live.max(0) as u64)
+    }
+
     /// One bounded `DELETE`, oldest first, through the `expires_at` index.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         self.after_write(

@@ -17,6 +17,7 @@ pub(super) struct Statements {
     pub(super) scan: String,
     pub(super) delete_user_sessions: String,
     pub(super) delete_expired: String,
+    pub(super) count_live: String,
 }
 
 impl Statements {
@@ -63,6 +64,7 @@ impl Statements {
                 "DELETE FROM {t} WHERE \"key\" IN (SELECT \"key\" FROM {t} \
                  WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
             ),
+            count_live: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?"),
             table: t,
         }
     }

@@ -133,4 +133,8 @@ impl Store for TempSqliteStore {
     async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
         self.store.scan(cursor, limit).await
     }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.store.count_live(now).await
+    }
 }

@@ -340,6 +340,18 @@ impl Store for MemoryStore {
         Ok(self.lock().free_expired(now, limit as usize))
     }
 
+    /// Every record less the expired ones, which lead the expiry index: as cheap as the
+    /// expired records cleanup has not freed yet are few.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let inner = self.lock();
+        let expired = inner
+            .by_expiry
+            .iter()
+            .take_while(|(expires_at, _)| *expires_at <= now)
+            .count();
+        Ok((inner.records.len() - expired) as u64)
+    }
+
     /// In key order, the cursor being the last key's hex: each page walks the whole map, which
     /// is fine for the operator's tools this serves and costs the request path nothing.
     async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {

@@ -1330,6 +1330,70 @@ pub async fn delete_expired_removes_only_expired_in_batches<S: Store>(store: S) 
     }
 }
 
+/// [`Store::count_live`] counts the sessions live at its `now` and no expired one, or is
+/// [`StoreError::Unsupported`]. The case's sessions expire a century ahead, at a random second
+/// (other cases and runs share the store), and it counts by differences over their window:
+/// three live at its start, two a moment later, none after the last deadline.
+pub async fn count_live_counts_live_sessions_only<S: Store>(store: S) {
+    let start = now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let spread = u32::from_be_bytes(fresh_key().as_bytes()[..4].try_into().unwrap());
+    let start = start + Duration::from_secs(u64::from(spread % 300_000_000));
+    let after = |seconds: u64| start + Duration::from_secs(seconds);
+    match store.count_live(after(40)).await {
+        Err(StoreError::Unsupported(_)) => return,
+        other => {
+            other.expect("count_live failed");
+        }
+    }
+    let created_at = now();
+    let mut keys = Vec::new();
+    for seconds in [10, 20, 30] {
+        let key = fresh_key();
+        let record = Record {
+            idle_deadline: after(seconds),
+            absolute_deadline: after(seconds),
+            ..record_at(created_at)
+        };
+        create(&store, &key, &record).await;
+        keys.push(key);
+    }
+    let count = |at: Timestamp| {
+        let store = &store;
+        async move { store.count_live(at).await.expect("count_live failed") }
+    };
+    // Sessions past the window (another run's) may come and go meanwhile: count again until
+    // the baseline held still around the window's counts.
+    let mut attempts = 0;
+    let (at_start, mid_window, at_last) = loop {
+        let beyond = count(after(40)).await;
+        let counts = (
+            count(start).await,
+            count(after(15)).await,
+            count(after(30)).await,
+        );
+        attempts += 1;
+        if count(after(40)).await == beyond || attempts == 20 {
+            break (
+                counts.0 - beyond.min(counts.0),
+                counts.1 - beyond.min(counts.1),
+                counts.2 - beyond.min(counts.2),
+            );
+        }
+    };
+    assert_eq!(at_start, 3, "count_live missed sessions live at its `now`");
+    assert_eq!(
+        mid_window, 2,
+        "count_live counted a session expired at its `now`"
+    );
+    assert_eq!(
+        at_last, 0,
+        "count_live counted a session whose deadline is its `now` (expired)"
+    );
+    for key in &keys {
+        assert!(store.delete(key).await.expect("delete failed"));
+    }
+}
+
 /// [`Store::scan`] pages through every session: each of this case's live sessions exactly once,
 /// with its user, times and device, however many sessions are created and deleted between
 /// pages; a deleted session never; no page over the limit.

@@ -244,4 +244,8 @@ impl<S: Store> Store for CountingStore<S> {
         bump(&self.counters.scan);
         self.store.scan(cursor, limit).await
     }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.store.count_live(now).await
+    }
 }

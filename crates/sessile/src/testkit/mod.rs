@@ -123,6 +123,7 @@ macro_rules! store_conformance {
             concurrent_pushes_and_pulls_of_other_values_lose_none,
             rename_concurrent_with_a_set_of_another_key_keeps_both,
             concurrent_increments_in_the_commit_add_up,
+            count_live_counts_live_sessions_only,
         );
         $( $crate::__store_conformance_option!($flag, $make_store); )*
     };
@@ -192,6 +193,7 @@ macro_rules! node_layout_conformance {
             concurrent_pushes_and_pulls_of_other_values_lose_none,
             rename_concurrent_with_a_set_of_another_key_keeps_both,
             concurrent_increments_in_the_commit_add_up,
+            count_live_counts_live_sessions_only,
         );
 
         $crate::__corrupt_record_cases!($make_store, $corrupt);
