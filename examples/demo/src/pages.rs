@@ -308,36 +308,13 @@ pub fn escape_html(text: &str) -> String {
 /// );
 /// ```
 pub fn format_time(time: Timestamp) -> String {
-    let seconds = time.as_millis().div_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
-}
-
-/// Year, month, day of the proleptic Gregorian calendar for days since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    // The core's `Display` is RFC 3339 (`2024-02-29T12:34:56.000Z`): keep its calendar, drop the
+    // milliseconds a person does not need.
+    let rfc3339 = time.to_string();
+    match rfc3339.split_once('T') {
+        Some((date, clock)) => format!("{date} {} UTC", clock.get(..8).unwrap_or(clock)),
+        None => rfc3339,
+    }
 }
 
 #[cfg(test)]
