@@ -122,6 +122,29 @@ async fn metrics_count_a_scripted_walk() {
         cookie: None,
     };
 
+    // The demo's cleanup task runs a pass when it starts; the walk waits for it, so that pass
+    // counts an empty table whatever the scheduling (it ends by setting the live gauge).
+    let mut started_up = false;
+    for _ in 0..400 {
+        let scrape = client
+            .get(format!("{}/metrics", demo.url))
+            .send()
+            .await
+            .expect("the demo answers")
+            .text()
+            .await
+            .unwrap();
+        if scrape.contains("sessile_sessions_live{") {
+            started_up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        started_up,
+        "the demo's start-up cleanup pass never set the live gauge"
+    );
+
     // A first token creates the session (created 1, no load).
     let token = browser.token().await;
     // Sign-in: the CSRF check loads the session (live 1), the commit rotates it (rotations 1).
