@@ -237,6 +237,17 @@ impl IdCodec for KoaIds {
         self.set_cookie(&id.encode(), expires)
     }
 
+    /// A cookie that verified under an older key gets only its `.sig` cookie again, signed
+    /// with the first key and with the `Cookie` prototype's attributes (no `expires`), as Koa's
+    /// `cookies.get` re-signs it; the id cookie keeps the expiry it was last given.
+    fn reissue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList {
+        if !self.signed {
+            return self.issue(id, record, now);
+        }
+        let line = self.cookies.resigned(&self.name, &id.encode());
+        vec![(header::SET_COOKIE, header_value(&line))]
+    }
+
     fn removal(&self) -> HeaderList {
         self.set_cookie("", None)
     }
@@ -451,6 +462,51 @@ mod tests {
             PresentedId::Refused(RejectReason::BadSignature)
         );
         assert_eq!(signed.read(&[]), PresentedId::Absent);
+    }
+
+    #[test]
+    fn a_stale_koa_key_re_sends_only_the_signature_cookie_as_koa_does() {
+        let old = KoaIds::generic_session(keygrip::Keygrip::new(["old"]).unwrap());
+        let ids = KoaIds::generic_session(keygrip::Keygrip::new(["new", "old"]).unwrap());
+        let id = SessionId::foreign("FIXEDsid0123456789abcdefghijklmn").unwrap();
+        let record = Record::new(
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(1_700_086_400_000),
+            Timestamp::from_millis(i64::MAX),
+        );
+        let presented: Vec<String> = old
+            .issue(&id, &record, Timestamp::from_millis(0))
+            .iter()
+            .map(|(_, value)| {
+                value
+                    .to_str()
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let cookie = HeaderValue::from_str(&presented.join("; ")).unwrap();
+        assert!(matches!(
+            ids.read(&[cookie]),
+            PresentedId::Valid { stale: true, .. }
+        ));
+        let reissued = ids.reissue(&id, &record, Timestamp::from_millis(0));
+        let signature = keygrip::Keygrip::new(["new"])
+            .unwrap()
+            .sign("koa.sid=FIXEDsid0123456789abcdefghijklmn");
+        assert_eq!(reissued.len(), 1, "{reissued:?}");
+        assert_eq!(
+            reissued[0].1.to_str().unwrap(),
+            format!("koa.sid.sig={signature}; path=/; httponly")
+        );
+        // koa-session-minimal's cookie is unsigned: nothing to re-sign, the cookie itself goes.
+        let minimal = KoaIds::session_minimal();
+        assert_eq!(
+            minimal.reissue(&id, &record, Timestamp::from_millis(0)),
+            minimal.issue(&id, &record, Timestamp::from_millis(0))
+        );
     }
 
     #[test]

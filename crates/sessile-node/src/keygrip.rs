@@ -451,6 +451,24 @@ impl KoaCookies {
     }
 
     /// The `secure` attribute `cookies` uses when the options do not say: HTTPS or not.
+    /// The one `Set-Cookie` header `cookies.get` emits when `NAME=value` verified under an older
+    /// key: `NAME.sig` signed with the first key, with the `Cookie` prototype's attributes only
+    /// (`path=/`, `httponly`, `secure` on HTTPS; no `expires`, no `domain`). The main cookie is
+    /// not sent again.
+    ///
+    /// ```
+    /// use sessile_node::keygrip::{KoaCookies, Keygrip};
+    /// let cookies = KoaCookies::new(Keygrip::new(["new", "old"])?, false);
+    /// let header = cookies.resigned("koa.sid", "abc");
+    /// assert!(header.starts_with("koa.sid.sig="));
+    /// assert!(header.ends_with("; path=/; httponly"));
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn resigned(&self, name: &str, value: &str) -> String {
+        let signature = self.keys.sign(&format!("{name}={value}"));
+        default_attributes_header(&format!("{name}.sig"), &signature, self.secure_attribute())
+    }
+
     fn secure_attribute(&self) -> bool {
         self.secure_request
     }

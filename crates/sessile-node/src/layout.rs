@@ -15,11 +15,10 @@ use sessile::{
 use crate::record_json::{NodeJson, NodeShape};
 
 /// Sets `record`'s idle deadline to the store's `deadline`, and its creation and last-seen times
-/// to the last write that deadline stands for (`deadline - maxAge`): Node documents keep no
-/// times of their own.
+/// to the last write that deadline stands for (`deadline - maxAge`, the session's own when its
+/// document carries one): Node documents keep no times of their own.
 pub fn stamp_deadline(json: &NodeJson, record: &mut Record, deadline: Timestamp) {
-    let max_age = i64::try_from(json.max_age().as_millis()).unwrap_or(i64::MAX);
-    let last_write = Timestamp::from_millis(deadline.as_millis().saturating_sub(max_age));
+    let last_write = deadline - record.idle_timeout.unwrap_or(json.max_age());
     record.idle_deadline = deadline;
     record.last_seen = last_write;
     record.created_at = last_write;
@@ -56,7 +55,17 @@ pub fn increment(
     record.data.insert(field.to_owned(), Json::from(value));
     record.last_seen = touch.last_seen;
     record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
+    keep_own_lifetime(record, Some(touch));
     IncrementOutcome::Value(value)
+}
+
+/// A write at `touch` moves the deadline of a session with its own `maxAge` by that `maxAge`,
+/// as the Node package does, whatever window the engine computed (a write that never loaded
+/// the record knows only the configuration's).
+fn keep_own_lifetime(record: &mut Record, touch: Option<Touch>) {
+    if let (Some(own), Some(touch)) = (record.idle_timeout, touch) {
+        record.idle_deadline = (touch.last_seen + own).min(record.absolute_deadline);
+    }
 }
 
 /// How a read-modify-write of a whole Node document ended.
@@ -140,7 +149,10 @@ pub fn apply(
        + Sync
        + '_ {
     move |record| match changes.apply_to(record) {
-        Ok(()) => Ok(Ok(())),
+        Ok(()) => {
+            keep_own_lifetime(record, changes.touch);
+            Ok(Ok(()))
+        }
         Err(refused) => Err(Err(refused)),
     }
 }

@@ -54,6 +54,39 @@ pub mod record_json;
 
 pub use http_date::{parse_date, to_iso_string, to_sequelize_sqlite_date, to_utc_string};
 
+/// The longest absolute lifetime a [`sessile::Config`] accepts (100 years): what "no absolute
+/// lifetime" is for a session shared with Node.
+const NO_ABSOLUTE_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// The configuration of a Rust app serving a Node app's sessions whose `maxAge` is `max_age`:
+/// the idle timeout is `max_age`, and there is **no absolute lifetime**, because the Node
+/// packages have none (a Node session lives as long as it is used) and their documents keep no
+/// creation time to count one from; sessile's 12-hour default would end every shared session
+/// at 12 hours. Each session's own `maxAge` (koa-session's `_maxAge`, express-session's
+/// `cookie.originalMaxAge`, koa-generic-session's `cookie.maxAge`) still wins over `max_age`
+/// on every write and touch: this is the lifetime of sessions that carry none, and of the
+/// ones Rust creates.
+///
+/// The builder is returned so the app can add what it needs (clock, events, throttle); an
+/// `absolute_lifetime` set on it bounds only what one request writes, since the Node documents
+/// cannot carry it to the next.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let day = Duration::from_secs(86_400);
+/// let config = sessile_node::config(day).build()?;
+/// assert_eq!(config.idle_timeout(), day);
+/// assert!(config.absolute_lifetime() > Duration::from_secs(99 * 365 * 86_400));
+/// # Ok::<(), sessile::ConfigError>(())
+/// ```
+pub fn config(max_age: std::time::Duration) -> sessile::ConfigBuilder {
+    sessile::Config::builder()
+        .idle_timeout(max_age)
+        .absolute_lifetime(NO_ABSOLUTE_LIFETIME)
+}
+
 /// Why a Node-compatible cookie could not be produced. Each message is the one the Node package
 /// throws for the same mistake, so logs read the same on both sides.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -135,8 +135,10 @@ impl NodeJson {
         self.user_field.as_deref()
     }
 
-    fn max_age_ms(&self) -> i64 {
-        i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX)
+    /// The session's own `maxAge` in ms: the one its document carried, else the app's.
+    fn max_age_of(&self, record: &Record) -> i64 {
+        let max_age = record.idle_timeout.unwrap_or(self.max_age);
+        i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Reads a stored document. `store_deadline` is the expiry the store keeps outside the
@@ -153,24 +155,39 @@ impl NodeJson {
         let Value::Object(mut document) = value else {
             return Err(corrupt("not a JSON object"));
         };
-        let own_deadline = match self.shape {
+        // Each session's own lifetime, where the package keeps one per session: koa-session's
+        // `_maxAge`, the `maxAge` koa-generic-session re-issues its cookie with, express's
+        // `originalMaxAge`. Kept on the record so every Rust write and touch uses it.
+        let own_max_age = |value: Option<&Value>| {
+            value
+                .and_then(Value::as_f64)
+                .filter(|ms| ms.is_finite() && *ms >= 1.0)
+                .map(|ms| Duration::from_millis(ms as u64))
+        };
+        let (own_deadline, max_age) = match self.shape {
             NodeShape::KoaSession => {
                 let expire = document.get("_expire").and_then(Value::as_f64);
+                let max_age = own_max_age(document.get("_maxAge"));
                 // koa-session owns every `_` key; none of them is handler data.
                 document.retain(|key, _| !key.starts_with('_'));
-                expire.map(|ms| Timestamp::from_millis(ms as i64))
+                (expire.map(|ms| Timestamp::from_millis(ms as i64)), max_age)
             }
             NodeShape::GenericSession | NodeShape::Express => {
                 let Some(Value::Object(cookie)) = document.shift_remove("cookie") else {
                     return Err(corrupt("no `cookie` object"));
                 };
-                cookie
+                let max_age = match self.shape {
+                    NodeShape::Express => own_max_age(cookie.get("originalMaxAge")),
+                    _ => own_max_age(cookie.get("maxAge")),
+                };
+                let expires = cookie
                     .get("expires")
                     .and_then(Value::as_str)
                     .and_then(parse_date)
-                    .map(Timestamp::from_millis)
+                    .map(Timestamp::from_millis);
+                (expires, max_age)
             }
-            NodeShape::SessionMinimal => None,
+            NodeShape::SessionMinimal => (None, None),
         };
         let deadline = own_deadline
             .or(store_deadline)
@@ -185,12 +202,12 @@ impl NodeJson {
                 },
                 _ => None,
             });
-        let last_write =
-            Timestamp::from_millis(deadline.as_millis().saturating_sub(self.max_age_ms()));
+        let last_write = deadline - max_age.unwrap_or(self.max_age);
         let mut record = Record::new(last_write, deadline, Timestamp::from_millis(i64::MAX));
         record.data = document;
         record.user = user;
         record.persistent = self.cookie.expiring;
+        record.idle_timeout = max_age;
         Ok(record)
     }
 
@@ -200,7 +217,7 @@ impl NodeJson {
         let mut document = Map::new();
         match self.shape {
             NodeShape::GenericSession => {
-                document.insert("cookie".to_owned(), self.generic_cookie());
+                document.insert("cookie".to_owned(), self.generic_cookie(record));
             }
             NodeShape::Express => {
                 document.insert("cookie".to_owned(), self.express_cookie(record));
@@ -222,7 +239,7 @@ impl NodeJson {
                 document.insert("_session".to_owned(), Value::Bool(true));
             } else {
                 document.insert("_expire".to_owned(), record.expires_at().as_millis().into());
-                document.insert("_maxAge".to_owned(), self.max_age_ms().into());
+                document.insert("_maxAge".to_owned(), self.max_age_of(record).into());
             }
         }
         Value::Object(document).to_string()
@@ -241,7 +258,7 @@ impl NodeJson {
 
     /// koa-generic-session's stored cookie options: the app's options first, then the
     /// package's defaults, in the order the package merges them.
-    fn generic_cookie(&self) -> Value {
+    fn generic_cookie(&self, record: &Record) -> Value {
         let mut cookie = Map::new();
         if let Some(domain) = &self.cookie.domain {
             cookie.insert("domain".into(), domain.clone().into());
@@ -259,7 +276,7 @@ impl NodeJson {
         // A browser-session app (`cookie: {maxAge: null}`) stores `null`: Node re-issues its cookie
         // from this object, so a number here would turn it into an expiring one.
         let max_age = if self.cookie.expiring {
-            self.max_age_ms().into()
+            self.max_age_of(record).into()
         } else {
             Value::Null
         };
@@ -274,7 +291,7 @@ impl NodeJson {
         let (max_age, expires) = if self.cookie.expiring {
             let expires = to_iso_string(record.expires_at().as_millis());
             (
-                Value::from(self.max_age_ms()),
+                Value::from(self.max_age_of(record)),
                 expires.map_or(Value::Null, Value::from),
             )
         } else {

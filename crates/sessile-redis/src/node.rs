@@ -58,7 +58,7 @@
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use sessile::{Config, SessionManager};
+//! use sessile::SessionManager;
 //! use sessile_node::ids::KoaIds;
 //! use sessile_node::keygrip::Keygrip;
 //! use sessile_node::record_json::{NodeJson, NodeShape};
@@ -70,7 +70,7 @@
 //!     .connect("redis://127.0.0.1:6379")
 //!     .await?;
 //! let ids = KoaIds::koa_session(Keygrip::new(["k1"])?);
-//! let config = Config::builder().idle_timeout(max_age).build()?;
+//! let config = sessile_node::config(max_age).build()?;
 //! let manager = SessionManager::new(store, ids, config);
 //! # let _ = manager;
 //! # Ok(())

@@ -390,6 +390,7 @@ mod tests {
             absolute_deadline: Timestamp::from_millis(expires_at),
             persistent: false,
             device: Device::default(),
+            idle_timeout: None,
         }
     }
 

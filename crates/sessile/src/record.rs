@@ -67,6 +67,15 @@ pub struct Record {
     pub persistent: bool,
     /// The client that created or signed in to the session.
     pub device: Device,
+    /// This session's own idle timeout, when it has one: touches move its idle deadline by
+    /// this window instead of the configuration's (a Node app's per-session `maxAge`, kept
+    /// as the Node package keeps it). `None`: the configuration's idle timeout.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::optional_millis"
+    )]
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Record {
@@ -86,6 +95,7 @@ impl Record {
             absolute_deadline,
             persistent: false,
             device: Device::default(),
+            idle_timeout: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub(crate) fn write(buffer: &mut Vec<u8>, id: &SessionId, record: &Record) {
         absolute_deadline,
         persistent,
         device: Device { user_agent, ip },
+        idle_timeout,
     } = record;
     let payload = CompactRef {
         id,
@@ -36,6 +37,7 @@ pub(crate) fn write(buffer: &mut Vec<u8>, id: &SessionId, record: &Record) {
         persistent: *persistent,
         user_agent: user_agent.as_deref(),
         ip: ip.as_deref(),
+        idle_timeout: *idle_timeout,
     };
     serde_json::to_writer(buffer, &payload).expect("a record of JSON values always serializes");
 }
@@ -62,6 +64,7 @@ pub(crate) fn read(
             record.last_seen = compact.last_seen;
             record.persistent = compact.persistent;
             record.device = Device::new(compact.user_agent, compact.ip);
+            record.idle_timeout = compact.idle_timeout;
             Ok((compact.id, record))
         }
     }
@@ -99,6 +102,12 @@ struct CompactRef<'a> {
     user_agent: Option<&'a str>,
     #[serde(rename = "ip", skip_serializing_if = "Option::is_none")]
     ip: Option<&'a str>,
+    #[serde(
+        rename = "it",
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::optional_millis"
+    )]
+    idle_timeout: Option<std::time::Duration>,
 }
 
 /// [`CompactRef`], read back.
@@ -124,6 +133,8 @@ struct Compact {
     user_agent: Option<String>,
     #[serde(rename = "ip", default)]
     ip: Option<String>,
+    #[serde(rename = "it", default, with = "crate::time::optional_millis")]
+    idle_timeout: Option<std::time::Duration>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -155,6 +166,7 @@ mod tests {
         record.persistent = true;
         record.data.insert("theme".into(), "dark".into());
         record.device = Device::new(Some("Firefox on Linux".into()), Some("192.0.2.7".into()));
+        record.idle_timeout = Some(std::time::Duration::from_secs(30 * 86_400));
         buffer.clear();
         write(&mut buffer, &id, &record);
         assert_eq!(read(SealFormat::V2, &buffer).unwrap(), (id, record));

@@ -80,6 +80,26 @@ impl World {
         body
     }
 
+    /// A sessile app on koa-session cookies for a Koa app whose `maxAge` is `max_age`, with the
+    /// guide's configuration (`sessile_node::config`: no absolute lifetime).
+    async fn rust_node_profile(&self, keys: &[&str], max_age: Duration) -> TestServer {
+        let codec = KoaCookieSessions::new(Keygrip::new(keys.iter().copied()).unwrap(), max_age);
+        let config = sessile_node::config(max_age)
+            .clock(self.clock.clone())
+            .build()
+            .unwrap();
+        TestServer::start(rust_app(SessionManager::client_side(codec, config))).await
+    }
+
+    /// The session's lifetime as koa-session reads it from the cookie: its maxAge and its
+    /// `_expire` (ms).
+    async fn node_lifetime(&self) -> (Option<i64>, Option<i64>) {
+        let body = self.node("/whoami", None).await;
+        let value: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+        (value["maxAge"].as_i64(), value["expire"].as_i64())
+    }
+
     async fn node_whoami(&self, keys: Option<&[&str]>) -> Whoami {
         let body = self.node("/whoami", keys).await;
         let value: serde_json::Value =
@@ -371,4 +391,95 @@ async fn a_session_rust_wrote_expires_on_both_sides() {
         "{:?}",
         events.events()
     );
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+const DAY_MS: i64 = 86_400_000;
+const THIRTY_DAYS_MS: i64 = 30 * DAY_MS;
+
+/// A session given its own 30-day maxAge on Node (the app's is one day) keeps it through a Rust
+/// read, a Rust write and a Rust touch eight days later (`_maxAge` and `_expire` in the cookie),
+/// and on Node's next write; a session Rust creates lives the app's one day, not 12 hours.
+#[tokio::test]
+async fn each_sessions_own_max_age_survives_rust_and_one_day_is_not_cut_at_12_hours() {
+    let world = World::start_with(&["k1"], &DAY_MS.to_string());
+    let rust = world.rust_node_profile(&["k1"], DAY).await;
+    let at = |clock: &ManualClock| clock.now().as_millis();
+
+    world
+        .node(
+            &format!("/login?user=alice&remember={THIRTY_DAYS_MS}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        world.node_lifetime().await,
+        (
+            Some(THIRTY_DAYS_MS),
+            Some(at(&world.clock) + THIRTY_DAYS_MS)
+        )
+    );
+    world.advance(HOUR);
+    assert_eq!(
+        world
+            .browser
+            .whoami(&rust.url("/whoami"))
+            .await
+            .user
+            .as_deref(),
+        Some("alice")
+    );
+    world.browser.get(&rust.url("/set?k=a&v=1")).await;
+    assert_eq!(
+        world.node_lifetime().await,
+        (
+            Some(THIRTY_DAYS_MS),
+            Some(at(&world.clock) + THIRTY_DAYS_MS)
+        ),
+        "a Rust write keeps the session's 30 days"
+    );
+    world.advance(8 * DAY);
+    assert_eq!(
+        world.browser.whoami(&rust.url("/whoami")).await,
+        whoami(Some("alice"), json!({"a": "1"}))
+    );
+    assert_eq!(
+        world.node_lifetime().await,
+        (
+            Some(THIRTY_DAYS_MS),
+            Some(at(&world.clock) + THIRTY_DAYS_MS)
+        ),
+        "a Rust touch eight days later moves the deadline by 30 days"
+    );
+    world.advance(HOUR);
+    world.node("/set?k=b&v=2", None).await;
+    assert_eq!(
+        world.node_lifetime().await,
+        (
+            Some(THIRTY_DAYS_MS),
+            Some(at(&world.clock) + THIRTY_DAYS_MS)
+        ),
+        "Node keeps the 30 days"
+    );
+
+    world.browser.get(&rust.url("/logout")).await;
+    world.browser.get(&rust.url("/login?user=bob")).await;
+    assert_eq!(
+        world.node_lifetime().await,
+        (Some(DAY_MS), Some(at(&world.clock) + DAY_MS)),
+        "a session Rust creates lives one day"
+    );
+    world.advance(13 * HOUR);
+    assert_eq!(
+        world
+            .browser
+            .whoami(&rust.url("/whoami"))
+            .await
+            .user
+            .as_deref(),
+        Some("bob"),
+        "alive after 13 hours"
+    );
+    assert_eq!(world.node_whoami(None).await.user.as_deref(), Some("bob"));
 }

@@ -10,7 +10,8 @@
 // Test-only request header:
 //   x-test-secrets  the secret list for this request (JSON array; default ["s1"]).
 //
-// Routes (the same as the Rust app's): /login?user=U, /set?k=K&v=V, /whoami, /logout.
+// Routes (the same as the Rust app's): /login?user=U[&remember=N], /set?k=K&v=V, /whoami, /logout;
+// `remember` gives the session its own maxAge N (req.session.cookie.maxAge).
 'use strict';
 
 const express = require('express');
@@ -45,7 +46,12 @@ async function main() {
     const secrets = req.get('x-test-secrets');
     sessionFor(secrets ? JSON.parse(secrets) : ['s1'])(req, res, next);
   });
-  app.get('/login', (req, res) => { req.session.user = req.query.user; res.send('ok'); });
+  app.get('/login', (req, res) => {
+    req.session.user = req.query.user;
+    // "Remember me": this session's own lifetime (originalMaxAge, expires).
+    if (req.query.remember) req.session.cookie.maxAge = Number(req.query.remember);
+    res.send('ok');
+  });
   app.get('/set', (req, res) => { req.session[req.query.k] = req.query.v; res.send('ok'); });
   app.get('/whoami', (req, res) => {
     const data = {};

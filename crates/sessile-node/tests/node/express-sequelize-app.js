@@ -10,7 +10,8 @@
 // Test-only request headers (the tests send one request at a time):
 //   x-test-now      fixes Date.now() for this request (ms since the epoch)
 //   x-test-secrets  the secret list for this request (JSON array; default ["s1"])
-// Routes (the shared interop contract, see tests/support/mod.rs): /login?user=U, /set?k=K&v=V,
+// Routes (the shared interop contract, see tests/support/mod.rs): /login?user=U[&remember=N]
+// (N: the session's own maxAge), /set?k=K&v=V,
 // /whoami, /logout; and /gc, which runs the store's own clearExpiredSessions() at the request's
 // clock (the package runs it every checkExpirationInterval; here the test decides when).
 'use strict';
@@ -50,7 +51,12 @@ app.use((req, res, next) => {
   const secrets = req.get('x-test-secrets');
   sessionFor(secrets ? JSON.parse(secrets) : ['s1'])(req, res, next);
 });
-app.get('/login', (req, res) => { req.session.user = req.query.user; res.send('ok'); });
+app.get('/login', (req, res) => {
+  req.session.user = req.query.user;
+  // "Remember me": this session's own lifetime (originalMaxAge, expires).
+  if (req.query.remember) req.session.cookie.maxAge = Number(req.query.remember);
+  res.send('ok');
+});
 app.get('/set', (req, res) => { req.session[req.query.k] = req.query.v; res.send('ok'); });
 app.get('/whoami', (req, res) => {
   const data = {};

@@ -5,6 +5,7 @@
 //
 // Environment: KOA_KEYS (JSON array, default ["k1"]) and MAX_AGE (ms, default 3600000, or
 // `session` for koa-session's browser-session mode).
+// `/login?user=U&remember=N` also gives the session its own maxAge (ctx.session.maxAge = N).
 // Test-only request headers (the test sends its requests one at a time):
 //   x-test-now   fixes Date.now() for this request (ms since the epoch);
 //   x-test-keys  app.keys for this request (JSON array), for key rotation.
@@ -33,6 +34,8 @@ app.use(koaSession({ maxAge: MAX_AGE }, app));
 app.use((ctx) => {
   if (ctx.path === '/login') {
     ctx.session.user = String(ctx.query.user);
+    // "Remember me": this session's own lifetime (koa-session's maxAge setter writes `_maxAge`).
+    if (ctx.query.remember) ctx.session.maxAge = Number(ctx.query.remember);
     ctx.body = 'ok';
   } else if (ctx.path === '/set') {
     ctx.session[String(ctx.query.k)] = String(ctx.query.v);
@@ -41,7 +44,9 @@ app.use((ctx) => {
     const data = ctx.session.toJSON();
     const user = typeof data.user === 'string' ? data.user : null;
     delete data.user;
-    ctx.body = { user, data };
+    // The session's lifetime as koa-session holds it: its maxAge (the loaded `_maxAge`) and
+    // its `_expire`.
+    ctx.body = { user, data, maxAge: ctx.session.maxAge, expire: ctx.session._expire };
   } else if (ctx.path === '/logout') {
     ctx.session = null;
     ctx.body = 'bye';

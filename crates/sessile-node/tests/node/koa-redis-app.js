@@ -12,7 +12,8 @@
 // Test-only request header:
 //   x-test-keys  app.keys for this request (JSON array; default ["k1"]); requests run one at a time.
 //
-// Routes (the same as the Rust app's): /login?user=U, /set?k=K&v=V, /whoami, /logout.
+// Routes (the same as the Rust app's): /login?user=U[&remember=N], /set?k=K&v=V, /whoami, /logout;
+// `remember` gives the session its own maxAge N (koa-session, koa-generic-session).
 'use strict';
 
 const Koa = require('koa');
@@ -67,6 +68,12 @@ const plain = (session) => {
 app.use((ctx) => {
   if (ctx.path === '/login') {
     ctx.session.user = ctx.query.user;
+    // "Remember me": this session's own lifetime, koa-session's maxAge setter (`_maxAge`) or
+    // koa-generic-session's cookie options (`cookie.maxAge`, which the package re-issues the
+    // cookie and sets the TTL with). koa-session-minimal has none: its lifetime is the app's.
+    const remember = Number(ctx.query.remember);
+    if (remember && MODE === 'koa-session') ctx.session.maxAge = remember;
+    if (remember && MODE === 'generic') ctx.session.cookie.maxAge = remember;
     ctx.body = 'ok';
   } else if (ctx.path === '/set') {
     ctx.session[ctx.query.k] = ctx.query.v;

@@ -10,7 +10,8 @@
 // Test-only request headers (the tests send one request at a time):
 //   x-test-now   fixes Date.now() for this request (ms since the epoch)
 //   x-test-keys  app.keys for this request (JSON array; default ["k1"])
-// Routes (the shared interop contract, see tests/support/mod.rs): /login?user=U, /set?k=K&v=V,
+// Routes (the shared interop contract, see tests/support/mod.rs): /login?user=U[&remember=N]
+// (N: the session's own maxAge), /set?k=K&v=V,
 // /whoami, /logout.
 'use strict';
 
@@ -43,6 +44,8 @@ app.use(session({ store, cookie: { maxAge: MAX_AGE } }));
 app.use(async (ctx) => {
   if (ctx.path === '/login') {
     ctx.session.user = ctx.query.user;
+    // "Remember me": this session's own lifetime, in the cookie options stored with it.
+    if (ctx.query.remember) ctx.session.cookie.maxAge = Number(ctx.query.remember);
     ctx.body = 'ok';
   } else if (ctx.path === '/set') {
     ctx.session[ctx.query.k] = ctx.query.v;

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sessile::codec::IdCodec;
-use sessile::{Config, SessionManager};
+use sessile::{Clock, Config, ConfigBuilder, ManualClock, SessionManager, Timestamp};
 use sessile_axum::testkit::TestServer;
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIdStyle, KoaIds, NodeCookie};
@@ -44,6 +44,10 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// Node rounds up to whole seconds.
 const SHORT: Duration = Duration::from_secs(2);
 const PAST_SHORT: Duration = Duration::from_millis(3_500);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+/// A "remember me" session's own maxAge.
+const THIRTY_DAYS: Duration = Duration::from_secs(30 * 86_400);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stack {
@@ -143,6 +147,8 @@ impl Stack {
 struct Jar {
     http: reqwest::Client,
     cookies: Mutex<BTreeMap<String, String>>,
+    /// The `Set-Cookie` lines of the last response.
+    last: Mutex<Vec<String>>,
 }
 
 impl Jar {
@@ -153,7 +159,21 @@ impl Jar {
                 .build()
                 .expect("a reqwest client"),
             cookies: Mutex::new(BTreeMap::new()),
+            last: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The `expires` attribute of the last response's cookie `name`, as written.
+    fn last_expires(&self, name: &str) -> Option<String> {
+        let last = self.last.lock().unwrap();
+        let line = last
+            .iter()
+            .find(|line| line.starts_with(&format!("{name}=")))?;
+        line.split(';').find_map(|attribute| {
+            let (key, value) = attribute.trim().split_once('=')?;
+            key.eq_ignore_ascii_case("expires")
+                .then(|| value.to_owned())
+        })
     }
 
     fn cookie(&self, name: &str) -> Option<String> {
@@ -189,8 +209,10 @@ impl Jar {
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         let status = response.status().as_u16();
+        self.last.lock().unwrap().clear();
         for set_cookie in response.headers().get_all("set-cookie") {
             let line = set_cookie.to_str().expect("an ASCII Set-Cookie");
+            self.last.lock().unwrap().push(line.to_owned());
             let mut parts = line.split(';');
             let (name, value) = parts
                 .next()
@@ -297,10 +319,13 @@ impl World {
     /// A Rust app on the shared store whose id cookies are signed with `keys` (the first signs),
     /// with the routes of `support::rust_app` plus `/rotate` (a new id for the session).
     async fn rust(&self, keys: &[&str]) -> TestServer {
-        let config = Config::builder()
-            .idle_timeout(self.max_age)
-            .build()
-            .unwrap();
+        self.rust_with(keys, Config::builder().idle_timeout(self.max_age))
+            .await
+    }
+
+    /// [`World::rust`] with the configuration `config` builds.
+    async fn rust_with(&self, keys: &[&str], config: ConfigBuilder) -> TestServer {
+        let config = config.build().unwrap();
         let manager = SessionManager::new(
             self.store.clone(),
             self.stack.ids(keys, &self.prefix),
@@ -390,9 +415,188 @@ impl World {
         );
     }
 
+    /// When the key expires (`PEXPIRETIME`, ms since the epoch).
+    async fn expire_time(&self, key: &str) -> i64 {
+        redis::cmd("PEXPIRETIME")
+            .arg(key)
+            .query_async(&mut self.redis.clone())
+            .await
+            .expect("PEXPIRETIME")
+    }
+
+    /// What the store keeps 10 s longer than the session (koa-session's store grace).
+    fn grace_ms(&self) -> i64 {
+        if self.stack == Stack::KoaSession {
+            10_000
+        } else {
+            0
+        }
+    }
+
+    /// Checks that a Rust write at `at` kept the session's lifetime `max_age`: the document's
+    /// own maxAge (where the package keeps one) and expiry, the key's expiry, and the `expires`
+    /// of the cookie the response carried all say `at + max_age`.
+    async fn assert_rust_wrote(&self, jar: &Jar, key: &str, at: Timestamp, max_age: Duration) {
+        let max_age_ms = i64::try_from(max_age.as_millis()).unwrap();
+        let deadline = at.as_millis() + max_age_ms;
+        let (document, _) = self.stored(key).await.expect("the session is stored");
+        assert_eq!(
+            own_max_age(self.stack, &document),
+            (self.stack != Stack::Minimal).then_some(max_age_ms),
+            "{key}: {document}"
+        );
+        match self.stack {
+            Stack::KoaSession => assert_eq!(document["_expire"], deadline, "{document}"),
+            Stack::Express => assert_eq!(
+                document["cookie"]["expires"],
+                sessile_node::to_iso_string(deadline).unwrap(),
+                "{document}"
+            ),
+            Stack::Generic | Stack::Minimal => {}
+        }
+        assert_eq!(
+            self.expire_time(key).await,
+            deadline + self.grace_ms(),
+            "{key}'s expiry"
+        );
+        assert_eq!(
+            jar.last_expires(self.stack.cookie_name()),
+            Some(sessile_node::to_utc_string(deadline)),
+            "the cookie Rust sent expires with the session"
+        );
+    }
+
     async fn exists(&self, key: &str) -> bool {
         self.stored(key).await.is_some()
     }
+}
+
+/// The session's own maxAge as its document keeps it (ms): koa-session's `_maxAge`,
+/// koa-generic-session's `cookie.maxAge`, express-session's `cookie.originalMaxAge`;
+/// koa-session-minimal keeps none.
+fn own_max_age(stack: Stack, document: &Value) -> Option<i64> {
+    match stack {
+        Stack::KoaSession => document["_maxAge"].as_i64(),
+        Stack::Generic => document["cookie"]["maxAge"].as_i64(),
+        Stack::Express => document["cookie"]["originalMaxAge"].as_i64(),
+        Stack::Minimal => None,
+    }
+}
+
+/// A clock standing at the wall clock's now, for a Rust app whose time the test moves.
+fn clock_at_now() -> ManualClock {
+    ManualClock::new(sessile::SystemClock.now())
+}
+
+/// A session Node gave its own 30-day maxAge (the app's is one day) keeps it through a Rust
+/// read, a Rust write and a Rust touch eight days later, on both sides. koa-session-minimal
+/// keeps no lifetime per session: there the app's maxAge is 30 days, and Rust keeps it.
+async fn own_lifetime_survives_rust(stack: Stack) {
+    let app_max_age = if stack == Stack::Minimal {
+        THIRTY_DAYS
+    } else {
+        DAY
+    };
+    let world = World::start(stack, "own-life", app_max_age).await;
+    let clock = clock_at_now();
+    let rust = world
+        .rust_with(
+            stack.default_keys(),
+            sessile_node::config(app_max_age).clock(clock.clone()),
+        )
+        .await;
+    let node_keys = world.default_node_keys();
+    let thirty_ms = i64::try_from(THIRTY_DAYS.as_millis()).unwrap();
+
+    let jar = Jar::new();
+    jar.get(
+        &world
+            .node
+            .url(&format!("/login?user=erin&remember={thirty_ms}")),
+        &node_keys,
+    )
+    .await;
+    jar.whoami(&world.node.url("/whoami"), &node_keys).await;
+    let key = world.key_of(&jar);
+    let (document, pttl) = world.stored(&key).await.expect("Node stored the session");
+    assert_eq!(
+        own_max_age(stack, &document),
+        (stack != Stack::Minimal).then_some(thirty_ms),
+        "{document}"
+    );
+    let expected = thirty_ms + world.grace_ms();
+    assert!(
+        pttl > expected - 10_000 && pttl <= expected + 1_000,
+        "Node's TTL {pttl} ms, expected about {expected} ms"
+    );
+
+    // Rust reads it: the user, and no write (a touch is due only after a quarter of 30 days).
+    assert_eq!(
+        jar.whoami(&rust.url("/whoami"), &[]).await.0,
+        Some("erin".to_owned())
+    );
+    // Rust writes: the deadline moves by the session's 30 days, not the app's one day.
+    clock.advance(HOUR);
+    jar.get(&rust.url("/set?k=a&v=1"), &[]).await;
+    world
+        .assert_rust_wrote(&jar, &key, clock.now(), THIRTY_DAYS)
+        .await;
+    // Eight days later a read-only request touches the session: 30 days again from then.
+    clock.advance(8 * DAY);
+    assert_eq!(
+        jar.whoami(&rust.url("/whoami"), &[]).await,
+        (Some("erin".to_owned()), json!({"a": "1"}))
+    );
+    world
+        .assert_rust_wrote(&jar, &key, clock.now(), THIRTY_DAYS)
+        .await;
+
+    // Node still serves it, and its next write keeps the 30 days.
+    assert_eq!(
+        jar.whoami(&world.node.url("/whoami"), &node_keys).await,
+        (Some("erin".to_owned()), json!({"a": "1"}))
+    );
+    jar.get(&world.node.url("/set?k=b&v=2"), &node_keys).await;
+    let (document, pttl) = world.stored(&key).await.expect("still stored");
+    assert_eq!(
+        own_max_age(stack, &document),
+        (stack != Stack::Minimal).then_some(thirty_ms),
+        "{document}"
+    );
+    assert!(
+        pttl > expected - 10_000 && pttl <= expected + 1_000,
+        "Node's TTL after its write {pttl} ms, expected about {expected} ms"
+    );
+}
+
+/// With the guide's configuration (`sessile_node::config`), a one-day maxAge gives a session
+/// Rust creates one day, not sessile's 12-hour default absolute lifetime: in the store, in the
+/// document and on the cookie, and the session still lives 13 hours later.
+async fn one_day_is_not_cut_at_twelve_hours(stack: Stack) {
+    let world = World::start(stack, "one-day", DAY).await;
+    let clock = clock_at_now();
+    let rust = world
+        .rust_with(
+            stack.default_keys(),
+            sessile_node::config(DAY).clock(clock.clone()),
+        )
+        .await;
+    let jar = Jar::new();
+    jar.get(&rust.url("/login?user=finn"), &[]).await;
+    let key = world.key_of(&jar);
+    world.assert_rust_wrote(&jar, &key, clock.now(), DAY).await;
+    assert_eq!(
+        jar.whoami(&world.node.url("/whoami"), &world.default_node_keys())
+            .await
+            .0,
+        Some("finn".to_owned())
+    );
+    clock.advance(13 * HOUR);
+    assert_eq!(
+        jar.whoami(&rust.url("/whoami"), &[]).await.0,
+        Some("finn".to_owned()),
+        "alive 13 hours after sign-in"
+    );
 }
 
 /// Sign in on one side, change data and sign out on the other, both ways; the Rust side writes
@@ -693,4 +897,44 @@ async fn express_connect_redis_id_rotation() {
 #[tokio::test]
 async fn express_connect_redis_expiry() {
     expiry(Stack::Express).await;
+}
+
+#[tokio::test]
+async fn koa_session_store_mode_own_lifetime() {
+    own_lifetime_survives_rust(Stack::KoaSession).await;
+}
+
+#[tokio::test]
+async fn koa_session_store_mode_one_day() {
+    one_day_is_not_cut_at_twelve_hours(Stack::KoaSession).await;
+}
+
+#[tokio::test]
+async fn koa_generic_session_own_lifetime() {
+    own_lifetime_survives_rust(Stack::Generic).await;
+}
+
+#[tokio::test]
+async fn koa_generic_session_one_day() {
+    one_day_is_not_cut_at_twelve_hours(Stack::Generic).await;
+}
+
+#[tokio::test]
+async fn koa_session_minimal_own_lifetime() {
+    own_lifetime_survives_rust(Stack::Minimal).await;
+}
+
+#[tokio::test]
+async fn koa_session_minimal_one_day() {
+    one_day_is_not_cut_at_twelve_hours(Stack::Minimal).await;
+}
+
+#[tokio::test]
+async fn express_connect_redis_own_lifetime() {
+    own_lifetime_survives_rust(Stack::Express).await;
+}
+
+#[tokio::test]
+async fn express_connect_redis_one_day() {
+    one_day_is_not_cut_at_twelve_hours(Stack::Express).await;
 }

@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use sessile::{Config, SessionManager};
+//! use sessile::SessionManager;
 //! use sessile_node::ids::KoaIds;
 //! use sessile_node::keygrip::Keygrip;
 //! use sessile_sql::sequelize::SequelizeStoreOptions;
@@ -24,7 +24,7 @@
 //!     .connect("postgres://app@db.internal/app")
 //!     .await?;
 //! let ids = KoaIds::generic_session(Keygrip::new(["the Koa app's key"])?);
-//! let config = Config::builder().idle_timeout(max_age).build()?;
+//! let config = sessile_node::config(max_age).build()?;
 //! let manager = SessionManager::new(store, ids, config);
 //! # let _ = manager;
 //! # Ok(()) }

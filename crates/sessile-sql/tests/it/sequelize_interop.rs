@@ -316,6 +316,21 @@ impl Run {
         header: &'static str,
         keys: [&'static str; 2],
     ) -> Run {
+        Self::start_with(dialect, options, app, ids, header, keys, MAX_AGE, config).await
+    }
+
+    /// [`Run::start`] with the Node app's `maxAge` and the Rust apps' configuration.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_with(
+        dialect: Dialect,
+        options: SequelizeStoreOptions,
+        app: &str,
+        ids: fn(&[&str]) -> Arc<dyn IdCodec>,
+        header: &'static str,
+        keys: [&'static str; 2],
+        max_age: Duration,
+        config: fn(&ManualClock) -> Config,
+    ) -> Run {
         let kind = app.split('-').next().unwrap_or(app);
         let table = unique_table(&format!("{kind}_{dialect:?}").to_lowercase());
         let db = Database::open(dialect, &table).await;
@@ -334,7 +349,7 @@ impl Run {
             &[
                 ("SEQ_URL", &db.node_url),
                 ("SEQ_TABLE", &table),
-                ("MAX_AGE", &MAX_AGE_MS.to_string()),
+                ("MAX_AGE", &max_age.as_millis().to_string()),
             ],
         );
         let [old, new] = keys;
@@ -736,4 +751,168 @@ on_every_database!(
     express_session_sequelize_on_sqlite,
     express_session_sequelize_on_postgres,
     express_session_sequelize_on_mariadb,
+);
+
+// ------------------------------------------------------------------------------------------
+// Each session's own lifetime, and no 12-hour cap
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+const DAY_MS: i64 = 86_400_000;
+const THIRTY_DAYS_MS: i64 = 30 * DAY_MS;
+
+/// The guide's configuration for a one-day Node app, on the test clock.
+fn node_config(clock: &ManualClock) -> Config {
+    sessile_node::config(DAY)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// A session signed in on Node with its own 30-day maxAge (the app's is one day) keeps it
+/// through a Rust read, a Rust write and a Rust touch eight days later, and Node keeps it on
+/// its next write; a session Rust creates lives the app's one day, not 12 hours. `own_max_age`
+/// reads the session's lifetime out of its `data` column, `expires_ms` turns a deadline into
+/// what the `expires` column holds.
+async fn own_lifetimes(
+    dialect: Dialect,
+    express: bool,
+    own_max_age: fn(&serde_json::Value) -> Option<i64>,
+) {
+    let (options, app, ids, header, keys, id_column) = if express {
+        (
+            SequelizeStoreOptions::express_session(DAY),
+            "express-sequelize-app.js",
+            express_ids as fn(&[&str]) -> Arc<dyn IdCodec>,
+            "x-test-secrets",
+            ["s1", "s2"],
+            "sid",
+        )
+    } else {
+        (
+            SequelizeStoreOptions::koa_generic_session(DAY),
+            "koa-sequelize-app.js",
+            koa_ids as fn(&[&str]) -> Arc<dyn IdCodec>,
+            "x-test-keys",
+            ["k1", "k2"],
+            "id",
+        )
+    };
+    let run = Run::start_with(dialect, options, app, ids, header, keys, DAY, node_config).await;
+    let Sides { node_old, rust, .. } = run.sides();
+    let clock = &run.clock;
+    // What the `expires` column holds for a deadline: Koa keeps seconds, MariaDB's DATETIME too.
+    let column = |deadline: i64| {
+        if !express || dialect == Dialect::MySql {
+            deadline / 1000 * 1000
+        } else {
+            deadline
+        }
+    };
+    let row = |sid_like: Option<String>| {
+        let (db, table) = (&run.db, &run.table);
+        async move {
+            let expires_sql = if express {
+                express_expires_ms(dialect)
+            } else {
+                KOA_EXPIRES_MS
+            };
+            let rows = db.rows(table, id_column, expires_sql).await;
+            let (id, expires) = rows
+                .into_iter()
+                .find(|(id, _)| sid_like.as_ref().is_none_or(|want| id == want))
+                .expect("the session's row");
+            let q = db.quote(table);
+            let idq = db.quote(id_column);
+            let data = db
+                .text(&format!("SELECT data FROM {q} WHERE {idq} = '{id}'"))
+                .await;
+            let expires = if express && dialect == Dialect::Sqlite {
+                let text = db
+                    .text(&format!("SELECT expires FROM {q} WHERE {idq} = '{id}'"))
+                    .await;
+                sessile_node::parse_date(&text).expect("a Sequelize date")
+            } else {
+                expires
+            };
+            let data: serde_json::Value = serde_json::from_str(&data).expect("JSON data");
+            (id, expires, data)
+        }
+    };
+
+    let a = Browser::new();
+    node_old
+        .get(&a, &format!("/login?user=alice&remember={THIRTY_DAYS_MS}"))
+        .await;
+    let (id, expires, data) = row(None).await;
+    assert_eq!(own_max_age(&data), Some(THIRTY_DAYS_MS), "{data}");
+    assert_eq!(expires, column(clock.now().as_millis() + THIRTY_DAYS_MS));
+    let id = Some(id);
+
+    // Rust reads (nothing due), writes, and eight days later touches: 30 days each time.
+    clock.advance(HOUR);
+    assert_eq!(rust.user(&a).await, some("alice"));
+    rust.get(&a, "/set?k=a&v=1").await;
+    let (_, expires, data) = row(id.clone()).await;
+    assert_eq!(own_max_age(&data), Some(THIRTY_DAYS_MS), "{data}");
+    assert_eq!(expires, column(clock.now().as_millis() + THIRTY_DAYS_MS));
+    clock.advance(8 * DAY);
+    assert_eq!(
+        rust.whoami(&a).await,
+        (some("alice"), serde_json::json!({"a": "1"}))
+    );
+    let (_, expires, data) = row(id.clone()).await;
+    assert_eq!(own_max_age(&data), Some(THIRTY_DAYS_MS), "{data}");
+    assert_eq!(expires, column(clock.now().as_millis() + THIRTY_DAYS_MS));
+
+    // Node serves it and keeps the 30 days when it writes.
+    clock.advance(HOUR);
+    assert_eq!(
+        node_old.whoami(&a).await,
+        (some("alice"), serde_json::json!({"a": "1"}))
+    );
+    node_old.get(&a, "/set?k=b&v=2").await;
+    let (_, expires, data) = row(id).await;
+    assert_eq!(own_max_age(&data), Some(THIRTY_DAYS_MS), "{data}");
+    assert_eq!(expires, column(clock.now().as_millis() + THIRTY_DAYS_MS));
+
+    // A session Rust creates lives the app's one day, not sessile's 12-hour default.
+    run.db
+        .execute(&format!("DELETE FROM {}", run.db.quote(&run.table)))
+        .await;
+    let b = Browser::new();
+    rust.get(&b, "/login?user=bob").await;
+    let (_, expires, data) = row(None).await;
+    assert_eq!(own_max_age(&data), Some(DAY_MS), "{data}");
+    assert_eq!(expires, column(clock.now().as_millis() + DAY_MS));
+    clock.advance(13 * HOUR);
+    assert_eq!(rust.user(&b).await, some("bob"), "alive after 13 hours");
+    assert_eq!(node_old.user(&b).await, some("bob"));
+
+    run.finish().await;
+}
+
+async fn koa_own_lifetimes(dialect: Dialect) {
+    own_lifetimes(dialect, false, |data| data["cookie"]["maxAge"].as_i64()).await;
+}
+
+async fn express_own_lifetimes(dialect: Dialect) {
+    own_lifetimes(dialect, true, |data| {
+        data["cookie"]["originalMaxAge"].as_i64()
+    })
+    .await;
+}
+
+on_every_database!(
+    koa_own_lifetimes,
+    koa_generic_session_sequelize_own_lifetimes_on_sqlite,
+    koa_generic_session_sequelize_own_lifetimes_on_postgres,
+    koa_generic_session_sequelize_own_lifetimes_on_mariadb,
+);
+
+on_every_database!(
+    express_own_lifetimes,
+    express_session_sequelize_own_lifetimes_on_sqlite,
+    express_session_sequelize_own_lifetimes_on_postgres,
+    express_session_sequelize_own_lifetimes_on_mariadb,
 );

@@ -139,7 +139,7 @@ impl Shared {
                 record,
                 renew: true,
             } => {
-                record.idle_deadline = self.touch(now).idle_deadline;
+                record.idle_deadline = self.touch(Some(record), now).idle_deadline;
                 out.headers.extend(backend.ids.issue(id, record, now));
             }
             Commit::Reissue {
@@ -186,7 +186,7 @@ impl Shared {
                 reissue,
                 writes,
             } => {
-                changes.touch = Some(self.touch(now));
+                changes.touch = Some(self.touch(record.as_deref(), now));
                 let answer = match self
                     .call(
                         Operation::Update,
@@ -232,7 +232,7 @@ impl Shared {
                 record,
                 changes,
             } => {
-                changes.touch = Some(self.touch(now));
+                changes.touch = Some(self.touch(Some(record), now));
                 let before = record.user.clone();
                 // Rotation loaded the record: its operations become plain key changes against
                 // it, which every store's rotation applies.
@@ -287,7 +287,7 @@ impl Shared {
                 changes,
                 rotate,
             } => {
-                changes.touch = Some(self.touch(now));
+                changes.touch = Some(self.touch(Some(record), now));
                 let before = record.user.clone();
                 changes.apply_to(record)?;
                 let rotated;
@@ -366,6 +366,7 @@ impl Shared {
             absolute_deadline: now + self.config.absolute_lifetime,
             persistent: false,
             device,
+            idle_timeout: None,
         }
     }
 

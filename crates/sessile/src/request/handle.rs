@@ -393,7 +393,7 @@ impl Session {
                 Operation::Increment,
                 backend
                     .store
-                    .increment(&id.store_key(), key, by, shared.touch(now), now),
+                    .increment(&id.store_key(), key, by, shared.touch(None, now), now),
             )
             .await;
         let outcome = match outcome {

@@ -17,7 +17,7 @@ mod state;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
@@ -75,15 +75,25 @@ impl Shared {
         self.config.clock.now()
     }
 
-    pub(crate) fn touch(&self, now: Timestamp) -> Touch {
+    /// A write at `now`: the idle deadline moves by the session's own idle timeout when the
+    /// loaded `record` has one, else by the configuration's.
+    pub(crate) fn touch(&self, record: Option<&Record>, now: Timestamp) -> Touch {
         Touch {
             last_seen: now,
-            idle_deadline: now + self.config.idle_timeout,
+            idle_deadline: now + self.idle_timeout_of(record),
         }
     }
 
+    fn idle_timeout_of(&self, record: Option<&Record>) -> Duration {
+        record
+            .and_then(|record| record.idle_timeout)
+            .unwrap_or(self.config.idle_timeout)
+    }
+
     pub(crate) fn touch_due(&self, record: &Record, now: Timestamp) -> bool {
-        let window = self.config.idle_timeout.mul_f64(self.config.touch_throttle);
+        let window = self
+            .idle_timeout_of(Some(record))
+            .mul_f64(self.config.touch_throttle);
         now.since(record.last_seen) >= window
     }
 

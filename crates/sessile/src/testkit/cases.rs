@@ -78,6 +78,7 @@ pub(crate) fn record_at(at: Timestamp) -> Record {
         absolute_deadline: at + ABSOLUTE,
         persistent: false,
         device: Device::default(),
+        idle_timeout: None,
     }
 }
 
@@ -309,6 +310,8 @@ pub async fn round_trip_keeps_every_field<S: Store>(store: S) {
             user_agent: Some("Firefox on Linux".to_owned()),
             ip: Some("2001:db8::7".to_owned()),
         },
+        // A per-session idle timeout is not part of the store contract yet (issue 17).
+        idle_timeout: None,
     };
     create(&store, &full_key, &full).await;
     assert_eq!(
