@@ -7,6 +7,7 @@
 //   SEQ_URL    Sequelize connection URL (sqlite:/path/file.db, postgres://..., mysql://...)
 //   SEQ_TABLE  the session table (the store's tableName)
 //   MAX_AGE    cookie.maxAge in ms (sessile's idle timeout on the Rust side)
+//   USER_COLUMN  set: the app's model has a NOT NULL userId filled by extendDefaultFields
 // Test-only request headers (the tests send one request at a time):
 //   x-test-now      fixes Date.now() for this request (ms since the epoch)
 //   x-test-secrets  the secret list for this request (JSON array; default ["s1"])
@@ -27,11 +28,32 @@ Date.now = () => (fakeNow === null ? realNow() : fakeNow);
 
 const MAX_AGE = Number(process.env.MAX_AGE || 3600000);
 const sequelize = new Sequelize(process.env.SEQ_URL, { logging: false });
-const store = new SequelizeStore({
-  db: sequelize,
-  tableName: process.env.SEQ_TABLE,
-  checkExpirationInterval: 0, // no timer: /gc runs the cleanup when the test asks
-});
+// USER_COLUMN=1: the app's own model with a NOT NULL `userId` that extendDefaultFields fills
+// from the session (the package README's recipe).
+let store;
+if (process.env.USER_COLUMN) {
+  const { DataTypes } = require('sequelize');
+  sequelize.define('AppSession', {
+    sid: { type: DataTypes.STRING(36), primaryKey: true },
+    userId: { type: DataTypes.STRING, allowNull: false },
+    expires: DataTypes.DATE,
+    data: DataTypes.TEXT,
+  }, { tableName: process.env.SEQ_TABLE });
+  store = new SequelizeStore({
+    db: sequelize,
+    table: 'AppSession',
+    checkExpirationInterval: 0,
+    extendDefaultFields: (defaults, session) => ({
+      data: defaults.data, expires: defaults.expires, userId: session.user,
+    }),
+  });
+} else {
+  store = new SequelizeStore({
+    db: sequelize,
+    tableName: process.env.SEQ_TABLE,
+    checkExpirationInterval: 0, // no timer: /gc runs the cleanup when the test asks
+  });
+}
 
 const middlewareBySecrets = new Map();
 const sessionFor = (secrets) => {

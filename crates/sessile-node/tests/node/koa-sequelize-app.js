@@ -7,6 +7,7 @@
 //   SEQ_URL    Sequelize connection URL (sqlite:/path/file.db, postgres://..., mysql://...)
 //   SEQ_TABLE  the session table (the store's tableName)
 //   MAX_AGE    cookie.maxAge in ms (sessile's idle timeout on the Rust side)
+//   TIMESTAMPS set: the store's `timestamps: true` (createdAt, updatedAt columns)
 // Test-only request headers (the tests send one request at a time):
 //   x-test-now   fixes Date.now() for this request (ms since the epoch)
 //   x-test-keys  app.keys for this request (JSON array; default ["k1"])
@@ -29,6 +30,7 @@ const sequelize = new Sequelize(process.env.SEQ_URL, { logging: false });
 const store = new SequelizeStore(sequelize, {
   tableName: process.env.SEQ_TABLE,
   gcFrequency: 0, // no random cleanup: the tests decide when rows go
+  timestamps: Boolean(process.env.TIMESTAMPS), // createdAt, updatedAt
 });
 
 const app = new Koa();

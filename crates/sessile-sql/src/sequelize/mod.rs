@@ -77,8 +77,24 @@
 //!   deleted the row gets its session back, and sessile then sees it live again. Keep a cleanup
 //!   running (sessile's or the package's) and give the Express cookie the same `maxAge`, so
 //!   browsers drop the cookie at the deadline.
-//! - **No per-user index:** [`Store::list_user_sessions`] and [`Store::delete_user_sessions`]
-//!   answer [`StoreError::Unsupported`].
+//! - **No per-user index, unless the table has a user column:** the package tables keep none,
+//!   so [`Store::list_user_sessions`] and [`Store::delete_user_sessions`] answer
+//!   [`StoreError::Unsupported`]. An app whose connect-session-sequelize model has a column
+//!   `extendDefaultFields` fills with the user declares it with
+//!   [`SequelizeStoreOptions::user_column`]: the store writes it in the same statement as the
+//!   row, and listing and revoking a user's sessions (all, or all but one) work on it.
+//!
+//! # Tables of the app's own
+//!
+//! connect-session-sequelize's `extendDefaultFields` adds columns filled from the session on
+//! every `set` (its README says "read-only afterwards", but the package's `set` compares and
+//! rewrites them): [`SequelizeStoreOptions::user_column`] and
+//! [`SequelizeStoreOptions::data_column`] declare them, and the store fills them on every
+//! create, update and rotation, so a `NOT NULL userId` column refuses a session without a user
+//! on both sides. koa-generic-session-sequelize's `timestamps: true` adds Sequelize's
+//! `createdAt` and `updatedAt`: [`SequelizeStoreOptions::timestamps`]. Such tables are the
+//! app's (its model), so the store does not create them (`migrate_on_connect` is refused); it
+//! checks at connect that the declared columns exist.
 //! - **No absolute lifetime, no device, no creation time:** the tables keep one deadline, the
 //!   document the data and the user (under `user`, see [`NodeJson`](sessile_node::record_json::NodeJson)). A record read back has
 //!   no absolute deadline; its creation and last-seen times are estimated as `expires - maxAge`.
@@ -159,6 +175,7 @@ pub use crate::Error;
 mod options;
 
 pub use self::options::SequelizeStoreOptions;
+pub use self::table::ColumnKind;
 
 /// A session store on a Sequelize session table (see the [module docs](self) for what holds).
 /// Cheap to clone: clones share the pool.
@@ -318,10 +335,9 @@ macro_rules! row_operations {
             }
             let answer = match change(&mut record) {
                 Ok(answer) => {
-                    let data = table.json.encode(&record);
                     let expires = table.expires_ms(&record);
                     let rewrite =
-                        sql::rewrite::<Sql>(table, from, to, &data, expires, now.as_millis())?;
+                        sql::rewrite::<Sql>(table, from, to, &record, expires, now.as_millis())?;
                     execute(&mut tx, rewrite).await?;
                     tx.commit().await?;
                     answer
@@ -364,9 +380,8 @@ macro_rules! row_operations {
                 }
                 execute(&mut tx, sql::delete::<Sql>(table, id)).await?;
             }
-            let data = table.json.encode(record);
             let expires = table.expires_ms(record);
-            let insert = sql::insert::<Sql>(table, id, &data, expires, now.as_millis())?;
+            let insert = sql::insert::<Sql>(table, id, record, expires, now.as_millis())?;
             match execute(&mut tx, insert).await {
                 Err(Failure::Sql(error)) if is_duplicate(&error) => {
                     tx.rollback().await?;
@@ -393,6 +408,49 @@ macro_rules! row_operations {
         }
 
         /// The row under `id`, read outside any transaction.
+        /// The ids of `user`'s rows, or `None` when the table keeps no user column.
+        pub(super) async fn user_rows(
+            db: &Db,
+            table: &Table,
+            user: &str,
+        ) -> Result<Option<Vec<String>>, StoreError> {
+            let Some(mut select) = sql::user_rows::<Sql>(table, user) else {
+                return Ok(None);
+            };
+            let ids: Vec<(String,)> = select
+                .query_as()
+                .fetch_all(&db.pool)
+                .await
+                .map_err(to_store_error)?;
+            Ok(Some(ids.into_iter().map(|(id,)| id).collect()))
+        }
+
+        /// Deletes `user`'s rows but `keep`; `None` when the table keeps no user column.
+        pub(super) async fn delete_user_rows(
+            db: &Db,
+            table: &Table,
+            user: &str,
+            keep: Option<&str>,
+        ) -> Result<Option<u64>, StoreError> {
+            if table.user_column().is_none() {
+                return Ok(None);
+            }
+            let delete_once = || async {
+                let (_turn, mut tx) = begin(db).await?;
+                let deleted = execute(
+                    &mut tx,
+                    sql::delete_user_rows::<Sql>(table, user, keep)
+                        .expect("the table has a user column"),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok::<_, Failure>(deleted)
+            };
+            super::retried(is_deadlock, to_store_error, delete_once)
+                .await
+                .map(Some)
+        }
+
         pub(super) async fn load(
             db: &Db,
             table: &Table,
@@ -560,20 +618,53 @@ impl Store for SequelizeStore {
         Ok(deleted > 0)
     }
 
+    /// With a user column (see [`SequelizeStoreOptions::user_column`]): the live rows it
+    /// names `user` in, each read as a load reads it; without one,
+    /// [`StoreError::Unsupported`].
     async fn list_user_sessions(
         &self,
-        _user: &str,
-        _now: Timestamp,
+        user: &str,
+        now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        Err(layout::no_user_index())
+        let table = &self.inner.table;
+        let ids = on_db!(&self.inner.db, db, d => d::user_rows(db, table, user).await)?
+            .ok_or_else(layout::no_user_index)?;
+        let mut sessions = Vec::new();
+        for id in ids {
+            let Some(key) = table.key_of_row(&id) else {
+                continue;
+            };
+            let row = on_db!(&self.inner.db, db, d => d::load(db, table, &id).await)?;
+            // A row the user no longer owns (signed out meanwhile) or that expired is not theirs.
+            let record = match row.map(|row| table.live(&row, now)).transpose() {
+                Ok(record) => record.flatten(),
+                Err(StoreError::Corrupt(_)) => continue,
+                Err(error) => return Err(error),
+            };
+            if let Some(record) = record.filter(|record| record.user.as_deref() == Some(user)) {
+                sessions.push(SessionSummary::new(
+                    key,
+                    record.created_at,
+                    record.last_seen,
+                    record.expires_at(),
+                    record.device,
+                ));
+            }
+        }
+        Ok(sessions)
     }
 
+    /// With a user column: deletes every row it names `user` in but `keep`, in one statement;
+    /// without one, [`StoreError::Unsupported`].
     async fn delete_user_sessions(
         &self,
-        _user: &str,
-        _keep: Option<&StoreKey>,
+        user: &str,
+        keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
-        Err(layout::no_user_index())
+        let table = &self.inner.table;
+        let keep = keep.map(|key| table.row_id(key)).transpose()?;
+        on_db!(&self.inner.db, db, d => d::delete_user_rows(db, table, user, keep.as_deref()).await)?
+            .ok_or_else(layout::no_user_index)
     }
 
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {

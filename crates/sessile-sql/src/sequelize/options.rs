@@ -12,7 +12,7 @@ use super::mysql;
 use super::postgres;
 #[cfg(feature = "sqlite")]
 use super::sqlite;
-use super::table::{self, Layout, Table};
+use super::table::{self, ColumnKind, ExtraColumn, FieldSource, Layout, Table};
 use super::{Db, Error, Inner, SequelizeStore};
 use crate::options::{shared_options, SharedOptions};
 
@@ -48,6 +48,8 @@ pub struct SequelizeStoreOptions {
     shared: SharedOptions,
     prefix: Option<String>,
     json: NodeJson,
+    timestamps: bool,
+    extra: Vec<ExtraColumn>,
 }
 
 impl SequelizeStoreOptions {
@@ -58,6 +60,8 @@ impl SequelizeStoreOptions {
             shared: SharedOptions::new("Sessions", false),
             prefix: None,
             json,
+            timestamps: false,
+            extra: Vec::new(),
         }
     }
 
@@ -103,6 +107,74 @@ impl SequelizeStoreOptions {
         self
     }
 
+    /// koa-generic-session-sequelize's `timestamps: true`: the table has Sequelize's
+    /// `createdAt` and `updatedAt` columns (`DATE NOT NULL`), which the store fills as Sequelize
+    /// does (`createdAt` when the row is created, `updatedAt` on every write). The
+    /// connect-session-sequelize table always has them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile_sql::sequelize::SequelizeStoreOptions;
+    /// // new SequelizeStore(sequelize, { timestamps: true })
+    /// let options = SequelizeStoreOptions::koa_generic_session(Duration::from_secs(86_400))
+    ///     .timestamps(true);
+    /// # let _ = options;
+    /// ```
+    pub fn timestamps(mut self, timestamps: bool) -> Self {
+        self.timestamps = timestamps;
+        self
+    }
+
+    /// A column of the app's own that holds the signed-in user ([`sessile::Record::user`],
+    /// stored as `kind`), as connect-session-sequelize's `extendDefaultFields` fills one
+    /// (`userId: session.user`). Written on every write, as the package's `set` does; `NULL`
+    /// while nobody is signed in (a `NOT NULL` column then refuses anonymous sessions, on
+    /// both sides). The column is the table's **per-user index**: `list_user_sessions`,
+    /// `delete_user_sessions` (revoke all, or all but one) work on this table.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile_sql::sequelize::{ColumnKind, SequelizeStoreOptions};
+    /// // extendDefaultFields: (defaults, session) => ({ ...defaults, userId: session.user })
+    /// let options = SequelizeStoreOptions::express_session(Duration::from_secs(3600))
+    ///     .user_column("userId", ColumnKind::Text);
+    /// # let _ = options;
+    /// ```
+    pub fn user_column(mut self, column: impl Into<String>, kind: ColumnKind) -> Self {
+        self.extra.push(ExtraColumn {
+            name: column.into(),
+            source: FieldSource::User,
+            kind,
+        });
+        self
+    }
+
+    /// A column of the app's own filled from the session data's top-level `key`, as
+    /// `extendDefaultFields` fills one (`tenant: session.tenant`): a string or an integer
+    /// stored as `kind`, `NULL` when the key is missing or holds something else. Written on
+    /// every write, as the package's `set` does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile_sql::sequelize::{ColumnKind, SequelizeStoreOptions};
+    /// let options = SequelizeStoreOptions::express_session(Duration::from_secs(3600))
+    ///     .data_column("tenantId", "tenant", ColumnKind::Integer);
+    /// # let _ = options;
+    /// ```
+    pub fn data_column(
+        mut self,
+        column: impl Into<String>,
+        key: impl Into<String>,
+        kind: ColumnKind,
+    ) -> Self {
+        self.extra.push(ExtraColumn {
+            name: column.into(),
+            source: FieldSource::Data(key.into()),
+            kind,
+        });
+        self
+    }
+
     fn checked_table(&self) -> Result<Table, Error> {
         table::validate_table_name(&self.shared.table)?;
         let shape_fits = match self.layout {
@@ -127,11 +199,48 @@ impl SequelizeStoreOptions {
                 ))
             }
         };
+        if self.timestamps && self.layout == Layout::Express {
+            return Err(Error::Config(
+                "connect-session-sequelize's table always has createdAt and updatedAt: \
+                 `timestamps` is koa-generic-session-sequelize's option"
+                    .to_owned(),
+            ));
+        }
+        let mut names = vec!["id", "sid", "data", "expires", "createdAt", "updatedAt"];
+        for column in &self.extra {
+            crate::names::validate_identifier("column", &column.name, 63)?;
+            if names.contains(&column.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "the column {:?} is the package's own, or named twice",
+                    column.name
+                )));
+            }
+            names.push(&column.name);
+        }
+        if self
+            .extra
+            .iter()
+            .filter(|column| column.source == FieldSource::User)
+            .count()
+            > 1
+        {
+            return Err(Error::Config("one user column at most".to_owned()));
+        }
+        if self.shared.migrate_on_connect && (self.timestamps || !self.extra.is_empty()) {
+            return Err(Error::Config(
+                "a table with timestamps or columns of the app's own is the app's: create it \
+                 with the Node store's sync() (migrate_on_connect creates only the package's \
+                 default table)"
+                    .to_owned(),
+            ));
+        }
         Ok(Table {
             layout: self.layout,
             name: self.shared.table.clone(),
             prefix,
             json: self.json.clone(),
+            timestamps: self.timestamps,
+            extra: self.extra.clone(),
         })
     }
 

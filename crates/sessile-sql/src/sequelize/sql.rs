@@ -3,10 +3,11 @@
 //! dialects differ only in how they quote names, bind text and numbers, pass the Express
 //! table's dates and read its `expires` column (a [`Dialect`]).
 
+use sessile::Record;
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Database, FromRow, QueryBuilder};
 
-use super::table::{Layout, Table};
+use super::table::{FieldValue, Layout, Table};
 use super::Failure;
 
 /// What a dialect's row statements differ in.
@@ -67,15 +68,101 @@ fn push_seconds<D: Dialect>(sql: &mut Builder<D::Db>, ms: i64) {
     D::push_int(sql, ms.div_euclid(1000));
 }
 
-/// Selects nothing, and fails unless the table has the layout's columns.
+/// Binds an app column's value (`NULL` spelled out: a typed `NULL` parameter is refused by
+/// PostgreSQL for a column of another type).
+fn push_field<D: Dialect>(sql: &mut Builder<D::Db>, value: &FieldValue) {
+    match value {
+        FieldValue::Text(text) => D::push_text(sql, text),
+        FieldValue::Integer(int) => D::push_int(sql, *int),
+        FieldValue::Null => {
+            sql.push("NULL");
+        }
+    }
+}
+
+/// The app's columns of a write: the `extendDefaultFields` columns from `record`, and
+/// `updatedAt` (plus `createdAt` on insert) where the table keeps timestamps.
+fn app_columns(table: &Table, record: &Record, insert: bool) -> Vec<(String, Column)> {
+    let mut columns: Vec<(String, Column)> = table
+        .extra
+        .iter()
+        .map(|column| (column.name.clone(), Column::Field(column.value(record))))
+        .collect();
+    if table.timestamps && table.layout == Layout::Koa {
+        if insert {
+            columns.push(("createdAt".to_owned(), Column::Now));
+        }
+        columns.push(("updatedAt".to_owned(), Column::Now));
+    }
+    columns
+}
+
+/// An app column's value in a write.
+enum Column {
+    Field(FieldValue),
+    /// The time of the write (Sequelize's `createdAt`/`updatedAt`).
+    Now,
+}
+
+fn push_column<D: Dialect>(
+    sql: &mut Builder<D::Db>,
+    column: &Column,
+    now_ms: i64,
+) -> Result<(), Failure> {
+    match column {
+        Column::Field(value) => push_field::<D>(sql, value),
+        Column::Now => D::push_date(sql, now_ms)?,
+    }
+    Ok(())
+}
+
+/// Selects nothing, and fails unless the table has the layout's columns (and the app's).
 pub(super) fn check<D: Dialect>(table: &Table) -> Statement<D::Db> {
+    let mut columns = vec![q::<D>(table.id_column()), q::<D>("data"), q::<D>("expires")];
+    if table.has_timestamps() {
+        columns.push(q::<D>("createdAt"));
+        columns.push(q::<D>("updatedAt"));
+    }
+    columns.extend(table.extra.iter().map(|column| q::<D>(&column.name)));
     Statement(start::<D>(format!(
-        "SELECT {}, {}, {} FROM {} WHERE 1 = 0",
-        q::<D>(table.id_column()),
-        q::<D>("data"),
-        q::<D>("expires"),
+        "SELECT {} FROM {} WHERE 1 = 0",
+        columns.join(", "),
         q::<D>(&table.name),
     )))
+}
+
+/// The ids of the rows whose user column holds `user` (live or not), or `None` when the table
+/// keeps no user column.
+pub(super) fn user_rows<D: Dialect>(table: &Table, user: &str) -> Option<Statement<D::Db>> {
+    let column = table.user_column()?;
+    let mut sql = start::<D>(format!(
+        "SELECT {} FROM {} WHERE {} = ",
+        q::<D>(table.id_column()),
+        q::<D>(&table.name),
+        q::<D>(&column.name),
+    ));
+    push_field::<D>(&mut sql, &column.kind.of_text(user));
+    Some(Statement(sql))
+}
+
+/// Deletes the rows whose user column holds `user`, but `keep`; `None` without a user column.
+pub(super) fn delete_user_rows<D: Dialect>(
+    table: &Table,
+    user: &str,
+    keep: Option<&str>,
+) -> Option<Statement<D::Db>> {
+    let column = table.user_column()?;
+    let mut sql = start::<D>(format!(
+        "DELETE FROM {} WHERE {} = ",
+        q::<D>(&table.name),
+        q::<D>(&column.name),
+    ));
+    push_field::<D>(&mut sql, &column.kind.of_text(user));
+    if let Some(keep) = keep {
+        sql.push(format!(" AND {} <> ", q::<D>(table.id_column())));
+        D::push_text(&mut sql, keep);
+    }
+    Some(Statement(sql))
 }
 
 /// `data` and `expires` of the row `id`; held until the transaction ends when `lock`.
@@ -97,34 +184,39 @@ pub(super) fn select<D: Dialect>(table: &Table, id: &str, lock: bool) -> Stateme
     Statement(sql)
 }
 
-/// A new row `id`.
+/// A new row `id` for `record`.
 pub(super) fn insert<D: Dialect>(
     table: &Table,
     id: &str,
-    data: &str,
+    record: &Record,
     expires_ms: i64,
     now_ms: i64,
 ) -> Result<Statement<D::Db>, Failure> {
     let name = q::<D>(&table.name);
-    let sql = match table.layout {
+    let data = table.json.encode(record);
+    let app = app_columns(table, record, true);
+    let app_names: String = app
+        .iter()
+        .map(|(column, _)| format!(", {}", q::<D>(column)))
+        .collect();
+    let mut sql = match table.layout {
         Layout::Koa => {
             let mut sql = start::<D>(format!(
-                "INSERT INTO {name} ({}, {}, {}) VALUES (",
+                "INSERT INTO {name} ({}, {}, {}{app_names}) VALUES (",
                 q::<D>("id"),
                 q::<D>("data"),
                 q::<D>("expires"),
             ));
             D::push_text(&mut sql, id);
             sql.push(", ");
-            D::push_text(&mut sql, data);
+            D::push_text(&mut sql, &data);
             sql.push(", ");
             push_seconds::<D>(&mut sql, expires_ms);
-            sql.push(")");
             sql
         }
         Layout::Express => {
             let mut sql = start::<D>(format!(
-                "INSERT INTO {name} ({}, {}, {}, {}, {}) VALUES (",
+                "INSERT INTO {name} ({}, {}, {}, {}, {}{app_names}) VALUES (",
                 q::<D>("sid"),
                 q::<D>("expires"),
                 q::<D>("data"),
@@ -135,30 +227,40 @@ pub(super) fn insert<D: Dialect>(
             sql.push(", ");
             D::push_date(&mut sql, expires_ms)?;
             sql.push(", ");
-            D::push_text(&mut sql, data);
+            D::push_text(&mut sql, &data);
             sql.push(", ");
             D::push_date(&mut sql, now_ms)?;
             sql.push(", ");
             D::push_date(&mut sql, now_ms)?;
-            sql.push(")");
             sql
         }
     };
+    for (_, value) in &app {
+        sql.push(", ");
+        push_column::<D>(&mut sql, value, now_ms)?;
+    }
+    sql.push(")");
     Ok(Statement(sql))
 }
 
-/// The row `from` rewritten as `to` with `data` and `expires` (and `updatedAt`).
+/// The row `from` rewritten as `to` with `record`'s `data` and `expires` (and `updatedAt`,
+/// and the app's columns, as connect-session-sequelize's `set` rewrites them).
 pub(super) fn rewrite<D: Dialect>(
     table: &Table,
     from: &str,
     to: &str,
-    data: &str,
+    record: &Record,
     expires_ms: i64,
     now_ms: i64,
 ) -> Result<Statement<D::Db>, Failure> {
+    let data = &table.json.encode(record);
     let id = q::<D>(table.id_column());
     let mut sql = start::<D>(format!("UPDATE {} SET {id} = ", q::<D>(&table.name)));
     D::push_text(&mut sql, to);
+    for (column, value) in app_columns(table, record, false) {
+        sql.push(format!(", {} = ", q::<D>(&column)));
+        push_column::<D>(&mut sql, &value, now_ms)?;
+    }
     match table.layout {
         Layout::Koa => {
             sql.push(format!(", {} = ", q::<D>("data")));

@@ -39,13 +39,90 @@ impl Row {
     }
 }
 
-/// A validated table: its layout, name, row-id prefix and document shape.
+/// A validated table: its layout, name, row-id prefix and document shape, and the app's own
+/// columns.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     pub layout: Layout,
     pub name: String,
     pub prefix: String,
     pub json: NodeJson,
+    /// koa-generic-session-sequelize's `timestamps: true`: `createdAt` and `updatedAt` columns
+    /// (connect-session-sequelize's table always has them).
+    pub timestamps: bool,
+    /// connect-session-sequelize's `extendDefaultFields`: columns filled from the session.
+    pub extra: Vec<ExtraColumn>,
+}
+
+/// A column of the app's own, filled from the session on every write, as
+/// connect-session-sequelize's `extendDefaultFields` fills it on every `set`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraColumn {
+    pub(crate) name: String,
+    pub(crate) source: FieldSource,
+    pub(crate) kind: ColumnKind,
+}
+
+/// Where an [`ExtraColumn`]'s value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FieldSource {
+    /// The signed-in user ([`Record::user`]); the column is the table's per-user index.
+    User,
+    /// A top-level key of the session data.
+    Data(String),
+}
+
+/// How a column of the app's own stores its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ColumnKind {
+    /// A string column (`STRING`, `TEXT`, `UUID` in Sequelize).
+    Text,
+    /// An integer column (`INTEGER`, `BIGINT`): the value must be an integer (a user id such
+    /// as `"42"` is stored as 42); anything else is stored as `NULL`.
+    Integer,
+}
+
+/// A value bound into an [`ExtraColumn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FieldValue {
+    Text(String),
+    Integer(i64),
+    Null,
+}
+
+impl ColumnKind {
+    /// `text` as this column stores it.
+    pub(crate) fn of_text(self, text: &str) -> FieldValue {
+        match self {
+            ColumnKind::Text => FieldValue::Text(text.to_owned()),
+            ColumnKind::Integer => text.parse().map_or(FieldValue::Null, FieldValue::Integer),
+        }
+    }
+}
+
+impl ExtraColumn {
+    /// The column's value for `record`.
+    pub(crate) fn value(&self, record: &Record) -> FieldValue {
+        match &self.source {
+            FieldSource::User => record
+                .user
+                .as_deref()
+                .map_or(FieldValue::Null, |user| self.kind.of_text(user)),
+            FieldSource::Data(key) => match record.data.get(key) {
+                Some(serde_json::Value::String(text)) => self.kind.of_text(text),
+                Some(serde_json::Value::Number(number)) => match (self.kind, number.as_i64()) {
+                    (ColumnKind::Integer, Some(int)) => FieldValue::Integer(int),
+                    (ColumnKind::Integer, None) => FieldValue::Null,
+                    (ColumnKind::Text, _) => FieldValue::Text(number.to_string()),
+                },
+                Some(serde_json::Value::Bool(flag)) if self.kind == ColumnKind::Text => {
+                    FieldValue::Text(flag.to_string())
+                }
+                _ => FieldValue::Null,
+            },
+        }
+    }
 }
 
 impl Table {
@@ -55,6 +132,24 @@ impl Table {
             Layout::Koa => "id",
             Layout::Express => "sid",
         }
+    }
+
+    /// Whether rows carry `createdAt` and `updatedAt`.
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps || self.layout == Layout::Express
+    }
+
+    /// The column that holds the signed-in user, if the app has one: the per-user index.
+    pub fn user_column(&self) -> Option<&ExtraColumn> {
+        self.extra
+            .iter()
+            .find(|column| column.source == FieldSource::User)
+    }
+
+    /// The store key of the row `id` (the prefix stripped), if it is a Node id.
+    pub fn key_of_row(&self, id: &str) -> Option<StoreKey> {
+        let plain = id.strip_prefix(self.prefix.as_str())?;
+        sessile::SessionId::foreign(plain).map(|id| id.store_key())
     }
 
     /// The name Sequelize gives the `expires` index: `underscore(<table>_expires)`.
@@ -180,6 +275,8 @@ mod tests {
                 String::new()
             },
             json: NodeJson::new(shape, Duration::from_secs(3600)),
+            timestamps: false,
+            extra: Vec::new(),
         }
     }
 

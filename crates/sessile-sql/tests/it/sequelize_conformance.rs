@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessile::StoreKey;
-use sessile_sql::sequelize::{SequelizeStore, SequelizeStoreOptions};
+use sessile_sql::sequelize::{ColumnKind, SequelizeStore, SequelizeStoreOptions};
 
 use crate::support::tls;
 
@@ -47,6 +47,11 @@ enum Package {
     KoaGeneric,
     KoaMinimal,
     Express,
+    /// connect-session-sequelize's table with an `extendDefaultFields` column `userId` that
+    /// holds the user: the per-user index profile.
+    ExpressUser,
+    /// koa-generic-session-sequelize's table with `timestamps: true` and a `userId` column.
+    KoaUser,
 }
 
 fn url(dialect: Dialect) -> String {
@@ -77,12 +82,14 @@ fn table(package: Package) -> &'static str {
         Package::KoaGeneric => "sqlconf_koa_generic",
         Package::KoaMinimal => "sqlconf_koa_minimal",
         Package::Express => "sqlconf_express",
+        Package::ExpressUser => "sqlconf_express_user",
+        Package::KoaUser => "sqlconf_koa_user",
     }
 }
 
 fn id_column(package: Package) -> &'static str {
     match package {
-        Package::Express => "sid",
+        Package::Express | Package::ExpressUser => "sid",
         _ => "id",
     }
 }
@@ -91,6 +98,39 @@ fn id_column(package: Package) -> &'static str {
 fn widened_ddl(dialect: Dialect, package: Package) -> Option<Vec<String>> {
     let name = table(package);
     match (dialect, package) {
+        // The tables with the app's own columns are the app's (its Sequelize model): created
+        // here, as its sync() would, with a nullable `userId` (the cases store anonymous
+        // sessions too).
+        (Dialect::Sqlite, Package::ExpressUser) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS `{name}` (`sid` VARCHAR(64) PRIMARY KEY, `expires` DATETIME, \
+             `data` TEXT, `createdAt` DATETIME NOT NULL, `updatedAt` DATETIME NOT NULL, \
+             `userId` VARCHAR(255))"
+        )]),
+        (Dialect::Postgres | Dialect::PostgresTls, Package::ExpressUser) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS \"{name}\" (\"sid\" VARCHAR(64) , \"expires\" TIMESTAMP WITH TIME ZONE, \
+             \"data\" TEXT, \"createdAt\" TIMESTAMP WITH TIME ZONE NOT NULL, \
+             \"updatedAt\" TIMESTAMP WITH TIME ZONE NOT NULL, \"userId\" VARCHAR(255), PRIMARY KEY (\"sid\"))"
+        )]),
+        (Dialect::MySql | Dialect::MySqlTls, Package::ExpressUser) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS `{name}` (`sid` VARCHAR(64) , `expires` DATETIME, `data` LONGTEXT, \
+             `createdAt` DATETIME NOT NULL, `updatedAt` DATETIME NOT NULL, `userId` VARCHAR(255), \
+             PRIMARY KEY (`sid`)) ENGINE=InnoDB"
+        )]),
+        (Dialect::Sqlite, Package::KoaUser) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS `{name}` (`id` VARCHAR(100) PRIMARY KEY, `data` TEXT, \
+             `expires` BIGINT, `createdAt` DATETIME NOT NULL, `updatedAt` DATETIME NOT NULL, \
+             `userId` VARCHAR(255))"
+        )]),
+        (Dialect::Postgres | Dialect::PostgresTls, Package::KoaUser) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS \"{name}\" (\"id\" VARCHAR(100) , \"data\" TEXT, \"expires\" BIGINT, \
+             \"createdAt\" TIMESTAMP WITH TIME ZONE NOT NULL, \"updatedAt\" TIMESTAMP WITH TIME ZONE NOT NULL, \
+             \"userId\" VARCHAR(255), PRIMARY KEY (\"id\"))"
+        )]),
+        (Dialect::MySql | Dialect::MySqlTls, Package::KoaUser) => Some(vec![format!(
+            "CREATE TABLE IF NOT EXISTS `{name}` (`id` VARCHAR(100) , `data` LONGTEXT, `expires` BIGINT, \
+             `createdAt` DATETIME NOT NULL, `updatedAt` DATETIME NOT NULL, `userId` VARCHAR(255), \
+             PRIMARY KEY (`id`)) ENGINE=InnoDB"
+        )]),
         (Dialect::Postgres | Dialect::PostgresTls, Package::Express) => Some(vec![format!(
             "CREATE TABLE IF NOT EXISTS \"{name}\" (\"sid\" VARCHAR(64) , \"expires\" TIMESTAMP WITH TIME ZONE, \
              \"data\" TEXT, \"createdAt\" TIMESTAMP WITH TIME ZONE NOT NULL, \
@@ -136,6 +176,12 @@ async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
         Package::KoaGeneric => SequelizeStoreOptions::koa_generic_session(MAX_AGE),
         Package::KoaMinimal => SequelizeStoreOptions::koa_session_minimal(MAX_AGE),
         Package::Express => SequelizeStoreOptions::express_session(MAX_AGE),
+        Package::ExpressUser => {
+            SequelizeStoreOptions::express_session(MAX_AGE).user_column("userId", ColumnKind::Text)
+        }
+        Package::KoaUser => SequelizeStoreOptions::koa_generic_session(MAX_AGE)
+            .timestamps(true)
+            .user_column("userId", ColumnKind::Text),
     }
     .table(table(package));
     let options = match widened_ddl(dialect, package) {
@@ -186,6 +232,17 @@ async fn write_garbage(
 }
 
 macro_rules! suite {
+    ($name:ident, $dialect:expr, $package:expr, user_index) => {
+        mod $name {
+            use super::*;
+            sessile::node_layout_conformance!(
+                store($dialect, $package),
+                corrupt = |store, key| write_garbage($dialect, $package, store, key),
+                user_index,
+                sweeps_expired,
+            );
+        }
+    };
     ($name:ident, $dialect:expr, $package:expr) => {
         mod $name {
             use super::*;
@@ -229,3 +286,41 @@ suite!(
     Package::KoaMinimal
 );
 suite!(express_mariadb_tls, Dialect::MySqlTls, Package::Express);
+
+// The per-user index profile: tables with a user column, on the three databases.
+suite!(
+    express_user_sqlite,
+    Dialect::Sqlite,
+    Package::ExpressUser,
+    user_index
+);
+suite!(
+    express_user_postgres,
+    Dialect::Postgres,
+    Package::ExpressUser,
+    user_index
+);
+suite!(
+    express_user_mariadb,
+    Dialect::MySql,
+    Package::ExpressUser,
+    user_index
+);
+suite!(
+    koa_user_sqlite,
+    Dialect::Sqlite,
+    Package::KoaUser,
+    user_index
+);
+suite!(
+    koa_user_postgres,
+    Dialect::Postgres,
+    Package::KoaUser,
+    user_index
+);
+suite!(
+    koa_user_mariadb,
+    Dialect::MySql,
+    Package::KoaUser,
+    user_index
+);

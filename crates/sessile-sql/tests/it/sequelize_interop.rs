@@ -32,7 +32,7 @@ use sessile_axum::testkit::TestServer;
 use sessile_node::express_session::Secrets;
 use sessile_node::ids::{ExpressIds, KoaIds};
 use sessile_node::keygrip::Keygrip;
-use sessile_sql::sequelize::{SequelizeStore, SequelizeStoreOptions};
+use sessile_sql::sequelize::{ColumnKind, SequelizeStore, SequelizeStoreOptions};
 use support::{rust_app_with_rotate, Browser, NodeApp};
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
@@ -351,6 +351,58 @@ impl Run {
                 ("SEQ_TABLE", &table),
                 ("MAX_AGE", &max_age.as_millis().to_string()),
             ],
+        );
+        let [old, new] = keys;
+        let manager = |keys: &[&str]| {
+            let store: Arc<dyn Store> = store.clone();
+            SessionManager::new(store, ids(keys), config(&clock))
+        };
+        let rust_old = serve(manager(&[old])).await;
+        let rust_new = serve(manager(&[new, old])).await;
+        Run {
+            table,
+            db,
+            clock,
+            store,
+            node,
+            rust_old,
+            rust_new,
+            header,
+            keys,
+        }
+    }
+
+    /// A run on a table of the app's own (extra columns, timestamps): the Node app starts first
+    /// and creates it with its store's sync(), with `env`; the Rust store connects to it
+    /// (checking it has the columns it was told of).
+    async fn start_node_first(
+        dialect: Dialect,
+        options: SequelizeStoreOptions,
+        app: &str,
+        ids: fn(&[&str]) -> Arc<dyn IdCodec>,
+        header: &'static str,
+        keys: [&'static str; 2],
+        env: &[(&str, &str)],
+    ) -> Run {
+        let kind = app.split('-').next().unwrap_or(app);
+        let table = unique_table(&format!("{kind}_app_{dialect:?}").to_lowercase());
+        let db = Database::open(dialect, &table).await;
+        db.drop_table(&table).await;
+        let clock = start_clock();
+        let mut node_env = vec![
+            ("SEQ_URL", db.node_url.as_str()),
+            ("SEQ_TABLE", table.as_str()),
+        ];
+        let max_age = MAX_AGE_MS.to_string();
+        node_env.push(("MAX_AGE", &max_age));
+        node_env.extend_from_slice(env);
+        let node = NodeApp::start(app, &node_env);
+        let store = Arc::new(
+            options
+                .table(&table)
+                .connect(&db.rust_url)
+                .await
+                .expect("the Rust store on the Node app's table"),
         );
         let [old, new] = keys;
         let manager = |keys: &[&str]| {
@@ -915,4 +967,195 @@ on_every_database!(
     express_session_sequelize_own_lifetimes_on_sqlite,
     express_session_sequelize_own_lifetimes_on_postgres,
     express_session_sequelize_own_lifetimes_on_mariadb,
+);
+
+// ------------------------------------------------------------------------------------------
+// Tables of the app's own: extendDefaultFields columns, timestamps, the per-user index
+
+impl Database {
+    /// One integer per row of `table` (by id), from the SQL expression `value`.
+    async fn ints(&self, table: &str, id_column: &str, value: &str) -> Vec<(String, i64)> {
+        let value = match self.dialect {
+            Dialect::Postgres => format!("CAST({value} AS BIGINT)"),
+            Dialect::MySql => format!("CAST({value} AS SIGNED)"),
+            Dialect::Sqlite => value.to_owned(),
+        };
+        self.rows(table, id_column, &value).await
+    }
+}
+
+/// connect-session-sequelize with `extendDefaultFields` filling a NOT NULL `userId` (the
+/// package README's recipe, the app's own model): Rust writes the column on every write as the
+/// package does, and the column is a per-user index both sides see.
+async fn express_user_column(dialect: Dialect) {
+    let run = Run::start_node_first(
+        dialect,
+        SequelizeStoreOptions::express_session(MAX_AGE).user_column("userId", ColumnKind::Text),
+        "express-sequelize-app.js",
+        express_ids,
+        "x-test-secrets",
+        ["s1", "s2"],
+        &[("USER_COLUMN", "1")],
+    )
+    .await;
+    let Sides { node_old, rust, .. } = run.sides();
+    let (db, table) = (&run.db, &run.table);
+    let user_of = |sid: String| async move {
+        db.text(&format!(
+            "SELECT {} FROM {} WHERE {} = '{sid}'",
+            db.quote("userId"),
+            db.quote(table),
+            db.quote("sid")
+        ))
+        .await
+    };
+    let sids = || async { db.ints(table, "sid", "0").await };
+
+    // Node signs alice in twice (two devices); the column holds her.
+    let (a1, a2) = (Browser::new(), Browser::new());
+    node_old.get(&a1, "/login?user=alice").await;
+    node_old.get(&a2, "/login?user=alice").await;
+    for (sid, _) in sids().await {
+        assert_eq!(user_of(sid).await, "alice");
+    }
+    // Rust reads and writes one of them; the column still holds her.
+    assert_eq!(rust.user(&a1).await, some("alice"));
+    rust.get(&a1, "/set?k=theme&v=dark").await;
+    // Rust signs bob in: the INSERT fills the NOT NULL column.
+    let b = Browser::new();
+    rust.get(&b, "/login?user=bob").await;
+    assert_eq!(node_old.user(&b).await, some("bob"));
+    let mut users = Vec::new();
+    for (sid, _) in sids().await {
+        users.push(user_of(sid).await);
+    }
+    users.sort();
+    assert_eq!(users, ["alice", "alice", "bob"]);
+    // An anonymous session cannot be stored in this table, on either side.
+    let anonymous = Browser::new();
+    let (status, _) = anonymous
+        .get_with(&run.rust_old.url("/set?k=x&v=1"), &[])
+        .await;
+    assert_eq!(
+        status, 500,
+        "NOT NULL userId refuses a session without a user"
+    );
+
+    // The per-user index: alice's two sessions are listed; revoking all but the first signs
+    // the second device out on Node too.
+    let now = run.clock.now();
+    let listed = run.store.list_user_sessions("alice", now).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        run.store
+            .list_user_sessions("bob", now)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let keep_sid = {
+        let mut alice_sids = Vec::new();
+        for (sid, _) in sids().await {
+            if user_of(sid.clone()).await == "alice" {
+                alice_sids.push(sid);
+            }
+        }
+        // a1's sid: the one whose data Rust changed.
+        let mut kept = None;
+        for sid in alice_sids {
+            let data = db
+                .text(&format!(
+                    "SELECT data FROM {} WHERE {} = '{sid}'",
+                    db.quote(table),
+                    db.quote("sid")
+                ))
+                .await;
+            if data.contains("dark") {
+                kept = Some(sid);
+            }
+        }
+        kept.expect("a1's row")
+    };
+    let keep = sessile::SessionId::foreign(&keep_sid).unwrap().store_key();
+    assert_eq!(
+        run.store
+            .delete_user_sessions("alice", Some(&keep))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(node_old.user(&a1).await, some("alice"));
+    assert_eq!(node_old.user(&a2).await, None, "revoked on Node too");
+    assert_eq!(
+        rust.user(&b).await,
+        some("bob"),
+        "another user's session stays"
+    );
+
+    run.finish().await;
+}
+
+on_every_database!(
+    express_user_column,
+    express_session_sequelize_user_column_on_sqlite,
+    express_session_sequelize_user_column_on_postgres,
+    express_session_sequelize_user_column_on_mariadb,
+);
+
+/// koa-generic-session-sequelize with `timestamps: true` (its sync() creates `createdAt` and
+/// `updatedAt`, NOT NULL): Rust fills both on insert and `updatedAt` on every write.
+async fn koa_timestamps(dialect: Dialect) {
+    let run = Run::start_node_first(
+        dialect,
+        SequelizeStoreOptions::koa_generic_session(MAX_AGE).timestamps(true),
+        "koa-sequelize-app.js",
+        koa_ids,
+        "x-test-keys",
+        ["k1", "k2"],
+        &[("TIMESTAMPS", "1")],
+    )
+    .await;
+    let Sides { node_old, rust, .. } = run.sides();
+    let (db, table) = (&run.db, &run.table);
+    let stamped = || async {
+        let created = db.quote("createdAt");
+        let updated = db.quote("updatedAt");
+        db.ints(
+            table,
+            "id",
+            &format!("CASE WHEN {created} IS NOT NULL AND {updated} IS NOT NULL THEN 1 ELSE 0 END"),
+        )
+        .await
+    };
+
+    let a = Browser::new();
+    node_old.get(&a, "/login?user=alice").await;
+    assert_eq!(rust.user(&a).await, some("alice"));
+    rust.get(&a, "/set?k=n&v=1").await;
+    let b = Browser::new();
+    rust.get(&b, "/login?user=bob").await;
+    assert_eq!(node_old.user(&b).await, some("bob"));
+    node_old.get(&b, "/set?k=m&v=2").await;
+    assert_eq!(
+        rust.whoami(&b).await,
+        (some("bob"), serde_json::json!({"m": "2"}))
+    );
+    let rows = stamped().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|(_, stamped)| *stamped == 1), "{rows:?}");
+    // A koa table without a user column keeps no per-user index.
+    assert!(matches!(
+        run.store.list_user_sessions("alice", run.clock.now()).await,
+        Err(sessile::StoreError::Unsupported(_))
+    ));
+
+    run.finish().await;
+}
+
+on_every_database!(
+    koa_timestamps,
+    koa_generic_session_sequelize_timestamps_on_sqlite,
+    koa_generic_session_sequelize_timestamps_on_postgres,
+    koa_generic_session_sequelize_timestamps_on_mariadb,
 );

@@ -124,7 +124,10 @@ macro_rules! store_conformance {
 /// Options, in this order: `corrupt = <hook>` as for [`crate::store_conformance!`] (required:
 /// every Node layout stores JSON text that can be garbage), then `sweeps_expired` when the
 /// store's [`crate::Store::delete_expired`] is what frees expired records (SQL tables; not Redis,
-/// which expires keys itself).
+/// which expires keys itself). A layout that keeps a per-user index (a Sequelize table with a
+/// user column) says `user_index` right after `corrupt`: it then runs
+/// [`node_cases::user_index_lists_and_revokes`] instead of
+/// [`node_cases::user_index_is_unsupported`].
 ///
 /// ```
 /// // tests/my_layout_conformance.rs
@@ -144,6 +147,27 @@ macro_rules! store_conformance {
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 #[macro_export]
 macro_rules! node_layout_conformance {
+    // A layout that keeps a per-user index (a Sequelize table with a user column): the
+    // profile's cases, with the index's instead of `user_index_is_unsupported`.
+    ($make_store:expr, corrupt = $corrupt:expr, user_index $(, $flag:ident)* $(,)?) => {
+        $crate::__node_layout_cases!(
+            $make_store;
+            round_trip_keeps_data_user_and_deadline,
+            idle_deadline_expires_record,
+            expired_record_is_never_changed,
+            deleted_session_is_never_resurrected,
+            rotate_moves_data_and_user,
+            collisions_change_nothing,
+            user_changes_persist,
+            user_index_lists_and_revokes,
+            concurrent_increments_of_many_sessions_get_their_own_outcomes,
+        );
+        $crate::__cases_every_layout_passes!($make_store);
+
+        $crate::__corrupt_record_cases!($make_store, $corrupt);
+
+        $( $crate::__node_layout_option!($flag, $make_store); )*
+    };
     ($make_store:expr, corrupt = $corrupt:expr $(, $flag:ident)* $(,)?) => {
         $crate::__node_layout_cases!(
             $make_store;

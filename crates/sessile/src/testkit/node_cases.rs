@@ -303,6 +303,105 @@ pub async fn user_index_is_unsupported<S: Store>(store: S) {
     assert!(load(&store, &key, t).await.is_some(), "nothing was revoked");
 }
 
+/// A layout with a per-user index (a Sequelize table with a user column) lists the user's live
+/// sessions and revokes them (all, or all but one), following sign-in, sign-out and rotation
+/// in the same write; another user's sessions are never touched.
+pub async fn user_index_lists_and_revokes<S: Store>(store: S) {
+    let t = now();
+    let (user, other) = (fresh_user(), fresh_user());
+    let owned = |user: &str| Record {
+        user: Some(user.to_owned()),
+        ..record_at(t)
+    };
+    let listed = |sessions: Result<Vec<crate::SessionSummary>, StoreError>| {
+        let mut keys: Vec<String> = sessions
+            .expect("list_user_sessions")
+            .into_iter()
+            .map(|summary| format!("{:?}", summary.key))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let names = |keys: &[&crate::StoreKey]| {
+        let mut names: Vec<String> = keys.iter().map(|key| format!("{key:?}")).collect();
+        names.sort();
+        names
+    };
+    let (a, b, short) = (fresh_key(), fresh_key(), fresh_key());
+    create(&store, &a, &owned(&user)).await;
+    create(&store, &b, &owned(&user)).await;
+    create(
+        &store,
+        &short,
+        &Record {
+            idle_deadline: t + MINUTE,
+            ..owned(&user)
+        },
+    )
+    .await;
+    let theirs = fresh_key();
+    create(&store, &theirs, &owned(&other)).await;
+    let at = t + 2 * MINUTE;
+    assert_eq!(
+        listed(store.list_user_sessions(&user, at).await),
+        names(&[&a, &b]),
+        "the user's live sessions, not the expired one, not another user's"
+    );
+
+    // Sign-in and sign-out through `update`, and rotation, move the index with the record.
+    let anonymous = fresh_key();
+    create(&store, &anonymous, &record_at(t)).await;
+    let sign_in = ChangeSet {
+        user: Some(Some(user.clone())),
+        ..touched(ChangeSet::default(), at)
+    };
+    assert_eq!(
+        update(&store, &anonymous, &sign_in, at).await,
+        UpdateOutcome::Applied
+    );
+    let sign_out = ChangeSet {
+        user: Some(None),
+        ..touched(ChangeSet::default(), at)
+    };
+    assert_eq!(
+        update(&store, &a, &sign_out, at).await,
+        UpdateOutcome::Applied
+    );
+    let rotated = fresh_key();
+    assert_eq!(
+        rotate(&store, &b, &rotated, &touched(ChangeSet::default(), at), at).await,
+        RotateOutcome::Rotated
+    );
+    assert_eq!(
+        listed(store.list_user_sessions(&user, at).await),
+        names(&[&anonymous, &rotated])
+    );
+
+    // Revoke all but one, then all.
+    let revoked = store
+        .delete_user_sessions(&user, Some(&anonymous))
+        .await
+        .expect("delete_user_sessions");
+    assert!(revoked >= 1, "revoked {revoked}");
+    assert_eq!(load(&store, &rotated, at).await, None);
+    assert!(load(&store, &anonymous, at).await.is_some(), "kept");
+    assert_eq!(
+        listed(store.list_user_sessions(&user, at).await),
+        names(&[&anonymous])
+    );
+    store
+        .delete_user_sessions(&user, None)
+        .await
+        .expect("delete_user_sessions");
+    assert_eq!(load(&store, &anonymous, at).await, None);
+    assert!(listed(store.list_user_sessions(&user, at).await).is_empty());
+    assert!(
+        load(&store, &a, at).await.is_some(),
+        "signed out: not the user's"
+    );
+    assert!(load(&store, &theirs, at).await.is_some(), "another user's");
+}
+
 /// `delete_expired` frees expired records and keeps live ones. Run only for layouts whose store
 /// does not expire records by itself (`sweeps_expired` in [`crate::node_layout_conformance!`]).
 pub async fn delete_expired_removes_only_expired<S: Store>(store: S) {
