@@ -118,6 +118,15 @@ pub trait IdCodec: Send + Sync + 'static {
     fn clears_refused(&self) -> bool {
         false
     }
+
+    /// The id a presented session must move to at the end of the request that uses it, or
+    /// `None` (the default) to keep it. Takeover mode
+    /// ([`TakeoverIds`](crate::takeover::TakeoverIds)) moves each legacy session to its
+    /// successor: the engine rotates it there, and the store performs the move.
+    fn takeover(&self, id: &SessionId) -> Option<SessionId> {
+        let _ = id;
+        None
+    }
 }
 
 /// A shared codec is a codec (one `Arc<dyn IdCodec>` can serve several managers).
@@ -148,6 +157,10 @@ impl<C: IdCodec + ?Sized> IdCodec for Arc<C> {
 
     fn renews_on_write(&self) -> bool {
         (**self).renews_on_write()
+    }
+
+    fn takeover(&self, id: &SessionId) -> Option<SessionId> {
+        (**self).takeover(id)
     }
 }
 

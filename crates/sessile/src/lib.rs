@@ -24,6 +24,7 @@ mod request;
 mod sealed;
 pub mod store;
 mod stores;
+pub mod takeover;
 #[cfg(feature = "runtime")]
 mod telemetry;
 #[cfg(feature = "testkit")]

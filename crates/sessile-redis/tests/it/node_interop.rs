@@ -938,3 +938,74 @@ async fn express_connect_redis_own_lifetime() {
 async fn express_connect_redis_one_day() {
     one_day_is_not_cut_at_twelve_hours(Stack::Express).await;
 }
+
+/// Takeover (the Node app switched off): a session a real koa-generic-session app created on
+/// Redis is served by Rust in takeover mode; two concurrent requests with the Node cookie move it
+/// once into sessile's own Redis layout under one new sessile id, with the same data and user,
+/// the Node record and the Node cookie removed, and it is listed in the user's sessions.
+#[tokio::test]
+async fn takeover_moves_a_node_session_into_sessiles_own_layout() {
+    use sessile::takeover::{Takeover, TakeoverIds, TakeoverStore};
+    use sessile::{Keys, SignedIds, Store};
+
+    let stack = Stack::Generic;
+    let world = World::start(stack, "takeover", MINUTE).await;
+    let node_keys = world.default_node_keys();
+    let user = format!("taken-{}", std::process::id());
+    let jar = Jar::new();
+    jar.get(&world.node.url(&format!("/login?user={user}")), &node_keys)
+        .await;
+    jar.get(&world.node.url("/set?k=color&v=blue"), &node_keys)
+        .await;
+    let node_key = world.key_of(&jar);
+    assert!(world.exists(&node_key).await);
+
+    let native = Arc::new(common::standalone_store(&format!("{}native:", world.prefix)).await);
+    let takeover = Takeover::new(&[7u8; 32]).unwrap();
+    let config = || sessile_node::config(MINUTE).build().unwrap();
+    let store = TakeoverStore::new(
+        takeover.clone(),
+        native.clone(),
+        world.store.clone(),
+        config(),
+    );
+    let ids = TakeoverIds::new(
+        takeover,
+        SignedIds::new(Keys::generate()),
+        stack.ids(stack.default_keys(), &world.prefix),
+    );
+    let rust =
+        TestServer::start(support::rust_app(SessionManager::new(store, ids, config()))).await;
+
+    // Two requests at once with the Node cookie: both served, one native session.
+    let url = rust.url("/whoami");
+    let (first, second) = tokio::join!(jar.whoami(&url, &[]), jar.whoami(&url, &[]));
+    let expected = (Some(user.clone()), json!({"color": "blue"}));
+    assert_eq!(first, expected);
+    assert_eq!(second, expected);
+    assert!(!world.exists(&node_key).await, "the Node record is gone");
+    assert_eq!(jar.cookie("koa.sid"), None, "the Node cookie was removed");
+    assert!(
+        jar.cookie("__Host-id").is_some(),
+        "the sessile cookie was set"
+    );
+    let sessions = native
+        .list_user_sessions(&user, sessile::SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "one native session: {sessions:?}");
+
+    // The native session serves the next requests, with its data and user.
+    jar.get(&rust.url("/set?k=size&v=L"), &[]).await;
+    assert_eq!(
+        jar.whoami(&url, &[]).await,
+        (Some(user.clone()), json!({"color": "blue", "size": "L"}))
+    );
+    let key = sessions[0].key.clone();
+    let record = native
+        .load(&key, sessile::SystemClock.now())
+        .await
+        .unwrap()
+        .expect("the native record");
+    assert_eq!(record.user.as_deref(), Some(user.as_str()));
+}

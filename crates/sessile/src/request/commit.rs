@@ -240,8 +240,11 @@ impl Shared {
                 changes.apply_to(record)?;
                 let from = id.store_key();
                 let mut outcome = Err(SessionError::IdCollisions);
+                // A session in takeover moves to the one id its codec names (the store makes
+                // concurrent moves of one session meet there); others get a fresh id.
+                let successor = backend.ids.takeover(id);
                 for _ in 0..ID_ATTEMPTS {
-                    let to = backend.ids.generate();
+                    let to = successor.clone().unwrap_or_else(|| backend.ids.generate());
                     let answer = self
                         .call(
                             Operation::Rotate,

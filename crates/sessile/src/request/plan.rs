@@ -142,6 +142,8 @@ pub(super) fn plan<'s>(
                     dropped: !unchanged,
                 },
                 StorePhase::Unloaded { id } => {
+                    // A session in takeover moves (a rotation) once the handler used it.
+                    let rotate = rotate || backend.ids.takeover(id).is_some();
                     // Whether the user changes needs the record.
                     let reissues_cookie = rotate
                         || sets_user
@@ -166,7 +168,8 @@ pub(super) fn plan<'s>(
                     }
                 }
                 StorePhase::Existing { id, record } => {
-                    let rotate = rotate || user_changes(record);
+                    let rotate =
+                        rotate || user_changes(record) || backend.ids.takeover(id).is_some();
                     let unchanged = unchanged && !rotate;
                     let touch_due = !touched_in_store && shared.touch_due(record, now());
                     if unchanged && !touch_due {
