@@ -410,3 +410,100 @@ impl Store for TakeoverStore {
         "takeover"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn legacy_record(at: Timestamp, user: &str) -> Record {
+        let mut record = Record::new(at, at + HOUR, Timestamp::from_millis(i64::MAX));
+        record.user = Some(user.to_owned());
+        record.data.insert("n".into(), json!(1));
+        record
+    }
+
+    fn stores() -> (Arc<MemoryStore>, Arc<MemoryStore>, Arc<TakeoverStore>) {
+        let (native, legacy) = (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
+        let takeover = Takeover::new(&[3u8; 32]).unwrap();
+        let store = TakeoverStore::new(takeover, native.clone(), legacy.clone(), Config::default());
+        (native, legacy, Arc::new(store))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_moves_of_one_session_make_one_native_session_with_every_change() {
+        let (native, legacy, store) = stores();
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let id = SessionId::foreign("koa:sess:concurrent").unwrap();
+        legacy
+            .create(&id.store_key(), &legacy_record(at, "ada"))
+            .await
+            .unwrap();
+        let mut moves = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let (store, id) = (store.clone(), id.clone());
+            moves.spawn(async move {
+                let mut changes = ChangeSet::default();
+                changes.set(&format!("k{i}"), json!(i));
+                changes.touch = Some(Touch::new(at, at + HOUR));
+                store.take_over(&id, &changes, at).await
+            });
+        }
+        let mut successors = Vec::new();
+        while let Some(moved) = moves.join_next().await {
+            successors.push(moved.unwrap().unwrap().expect("moved or found moved"));
+        }
+        successors.dedup();
+        assert_eq!(successors.len(), 1, "one successor for every move");
+        assert!(legacy.load(&id.store_key(), at).await.unwrap().is_none());
+        let listed = native.list_user_sessions("ada", at).await.unwrap();
+        assert_eq!(listed.len(), 1, "one native session: {listed:?}");
+        let record = native
+            .load(&successors[0].store_key(), at)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.data["n"], 1);
+        for i in 0..16 {
+            assert_eq!(record.data[&format!("k{i}")], i, "the change of move {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_moved_session_is_found_by_its_legacy_id() {
+        let (_native, legacy, store) = stores();
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let id = SessionId::foreign("sess:batch").unwrap();
+        legacy
+            .create(&id.store_key(), &legacy_record(at, "bo"))
+            .await
+            .unwrap();
+        let moved = store
+            .take_over(&id, &ChangeSet::default(), at)
+            .await
+            .unwrap();
+        assert!(moved.is_some());
+        match store.lookup(&id.store_key(), at).await.unwrap() {
+            Lookup::Live(record) => assert_eq!(record.user.as_deref(), Some("bo")),
+            other => panic!("the moved session is served by its legacy id: {other:?}"),
+        }
+        let missing = SessionId::foreign("sess:never").unwrap();
+        assert_eq!(
+            store
+                .take_over(&missing, &ChangeSet::default(), at)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(matches!(
+            store
+                .take_over(&SessionId::generate(), &ChangeSet::default(), at)
+                .await,
+            Err(StoreError::Backend(_))
+        ));
+    }
+}
