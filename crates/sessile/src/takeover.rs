@@ -448,7 +448,7 @@ mod tests {
             let (store, id) = (store.clone(), id.clone());
             moves.spawn(async move {
                 let mut changes = ChangeSet::default();
-                changes.set(&format!("k{i}"), json!(i));
+                changes.set(format!("k{i}"), json!(i));
                 changes.touch = Some(Touch::new(at, at + HOUR));
                 store.take_over(&id, &changes, at).await
             });
