@@ -187,11 +187,10 @@ impl Shared {
                 writes,
             } => {
                 changes.touch = Some(self.touch(record.as_deref(), now));
+                // Hashed once: the key also names the session for `Session::stored_data`.
+                let key = id.store_key();
                 let answer = match self
-                    .call(
-                        Operation::Update,
-                        backend.store.update(&id.store_key(), changes, now),
-                    )
+                    .call(Operation::Update, backend.store.update(&key, changes, now))
                     .await
                 {
                     Err(StoreError::Operation(refused)) => return Err(refused.into()),
@@ -202,7 +201,7 @@ impl Shared {
                     Ok(UpdateOutcome::Applied) => {
                         self.telemetry.committed(Committed::Applied);
                         out.outcome = CommitOutcome::Saved;
-                        out.stored = Some(Stored::Key(id.store_key()));
+                        out.stored = Some(Stored::Key(key));
                         let before = record.as_ref().map(|record| record.user.as_deref());
                         self.user_changed(id, before, changes);
                         if let Some(record) = record {
@@ -245,16 +244,17 @@ impl Shared {
                 let successor = backend.ids.takeover(id);
                 for _ in 0..ID_ATTEMPTS {
                     let to = successor.clone().unwrap_or_else(|| backend.ids.generate());
+                    let to_key = to.store_key();
                     let answer = self
                         .call(
                             Operation::Rotate,
-                            backend.store.rotate(&from, &to.store_key(), changes, now),
+                            backend.store.rotate(&from, &to_key, changes, now),
                         )
                         .await;
                     match corrupt_or(answer, id)? {
                         Err(corrupt) => return Ok(corrupt),
                         Ok(RotateOutcome::Rotated) => {
-                            outcome = Ok(Some(to));
+                            outcome = Ok(Some((to, to_key)));
                             break;
                         }
                         Ok(RotateOutcome::Gone) => {
@@ -265,7 +265,7 @@ impl Shared {
                     }
                 }
                 match outcome? {
-                    Some(to) => {
+                    Some((to, to_key)) => {
                         events.emit(&Event::Rotated {
                             from: id.log_tag(),
                             to: to.log_tag(),
@@ -273,7 +273,7 @@ impl Shared {
                         self.user_changed(&to, Some(before.as_deref()), changes);
                         out.headers.extend(backend.ids.issue(&to, record, now));
                         out.outcome = CommitOutcome::Saved;
-                        out.stored = Some(Stored::Key(to.store_key()));
+                        out.stored = Some(Stored::Key(to_key));
                     }
                     None => {
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
