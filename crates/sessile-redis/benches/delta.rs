@@ -1,5 +1,8 @@
 //! Delta encoding for the Redis store: the script arguments a change set becomes (the update
-//! script applies them inside Redis) and the fields a new record is written as.
+//! script applies them inside Redis) and the fields a new record is written as; for a change
+//! set with document operations, what the store computes between its `HMGET` and the checked
+//! update script (parse the fields read, resolve the operations, the compare and change
+//! arguments).
 //! `cargo bench -p sessile-redis --bench delta`; numbers in BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -7,7 +10,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use sessile::testkit::{bench_touch, delta_bench_change_sets, BENCH_NOW};
+use sessile::testkit::{
+    bench_touch, delta_bench_change_sets, delta_bench_operation_sets, delta_bench_stored_data,
+    BENCH_NOW,
+};
 use sessile::{Record, Timestamp};
 use sessile_redis::bench_support;
 
@@ -15,6 +21,15 @@ fn delta(c: &mut Criterion) {
     for (name, changes) in delta_bench_change_sets() {
         c.bench_function(&format!("redis update args: {name}"), |b| {
             b.iter(|| bench_support::update_args(black_box(&changes)))
+        });
+    }
+    let stored = delta_bench_stored_data();
+    for (name, changes) in delta_bench_operation_sets() {
+        let texts = bench_support::hmget_answer(&changes, &stored);
+        c.bench_function(&format!("redis checked update args: {name}"), |b| {
+            b.iter(|| {
+                bench_support::checked_update_args(black_box(&changes), black_box(&texts)).unwrap()
+            })
         });
     }
     let record = {

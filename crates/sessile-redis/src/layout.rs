@@ -1,5 +1,8 @@
 //! How a [`Record`] is laid out in Redis: key names and hash fields.
 
+use std::collections::BTreeSet;
+
+use sessile::document::{Operation, Path};
 use sessile::{ChangeSet, Device, KeyChange, Record, SessionData, StoreError, StoreKey, Timestamp};
 
 /// Prefix of the hash fields that hold the handler's data (JSON values).
@@ -171,6 +174,48 @@ pub(crate) fn change_args(changes: &ChangeSet) -> Vec<String> {
         }
     }
     args
+}
+
+/// The data keys a change set's document operations read or write (top level, each once, in
+/// order) and their hash fields: what the checked update reads with `HMGET` first.
+pub(crate) fn operation_fields(changes: &ChangeSet) -> (Vec<&str>, Vec<String>) {
+    let touched: BTreeSet<&str> = changes
+        .operations
+        .iter()
+        .flat_map(Operation::paths)
+        .map(Path::top)
+        .collect();
+    let fields = touched.iter().map(|key| format!("{DATA}{key}")).collect();
+    (touched.into_iter().collect(), fields)
+}
+
+/// From the `HMGET` answer `texts` for [`operation_fields`]: the compare arguments of
+/// `update_checked.lua` (the number of fields, then each field with `0` for absent or `1` and
+/// the text read) and `changes` with its operations resolved against those values into plain
+/// key changes, or the refusal of the operations.
+pub(crate) fn checked_update(
+    changes: &ChangeSet,
+    touched: &[&str],
+    fields: &[String],
+    texts: &[Option<String>],
+) -> Result<(Vec<String>, ChangeSet), StoreError> {
+    let mut data = SessionData::new();
+    let mut checks = Vec::with_capacity(1 + 2 * fields.len());
+    checks.push(fields.len().to_string());
+    for ((key, field), text) in touched.iter().zip(fields).zip(texts) {
+        checks.push(field.clone());
+        let Some(text) = text else {
+            checks.push("0".to_owned());
+            continue;
+        };
+        let value = serde_json::from_str(text)
+            .map_err(|error| StoreError::Corrupt(format!("field {field}: {error}")))?;
+        data.insert((*key).to_owned(), value);
+        checks.push(format!("1{text}"));
+    }
+    let mut resolved = changes.clone();
+    resolved.resolve_operations(&data)?;
+    Ok((checks, resolved))
 }
 
 fn text(field: &[u8], value: &[u8]) -> Result<String, StoreError> {

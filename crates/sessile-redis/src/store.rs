@@ -19,9 +19,6 @@ use crate::error::{bounded, store_error, timed_out, Error};
 use crate::layout::{self, KeyNames, StoredRecord, DATA, SUMMARY_FIELDS};
 use crate::options::{shared_options, SharedOptions};
 use crate::scripts::{self, SCRIPTS};
-use sessile::document::{Operation, Path};
-use sessile::SessionData;
-use std::collections::BTreeSet;
 
 /// The key prefix used unless [`RedisStoreBuilder::key_prefix`] says otherwise.
 pub const DEFAULT_KEY_PREFIX: &str = "sessile:";
@@ -544,32 +541,12 @@ impl RedisStore {
         let hash = self.names.session(key);
         let member = layout::member(key);
         let now_text = now.as_millis().to_string();
-        let touched: BTreeSet<&str> = changes
-            .operations
-            .iter()
-            .flat_map(Operation::paths)
-            .map(Path::top)
-            .collect();
-        let fields: Vec<String> = touched.iter().map(|key| format!("{DATA}{key}")).collect();
+        let (touched, fields) = layout::operation_fields(changes);
         loop {
             let mut hmget = Cmd::new();
             hmget.arg("HMGET").arg(&hash).arg(&fields);
             let texts: Vec<Option<String>> = self.bounded("update", self.query(&hmget)).await?;
-            let mut data = SessionData::new();
-            let mut checks = vec![fields.len().to_string()];
-            for ((key, field), text) in touched.iter().zip(&fields).zip(&texts) {
-                checks.push(field.clone());
-                let Some(text) = text else {
-                    checks.push("0".to_owned());
-                    continue;
-                };
-                let value = serde_json::from_str(text)
-                    .map_err(|error| StoreError::Corrupt(format!("field {field}: {error}")))?;
-                data.insert((*key).to_owned(), value);
-                checks.push(format!("1{text}"));
-            }
-            let mut resolved = changes.clone();
-            resolved.resolve_operations(&data)?;
+            let (checks, resolved) = layout::checked_update(changes, &touched, &fields, &texts)?;
             let change_args = layout::change_args(&resolved);
             let mut args: Vec<&str> = vec![&member, &now_text];
             args.extend(checks.iter().map(String::as_str));

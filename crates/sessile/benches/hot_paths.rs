@@ -10,6 +10,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{header, HeaderMap, HeaderValue};
 use serde_json::json;
 use sessile::document::{Operation, Path};
+use sessile::testkit::{
+    bench_touch, delta_bench_change_sets, delta_bench_operation_sets, delta_bench_stored_data,
+    BENCH_NOW,
+};
 use sessile::{
     ChangeSet, Clock, Config, CookieConfig, CreateOutcome, IncrementOutcome, Key, Keys, Record,
     RotateOutcome, SealedCookies, SessionId, SessionManager, SessionSummary, SignedIds, Store,
@@ -373,6 +377,29 @@ fn deltas(c: &mut Criterion) {
     group.finish();
 }
 
+/// The memory store's (and the cookie store's, before its seal) share of the per-store delta
+/// table in BENCHMARKS.md: `apply_to` on the record, for the change sets the SQL and Redis
+/// delta benches encode, with and without document operations.
+fn store_deltas(c: &mut Criterion) {
+    let mut group = c.benchmark_group("delta per store");
+    let week = Timestamp::from_millis(BENCH_NOW.as_millis() + 7 * 86_400_000);
+    let mut base = Record::new(BENCH_NOW, bench_touch().idle_deadline, week);
+    base.data = delta_bench_stored_data();
+    for (name, changes) in delta_bench_change_sets()
+        .into_iter()
+        .chain(delta_bench_operation_sets())
+    {
+        group.bench_function(format!("memory apply_to: {name}"), |b| {
+            b.iter_batched_ref(
+                || base.clone(),
+                |record| changes.apply_to(record).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 fn short() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -383,6 +410,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = hot_paths;
     config = short();
-    targets = ids, signatures, sealing, aeads, engine, deltas
+    targets = ids, signatures, sealing, aeads, engine, deltas, store_deltas
 }
 criterion_main!(hot_paths);

@@ -32,7 +32,10 @@ mod operation_cases;
 mod recording;
 
 #[doc(hidden)] // shared by the store crates' benches, not an API
-pub use bench_fixtures::{bench_touch, delta_bench_change_sets, BENCH_NOW};
+pub use bench_fixtures::{
+    bench_touch, delta_bench_change_sets, delta_bench_operation_sets, delta_bench_stored_data,
+    BENCH_NOW,
+};
 pub use counting::{CountingStore, StoreCalls};
 pub use hanging::HangingStore;
 pub use recording::RecordingEvents;
