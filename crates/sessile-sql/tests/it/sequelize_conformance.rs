@@ -164,6 +164,19 @@ async fn execute(dialect: Dialect, sql: &str, params: &[&str]) -> Result<u64, sq
             result
         }};
     }
+    if let Dialect::Sqlite = dialect {
+        // The DDL of the tables with the app's own columns may run before any store opened
+        // the file: an empty file is an empty SQLite database.
+        let path = url(dialect);
+        let path = path.trim_start_matches("sqlite://");
+        if let Err(error) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            eprintln!("{path}: {error}");
+        }
+    }
     match dialect {
         Dialect::Sqlite => on!(sqlx::SqlitePool),
         Dialect::Postgres | Dialect::PostgresTls => on!(sqlx::PgPool),
