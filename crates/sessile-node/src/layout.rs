@@ -66,6 +66,29 @@ fn keep_own_lifetime(record: &mut Record, touch: Option<Touch>) {
     if let (Some(own), Some(touch)) = (record.idle_timeout, touch) {
         record.idle_deadline = (touch.last_seen + own).min(record.absolute_deadline);
     }
+/// [`StoreError::Unsupported`] for a change set that gives a session its own idle timeout or
+/// absolute deadline ([`ChangeSet::sets_own_lifetime`]): a Node document keeps one `maxAge`,
+/// the package's, and a timeout written nowhere would silently end a "remember me" session at
+/// the package's deadline. Taking a timeout back (every sign-in's change set does) passes.
+///
+/// ```
+/// use std::time::Duration;
+/// use sessile::{ChangeSet, StoreError};
+/// use sessile_node::layout;
+///
+/// let mut changes = ChangeSet::default();
+/// changes.idle_timeout = Some(None);
+/// assert!(layout::refuse_own_lifetime(&changes).is_ok());
+/// changes.idle_timeout = Some(Some(Duration::from_secs(7 * 24 * 3600)));
+/// assert!(matches!(layout::refuse_own_lifetime(&changes), Err(StoreError::Unsupported(_))));
+/// ```
+pub fn refuse_own_lifetime(changes: &ChangeSet) -> Result<(), StoreError> {
+    if changes.sets_own_lifetime() {
+        return Err(StoreError::Unsupported(
+            "a session's own idle timeout or lifetime (a Node layout keeps the package's maxAge)",
+        ));
+    }
+    Ok(())
 }
 
 /// How a read-modify-write of a whole Node document ended.

@@ -84,6 +84,8 @@ const NO_ABSOLUTE_LIFETIME: std::time::Duration =
 pub fn config(max_age: std::time::Duration) -> sessile::ConfigBuilder {
     sessile::Config::builder()
         .idle_timeout(max_age)
+        // The Node packages give anonymous sessions the same maxAge as any other.
+        .anonymous_idle_timeout(max_age)
         .absolute_lifetime(NO_ABSOLUTE_LIFETIME)
 }
 

@@ -15,6 +15,8 @@ const ABSOLUTE_DEADLINE: &str = "m:absolute_deadline";
 const PERSISTENT: &str = "m:persistent";
 const DEVICE: &str = "m:device";
 const REVISION: &str = "m:rev";
+/// The session's own idle timeout in milliseconds; absent for the manager's.
+const IDLE_TIMEOUT: &str = "m:idle_timeout";
 
 /// The metadata fields a per-user listing reads, in the order [`summary_fields`] expects them.
 pub(crate) const SUMMARY_FIELDS: [&str; 6] = [
@@ -108,6 +110,9 @@ pub(crate) fn record_fields(record: &Record) -> Vec<String> {
     if let Some(user) = &record.user {
         push(USER, user.clone());
     }
+    if let Some(timeout) = record.idle_timeout {
+        push(IDLE_TIMEOUT, timeout_millis(timeout).to_string());
+    }
     for (key, value) in &record.data {
         push(&format!("{DATA}{key}"), value.to_string());
     }
@@ -127,9 +132,17 @@ pub(crate) fn device_json(device: &Device) -> String {
     serde_json::to_string(device).unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// A timeout in whole milliseconds, as the hash keeps it (saturating: the engine keeps them
+/// within 100 years).
+fn timeout_millis(timeout: std::time::Duration) -> u64 {
+    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The arguments that encode a [`ChangeSet`] for the update and rotate scripts (the layout
 /// `apply_changes` in the scripts reads): cleared, touch last_seen, touch idle deadline, user
-/// mode, user, persistent, device, number of sets, the set pairs, then the removed fields.
+/// mode, user, persistent, device, own idle timeout (`''` unchanged, `'-'` taken back, else
+/// milliseconds), new absolute deadline (`''` unchanged), number of sets, the set pairs, then
+/// the removed fields.
 pub(crate) fn change_args(changes: &ChangeSet) -> Vec<String> {
     let mut args = Vec::with_capacity(8 + 2 * changes.keys.len());
     args.push(flag(changes.cleared).to_owned());
@@ -155,6 +168,17 @@ pub(crate) fn change_args(changes: &ChangeSet) -> Vec<String> {
             .unwrap_or_default(),
     );
     args.push(changes.device.as_ref().map(device_json).unwrap_or_default());
+    args.push(match changes.idle_timeout {
+        None => String::new(),
+        Some(None) => "-".to_owned(),
+        Some(Some(timeout)) => timeout_millis(timeout).to_string(),
+    });
+    args.push(
+        changes
+            .absolute_deadline
+            .map(|deadline| deadline.as_millis().to_string())
+            .unwrap_or_default(),
+    );
     let sets: Vec<(&String, &serde_json::Value)> = changes
         .keys
         .iter()
@@ -283,6 +307,12 @@ pub(crate) fn decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<StoredRec
         record.last_seen = millis(LAST_SEEN, meta.remove(LAST_SEEN))?;
         record.persistent = persistent;
         record.device = device(meta.remove(DEVICE))?;
+        record.idle_timeout = match meta.remove(IDLE_TIMEOUT) {
+            None => None,
+            Some(text) => Some(std::time::Duration::from_millis(text.parse().map_err(
+                |_| StoreError::Corrupt(format!("field {IDLE_TIMEOUT} is not a timeout: {text:?}")),
+            )?)),
+        };
         record
     };
     let revision = meta.remove(REVISION).unwrap_or_else(|| "0".to_owned());

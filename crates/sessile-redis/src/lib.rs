@@ -26,7 +26,9 @@
 //! - `d:<key>`: one per data key, the value's JSON text. An integer's JSON is its decimal text,
 //!   so `increment` is a plain `HINCRBY` on it;
 //! - `m:user`, `m:created_at`, `m:last_seen`, `m:idle_deadline`, `m:absolute_deadline`
-//!   (milliseconds), `m:persistent` (`0`/`1`), `m:device` (JSON), and in Cluster mode `m:rev`,
+//!   (milliseconds), `m:persistent` (`0`/`1`), `m:device` (JSON), `m:idle_timeout` (the
+//!   session's own idle timeout in milliseconds, absent for the manager's: the scripts move
+//!   the idle deadline and the key's `PEXPIREAT` by it), and in Cluster mode `m:rev`,
 //!   a write counter that the Cluster rotation compares (standalone never needs it, so no
 //!   standalone write touches it). The `d:`/`m:` prefixes keep data keys from ever colliding
 //!   with metadata.

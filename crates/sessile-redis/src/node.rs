@@ -406,6 +406,7 @@ impl Store for NodeRedisStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
+        layout::refuse_own_lifetime(changes)?;
         let redis_key = self.redis_key(key)?;
         let modified = self
             .bounded(
@@ -423,6 +424,7 @@ impl Store for NodeRedisStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
+        layout::refuse_own_lifetime(changes)?;
         let (from_key, to_key) = (self.redis_key(from)?, self.redis_key(to)?);
         if from_key == to_key {
             return Ok(RotateOutcome::Collision);

@@ -607,6 +607,15 @@ impl RedisStore {
             )
             .await?;
         }
+        if let (false, Some(absolute)) = (self.indexed(), changes.absolute_deadline) {
+            // The indexes live in other slots and hold the absolute deadline: re-score them.
+            let user = match &changes.user {
+                Some(user) => user.clone(),
+                None => (had_user == "1").then_some(old_user),
+            };
+            self.index_before_write(member, user.as_deref(), absolute)
+                .await?;
+        }
         Ok(Some(UpdateOutcome::Applied))
     }
 

@@ -20,6 +20,8 @@ pub(crate) struct SessionRow {
     pub(crate) absolute_deadline: i64,
     pub(crate) persistent: bool,
     pub(crate) device: String,
+    /// The session's own idle timeout in milliseconds (`NULL`: the manager's).
+    pub(crate) idle_timeout_ms: Option<i64>,
 }
 
 impl SessionRow {
@@ -35,6 +37,7 @@ impl SessionRow {
         record.last_seen = Timestamp::from_millis(self.last_seen);
         record.persistent = self.persistent;
         record.device = decode_device(&self.device)?;
+        record.idle_timeout = self.idle_timeout_ms.map(timeout_from_millis).transpose()?;
         Ok(record)
     }
 }
@@ -212,9 +215,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// A stored idle timeout; a negative one is no timeout anybody wrote.
+pub(crate) fn timeout_from_millis(millis: i64) -> Result<std::time::Duration, StoreError> {
+    u64::try_from(millis)
+        .map(std::time::Duration::from_millis)
+        .map_err(|_| StoreError::Corrupt(format!("negative idle timeout {millis} ms")))
+}
+
+/// A record's own idle timeout as the `idle_timeout_ms` column holds it.
+pub(crate) fn timeout_millis(timeout: Option<std::time::Duration>) -> Option<i64> {
+    timeout.map(|timeout| i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Binds a new record's columns, in every dialect's `INSERT` order: key, data, user,
 /// `created_at`, `last_seen`, `idle_deadline`, `absolute_deadline`, `expires_at`, persistent,
-/// device.
+/// device, `idle_timeout_ms`.
 pub(crate) fn bind_new_record<'q, DB>(
     query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
     key: &'q StoreKey,
@@ -226,6 +241,7 @@ where
     String: Encode<'q, DB> + Type<DB>,
     Option<&'q str>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
     bool: Encode<'q, DB> + Type<DB>,
 {
     Ok(query
@@ -238,7 +254,8 @@ where
         .bind(record.absolute_deadline.as_millis())
         .bind(record.expires_at().as_millis())
         .bind(record.persistent)
-        .bind(encode_device(&record.device)?))
+        .bind(encode_device(&record.device)?)
+        .bind(timeout_millis(record.idle_timeout)))
 }
 
 /// An update's outcome from whether its `UPDATE`, guarded on the live row, matched it.

@@ -20,19 +20,26 @@ use sessile::{ChangeSet, KeyChange, SessionData, StoreError, StoreKey, Timestamp
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
 
-use crate::codec::encode_device;
+use crate::codec::{encode_device, timeout_millis};
 
 /// Change sets with more keys than this are rewritten from Rust, which binds one value instead of
 /// two per key and so stays far below every dialect's limit on bound parameters.
 pub(crate) const MAX_KEYS_IN_PLACE: usize = 1_000;
 
 /// A value bound to one `?` of a statement.
-#[derive(Debug, PartialEq)]
+/// The unclamped idle deadline of a touch on a row with the row's own idle timeout, binding the
+/// touch's default deadline and then its `last_seen`: the one rule every statement that moves
+/// an idle deadline without the change set's help (a touch, an increment) follows.
+pub(crate) const OWN_IDLE_DEADLINE: &str =
+    "CASE WHEN idle_timeout_ms IS NULL THEN ? ELSE ? + idle_timeout_ms END";
+
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Bind {
     Bytes(Vec<u8>),
     Text(String),
     NullableText(Option<String>),
     Integer(i64),
+    NullableInteger(Option<i64>),
     Bool(bool),
 }
 
@@ -127,17 +134,26 @@ impl JsonDialect {
             parts.push("device = ?".into());
             binds.push(Bind::Text(encode_device(device)?));
         }
+        if let Some(idle_timeout) = changes.idle_timeout {
+            parts.push("idle_timeout_ms = ?".into());
+            binds.push(Bind::NullableInteger(timeout_millis(idle_timeout)));
+        }
+        if let Some(absolute_deadline) = changes.absolute_deadline {
+            parts.push("absolute_deadline = ?".into());
+            binds.push(Bind::Integer(absolute_deadline.as_millis()));
+        }
         if let Some(touch) = changes.touch {
-            // The absolute deadline never changes, so both columns clamp to it exactly as
-            // `ChangeSet::apply_to` does.
-            let least = self.least;
+            // Both columns clamp to the absolute deadline exactly as `ChangeSet::apply_to`
+            // does. The expressions never read a column this statement sets: MySQL reads the
+            // new value of a column assigned earlier in the `SET` list, SQLite the old one.
+            let deadline = self.touched_deadline(changes, touch);
             parts.push(format!(
-                "last_seen = ?, idle_deadline = {least}(?, absolute_deadline), \
-                 expires_at = {least}(?, absolute_deadline)"
+                "last_seen = ?, idle_deadline = {0}, expires_at = {0}",
+                deadline.sql
             ));
             binds.push(Bind::Integer(touch.last_seen.as_millis()));
-            binds.push(Bind::Integer(touch.idle_deadline.as_millis()));
-            binds.push(Bind::Integer(touch.idle_deadline.as_millis()));
+            binds.extend(deadline.binds.iter().cloned());
+            binds.extend(deadline.binds);
         }
         if parts.is_empty() {
             parts.push(format!("{0} = {0}", self.key_column));
@@ -149,6 +165,36 @@ impl JsonDialect {
     }
 
     /// The new `data` with the changed keys removed and set in place, pushing its binds.
+    /// The clamped idle deadline `touch` gives the row after `changes`: by the session's own
+    /// idle timeout (the one `changes` sets, else the row's `idle_timeout_ms`) when it has
+    /// one, else the touch's deadline ([`Touch::idle_deadline_for`]).
+    pub(crate) fn touched_deadline(&self, changes: &ChangeSet, touch: Touch) -> BoundSql {
+        let least = self.least;
+        let mut binds = Vec::new();
+        let idle = match changes.idle_timeout {
+            Some(own) => {
+                binds.push(Bind::Integer(touch.idle_deadline_for(own).as_millis()));
+                "?".to_owned()
+            }
+            None => {
+                binds.push(Bind::Integer(touch.idle_deadline.as_millis()));
+                binds.push(Bind::Integer(touch.last_seen.as_millis()));
+                OWN_IDLE_DEADLINE.to_owned()
+            }
+        };
+        let absolute = match changes.absolute_deadline {
+            Some(absolute) => {
+                binds.push(Bind::Integer(absolute.as_millis()));
+                "?"
+            }
+            None => "absolute_deadline",
+        };
+        BoundSql {
+            sql: format!("{least}({idle}, {absolute})"),
+            binds,
+        }
+    }
+
     fn data_expression(&self, changes: &ChangeSet, binds: &mut Vec<Bind>) -> String {
         let mut expression = String::from(if changes.cleared { "'{}'" } else { "data" });
         let mut removed = Vec::new();
@@ -228,6 +274,7 @@ where
     String: Encode<'q, DB> + Type<DB>,
     Option<String>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
     bool: Encode<'q, DB> + Type<DB>,
 {
     for bind in binds {
@@ -236,6 +283,7 @@ where
             Bind::Text(text) => query.bind(text),
             Bind::NullableText(text) => query.bind(text),
             Bind::Integer(number) => query.bind(number),
+            Bind::NullableInteger(number) => query.bind(number),
             Bind::Bool(flag) => query.bind(flag),
         };
     }

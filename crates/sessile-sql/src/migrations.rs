@@ -57,6 +57,17 @@ pub(crate) fn migration_sql(history: &[Migration], names: &crate::names::TableNa
         .join("\n")
 }
 
+/// Whether `error` says an `ADD COLUMN` found the column there already (SQLite's "duplicate
+/// column name", MySQL's and MariaDB's error 1060): the step that adds it has been applied.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) fn is_duplicate_column(error: &sqlx::Error) -> bool {
+    let Some(database) = error.as_database_error() else {
+        return false;
+    };
+    database.message().contains("duplicate column name")
+        || database.code().as_deref() == Some("42S21")
+}
+
 /// The steps of `history` whose versions are not in `applied`, oldest first.
 pub(crate) fn pending<'a>(
     history: &'a [Migration],

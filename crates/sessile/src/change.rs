@@ -19,6 +19,12 @@ pub enum KeyChange {
 }
 
 /// New activity times written with every commit.
+///
+/// `idle_deadline` is the new inactivity deadline of a session that has no idle timeout of its
+/// own. A store applying a touch to a record that has one ([`Record::idle_timeout`], after the
+/// change set's own metadata) moves it to `last_seen` plus that timeout instead
+/// ([`Touch::idle_deadline_for`]): the engine writes without loading the record, so only the
+/// store knows which applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Touch {
@@ -41,6 +47,21 @@ impl Touch {
             last_seen,
             idle_deadline,
         }
+    }
+
+    /// The idle deadline this touch gives a session whose own idle timeout is `own`
+    /// ([`Record::idle_timeout`]), before clamping to its absolute deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::{Timestamp, Touch};
+    /// let touch = Touch::new(Timestamp::from_millis(1_000), Timestamp::from_millis(61_000));
+    /// assert_eq!(touch.idle_deadline_for(None), Timestamp::from_millis(61_000));
+    /// let own = Some(Duration::from_secs(600));
+    /// assert_eq!(touch.idle_deadline_for(own), Timestamp::from_millis(601_000));
+    /// ```
+    pub fn idle_deadline_for(&self, own: Option<std::time::Duration>) -> Timestamp {
+        own.map_or(self.idle_deadline, |timeout| self.last_seen + timeout)
     }
 }
 
@@ -74,8 +95,18 @@ pub struct ChangeSet {
     pub persistent: Option<bool>,
     /// `Some` replaces the device metadata.
     pub device: Option<Device>,
+    /// `Some(Some(t))` gives the session its own idle timeout, `Some(None)` returns it to the
+    /// manager's ([`Record::idle_timeout`]). Applied before `touch`, which then uses it.
+    pub idle_timeout: Option<Option<std::time::Duration>>,
+    /// `Some` moves the absolute deadline (a session's own lifetime, counted from its
+    /// creation; the engine resolves [`crate::Session::set_lifetime`] into it).
+    pub absolute_deadline: Option<Timestamp>,
     /// New activity times; the engine sets it on every commit.
     pub touch: Option<Touch>,
+    /// The lifetime [`crate::Session::set_lifetime`] asked for, counted from the session's
+    /// creation: the engine turns it into `absolute_deadline` once it knows the record, and
+    /// never hands a store a change set that still holds it.
+    pub(crate) lifetime: Option<std::time::Duration>,
 }
 
 impl ChangeSet {
@@ -138,6 +169,16 @@ impl ChangeSet {
             && self.user.is_none()
             && self.persistent.is_none()
             && self.device.is_none()
+            && self.idle_timeout.is_none()
+            && self.absolute_deadline.is_none()
+            && self.lifetime.is_none()
+    }
+
+    /// Whether the change set gives the session its own idle timeout or lifetime, or takes it
+    /// back: what a store that keeps neither answers [`crate::StoreError::Unsupported`] to
+    /// (taking back a timeout the record does not have is nothing to refuse).
+    pub fn sets_own_lifetime(&self) -> bool {
+        matches!(self.idle_timeout, Some(Some(_))) || self.absolute_deadline.is_some()
     }
 
     /// Applies the changes to a record in memory: the reference semantics every store matches.
@@ -200,6 +241,14 @@ impl ChangeSet {
         }
     }
 
+    /// Turns a requested lifetime into the absolute deadline of `record` (created at
+    /// `created_at`), before the change set reaches a store.
+    pub(crate) fn resolve_lifetime(&mut self, created_at: Timestamp) {
+        if let Some(lifetime) = self.lifetime.take() {
+            self.absolute_deadline = Some(created_at + lifetime);
+        }
+    }
+
     pub(crate) fn apply_metadata_to(&self, record: &mut Record) {
         if let Some(user) = &self.user {
             record.user = user.clone();
@@ -210,9 +259,17 @@ impl ChangeSet {
         if let Some(device) = &self.device {
             record.device = device.clone();
         }
+        if let Some(idle_timeout) = self.idle_timeout {
+            record.idle_timeout = idle_timeout;
+        }
+        if let Some(absolute_deadline) = self.absolute_deadline {
+            record.absolute_deadline = absolute_deadline;
+        }
         if let Some(touch) = self.touch {
             record.last_seen = touch.last_seen;
-            record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
+            record.idle_deadline = touch
+                .idle_deadline_for(record.idle_timeout)
+                .min(record.absolute_deadline);
         }
     }
 

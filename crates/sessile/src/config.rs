@@ -17,6 +17,11 @@ use cookie::SameSite;
 
 /// Default idle timeout: 30 minutes, the upper end OWASP suggests for low-risk applications.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Default idle timeout of an anonymous session (nobody signed in): 15 minutes, half the
+/// signed-in default. An anonymous visitor has nothing to lose by signing in again, and every
+/// anonymous write (a crawler's, a flood's) leaves a session behind that lives this long; it
+/// never exceeds [`Config::idle_timeout`].
+pub const DEFAULT_ANONYMOUS_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Default absolute lifetime: 12 hours, a working day with margin, after which even an active
 /// session signs in again (a stolen cookie stops working within a day).
 pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
@@ -32,7 +37,7 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest timeout or lifetime a [`Config`] accepts: 100 years. Every store keeps deadlines
 /// this far away exactly; much further ones overflow some databases' time types (an error on
 /// every write) or the touch throttle's arithmetic.
-const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// Why a [`Config`] or [`CookieConfig`] could not be built. Its message names the setting, the
 /// value and why it cannot work.
@@ -394,6 +399,7 @@ impl CookieConfigBuilder {
 #[derive(Clone)]
 pub struct Config {
     pub(crate) idle_timeout: Duration,
+    pub(crate) anonymous_idle_timeout: Duration,
     pub(crate) absolute_lifetime: Duration,
     pub(crate) touch_throttle: f64,
     pub(crate) store_timeout: Duration,
@@ -414,6 +420,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            anonymous_idle_timeout: DEFAULT_ANONYMOUS_IDLE_TIMEOUT,
             absolute_lifetime: DEFAULT_ABSOLUTE_LIFETIME,
             touch_throttle: DEFAULT_TOUCH_THROTTLE,
             store_timeout: DEFAULT_STORE_TIMEOUT,
@@ -437,6 +444,21 @@ impl Config {
     /// Inactivity timeout, refreshed by activity.
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
+    }
+
+    /// The inactivity timeout of a session nobody is signed in on: the configured one, or the
+    /// signed-in [`Config::idle_timeout`] when that is shorter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = sessile::Config::default();
+    /// assert_eq!(config.anonymous_idle_timeout(), Duration::from_secs(15 * 60));
+    /// let short = sessile::Config::builder().idle_timeout(Duration::from_secs(60)).build()?;
+    /// assert_eq!(short.anonymous_idle_timeout(), Duration::from_secs(60));
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn anonymous_idle_timeout(&self) -> Duration {
+        self.anonymous_idle_timeout.min(self.idle_timeout)
     }
 
     /// Lifetime from creation; rotation keeps it.
@@ -495,6 +517,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("idle_timeout", &self.idle_timeout)
+            .field("anonymous_idle_timeout", &self.anonymous_idle_timeout)
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("touch_throttle", &self.touch_throttle)
             .field("store_timeout", &self.store_timeout)
@@ -529,6 +552,15 @@ impl ConfigBuilder {
     /// The inactivity timeout (default 30 minutes), between 1 ms and 100 years.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// The inactivity timeout of anonymous sessions (default 15 minutes, never longer than
+    /// the idle timeout), between 1 ms and 100 years. A session created without a user gets
+    /// it as its own ([`crate::Record::idle_timeout`]), so stores apply it on every touch;
+    /// signing in returns the session to the idle timeout (or the one the handler sets).
+    pub fn anonymous_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.anonymous_idle_timeout = timeout;
         self
     }
 
@@ -613,6 +645,11 @@ impl ConfigBuilder {
         let config = self.config;
         let durations = [
             ("idle_timeout", config.idle_timeout, "session expires"),
+            (
+                "anonymous_idle_timeout",
+                config.anonymous_idle_timeout,
+                "session expires",
+            ),
             (
                 "absolute_lifetime",
                 config.absolute_lifetime,

@@ -50,10 +50,13 @@ impl Harness {
         let store = CountingStore::new(MemoryStore::new());
         let clock = ManualClock::new(START);
         let events = RecordingEvents::new();
+        // The anonymous idle timeout is the signed-in one here, so the cases about the idle
+        // timeout hold for every session; `lifetimes.rs` covers the shorter anonymous one.
         let config = tweak(
             Config::builder()
                 .clock(clock.clone())
-                .events(events.clone()),
+                .events(events.clone())
+                .anonymous_idle_timeout(sessile::config::DEFAULT_IDLE_TIMEOUT),
         )
         .build()
         .unwrap();

@@ -34,8 +34,12 @@ enum Flaw {
     HidesCorruption,
     /// Fails writes to undecodable records with a backend error.
     FailsWritesToCorruptRecords,
-    /// Keeps no per-user index, as Node layouts don't: not a flaw for the Node-layout suite.
+    /// Keeps no per-user index and no session's own lifetime, as Node layouts don't: not a
+    /// flaw for the Node-layout suite.
     NoUserIndex,
+    /// A touch that never loaded the record (a touch-only update, an increment) moves the
+    /// idle deadline by the touch's default, ignoring the session's own idle timeout.
+    BlindTouchIgnoresOwnTimeout,
     /// `lookup` is the trait's default: an expired record is `Missing`, as on Redis. Not a flaw
     /// for a store that does not declare `keeps_expired`.
     ForgetsExpiry,
@@ -71,6 +75,22 @@ impl FlawedStore {
 
     fn corrupt(&self, key: StoreKey) {
         self.corrupted.lock().unwrap().insert(key);
+    }
+
+    /// What a store without the rule leaves after a blind touch: the idle deadline the touch
+    /// carries for a session without its own timeout.
+    async fn forget_own_timeout(
+        &self,
+        key: &StoreKey,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if let Some(mut record) = self.inner.load(key, now).await? {
+            record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
+            self.inner.delete(key).await?;
+            self.inner.create(key, &record).await?;
+        }
+        Ok(())
     }
 
     /// The backend error a write to a corrupted record gets from a store with that flaw.
@@ -131,7 +151,17 @@ impl Store for FlawedStore {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
         self.write_failure(key)?;
+        if self.flaw == Flaw::NoUserIndex && changes.sets_own_lifetime() {
+            return Err(StoreError::Unsupported("a session's own lifetime"));
+        }
         match self.flaw {
+            Flaw::BlindTouchIgnoresOwnTimeout if changes.idle_timeout.is_none() => {
+                let outcome = self.inner.update(key, changes, now).await?;
+                if let Some(touch) = changes.touch {
+                    self.forget_own_timeout(key, touch, now).await?;
+                }
+                Ok(outcome)
+            }
             Flaw::Upserts if self.inner.load(key, now).await?.is_none() => {
                 let touch = changes.touch.expect("the cases always touch");
                 let mut record = Record::new(now, touch.idle_deadline, touch.idle_deadline);
@@ -176,6 +206,9 @@ impl Store for FlawedStore {
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
         self.write_failure(from)?;
+        if self.flaw == Flaw::NoUserIndex && changes.sets_own_lifetime() {
+            return Err(StoreError::Unsupported("a session's own lifetime"));
+        }
         self.inner.rotate(from, to, changes, now).await
     }
 
@@ -202,7 +235,11 @@ impl Store for FlawedStore {
                 return Ok(IncrementOutcome::Value(number + by));
             }
         }
-        self.inner.increment(key, field, by, touch, now).await
+        let outcome = self.inner.increment(key, field, by, touch, now).await?;
+        if self.flaw == Flaw::BlindTouchIgnoresOwnTimeout {
+            self.forget_own_timeout(key, touch, now).await?;
+        }
+        Ok(outcome)
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
@@ -466,5 +503,33 @@ fn the_node_layout_cases_fail_on_their_flaws() {
     assert!(case_fails(
         node_cases::user_index_is_unsupported,
         Flaw::None
+    ));
+    // Nor one that keeps a session's own lifetime.
+    assert!(case_fails(
+        node_cases::own_lifetime_is_unsupported,
+        Flaw::None
+    ));
+}
+
+#[test]
+fn a_blind_touch_that_ignores_the_own_idle_timeout_fails_the_lifetime_case() {
+    assert!(case_fails(
+        cases::own_idle_timeout_moves_every_touch,
+        Flaw::BlindTouchIgnoresOwnTimeout
+    ));
+    assert!(!case_fails(
+        cases::own_idle_timeout_moves_every_touch,
+        Flaw::None
+    ));
+    // The flaw is in blind touches alone: a change set that sets the timeout still passes.
+    assert!(!case_fails(
+        cases::change_set_sets_and_takes_back_own_lifetime,
+        Flaw::BlindTouchIgnoresOwnTimeout
+    ));
+    // A store that keeps no own lifetime at all answers Unsupported, which the store suite's
+    // cases do not accept.
+    assert!(case_fails(
+        cases::change_set_sets_and_takes_back_own_lifetime,
+        Flaw::NoUserIndex
     ));
 }

@@ -10,8 +10,8 @@ local function apply_changes(hash, at, dl, old_user, revision)
     end
     chunked('HDEL', hash, doomed)
   end
-  local set_count = tonumber(ARGV[at + 7])
-  local first_set = at + 8
+  local set_count = tonumber(ARGV[at + 9])
+  local first_set = at + 10
   local sets = {}
   for i = first_set, first_set + 2 * set_count - 1 do sets[#sets + 1] = ARGV[i] end
   local removes = {}
@@ -34,10 +34,43 @@ local function apply_changes(hash, at, dl, old_user, revision)
     sets[#sets + 1] = 'm:device'
     sets[#sets + 1] = ARGV[at + 6]
   end
+  -- The session's own idle timeout after the change: set, taken back, or as stored.
+  local own = ARGV[at + 7]
+  if own == '-' then
+    own = false
+    removes[#removes + 1] = 'm:idle_timeout'
+  elseif own ~= '' then
+    sets[#sets + 1] = 'm:idle_timeout'
+    sets[#sets + 1] = own
+  else
+    own = redis.call('HGET', hash, 'm:idle_timeout')
+  end
+  if ARGV[at + 8] ~= '' then
+    dl.absolute_text = ARGV[at + 8]
+    dl.absolute = tonumber(dl.absolute_text)
+    dl.absolute_changed = true
+    sets[#sets + 1] = 'm:absolute_deadline'
+    sets[#sets + 1] = dl.absolute_text
+  end
   local expires_text = dl.expires_text
+  if dl.absolute_changed and ARGV[at + 1] == '' then
+    local idle_text = redis.call('HGET', hash, 'm:idle_deadline')
+    expires_text = idle_text
+    if tonumber(idle_text) > dl.absolute then expires_text = dl.absolute_text end
+  end
   if ARGV[at + 1] ~= '' then
     local idle_text = ARGV[at + 2]
-    if tonumber(idle_text) > dl.absolute then idle_text = dl.absolute_text end
+    local idle = tonumber(idle_text)
+    if own then
+      -- Exact in a double: a deadline in milliseconds is far below 2^53.
+      idle = tonumber(ARGV[at + 1]) + tonumber(own)
+      idle_text = nil
+    end
+    if idle >= dl.absolute then
+      idle_text = dl.absolute_text
+    elseif not idle_text then
+      idle_text = string.format('%d', idle)
+    end
     sets[#sets + 1] = 'm:last_seen'
     sets[#sets + 1] = ARGV[at + 1]
     sets[#sets + 1] = 'm:idle_deadline'

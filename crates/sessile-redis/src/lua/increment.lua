@@ -2,9 +2,11 @@ local hash, now = KEYS[1], ARGV[3]
 local field, by = ARGV[4], ARGV[5]
 local stored
 if indexed then
-  stored = redis.call('HMGET', hash, 'm:idle_deadline', 'm:absolute_deadline', field)
+  stored = redis.call('HMGET', hash, 'm:idle_deadline', 'm:absolute_deadline', field,
+    'm:idle_timeout')
 else
-  stored = redis.call('HMGET', hash, 'm:idle_deadline', 'm:absolute_deadline', field, 'm:rev')
+  stored = redis.call('HMGET', hash, 'm:idle_deadline', 'm:absolute_deadline', field,
+    'm:idle_timeout', 'm:rev')
 end
 local idle, absolute = stored[1], stored[2]
 if not idle or not absolute then return {0, ''} end
@@ -19,6 +21,16 @@ if absolute_len < idle_len or (absolute_len == idle_len and absolute < idle) the
   expires_text = absolute
 end
 local idle_text = ARGV[7]
+-- The session's own idle timeout, when it has one, decides the deadline instead of the
+-- touch's default (exact in a double: a deadline in milliseconds is far below 2^53).
+if stored[4] then
+  local own_deadline = tonumber(ARGV[6]) + tonumber(stored[4])
+  if own_deadline >= tonumber(absolute) then
+    idle_text = absolute
+  else
+    idle_text = string.format('%d', own_deadline)
+  end
+end
 if #idle_text > absolute_len or (#idle_text == absolute_len and idle_text > absolute) then
   idle_text = absolute
 end
@@ -44,7 +56,7 @@ if indexed then
   redis.call('HSET', hash, 'm:last_seen', ARGV[6], 'm:idle_deadline', idle_text, field, value)
 else
   redis.call('HSET', hash, 'm:last_seen', ARGV[6], 'm:idle_deadline', idle_text, field, value,
-    'm:rev', string.format('%d', (tonumber(stored[4]) or 0) + 1))
+    'm:rev', string.format('%d', (tonumber(stored[5]) or 0) + 1))
 end
 if idle_text ~= expires_text then redis.call('PEXPIREAT', hash, idle_text) end
 return {1, value}

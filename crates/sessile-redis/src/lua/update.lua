@@ -13,5 +13,7 @@ if indexed and new_user ~= old_user then
   if old_user then redis.call('ZREM', user_key(old_user), member) end
   if new_user then index_user(member, new_user, dl.absolute_text) end
 end
+-- A moved absolute deadline re-scores the indexes, which hold it.
+if indexed and dl.absolute_changed then index_session(member, new_user, dl.absolute_text) end
 if old_user then return {1, '1', old_user} end
 return {1, '0', ''}

@@ -17,11 +17,19 @@ use crate::migrations::{pending, warn_if_newer, Migration};
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
 /// `{{table}}` in the SQL stands for the backquoted session table name.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "create the sessions table",
-    sql: include_str!("../../migrations/mysql/0001_create_sessions.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "create the sessions table",
+        sql: include_str!("../../migrations/mysql/0001_create_sessions.sql"),
+    },
+    // Version 2 is the rotation grace's forward pointers (issue 17, landed separately).
+    Migration {
+        version: 3,
+        description: "add a session's own idle timeout",
+        sql: include_str!("../../migrations/mysql/0003_own_idle_timeout.sql"),
+    },
+];
 
 /// Every migration's SQL for `table` (bare, validated), in order: what [`run`] applies, without
 /// its bookkeeping.
@@ -110,10 +118,13 @@ async fn run_locked(connection: &mut MySqlConnection, table: &str) -> Result<(),
     for migration in pending(MIGRATIONS, &applied) {
         let failed = |source| migration.failed(source);
         for statement in render(migration.sql, table) {
-            sqlx::query(&statement)
-                .execute(&mut *connection)
-                .await
-                .map_err(failed)?;
+            match sqlx::query(&statement).execute(&mut *connection).await {
+                Ok(_) => {}
+                // MySQL DDL is not transactional: a column added by a run that stopped before
+                // recording its version (or by `migration_sql` run elsewhere) is in place.
+                Err(error) if crate::migrations::is_duplicate_column(&error) => {}
+                Err(error) => return Err(failed(error)),
+            }
         }
         sqlx::query(
             "INSERT INTO sessile_schema_versions (table_name, version, description, applied_at)

@@ -319,7 +319,9 @@ impl MySqlStore {
             .bind(by)
             .bind(touch.last_seen.as_millis())
             .bind(touch.idle_deadline.as_millis())
+            .bind(touch.last_seen.as_millis())
             .bind(touch.idle_deadline.as_millis())
+            .bind(touch.last_seen.as_millis())
             .bind(key.as_bytes().as_slice())
             .bind(now.as_millis());
         let result = on_held!(self.held, mysql_unavailable, |connection| {
@@ -416,6 +418,7 @@ struct MySqlSessionRow {
     absolute_deadline: i64,
     persistent: bool,
     device: Vec<u8>,
+    idle_timeout_ms: Option<i64>,
 }
 
 impl MySqlSessionRow {
@@ -429,6 +432,7 @@ impl MySqlSessionRow {
             absolute_deadline: self.absolute_deadline,
             persistent: self.persistent,
             device: utf8(self.device, "device")?,
+            idle_timeout_ms: self.idle_timeout_ms,
         }
         .into_record()
     }

@@ -1,6 +1,7 @@
 //! The statements of a [`super::MySqlStore`], rendered once for its table. Times are Unix
 //! milliseconds in `BIGINT` columns.
 
+use crate::delta::OWN_IDLE_DEADLINE;
 /// How often the increment statement binds the field's path.
 pub(super) const INCREMENT_PATH_BINDS: usize = 6;
 
@@ -35,12 +36,12 @@ impl Statements {
         };
         let create = format!(
             "INSERT INTO {t} (`key`, data, user_id, created_at, last_seen, idle_deadline, \
-                 absolute_deadline, expires_at, persistent, device) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 absolute_deadline, expires_at, persistent, device, idle_timeout_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE \
                  data = IF(LAST_INSERT_ID(IF(expires_at <= VALUES(last_seen), 2, 1)) = 2, \
                      VALUES(data), data), \
-                 {}, {}, {}, {}, {}, {}, {}, {}",
+                 {}, {}, {}, {}, {}, {}, {}, {}, {}",
             replace_if_expired("user_id"),
             replace_if_expired("created_at"),
             replace_if_expired("last_seen"),
@@ -48,6 +49,7 @@ impl Statements {
             replace_if_expired("absolute_deadline"),
             replace_if_expired("persistent"),
             replace_if_expired("device"),
+            replace_if_expired("idle_timeout_ms"),
             replace_if_expired("expires_at"),
         );
         // The current value as a BIGINT: absent or JSON null count as 0, integers within i64
@@ -69,8 +71,8 @@ impl Statements {
         let increment = format!(
             "UPDATE {t} SET \
                  data = JSON_SET(data, ?, CAST(LAST_INSERT_ID({current} + ?) AS SIGNED)), \
-                 last_seen = ?, idle_deadline = LEAST(?, absolute_deadline), \
-                 expires_at = LEAST(?, absolute_deadline) \
+                 last_seen = ?, idle_deadline = LEAST({OWN_IDLE_DEADLINE}, absolute_deadline), \
+                 expires_at = LEAST({OWN_IDLE_DEADLINE}, absolute_deadline) \
              WHERE `key` = ? AND expires_at > ? AND JSON_TYPE(data) = 'OBJECT'"
         );
         debug_assert_eq!(increment.matches("data, ?").count(), INCREMENT_PATH_BINDS);
@@ -80,7 +82,7 @@ impl Statements {
             load: format!(
                 "SELECT CAST(data AS CHAR) AS data, user_id, created_at, last_seen, \
                      idle_deadline, absolute_deadline, persistent, \
-                     CAST(device AS CHAR) AS device \
+                     CAST(device AS CHAR) AS device, idle_timeout_ms \
                  FROM {t} WHERE `key` = ?"
             ),
             create,

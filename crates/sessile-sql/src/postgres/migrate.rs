@@ -12,11 +12,19 @@ use crate::migrations::{pending, render, warn_if_newer, Migration};
 use crate::names::TableNames;
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "create the sessions table",
-    sql: include_str!("../../migrations/postgres/0001_create_sessions.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "create the sessions table",
+        sql: include_str!("../../migrations/postgres/0001_create_sessions.sql"),
+    },
+    // Version 2 is the rotation grace's forward pointers (issue 17, landed separately).
+    Migration {
+        version: 3,
+        description: "add a session's own idle timeout",
+        sql: include_str!("../../migrations/postgres/0003_own_idle_timeout.sql"),
+    },
+];
 
 /// Every migration's SQL for `names`, in order: what [`run`] applies, without its bookkeeping.
 pub(super) fn migration_sql(names: &TableNames) -> String {

@@ -221,7 +221,10 @@ impl PostgresStore {
             .bind(delta.device)
             .bind(changes.touch.map(|touch| touch.last_seen.as_millis()))
             .bind(changes.touch.map(|touch| touch.idle_deadline.as_millis()))
-            .bind(now.as_millis());
+            .bind(now.as_millis())
+            .bind(changes.idle_timeout.is_some())
+            .bind(crate::codec::timeout_millis(changes.idle_timeout.flatten()))
+            .bind(changes.absolute_deadline.map(Timestamp::as_millis));
         if let Some(to) = moved_to {
             query = query.bind(to.as_bytes().as_slice());
         }

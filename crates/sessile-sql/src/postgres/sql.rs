@@ -64,7 +64,7 @@ impl Statements {
                 "SELECT data::text AS data, user_id, {created_at} AS created_at, \
                      {last_seen} AS last_seen, {idle_deadline} AS idle_deadline, \
                      {absolute_deadline} AS absolute_deadline, persistent, \
-                     device::text AS device \
+                     device::text AS device, idle_timeout_ms \
                  FROM {table} WHERE \"key\" = $1",
                 created_at = millis("created_at"),
                 last_seen = millis("last_seen"),
@@ -75,14 +75,15 @@ impl Statements {
             // `last_seen` (its creation time), so a live session is never overwritten.
             create: format!(
                 "INSERT INTO {table} AS existing (\"key\", data, user_id, created_at, last_seen, \
-                     idle_deadline, absolute_deadline, expires_at, persistent, device) \
-                 VALUES ($1, $2::jsonb, $3, {}, {}, {}, {}, {}, $9, $10::jsonb) \
+                     idle_deadline, absolute_deadline, expires_at, persistent, device, \
+                     idle_timeout_ms) \
+                 VALUES ($1, $2::jsonb, $3, {}, {}, {}, {}, {}, $9, $10::jsonb, $11) \
                  ON CONFLICT (\"key\") DO UPDATE SET data = EXCLUDED.data, \
                      user_id = EXCLUDED.user_id, created_at = EXCLUDED.created_at, \
                      last_seen = EXCLUDED.last_seen, idle_deadline = EXCLUDED.idle_deadline, \
                      absolute_deadline = EXCLUDED.absolute_deadline, \
                      expires_at = EXCLUDED.expires_at, persistent = EXCLUDED.persistent, \
-                     device = EXCLUDED.device \
+                     device = EXCLUDED.device, idle_timeout_ms = EXCLUDED.idle_timeout_ms \
                  WHERE existing.expires_at <= EXCLUDED.last_seen",
                 at(4),
                 at(5),
@@ -122,7 +123,7 @@ impl Statements {
                          AS live",
                 incremented = incremented("$2::text", "$3::int8"),
                 last_seen = at(4),
-                idle = at(5),
+                idle = own_idle_deadline(&at(5), &at(4)),
                 now = at(6),
             ),
             increment_batch: increment_batch(&table),
@@ -177,7 +178,14 @@ impl Statements {
 /// for each other in a cycle.
 fn increment_batch(table: &str) -> String {
     let incremented = incremented("$1::text", "b.amount");
-    let idle = "LEAST(to_timestamp(b.idle_deadline::float8 / 1000), s.absolute_deadline)";
+    let idle = format!(
+        "LEAST({}, s.absolute_deadline)",
+        own_idle_deadline(
+            "to_timestamp(b.idle_deadline::float8 / 1000)",
+            "to_timestamp(b.last_seen::float8 / 1000)"
+        )
+        .replace("idle_timeout_ms", "s.idle_timeout_ms")
+    );
     format!(
         "UPDATE {table} AS s SET \
              data = jsonb_set(s.data, ARRAY[$1::text], to_jsonb({incremented})), \
@@ -203,23 +211,44 @@ fn increment_batch(table: &str) -> String {
 /// - `$9` and `$10` the touch (`NULL` for none), clamped to the absolute deadline as
 ///   `ChangeSet::apply_to` does; the right-hand sides see the row as it was.
 /// - `$11` now: the row must be live.
+/// - `$12` whether the session's own idle timeout changes and `$13` the new one (milliseconds,
+///   `NULL`: the manager's); `$14` the new absolute deadline, `NULL` when unchanged. The touch
+///   then moves the idle deadline by the own timeout the row has after the change.
 fn apply_changes(table: &str, moves: bool) -> String {
-    let key_assignment = if moves { "\"key\" = $12, " } else { "" };
+    let key_assignment = if moves { "\"key\" = $15, " } else { "" };
+    let own = "(CASE WHEN $12 THEN $13::int8 ELSE idle_timeout_ms END)";
+    let idle = format!(
+        "CASE WHEN {own} IS NULL THEN {default} \
+             ELSE {last_seen} + {own} * interval '1 millisecond' END",
+        default = at(10),
+        last_seen = at(9),
+    );
+    let absolute = format!("COALESCE({}, absolute_deadline)", at(14));
     format!(
         "UPDATE {table} SET {key_assignment}\
              data = (CASE WHEN $2 THEN '{{}}'::jsonb ELSE data - $3::text[] END) || $4::jsonb, \
              user_id = CASE WHEN $5 THEN $6 ELSE user_id END, \
              persistent = COALESCE($7, persistent), \
              device = COALESCE($8::jsonb, device), \
+             idle_timeout_ms = {own}, \
+             absolute_deadline = {absolute}, \
              last_seen = COALESCE({last_seen}, last_seen), \
              idle_deadline = CASE WHEN $10::int8 IS NULL THEN idle_deadline \
-                 ELSE LEAST({idle}, absolute_deadline) END, \
-             expires_at = CASE WHEN $10::int8 IS NULL THEN expires_at \
-                 ELSE LEAST({idle}, absolute_deadline) END \
+                 ELSE LEAST({idle}, {absolute}) END, \
+             expires_at = CASE WHEN $10::int8 IS NULL THEN LEAST(idle_deadline, {absolute}) \
+                 ELSE LEAST({idle}, {absolute}) END \
          WHERE \"key\" = $1 AND expires_at > {now}",
         last_seen = at(9),
-        idle = at(10),
         now = at(11),
+    )
+}
+
+/// The idle deadline a touch gives a row (unclamped): by the row's own idle timeout when it
+/// has one, else the touch's `default` deadline; both arguments are `timestamptz` expressions.
+fn own_idle_deadline(default: &str, last_seen: &str) -> String {
+    format!(
+        "CASE WHEN idle_timeout_ms IS NULL THEN {default} \
+             ELSE {last_seen} + idle_timeout_ms * interval '1 millisecond' END"
     )
 }
 
@@ -246,15 +275,15 @@ mod tests {
         let statements = Statements::new(&TableNames::new(None, "sessions").unwrap());
         assert_eq!(
             placeholders(&statements.update),
-            (1..=11).collect::<Vec<_>>()
+            (1..=14).collect::<Vec<_>>()
         );
         assert_eq!(
             placeholders(&statements.rotate),
-            (1..=12).collect::<Vec<_>>()
+            (1..=15).collect::<Vec<_>>()
         );
         assert_eq!(
             placeholders(&statements.create),
-            (1..=10).collect::<Vec<_>>()
+            (1..=11).collect::<Vec<_>>()
         );
         assert_eq!(
             placeholders(&statements.increment),

@@ -39,8 +39,8 @@ pub(super) fn statement(table: &str, count: usize) -> String {
          UPDATE {table} SET \
              data = json_set(data, ?1, IFNULL(json_extract(data, ?1), 0) + batch.amount), \
              last_seen = batch.last_seen, \
-             idle_deadline = MIN(batch.idle_deadline, absolute_deadline), \
-             expires_at = MIN(batch.idle_deadline, absolute_deadline) \
+             idle_deadline = MIN({own}, absolute_deadline), \
+             expires_at = MIN({own}, absolute_deadline) \
          FROM batch \
          WHERE {table}.\"key\" = batch.\"key\" \
              AND {table}.expires_at > batch.now \
@@ -50,9 +50,16 @@ pub(super) fn statement(table: &str, count: usize) -> String {
                      AND data -> ?1 = CAST(json_extract(data, ?1) AS TEXT) \
                      AND json_extract(data, ?1) BETWEEN batch.lowest AND batch.highest)) \
          RETURNING {table}.\"key\", json_extract(data, ?1)",
-        rows.join(", ")
+        rows.join(", "),
+        own = OWN_IDLE_DEADLINE_OF_BATCH,
     )
 }
+
+/// The idle deadline an increment gives a row: by the row's own idle timeout when it has one
+/// (`OWN_IDLE_DEADLINE` of `delta`, with the batch row's values).
+const OWN_IDLE_DEADLINE_OF_BATCH: &str =
+    "CASE WHEN idle_timeout_ms IS NULL THEN batch.idle_deadline \
+     ELSE batch.last_seen + idle_timeout_ms END";
 
 /// The current values `c` for which `c + by` stays within `i64`.
 pub(super) fn addable_range(by: i64) -> (i64, i64) {

@@ -14,11 +14,19 @@ use crate::migrations::{pending, render, warn_if_newer, Migration};
 use crate::names::TableNames;
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "create the sessions table",
-    sql: include_str!("../../migrations/sqlite/0001_create_sessions.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "create the sessions table",
+        sql: include_str!("../../migrations/sqlite/0001_create_sessions.sql"),
+    },
+    // Version 2 is the rotation grace's forward pointers (issue 17, landed separately).
+    Migration {
+        version: 3,
+        description: "add a session's own idle timeout",
+        sql: include_str!("../../migrations/sqlite/0003_own_idle_timeout.sql"),
+    },
+];
 
 /// Every migration's SQL for `names`, in order: what [`run`] applies, without its bookkeeping.
 pub(super) fn migration_sql(names: &TableNames) -> String {
@@ -59,10 +67,13 @@ pub(super) async fn run(pool: &SqlitePool, names: &TableNames) -> Result<(), Err
         format!("INSERT INTO {versions} (version, description, applied_at) VALUES (?, ?, ?)");
     for migration in pending(MIGRATIONS, &applied) {
         let sql = render(migration.sql, names);
-        sqlx::query(&sql)
-            .execute(&mut *transaction)
-            .await
-            .map_err(|source| migration.failed(source))?;
+        match sqlx::query(&sql).execute(&mut *transaction).await {
+            Ok(_) => {}
+            // SQLite has no `ADD COLUMN IF NOT EXISTS`: a column `migration_sql` added
+            // elsewhere is in place, and the step only needs recording.
+            Err(error) if crate::migrations::is_duplicate_column(&error) => {}
+            Err(source) => return Err(migration.failed(source)),
+        }
         sqlx::query(&record_version)
             .bind(migration.version)
             .bind(migration.description)

@@ -27,7 +27,7 @@ impl Statements {
             // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
             load: format!(
                 "SELECT data, user_id, created_at, last_seen, idle_deadline, absolute_deadline, \
-                     persistent, device \
+                     persistent, device, idle_timeout_ms \
                  FROM {t} WHERE \"key\" = ?"
             ),
             live_data: format!("SELECT data FROM {t} WHERE \"key\" = ? AND expires_at > ?"),
@@ -35,14 +35,15 @@ impl Statements {
             // (its creation time), so a live session is never overwritten.
             create: format!(
                 "INSERT INTO {t} (\"key\", data, user_id, created_at, last_seen, \
-                     idle_deadline, absolute_deadline, expires_at, persistent, device) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                     idle_deadline, absolute_deadline, expires_at, persistent, device, \
+                     idle_timeout_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (\"key\") DO UPDATE SET data = excluded.data, \
                      user_id = excluded.user_id, created_at = excluded.created_at, \
                      last_seen = excluded.last_seen, idle_deadline = excluded.idle_deadline, \
                      absolute_deadline = excluded.absolute_deadline, \
                      expires_at = excluded.expires_at, persistent = excluded.persistent, \
-                     device = excluded.device \
+                     device = excluded.device, idle_timeout_ms = excluded.idle_timeout_ms \
                  WHERE {t}.expires_at <= excluded.last_seen"
             ),
             live_key_exists: format!(

@@ -209,7 +209,13 @@ async fn migrating_twice_and_from_a_configured_pool_is_harmless() {
     .fetch_all(again.pool())
     .await
     .expect("read the versions");
-    assert_eq!(versions, vec![1]);
+    // Each of this release's versions once (the table is shared with other test runs, which
+    // may have recorded versions of their own).
+    let ours: Vec<i64> = versions
+        .into_iter()
+        .filter(|v| [1, 3].contains(v))
+        .collect();
+    assert_eq!(ours, vec![1, 3]);
 }
 
 #[tokio::test]

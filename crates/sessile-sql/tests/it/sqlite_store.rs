@@ -52,7 +52,7 @@ async fn reopening_keeps_sessions_and_applies_each_migration_once() {
             .fetch_all(store.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 3]);
     store.pool().close().await;
 }
 

@@ -139,7 +139,10 @@ impl Shared {
                 record,
                 renew: true,
             } => {
-                record.idle_deadline = self.touch(Some(record), now).idle_deadline;
+                record.idle_deadline = self
+                    .touch(None, now)
+                    .idle_deadline_for(record.idle_timeout)
+                    .min(record.absolute_deadline);
                 out.headers.extend(backend.ids.issue(id, record, now));
             }
             Commit::Reissue {
@@ -157,7 +160,15 @@ impl Shared {
                 self.end(&target, ended).await?;
                 let device = device(request, self.config.record_ip);
                 let mut record = self.new_record(now, device);
+                changes.resolve_lifetime(now);
+                self.end_anonymous_timeout(changes, record.idle_timeout);
                 changes.apply_to(&mut record)?;
+                // The deadline follows the timeout the changes left the session with (an
+                // anonymous one, a remembered one, or the manager's after a sign-in).
+                record.idle_deadline = self
+                    .touch(None, now)
+                    .idle_deadline_for(record.idle_timeout)
+                    .min(record.absolute_deadline);
                 let (id, headers) = self.create(&target, &record, now).await?;
                 out.stored = Some(match target {
                     Target::Store(_) => Stored::Key(id.store_key()),
@@ -186,7 +197,11 @@ impl Shared {
                 reissue,
                 writes,
             } => {
-                changes.touch = Some(self.touch(record.as_deref(), now));
+                if let Some(record) = record.as_deref() {
+                    changes.resolve_lifetime(record.created_at);
+                    self.end_anonymous_timeout(changes, record.idle_timeout);
+                }
+                changes.touch = Some(self.touch(None, now));
                 // Hashed once: the key also names the session for `Session::stored_data`.
                 let key = id.store_key();
                 let answer = match self
@@ -207,7 +222,10 @@ impl Shared {
                         if let Some(record) = record {
                             let persistence_changed = changes
                                 .persistent
-                                .is_some_and(|persistent| persistent != record.persistent);
+                                .is_some_and(|persistent| persistent != record.persistent)
+                                || changes.absolute_deadline.is_some_and(|deadline| {
+                                    record.persistent && deadline != record.absolute_deadline
+                                });
                             if changes.apply_to(record).is_err() {
                                 // The store applied the operations to data this request's
                                 // copy no longer matches; the cookie needs only the metadata.
@@ -231,7 +249,9 @@ impl Shared {
                 record,
                 changes,
             } => {
-                changes.touch = Some(self.touch(Some(record), now));
+                changes.resolve_lifetime(record.created_at);
+                self.end_anonymous_timeout(changes, record.idle_timeout);
+                changes.touch = Some(self.touch(None, now));
                 let before = record.user.clone();
                 // Rotation loaded the record: its operations become plain key changes against
                 // it, which every store's rotation applies.
@@ -290,7 +310,9 @@ impl Shared {
                 changes,
                 rotate,
             } => {
-                changes.touch = Some(self.touch(Some(record), now));
+                changes.resolve_lifetime(record.created_at);
+                self.end_anonymous_timeout(changes, record.idle_timeout);
+                changes.touch = Some(self.touch(None, now));
                 let before = record.user.clone();
                 changes.apply_to(record)?;
                 let rotated;
@@ -359,6 +381,21 @@ impl Shared {
         self.config.events.emit(&event);
     }
 
+    /// A sign-in ends the anonymous idle timeout the session was created with (the one a
+    /// session has as its own while nobody is signed in), unless the handler set a timeout in
+    /// this request. Only that one: a timeout the app gave the session, or a Node session's
+    /// own `maxAge`, is kept.
+    fn end_anonymous_timeout(&self, changes: &mut ChangeSet, own: Option<std::time::Duration>) {
+        let signs_in = matches!(changes.user, Some(Some(_)));
+        if signs_in
+            && changes.idle_timeout.is_none()
+            && own.is_some()
+            && own == self.anonymous_idle_timeout()
+        {
+            changes.idle_timeout = Some(None);
+        }
+    }
+
     fn new_record(&self, now: Timestamp, device: Device) -> Record {
         Record {
             data: Default::default(),
@@ -369,7 +406,9 @@ impl Shared {
             absolute_deadline: now + self.config.absolute_lifetime,
             persistent: false,
             device,
-            idle_timeout: None,
+            // Nobody is signed in on a new record yet; a sign-in in its first request takes
+            // this back (`commit_steps`).
+            idle_timeout: self.anonymous_idle_timeout(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The handler's handle on its request's session.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -535,6 +536,70 @@ impl Session {
     pub fn set_persistent(&self, persistent: bool) {
         self.write("set_persistent", |state| {
             state.changes.persistent = Some(persistent)
+        });
+    }
+
+    /// Gives this session its own idle timeout ("remember me": a week without a visit instead
+    /// of the manager's 30 minutes), or with `None` returns it to the manager's. The store
+    /// keeps it with the session, and every later write that moves the idle deadline uses it,
+    /// including the blind ones of requests that never load the session (an
+    /// [`Session::increment`], a touch). Timeouts over 100 years count as 100 years. Signing
+    /// in takes it back unless the request that signs in sets one too, so a "remember me"
+    /// sign-in calls both (in either order) and a plain sign-in starts from the manager's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds, Store};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = std::sync::Arc::new(MemoryStore::new());
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(store.clone(), ids, Config::default());
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.set_user(Some("ada"));
+    /// session.set_persistent(true);
+    /// session.set_idle_timeout(Some(Duration::from_secs(7 * 24 * 3600)));
+    /// session.finish().await?;
+    /// let key = store.scan(None, 1).await.unwrap().sessions[0].summary.key.clone();
+    /// let record = store.load(&key, std::time::SystemTime::now().into()).await.unwrap().unwrap();
+    /// assert_eq!(record.idle_timeout, Some(Duration::from_secs(7 * 24 * 3600)));
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_idle_timeout(&self, timeout: Option<Duration>) {
+        // Kept within what every store holds exactly, as the configuration's own timeouts.
+        let timeout = timeout.map(|timeout| timeout.min(crate::config::MAX_DURATION));
+        self.write("set_idle_timeout", |state| {
+            state.changes.idle_timeout = Some(timeout)
+        });
+    }
+
+    /// Gives this session its own absolute lifetime, counted from its creation (a rotation
+    /// keeps that time): a "remember me" session that lives 30 days instead of the manager's
+    /// 12 hours, or a shorter one for an elevated step. A lifetime that has already run out
+    /// ends the session at once. Like [`Session::set_idle_timeout`], the cookie is handed out
+    /// again at commit.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds, Store};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = std::sync::Arc::new(MemoryStore::new());
+    /// let ids = SignedIds::new(Keys::generate());
+    /// let manager = SessionManager::new(store.clone(), ids, Config::default());
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.set_user(Some("ada"));
+    /// session.set_lifetime(Duration::from_secs(30 * 24 * 3600));
+    /// session.finish().await?;
+    /// let key = store.scan(None, 1).await.unwrap().sessions[0].summary.key.clone();
+    /// let record = store.load(&key, std::time::SystemTime::now().into()).await.unwrap().unwrap();
+    /// assert_eq!(record.absolute_deadline, record.created_at + Duration::from_secs(30 * 24 * 3600));
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        let lifetime = lifetime.min(crate::config::MAX_DURATION);
+        self.write("set_lifetime", |state| {
+            state.changes.lifetime = Some(lifetime)
         });
     }
 

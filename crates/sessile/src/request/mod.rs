@@ -97,6 +97,13 @@ impl Shared {
         now.since(record.last_seen) >= window
     }
 
+    /// The idle timeout a new session without a user gets as its own: `None` when the
+    /// anonymous one is no shorter than the manager's, so such records carry nothing extra.
+    pub(crate) fn anonymous_idle_timeout(&self) -> Option<std::time::Duration> {
+        let anonymous = self.config.anonymous_idle_timeout();
+        (anonymous < self.config.idle_timeout).then_some(anonymous)
+    }
+
     pub(crate) fn is_valid(&self, record: &Record) -> bool {
         self.hooks
             .validity_check

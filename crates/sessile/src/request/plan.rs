@@ -149,6 +149,12 @@ pub(super) fn plan<'s>(
                         || sets_user
                         || save
                         || changes.persistent.is_some()
+                        // A persistent cookie's Max-Age follows the absolute deadline, and
+                        // the lifetime counts from the creation time only the record knows.
+                        || changes.lifetime.is_some()
+                        // Whether a sign-in ends an anonymous timeout needs the record's.
+                        || (matches!(changes.user, Some(Some(_)))
+                            && shared.anonymous_idle_timeout().is_some())
                         || (renews_on_write && (touched_in_store || !unchanged));
                     // A validity hook must accept the session before a write keeps it alive.
                     let checks_validity = shared.hooks.validity_check.is_some() && !unchanged;

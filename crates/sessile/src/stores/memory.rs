@@ -23,7 +23,9 @@ const EXPIRED_FREED_PER_WRITE: usize = 16;
 ///
 /// Every operation is atomic under one lock. Expired entries are freed by writes (a few at a
 /// time, oldest first) and by [`Store::delete_expired`]. With a capacity bound, creating a
-/// session in a full store evicts the session closest to expiry.
+/// session in a full store evicts the anonymous session (nobody signed in) closest to expiry,
+/// and a signed-in one only when no anonymous session is left: a flood of anonymous writes
+/// (a crawler, a script posting forms) cannot sign users out.
 ///
 /// ```
 /// use sessile::MemoryStore;
@@ -40,6 +42,8 @@ pub struct MemoryStore {
 struct Inner {
     records: HashMap<StoreKey, Record, KeyHashing>,
     by_expiry: BTreeSet<(Timestamp, StoreKey)>,
+    /// The anonymous sessions of `by_expiry`, which a full store evicts first.
+    anonymous_by_expiry: BTreeSet<(Timestamp, StoreKey)>,
     by_user: HashMap<String, HashSet<StoreKey, KeyHashing>>,
 }
 
@@ -56,11 +60,17 @@ impl Inner {
     fn insert(&mut self, key: StoreKey, record: Record) {
         self.remove(&key);
         self.by_expiry.insert((record.expires_at(), key.clone()));
-        if let Some(user) = &record.user {
-            self.by_user
-                .entry(user.clone())
-                .or_default()
-                .insert(key.clone());
+        match &record.user {
+            Some(user) => {
+                self.by_user
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+            None => {
+                self.anonymous_by_expiry
+                    .insert((record.expires_at(), key.clone()));
+            }
         }
         self.records.insert(key, record);
     }
@@ -68,6 +78,10 @@ impl Inner {
     fn remove(&mut self, key: &StoreKey) -> Option<Record> {
         let record = self.records.remove(key)?;
         self.by_expiry.remove(&(record.expires_at(), key.clone()));
+        if record.user.is_none() {
+            self.anonymous_by_expiry
+                .remove(&(record.expires_at(), key.clone()));
+        }
         if let Some(user) = &record.user {
             if let Some(keys) = self.by_user.get_mut(user) {
                 keys.remove(key);
@@ -152,6 +166,10 @@ impl Inner {
         if expires_at != expired_at {
             self.by_expiry.remove(&(expired_at, key.clone()));
             self.by_expiry.insert((expires_at, key.clone()));
+            if record.user.is_none() {
+                self.anonymous_by_expiry.remove(&(expired_at, key.clone()));
+                self.anonymous_by_expiry.insert((expires_at, key.clone()));
+            }
         }
         true
     }
@@ -163,7 +181,27 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Bounds the number of sessions; a create in a full store evicts the one closest to expiry.
+    /// Bounds the number of sessions; a create in a full store evicts the anonymous session
+    /// closest to expiry, or the signed-in one closest to expiry when none is anonymous.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::{MemoryStore, Record, SessionId, Store, Timestamp};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new().with_capacity(2);
+    /// let at = Timestamp::from_millis(0);
+    /// let mut signed_in = Record::new(at, at + Duration::from_secs(60), at + Duration::from_secs(60));
+    /// signed_in.user = Some("ada".into());
+    /// let ada = SessionId::generate().store_key();
+    /// store.create(&ada, &signed_in).await.unwrap();
+    /// for _ in 0..100 {
+    ///     let later = Record::new(at, at + Duration::from_secs(600), at + Duration::from_secs(600));
+    ///     store.create(&SessionId::generate().store_key(), &later).await.unwrap();
+    /// }
+    /// assert_eq!(store.len(), 2);
+    /// assert!(store.load(&ada, at).await.unwrap().is_some());
+    /// # });
+    /// ```
     pub fn with_capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self
@@ -220,7 +258,12 @@ impl Store for MemoryStore {
         }
         if let Some(capacity) = self.capacity {
             while inner.records.len() >= capacity {
-                let Some((_, soonest)) = inner.by_expiry.iter().next().cloned() else {
+                let soonest = inner
+                    .anonymous_by_expiry
+                    .first()
+                    .or_else(|| inner.by_expiry.first())
+                    .map(|(_, key)| key.clone());
+                let Some(soonest) = soonest else {
                     break;
                 };
                 inner.remove(&soonest);
@@ -285,7 +328,9 @@ impl Store for MemoryStore {
             }
             // `ChangeSet::apply_to`'s rule for a touch, without building a change set per call.
             record.last_seen = touch.last_seen;
-            record.idle_deadline = touch.idle_deadline.min(record.absolute_deadline);
+            record.idle_deadline = touch
+                .idle_deadline_for(record.idle_timeout)
+                .min(record.absolute_deadline);
             outcome = IncrementOutcome::Value(value);
         });
         Ok(outcome)

@@ -34,6 +34,9 @@ use crate::store::{
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
+pub use super::lifetime_cases::{
+    change_set_sets_and_takes_back_own_lifetime, own_idle_timeout_moves_every_touch,
+};
 pub use super::operation_cases::*;
 
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
@@ -310,7 +313,6 @@ pub async fn round_trip_keeps_every_field<S: Store>(store: S) {
             user_agent: Some("Firefox on Linux".to_owned()),
             ip: Some("2001:db8::7".to_owned()),
         },
-        // A per-session idle timeout is not part of the store contract yet (issue 17).
         idle_timeout: None,
     };
     create(&store, &full_key, &full).await;

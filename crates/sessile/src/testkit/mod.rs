@@ -26,6 +26,7 @@ mod bench_fixtures;
 pub mod cases;
 mod counting;
 mod hanging;
+mod lifetime_cases;
 #[doc(hidden)] // the cases run through `node_layout_conformance!`
 pub mod node_cases;
 mod operation_cases;
@@ -109,6 +110,8 @@ macro_rules! store_conformance {
             create_over_expired_key_is_consistent,
             lookup_tells_live_expired_and_missing,
             scan_reports_every_session_exactly_once,
+            own_idle_timeout_moves_every_touch,
+            change_set_sets_and_takes_back_own_lifetime,
         );
         $crate::__cases_every_layout_passes!($make_store);
         $( $crate::__store_conformance_option!($flag, $make_store); )*
@@ -182,6 +185,7 @@ macro_rules! node_layout_conformance {
             collisions_change_nothing,
             user_changes_persist,
             user_index_is_unsupported,
+            own_lifetime_is_unsupported,
             concurrent_increments_of_many_sessions_get_their_own_outcomes,
         );
         $crate::__cases_every_layout_passes!($make_store);
