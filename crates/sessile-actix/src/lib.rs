@@ -409,7 +409,9 @@ impl ResponseError for MissingSessionMiddleware {
 
 /// A session failure a handler returns with `?`: 503 "session store unavailable" when the store
 /// is unreachable or timed out, 409 "session ended" when the session ended elsewhere while the
-/// request used it ([`SessionError::Gone`], from `increment`), 500 "session error" otherwise.
+/// request used it ([`SessionError::Gone`], from `increment`), 413 "session too large" when a
+/// commit would take the session over its size bound ([`SessionError::SessionTooLarge`]), 500
+/// "session error" otherwise.
 /// The details go to the log, never to the client.
 ///
 /// ```

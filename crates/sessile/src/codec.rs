@@ -505,9 +505,26 @@ impl IdCodec for SignedIds {
 /// line would exceed [`BROWSER_COOKIE_LIMIT`] fails with `SessionError::CookieTooLarge` rather
 /// than letting the browser drop the cookie.
 ///
-/// What it cannot do, by its nature: revoke a session before its deadline (a copied cookie stays
-/// valid until it expires), list a user's sessions, or merge concurrent writes (the last
-/// response's cookie wins in the browser).
+/// What it guarantees after a sign-out, and what it cannot:
+///
+/// - **A copied cookie stays valid until its deadlines** unless the revocation check is on.
+///   Signing out (`destroy`) removes the browser's cookie, but the server keeps no state a copy
+///   could be checked against: whoever copied it earlier can replay it. Each replay within the
+///   idle window is re-sealed with a fresh idle deadline, exactly as for the real user, but
+///   never past the absolute deadline sealed inside (the session's creation plus its
+///   lifetime), so a copy dies at that deadline at the latest, however often it is replayed.
+/// - **With [`SessionManager::with_revocations`](crate::SessionManager::with_revocations)**,
+///   a signed-in cookie session is checked against its user's "not before" time on each
+///   request that opens it (one lookup), and
+///   [`SessionManager::revoke_user`](crate::SessionManager::revoke_user) refuses every cookie
+///   of the user created before it, copies included. It signs the user out on every device:
+///   one device's session cannot be revoked alone, since nothing names it on the server.
+/// - **[`ConfigBuilder::clear_site_data_on_destroy`](crate::ConfigBuilder::clear_site_data_on_destroy)**
+///   also sends `Clear-Site-Data: "cookies"` on sign-out, so the browser drops copies it holds
+///   (other tabs' cookies); a copy taken off the machine is untouched.
+///
+/// It cannot list a user's sessions or merge concurrent writes either (the last response's
+/// cookie wins in the browser).
 ///
 /// ```
 /// use sessile::{Config, Keys, SealedCookies, SessionManager};

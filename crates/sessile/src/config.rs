@@ -22,6 +22,11 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// anonymous write (a crawler's, a flood's) leaves a session behind that lives this long; it
 /// never exceeds [`Config::idle_timeout`].
 pub const DEFAULT_ANONYMOUS_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Default bound on one session's data: 64 KiB of JSON. Far above what a session should hold
+/// (an id, a cart, a few flags), and small enough that a client which makes a handler store
+/// what it sends cannot grow one session without bound; a commit over it fails with
+/// [`crate::SessionError::SessionTooLarge`] (answered 413) and writes nothing.
+pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
 /// Default absolute lifetime: 12 hours, a working day with margin, after which even an active
 /// session signs in again (a stolen cookie stops working within a day).
 pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
@@ -404,6 +409,8 @@ pub struct Config {
     pub(crate) touch_throttle: f64,
     pub(crate) store_timeout: Duration,
     pub(crate) record_ip: bool,
+    pub(crate) max_session_bytes: Option<usize>,
+    pub(crate) clear_site_data_on_destroy: bool,
     pub(crate) rotate_on_sign_in: bool,
     pub(crate) csrf_secret_key: String,
     pub(crate) clock: Arc<dyn Clock>,
@@ -425,6 +432,8 @@ impl Default for Config {
             touch_throttle: DEFAULT_TOUCH_THROTTLE,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             record_ip: false,
+            max_session_bytes: Some(DEFAULT_MAX_SESSION_BYTES),
+            clear_site_data_on_destroy: false,
             rotate_on_sign_in: true,
             csrf_secret_key: CSRF_SECRET_KEY.to_owned(),
             clock: Arc::new(SystemClock),
@@ -482,6 +491,16 @@ impl Config {
         self.record_ip
     }
 
+    /// The bound on one session's data as JSON, `None` for none.
+    pub fn max_session_bytes(&self) -> Option<usize> {
+        self.max_session_bytes
+    }
+
+    /// Whether a response that destroys the session also sends `Clear-Site-Data: "cookies"`.
+    pub fn clear_site_data_on_destroy(&self) -> bool {
+        self.clear_site_data_on_destroy
+    }
+
     /// Whether a change of the signed-in user rotates the id.
     pub fn rotate_on_sign_in(&self) -> bool {
         self.rotate_on_sign_in
@@ -522,6 +541,11 @@ impl fmt::Debug for Config {
             .field("touch_throttle", &self.touch_throttle)
             .field("store_timeout", &self.store_timeout)
             .field("record_ip", &self.record_ip)
+            .field("max_session_bytes", &self.max_session_bytes)
+            .field(
+                "clear_site_data_on_destroy",
+                &self.clear_site_data_on_destroy,
+            )
             .field("rotate_on_sign_in", &self.rotate_on_sign_in)
             .field("csrf_secret_key", &self.csrf_secret_key)
             .finish_non_exhaustive()
@@ -588,6 +612,40 @@ impl ConfigBuilder {
     /// since both are the same decision: whether this app processes its clients' addresses.
     pub fn record_ip(mut self, record_ip: bool) -> Self {
         self.config.record_ip = record_ip;
+        self
+    }
+
+    /// Bounds one session's data, measured as its JSON (default
+    /// [`DEFAULT_MAX_SESSION_BYTES`], 64 KiB; `None` lifts the bound). A commit that would
+    /// leave a session over it fails with [`crate::SessionError::SessionTooLarge`], which the
+    /// adapters answer 413, and writes nothing. The engine measures the data after the
+    /// request's changes whenever it knows the session's data (a new session, a rotation or
+    /// sign-in, any request that read the session); a write that never read the session (a
+    /// blind `insert`) is measured by what it writes.
+    ///
+    /// ```
+    /// let config = sessile::Config::builder().max_session_bytes(Some(4 * 1024)).build()?;
+    /// assert_eq!(config.max_session_bytes(), Some(4096));
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn max_session_bytes(mut self, bound: Option<usize>) -> Self {
+        self.config.max_session_bytes = bound;
+        self
+    }
+
+    /// Sends `Clear-Site-Data: "cookies"` with the response that destroys a session (sign-out,
+    /// default off). Browsers then drop every cookie of the site (the registrable domain, not
+    /// only this session's), so a copy of a client-side session cookie left in the browser is
+    /// gone too; it cannot reach a copy taken elsewhere (see the cookie store's guarantees in
+    /// [`crate::SealedCookies`]).
+    ///
+    /// ```
+    /// let config = sessile::Config::builder().clear_site_data_on_destroy(true).build()?;
+    /// assert!(config.clear_site_data_on_destroy());
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn clear_site_data_on_destroy(mut self, clear: bool) -> Self {
+        self.config.clear_site_data_on_destroy = clear;
         self
     }
 

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod record;
 #[cfg(feature = "runtime")]
 mod request;
+pub mod revocation;
 mod sealed;
 pub mod store;
 mod stores;

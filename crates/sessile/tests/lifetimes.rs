@@ -221,3 +221,54 @@ async fn an_anonymous_flood_evicts_no_signed_in_session() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_commit_over_the_size_limit_writes_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(START);
+    let config = Config::builder()
+        .clock(clock.clone())
+        .max_session_bytes(Some(1_000))
+        .build()
+        .unwrap();
+    let manager = SessionManager::new(Arc::clone(&store), SignedIds::new(Keys::generate()), config);
+    // A new session over the bound: no record, no cookie.
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("note", "x".repeat(2_000)).unwrap();
+    let error = session.finish().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            sessile::SessionError::SessionTooLarge { limit: 1_000, .. }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.response().0, http::StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(store.is_empty());
+
+    // An existing session that a read-then-write would take over it keeps what it had.
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("note", "x".repeat(600)).unwrap();
+    let cookie = cookie_of(&session.finish().await.unwrap()).unwrap();
+    let session = manager.start(&request(Some(&cookie)), None);
+    session.get::<String>("note").await.unwrap();
+    session.insert("more", "y".repeat(600)).unwrap();
+    assert!(matches!(
+        session.finish().await,
+        Err(sessile::SessionError::SessionTooLarge { .. })
+    ));
+    // A blind write is measured by what it writes: over the bound alone, refused.
+    let session = manager.start(&request(Some(&cookie)), None);
+    session.insert("blind", "z".repeat(1_200)).unwrap();
+    assert!(matches!(
+        session.finish().await,
+        Err(sessile::SessionError::SessionTooLarge { .. })
+    ));
+    let session = manager.start(&request(Some(&cookie)), None);
+    let data = session.data().await.unwrap();
+    assert_eq!(
+        data.len(),
+        1,
+        "only the first note was ever written: {data:?}"
+    );
+}

@@ -2,11 +2,12 @@
 
 use tracing::Instrument;
 
-use crate::change::ChangeSet;
+use crate::change::{ChangeSet, KeyChange};
 use crate::codec::HeaderList;
+use crate::document::Operation as DocumentOperation;
 use crate::events::Event;
 use crate::id::SessionId;
-use crate::record::{Device, Record};
+use crate::record::{Device, Record, SessionData};
 use crate::store::{CreateOutcome, Lookup, RotateOutcome, StoreError, UpdateOutcome};
 use crate::telemetry::{Committed, Operation};
 use crate::time::Timestamp;
@@ -71,6 +72,12 @@ impl Shared {
                     if let Some((backend, id)) = state.open_or_pending_load(self, now) {
                         let record = self.load(&backend, &id, now).await?;
                         state.loaded(&id, record);
+                    }
+                    if self
+                        .check_revocation(state.revocation_check.take(), now)
+                        .await?
+                    {
+                        state.revoked(self);
                     }
                 }
                 Step::Commit(commit) => match self.carry_out(commit, now).await? {
@@ -163,6 +170,9 @@ impl Shared {
                 changes.resolve_lifetime(now);
                 self.end_anonymous_timeout(changes, record.idle_timeout);
                 changes.apply_to(&mut record)?;
+                if matches!(target, Target::Store(_)) {
+                    self.check_size(&record.data)?;
+                }
                 // The deadline follows the timeout the changes left the session with (an
                 // anonymous one, a remembered one, or the manager's after a sign-in).
                 record.idle_deadline = self
@@ -187,6 +197,12 @@ impl Shared {
             } => {
                 self.end(&target, ended).await?;
                 out.headers.extend(target.removal());
+                if ended.is_some() && self.config.clear_site_data_on_destroy {
+                    out.headers.push((
+                        http::HeaderName::from_static("clear-site-data"),
+                        http::HeaderValue::from_static("\"cookies\""),
+                    ));
+                }
                 out.outcome = ended_or_dropped(dropped);
             }
             Commit::Update {
@@ -197,9 +213,13 @@ impl Shared {
                 reissue,
                 writes,
             } => {
-                if let Some(record) = record.as_deref() {
-                    changes.resolve_lifetime(record.created_at);
-                    self.end_anonymous_timeout(changes, record.idle_timeout);
+                match record.as_deref() {
+                    Some(record) => {
+                        changes.resolve_lifetime(record.created_at);
+                        self.end_anonymous_timeout(changes, record.idle_timeout);
+                        self.check_size_after(&record.data, changes)?;
+                    }
+                    None => self.check_written_size(changes)?,
                 }
                 changes.touch = Some(self.touch(None, now));
                 // Hashed once: the key also names the session for `Session::stored_data`.
@@ -257,6 +277,7 @@ impl Shared {
                 // it, which every store's rotation applies.
                 changes.resolve_operations(&record.data)?;
                 changes.apply_to(record)?;
+                self.check_size(&record.data)?;
                 let from = id.store_key();
                 let mut outcome = Err(SessionError::IdCollisions);
                 // A session in takeover moves to the one id its codec names (the store makes
@@ -396,6 +417,60 @@ impl Shared {
         }
     }
 
+    /// [`SessionError::SessionTooLarge`] when `data` is over the configured bound.
+    fn check_size(&self, data: &SessionData) -> Result<(), SessionError> {
+        let Some(limit) = self.config.max_session_bytes else {
+            return Ok(());
+        };
+        let size = json_size(data);
+        if size > limit {
+            return Err(SessionError::SessionTooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    /// [`Shared::check_size`] of `data` after the data part of `changes`, when they change
+    /// any (a commit of metadata or a touch alone leaves the size as it was).
+    fn check_size_after(
+        &self,
+        data: &SessionData,
+        changes: &ChangeSet,
+    ) -> Result<(), SessionError> {
+        let changes_data =
+            changes.cleared || !changes.keys.is_empty() || !changes.operations.is_empty();
+        if self.config.max_session_bytes.is_none() || !changes_data {
+            return Ok(());
+        }
+        let mut after = data.clone();
+        // Operations that do not apply are the store's to refuse, with their own error.
+        match changes.apply_data_to(&mut after) {
+            Ok(()) => self.check_size(&after),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The bound on a write that never read the session: what it writes (each set key and
+    /// value, each operation's values) must fit, since the data it lands on is unknown.
+    fn check_written_size(&self, changes: &ChangeSet) -> Result<(), SessionError> {
+        let Some(limit) = self.config.max_session_bytes else {
+            return Ok(());
+        };
+        let keys: usize = changes
+            .keys
+            .iter()
+            .map(|(key, change)| match change {
+                KeyChange::Set(value) => key.len() + json_size(value),
+                KeyChange::Remove => 0,
+            })
+            .sum();
+        let operations: usize = changes.operations.iter().map(written_size).sum();
+        let size = keys + operations;
+        if size > limit {
+            return Err(SessionError::SessionTooLarge { size, limit });
+        }
+        Ok(())
+    }
+
     fn new_record(&self, now: Timestamp, device: Device) -> Record {
         Record {
             data: Default::default(),
@@ -449,6 +524,35 @@ impl Shared {
             }
         }
     }
+}
+
+/// What a document operation can add to the data: the values it writes.
+fn written_size(operation: &DocumentOperation) -> usize {
+    match operation {
+        DocumentOperation::Set { value, .. } => json_size(value),
+        DocumentOperation::Push { values, .. } | DocumentOperation::AddToSet { values, .. } => {
+            values.iter().map(json_size).sum()
+        }
+        _ => 0,
+    }
+}
+
+/// The length of `value`'s JSON, counted without building it.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // JSON values and maps of them always serialize; a failure would only undercount.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// A session found gone: the request's writes are lost (`dropped`), or it had none.

@@ -35,6 +35,15 @@ pub enum SessionError {
         /// The limit.
         limit: usize,
     },
+    /// The session's data would exceed [`crate::ConfigBuilder::max_session_bytes`]: nothing of
+    /// the commit was written. Adapters answer 413: what the client sent made it grow.
+    #[error("the session's data would be {size} bytes, over the {limit}-byte limit")]
+    SessionTooLarge {
+        /// The data's size as JSON (for a write that never read the session: what it writes).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The store reported a collision for several freshly generated ids in a row.
     #[error("the store reported an id collision for {0} fresh ids in a row", 3)]
     IdCollisions,
@@ -56,6 +65,8 @@ impl SessionError {
     pub const UNAVAILABLE_BODY: &'static str = "session store unavailable";
     /// Body of the 409 answered when the session ended elsewhere while the request used it.
     pub const SESSION_ENDED_BODY: &'static str = "session ended";
+    /// Body of the 413 answered when a commit would take a session over its size limit.
+    pub const TOO_LARGE_BODY: &'static str = "session too large";
     /// Body of the 500 answered for any other session failure.
     pub const FAILURE_BODY: &'static str = "session error";
 
@@ -67,7 +78,8 @@ impl SessionError {
     /// The status and short body every adapter answers this error with: 503
     /// [`UNAVAILABLE_BODY`](Self::UNAVAILABLE_BODY) when the store is unreachable or too slow,
     /// 409 [`SESSION_ENDED_BODY`](Self::SESSION_ENDED_BODY) when the session ended elsewhere
-    /// while the request used it ([`SessionError::Gone`]), 500
+    /// while the request used it ([`SessionError::Gone`]), 413
+    /// [`TOO_LARGE_BODY`](Self::TOO_LARGE_BODY) for [`SessionError::SessionTooLarge`], 500
     /// [`FAILURE_BODY`](Self::FAILURE_BODY) otherwise. The details belong in the log, never in
     /// the response.
     ///
@@ -83,6 +95,8 @@ impl SessionError {
             )
         } else if matches!(self, SessionError::Gone) {
             (http::StatusCode::CONFLICT, Self::SESSION_ENDED_BODY)
+        } else if matches!(self, SessionError::SessionTooLarge { .. }) {
+            (http::StatusCode::PAYLOAD_TOO_LARGE, Self::TOO_LARGE_BODY)
         } else {
             (http::StatusCode::INTERNAL_SERVER_ERROR, Self::FAILURE_BODY)
         }

@@ -712,9 +712,14 @@ impl Session {
         let _gate = self.inner.load_gate.lock().await;
         let shared = &self.inner.shared;
         let now = shared.now();
-        let Some((backend, id)) =
-            self.with_state(|state| state.open_or_pending_load(shared, now))?
-        else {
+        let (pending, check) = self.with_state(|state| {
+            let pending = state.open_or_pending_load(shared, now);
+            (pending, state.revocation_check.take())
+        })?;
+        if shared.check_revocation(check, now).await? {
+            self.with_state(|state| state.revoked(shared))?;
+        }
+        let Some((backend, id)) = pending else {
             return Ok(());
         };
         let record = shared.load(&backend, &id, now).await?;

@@ -11,6 +11,7 @@ use crate::codec::{SealedCookies, SignedIds};
 use crate::config::Config;
 use crate::events::Event;
 use crate::record::Record;
+use crate::revocation::RevocationList;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{Metered, Operation, Telemetry};
 
@@ -135,6 +136,67 @@ impl SessionManager {
     pub fn with_before_save(mut self, hook: impl Fn(&Session) + Send + Sync + 'static) -> Self {
         Arc::make_mut(&mut self.shared).hooks.before_save = Some(Arc::new(hook));
         self
+    }
+
+    /// Checks every signed-in cookie session against `revocations` when it is opened: one
+    /// created before its user's "not before" time is no session (event
+    /// [`crate::Event::Invalidated`]), so [`SessionManager::revoke_user`] signs the user out
+    /// of copies of the cookie too. One lookup per request that opens a signed-in cookie
+    /// session; anonymous ones and server-side sessions cost nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::revocation::StoreRevocations;
+    /// use sessile::{Config, Keys, MemoryStore, SealedCookies, SessionManager};
+    /// let revocations = StoreRevocations::new(MemoryStore::new(), Duration::from_secs(12 * 3600));
+    /// let manager = SessionManager::client_side(SealedCookies::new(Keys::generate()), Config::default())
+    ///     .with_revocations(revocations);
+    /// # let _ = manager;
+    /// ```
+    pub fn with_revocations(mut self, revocations: impl RevocationList) -> Self {
+        Arc::make_mut(&mut self.shared).hooks.revocations = Some(Arc::new(revocations));
+        self
+    }
+
+    /// Signs `user` out everywhere: sets the user's "not before" time to now in the
+    /// [`RevocationList`] (if the manager has one), so every cookie session of the user
+    /// created until now is refused, copies included, and deletes the user's server-side
+    /// sessions (if sessions live in a store); how many of those were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] for cookie sessions without a revocation list: nothing
+    /// could revoke them. A store error otherwise.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::revocation::StoreRevocations;
+    /// use sessile::{Config, Keys, MemoryStore, SealedCookies, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let revocations = StoreRevocations::new(MemoryStore::new(), Duration::from_secs(12 * 3600));
+    /// let manager = SessionManager::client_side(SealedCookies::new(Keys::generate()), Config::default())
+    ///     .with_revocations(revocations);
+    /// assert_eq!(manager.revoke_user("ada").await?, 0);
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn revoke_user(&self, user: &str) -> Result<u64, SessionError> {
+        let shared = &self.shared;
+        let now = shared.now();
+        let revocations = shared.hooks.revocations.as_ref();
+        if let Some(list) = revocations {
+            shared
+                .call(Operation::Update, list.revoke(user, now))
+                .await?;
+        }
+        match (&shared.backend, revocations) {
+            (Backend::Store(_), _) => self.delete_user_sessions(user).await,
+            (Backend::Cookie(_), Some(_)) => Ok(0),
+            (Backend::Cookie(_), None) => Err(StoreError::Unsupported(
+                "revoking cookie sessions without a revocation list (SessionManager::with_revocations)",
+            )
+            .into()),
+        }
     }
 
     /// The configuration.

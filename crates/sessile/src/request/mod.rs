@@ -30,6 +30,7 @@ use crate::change::Touch;
 use crate::codec::{CookieCodec, IdCodec};
 use crate::config::Config;
 use crate::record::Record;
+use crate::revocation::RevocationList;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{error_kind, Operation, Telemetry};
 use crate::time::Timestamp;
@@ -59,6 +60,7 @@ type BeforeSave = Arc<dyn Fn(&Session) + Send + Sync>;
 pub(crate) struct Hooks {
     pub(crate) validity_check: Option<ValidityCheck>,
     pub(crate) before_save: Option<BeforeSave>,
+    pub(crate) revocations: Option<Arc<dyn RevocationList>>,
 }
 
 /// What every request of one manager shares.
@@ -102,6 +104,24 @@ impl Shared {
     pub(crate) fn anonymous_idle_timeout(&self) -> Option<std::time::Duration> {
         let anonymous = self.config.anonymous_idle_timeout();
         (anonymous < self.config.idle_timeout).then_some(anonymous)
+    }
+
+    /// Looks up the revocation time of the cookie session `state` just opened, if one is due,
+    /// and ends the session when it was created before it. One store call, bounded like every
+    /// other; a failure fails the request (503 when unreachable): a revocation the server
+    /// cannot check is not assumed away.
+    pub(crate) async fn check_revocation(
+        &self,
+        check: Option<(String, Timestamp)>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (Some((user, created_at)), Some(list)) = (check, &self.hooks.revocations) else {
+            return Ok(false);
+        };
+        let not_before = self
+            .call(Operation::Lookup, list.not_before(&user, now))
+            .await?;
+        Ok(not_before.is_some_and(|not_before| created_at < not_before))
     }
 
     pub(crate) fn is_valid(&self, record: &Record) -> bool {

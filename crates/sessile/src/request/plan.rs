@@ -106,6 +106,7 @@ pub(super) fn plan<'s>(
         touched_in_store,
         forced,
         request,
+        revocation_check: _,
     } = state;
     let request = &*request;
     let (rotate, touched_in_store, forced) = (*rotate, *touched_in_store, *forced);

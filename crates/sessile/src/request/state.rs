@@ -109,6 +109,9 @@ pub(super) struct RequestState {
     pub(super) touched_in_store: bool,
     /// `Session::touch` or `Session::save` asked for a write the throttle would skip.
     pub(super) forced: Forced,
+    /// A signed-in cookie session just opened, whose user's revocation time must be looked up
+    /// before it is used (only with a [`crate::revocation::RevocationList`]): user, creation.
+    pub(super) revocation_check: Option<(String, Timestamp)>,
     pub(super) request: RequestFacts,
 }
 
@@ -182,6 +185,7 @@ impl RequestState {
             reissue: false,
             touched_in_store: false,
             forced: Forced::Nothing,
+            revocation_check: None,
             request,
         }
     }
@@ -325,11 +329,31 @@ impl RequestState {
             } => Some((backend.clone(), id.clone())),
             Phase::Cookie { codec, at } if matches!(at, CookiePhase::Sealed) => {
                 let (opened, stale) = open_cookie(shared, codec.as_ref(), request, now);
+                if let CookiePhase::Existing { record, .. } = &opened {
+                    if let (Some(user), Some(_)) = (&record.user, &shared.hooks.revocations) {
+                        self.revocation_check = Some((user.clone(), record.created_at));
+                    }
+                }
                 *at = opened;
                 self.reissue = stale;
                 None
             }
             _ => None,
+        }
+    }
+
+    /// The cookie session opened before its user's revocation time: it is no session, as one
+    /// the validity hook refused.
+    pub(super) fn revoked(&mut self, shared: &Shared) {
+        if let Some(Phase::Cookie { at, .. }) = &mut self.phase {
+            if let CookiePhase::Existing { id, .. } = at {
+                shared
+                    .config
+                    .events
+                    .emit(&Event::Invalidated { tag: id.log_tag() });
+                *at = CookiePhase::Fresh(Fresh::DEAD_COOKIE);
+                self.reissue = false;
+            }
         }
     }
 

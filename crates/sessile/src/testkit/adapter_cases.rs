@@ -643,3 +643,58 @@ where
     assert_eq!(sessions[0].device.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(sessions[0].key, store_key_of(&issued_cookie(&response)));
 }
+
+/// A commit that would take a session over its size limit (here 4 KiB; `/big` writes 8,000
+/// bytes) answers 413 "session too large", stores nothing and sets no cookie.
+pub async fn a_session_over_its_size_limit_answers_413<F, Fut>(serve: F)
+where
+    F: Fn(SessionManager, Contract) -> Fut,
+    Fut: Future<Output = TestApp>,
+{
+    let store = Arc::new(MemoryStore::new());
+    let config = Config::builder()
+        .max_session_bytes(Some(4 * 1024))
+        .build()
+        .unwrap();
+    let manager = SessionManager::new(store.clone(), SignedIds::new(Keys::generate()), config);
+    let (app, _) = Client::start(&serve, manager).await;
+    let too_big = app.post("/big", None).await;
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(session_cookie_changes(&too_big), vec![]);
+    assert_eq!(too_big.text().await.unwrap(), SessionError::TOO_LARGE_BODY);
+    assert!(store.is_empty(), "nothing was stored");
+}
+
+/// With `clear_site_data_on_destroy`, the sign-out response carries
+/// `Clear-Site-Data: "cookies"` beside the removal cookie; without it, and on other
+/// responses, there is none.
+pub async fn logout_clears_site_data_when_configured<F, Fut>(serve: F)
+where
+    F: Fn(SessionManager, Contract) -> Fut,
+    Fut: Future<Output = TestApp>,
+{
+    for clear in [true, false] {
+        let config = Config::builder()
+            .clear_site_data_on_destroy(clear)
+            .build()
+            .unwrap();
+        let manager =
+            SessionManager::new(MemoryStore::new(), SignedIds::new(Keys::generate()), config);
+        let (app, _) = Client::start(&serve, manager).await;
+        let login = app.post("/login", None).await;
+        assert!(login.headers().get("clear-site-data").is_none());
+        let cookie = issued_cookie(&login);
+        let logout = app.post("/logout", Some(&cookie)).await;
+        assert_eq!(logout.status(), StatusCode::OK);
+        assert_eq!(session_cookie_changes(&logout), vec![CookieChange::Removed]);
+        let header = logout
+            .headers()
+            .get("clear-site-data")
+            .map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(
+            header,
+            clear.then(|| "\"cookies\"".to_owned()),
+            "clear: {clear}"
+        );
+    }
+}

@@ -36,6 +36,7 @@ use crate::time::{Clock, SystemClock, Timestamp};
 
 pub use super::lifetime_cases::{
     change_set_sets_and_takes_back_own_lifetime, own_idle_timeout_moves_every_touch,
+    revocations_keep_a_not_before_per_user,
 };
 pub use super::operation_cases::*;
 

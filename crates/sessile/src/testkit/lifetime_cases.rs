@@ -260,3 +260,64 @@ pub async fn own_lifetime_is_unsupported<S: Store>(store: S) {
         "taking back a timeout the layout never kept is no refusal"
     );
 }
+
+/// A [`crate::revocation::StoreRevocations`] on the store keeps one "not before" time per user:
+/// none before a revocation, the latest after several, none for another user, and gone once
+/// its horizon has passed.
+pub async fn revocations_keep_a_not_before_per_user<S: Store>(store: S) {
+    use crate::revocation::{RevocationList, StoreRevocations};
+    let revocations = StoreRevocations::new(store, HOUR);
+    let (user, other) = (fresh_user(), fresh_user());
+    let t = now();
+    assert_eq!(
+        revocations.not_before(&user, t).await.expect("lookup"),
+        None
+    );
+    revocations.revoke(&user, t).await.expect("revoke");
+    assert_eq!(
+        revocations
+            .not_before(&user, t + MINUTE)
+            .await
+            .expect("lookup"),
+        Some(t)
+    );
+    revocations
+        .revoke(&user, t + 2 * MINUTE)
+        .await
+        .expect("revoke again");
+    assert_eq!(
+        revocations
+            .not_before(&user, t + 3 * MINUTE)
+            .await
+            .expect("lookup"),
+        Some(t + 2 * MINUTE),
+        "a later revocation moves the time"
+    );
+    assert_eq!(
+        revocations
+            .not_before(&other, t + 3 * MINUTE)
+            .await
+            .expect("lookup"),
+        None
+    );
+    assert_eq!(
+        revocations
+            .not_before(&user, t + 2 * MINUTE + HOUR)
+            .await
+            .expect("lookup"),
+        None,
+        "a revocation is kept for its horizon only"
+    );
+}
+
+/// A Node layout cannot keep a revocation record (it would need its own lifetime): revoking
+/// answers [`StoreError::Unsupported`].
+pub async fn revocations_are_unsupported<S: Store>(store: S) {
+    use crate::revocation::{RevocationList, StoreRevocations};
+    let revocations = StoreRevocations::new(store, HOUR);
+    let answer = revocations.revoke(&fresh_user(), now()).await;
+    assert!(
+        matches!(answer, Err(StoreError::Unsupported(_))),
+        "got {answer:?}"
+    );
+}

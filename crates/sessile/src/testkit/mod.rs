@@ -112,6 +112,7 @@ macro_rules! store_conformance {
             scan_reports_every_session_exactly_once,
             own_idle_timeout_moves_every_touch,
             change_set_sets_and_takes_back_own_lifetime,
+            revocations_keep_a_not_before_per_user,
         );
         $crate::__cases_every_layout_passes!($make_store);
         $( $crate::__store_conformance_option!($flag, $make_store); )*
@@ -186,6 +187,7 @@ macro_rules! node_layout_conformance {
             user_changes_persist,
             user_index_is_unsupported,
             own_lifetime_is_unsupported,
+            revocations_are_unsupported,
             concurrent_increments_of_many_sessions_get_their_own_outcomes,
         );
         $crate::__cases_every_layout_passes!($make_store);
@@ -350,6 +352,8 @@ macro_rules! adapter_http_suite {
             a_hanging_store_answers_503,
             other_session_failures_answer_500,
             the_client_address_reaches_the_device_record,
+            a_session_over_its_size_limit_answers_413,
+            logout_clears_site_data_when_configured,
         );
     };
     ($serve:expr; $($case:ident),+ $(,)?) => {

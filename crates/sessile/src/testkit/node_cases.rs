@@ -21,7 +21,7 @@ use super::cases::{
     create, data, fresh_key, fresh_user, increment, load, load_live, now, one_ms, record_at,
     rotate, setting, touched, update, HOUR, IDLE, MINUTE,
 };
-pub use super::lifetime_cases::own_lifetime_is_unsupported;
+pub use super::lifetime_cases::{own_lifetime_is_unsupported, revocations_are_unsupported};
 use crate::change::ChangeSet;
 use crate::record::{Record, SessionData};
 use crate::store::{
