@@ -66,6 +66,8 @@ fn keep_own_lifetime(record: &mut Record, touch: Option<Touch>) {
     if let (Some(own), Some(touch)) = (record.idle_timeout, touch) {
         record.idle_deadline = (touch.last_seen + own).min(record.absolute_deadline);
     }
+}
+
 /// [`StoreError::Unsupported`] for a change set that gives a session its own idle timeout or
 /// absolute deadline ([`ChangeSet::sets_own_lifetime`]): a Node document keeps one `maxAge`,
 /// the package's, and a timeout written nowhere would silently end a "remember me" session at

@@ -69,7 +69,10 @@ pub struct Record {
     pub device: Device,
     /// This session's own idle timeout, when it has one: touches move its idle deadline by
     /// this window instead of the configuration's (a Node app's per-session `maxAge`, kept
-    /// as the Node package keeps it). `None`: the configuration's idle timeout.
+    /// as the Node package keeps it; "remember me" through
+    /// [`crate::Session::set_idle_timeout`]; the anonymous one). `None`: the configuration's
+    /// idle timeout. Every store keeps it, and every write that moves the idle deadline uses
+    /// it, the blind ones included ([`crate::Touch::idle_deadline_for`]).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
