@@ -421,8 +421,18 @@ mod tests {
         let args = change_args(&changes);
         assert_eq!(
             args,
-            ["0", "", "", "2", "", "", "", "1", "d:b", "2", "d:a"].map(String::from)
+            ["0", "", "", "2", "", "", "", "", "", "1", "d:b", "2", "d:a"].map(String::from)
         );
+    }
+
+    #[test]
+    fn change_args_carry_the_own_timeout_and_absolute_deadline() {
+        let mut changes = ChangeSet::default();
+        changes.idle_timeout = Some(Some(std::time::Duration::from_secs(60)));
+        changes.absolute_deadline = Some(Timestamp::from_millis(1_000));
+        assert_eq!(change_args(&changes)[7..9], ["60000", "1000"]);
+        changes.idle_timeout = Some(None);
+        assert_eq!(change_args(&changes)[7], "-");
     }
 
     #[test]
