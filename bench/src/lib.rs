@@ -21,10 +21,12 @@
 #![warn(missing_docs)]
 
 pub mod actix;
+pub mod fill;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::Query;
 use axum::routing::get;
@@ -32,6 +34,7 @@ use axum::Router;
 use serde::Deserialize;
 use sessile::{
     Config, CookieConfig, Keys, MemoryStore, SealedCookies, SessionData, SessionManager, SignedIds,
+    Store,
 };
 use sessile_axum::{Error, Session, SessionLayer};
 
@@ -161,6 +164,11 @@ pub struct Settings {
     pub mysql_url: String,
     /// `$REDIS_URL`.
     pub redis_url: String,
+    /// `$SESSILE_TABLE`: the SQL stores' table instead of their default, for a run that must
+    /// not touch the tables tests use (the scale benchmark).
+    pub table: Option<String>,
+    /// `$REDIS_PREFIX`: the Redis store's key prefix instead of its default.
+    pub redis_prefix: Option<String>,
 }
 
 impl Settings {
@@ -190,6 +198,8 @@ impl Settings {
                 "mysql://peerbench:peerbench@127.0.0.1:3306/peerbench",
             ),
             redis_url: or("REDIS_URL", "redis://127.0.0.1:6379/9"),
+            table: lookup("SESSILE_TABLE"),
+            redis_prefix: lookup("REDIS_PREFIX"),
         })
     }
 
@@ -218,6 +228,9 @@ pub enum SetupError {
         /// The cargo feature that brings it in.
         feature: &'static str,
     },
+    /// The cookie store keeps sessions in the cookie: there is no store to open or fill.
+    #[error("the cookie store has no server-side store")]
+    NoStore,
     /// The store could not be opened or reached.
     #[error("cannot open the {store} store: {source}")]
     Store {
@@ -253,42 +266,66 @@ pub async fn manager(
     settings: &Settings,
     keys: Keys,
 ) -> Result<SessionManager, SetupError> {
-    let ids = SignedIds::new(keys.clone()).with_cookie(cookie());
-    match kind {
-        StoreKind::Memory => Ok(SessionManager::new(
-            MemoryStore::new(),
-            ids,
-            Config::default(),
-        )),
-        StoreKind::Cookie => Ok(SessionManager::client_side(
+    if kind == StoreKind::Cookie {
+        return Ok(SessionManager::client_side(
             SealedCookies::new(keys).with_cookie(cookie()),
             Config::default(),
-        )),
+        ));
+    }
+    let store = open_store(kind, settings).await?;
+    Ok(manager_of(store, keys))
+}
+
+/// The manager of a server-side `store` opened beforehand (by [`open_store`], to fill it first).
+pub fn manager_of(store: Arc<dyn Store>, keys: Keys) -> SessionManager {
+    let ids = SignedIds::new(keys).with_cookie(cookie());
+    SessionManager::new(store, ids, Config::default())
+}
+
+/// Opens the server-side store `kind` as the settings say, creating its table as needed. The
+/// cookie store has none: [`SetupError::NoStore`].
+pub async fn open_store(
+    kind: StoreKind,
+    settings: &Settings,
+) -> Result<Arc<dyn Store>, SetupError> {
+    match kind {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreKind::Cookie => Err(SetupError::NoStore),
         StoreKind::Sqlite => {
             if let Some(folder) = settings.sqlite_path.parent() {
                 std::fs::create_dir_all(folder).map_err(|error| SetupError::store(kind, error))?;
             }
-            let store = sessile_sql::SqliteStore::open(&settings.sqlite_path)
+            let mut options = sessile_sql::SqliteStore::options();
+            if let Some(table) = &settings.table {
+                options = options.table(table);
+            }
+            let store = options
+                .open(&settings.sqlite_path)
                 .await
                 .map_err(|error| SetupError::store(kind, error))?;
-            Ok(SessionManager::new(store, ids, Config::default()))
+            Ok(Arc::new(store))
         }
-        StoreKind::Postgres => postgres(&settings.database_url, ids).await,
-        StoreKind::Mysql => mysql(&settings.mysql_url, ids).await,
-        StoreKind::Redis => redis(&settings.redis_url, ids).await,
+        StoreKind::Postgres => postgres(settings).await,
+        StoreKind::Mysql => mysql(settings).await,
+        StoreKind::Redis => redis(settings).await,
     }
 }
 
 #[cfg(feature = "postgres")]
-async fn postgres(url: &str, ids: SignedIds) -> Result<SessionManager, SetupError> {
-    let store = sessile_sql::PostgresStore::connect(url)
+async fn postgres(settings: &Settings) -> Result<Arc<dyn Store>, SetupError> {
+    let mut options = sessile_sql::PostgresStore::options();
+    if let Some(table) = &settings.table {
+        options = options.table(table);
+    }
+    let store = options
+        .connect(&settings.database_url)
         .await
         .map_err(|error| SetupError::store(StoreKind::Postgres, error))?;
-    Ok(SessionManager::new(store, ids, Config::default()))
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupError> {
+async fn postgres(_settings: &Settings) -> Result<Arc<dyn Store>, SetupError> {
     Err(SetupError::NotCompiled {
         store: "postgres",
         feature: "postgres",
@@ -296,15 +333,20 @@ async fn postgres(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupEr
 }
 
 #[cfg(feature = "mysql")]
-async fn mysql(url: &str, ids: SignedIds) -> Result<SessionManager, SetupError> {
-    let store = sessile_sql::MySqlStore::connect(url)
+async fn mysql(settings: &Settings) -> Result<Arc<dyn Store>, SetupError> {
+    let mut options = sessile_sql::MySqlStore::options();
+    if let Some(table) = &settings.table {
+        options = options.table(table);
+    }
+    let store = options
+        .connect(&settings.mysql_url)
         .await
         .map_err(|error| SetupError::store(StoreKind::Mysql, error))?;
-    Ok(SessionManager::new(store, ids, Config::default()))
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "mysql"))]
-async fn mysql(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupError> {
+async fn mysql(_settings: &Settings) -> Result<Arc<dyn Store>, SetupError> {
     Err(SetupError::NotCompiled {
         store: "mysql",
         feature: "mysql",
@@ -312,15 +354,20 @@ async fn mysql(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupError
 }
 
 #[cfg(feature = "redis")]
-async fn redis(url: &str, ids: SignedIds) -> Result<SessionManager, SetupError> {
-    let store = sessile_redis::RedisStore::connect(url)
+async fn redis(settings: &Settings) -> Result<Arc<dyn Store>, SetupError> {
+    let mut builder = sessile_redis::RedisStore::builder();
+    if let Some(prefix) = &settings.redis_prefix {
+        builder = builder.key_prefix(prefix);
+    }
+    let store = builder
+        .connect(&settings.redis_url)
         .await
         .map_err(|error| SetupError::store(StoreKind::Redis, error))?;
-    Ok(SessionManager::new(store, ids, Config::default()))
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis(_url: &str, _ids: SignedIds) -> Result<SessionManager, SetupError> {
+async fn redis(_settings: &Settings) -> Result<Arc<dyn Store>, SetupError> {
     Err(SetupError::NotCompiled {
         store: "redis",
         feature: "redis",
