@@ -54,12 +54,17 @@ enum Package {
     KoaUser,
 }
 
-fn url(dialect: Dialect) -> String {
+fn url(dialect: Dialect, package: Package) -> String {
     match dialect {
+        // One file per table: SQLite locks a whole file for a write, so five suites running in
+        // parallel on one file waited on each other past the busy timeout on a loaded machine.
         Dialect::Sqlite => format!(
             "sqlite://{}",
             std::env::temp_dir()
-                .join("sessile-node-sql-conformance.db")
+                .join(format!(
+                    "sessile-node-sql-conformance-{}.db",
+                    table(package)
+                ))
                 .display()
         ),
         Dialect::Postgres => std::env::var("DATABASE_URL")
@@ -152,10 +157,15 @@ fn widened_ddl(dialect: Dialect, package: Package) -> Option<Vec<String>> {
 }
 
 /// Runs `sql` with `params` bound, on a connection of its own; the rows it changed.
-async fn execute(dialect: Dialect, sql: &str, params: &[&str]) -> Result<u64, sqlx::Error> {
+async fn execute(
+    dialect: Dialect,
+    package: Package,
+    sql: &str,
+    params: &[&str],
+) -> Result<u64, sqlx::Error> {
     macro_rules! on {
         ($pool:ty) => {{
-            let pool = <$pool>::connect(&url(dialect)).await?;
+            let pool = <$pool>::connect(&url(dialect, package)).await?;
             let query = params
                 .iter()
                 .fold(sqlx::query(sql), |query, param| query.bind(*param));
@@ -167,7 +177,7 @@ async fn execute(dialect: Dialect, sql: &str, params: &[&str]) -> Result<u64, sq
     if let Dialect::Sqlite = dialect {
         // The DDL of the tables with the app's own columns may run before any store opened
         // the file: an empty file is an empty SQLite database.
-        let path = url(dialect);
+        let path = url(dialect, package);
         let path = path.trim_start_matches("sqlite://");
         if let Err(error) = std::fs::OpenOptions::new()
             .create(true)
@@ -202,7 +212,7 @@ async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
             for sql in statements {
                 // Parallel cases race to create the table; the store's check below is what
                 // must pass.
-                if let Err(error) = execute(dialect, &sql, &[]).await {
+                if let Err(error) = execute(dialect, package, &sql, &[]).await {
                     eprintln!("{sql}: {error} (another case may have created it)");
                 }
             }
@@ -210,13 +220,16 @@ async fn store(dialect: Dialect, package: Package) -> SequelizeStore {
         }
         None => options.migrate_on_connect(true),
     };
-    options.connect(&url(dialect)).await.unwrap_or_else(|e| {
-        panic!(
-            "the session database at {} is not usable: {e}; start the servers (the TLS ones \
+    options
+        .connect(&url(dialect, package))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the session database at {} is not usable: {e}; start the servers (the TLS ones \
              too) with `scripts/services`",
-            url(dialect)
-        )
-    })
+                url(dialect, package)
+            )
+        })
 }
 
 /// Overwrites the row's document with text no Node package could parse.
@@ -240,7 +253,7 @@ async fn write_garbage(
         marks[1],
         q = quote,
     );
-    let written = execute(dialect, &sql, &[garbage, &id]).await;
+    let written = execute(dialect, package, &sql, &[garbage, &id]).await;
     assert_eq!(written.expect("write garbage"), 1);
 }
 
