@@ -71,6 +71,43 @@ impl KeyNames {
 
 /// The store key as the indexes hold it: 64 lowercase hex digits, the same text as
 /// [`StoreKey::to_hex`], written in one allocation (this runs on every request).
+/// The fields of a forward pointer a rotation leaves under the old key (rotation grace): the
+/// new key's member, the sealed new id, the deadline. A hash holding them holds nothing else.
+const FORWARD_TO: &str = "f:to";
+const FORWARD_SEALED: &str = "f:sealed";
+const FORWARD_UNTIL: &str = "f:until";
+
+/// `Forwarded` (or `Missing` once lapsed) when `fields` are a forward pointer's; `None` when
+/// they are not one.
+pub(crate) fn forward(
+    fields: &[(Vec<u8>, Vec<u8>)],
+    now: sessile::Timestamp,
+) -> Result<Option<sessile::store::Lookup>, StoreError> {
+    use sessile::store::Lookup;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(field, _)| field == name.as_bytes())
+            .map(|(_, value)| value.as_slice())
+    };
+    let Some(to) = field(FORWARD_TO) else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("forward pointer: {what}"));
+    let to = std::str::from_utf8(to)
+        .ok()
+        .and_then(StoreKey::from_hex)
+        .ok_or_else(|| corrupt("target is not a key"))?;
+    let until = field(FORWARD_UNTIL)
+        .and_then(|until| std::str::from_utf8(until).ok()?.parse::<i64>().ok())
+        .ok_or_else(|| corrupt("no deadline"))?;
+    if now >= sessile::Timestamp::from_millis(until) {
+        return Ok(Some(Lookup::Missing));
+    }
+    let sealed_id = field(FORWARD_SEALED).unwrap_or_default().to_vec();
+    Ok(Some(Lookup::Forwarded { to, sealed_id }))
+}
+
 pub(crate) fn member(key: &StoreKey) -> String {
     let mut text = String::with_capacity(64);
     push_hex(&mut text, key);
@@ -269,7 +306,12 @@ fn device(value: Option<String>) -> Result<Device, StoreError> {
 
 /// Decodes an `HGETALL` answer; `None` for an empty hash (no such key).
 pub(crate) fn decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<StoredRecord>, StoreError> {
-    if fields.is_empty() {
+    // A forward pointer (rotation grace) is no session.
+    if fields.is_empty()
+        || fields
+            .iter()
+            .any(|(field, _)| field == FORWARD_TO.as_bytes())
+    {
         return Ok(None);
     }
     let mut data = SessionData::new();

@@ -80,7 +80,9 @@ const UPDATE_CHECKED: &str = include_str!("lua/update_checked.lua");
 const INCREMENT: &str = include_str!("lua/increment.lua");
 
 /// Standalone only. `KEYS[1]` = from, `KEYS[2]` = to; `ARGV[3..]` = from member, to member, now,
-/// change set. Returns 1 rotated, 0 gone, 2 collision.
+/// the forward pointer's deadline ('' for none) and sealed id, change set. Returns 1 rotated,
+/// 0 gone, 2 collision. A forward pointer replaces `from` as a hash of `f:to`, `f:sealed` and
+/// `f:until` fields that expires at its deadline.
 const ROTATE: &str = include_str!("lua/rotate.lua");
 
 /// `KEYS[1]` = session; `ARGV[3]` = member. Returns `{deleted (0/1), had_user, user}`.
@@ -113,8 +115,10 @@ const DELETE_EXPIRED: &str = include_str!("lua/delete_expired.lua");
 /// index alive until the score.
 const INDEX_ADD: &str = include_str!("lua/index_add.lua");
 
-/// Cluster: `KEYS[1]` = session; `ARGV[3]` = revision read before. Deletes the hash only if no
-/// write happened since. Returns 1 deleted, 0 gone, 2 changed meanwhile.
+/// Cluster: `KEYS[1]` = session; `ARGV[3]` = revision read before, then optionally a forward
+/// pointer's deadline, target member and sealed id. Deletes the hash only if no write happened
+/// since, leaving the forward pointer in its place (as `ROTATE` does). Returns 1 deleted, 0
+/// gone, 2 changed meanwhile.
 const DELETE_IF_UNCHANGED: &str = include_str!("lua/delete_if_unchanged.lua");
 
 /// Cluster: `KEYS[1]` = session; `ARGV[3]` = user. Deletes the hash if it belongs to the user.

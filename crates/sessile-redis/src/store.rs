@@ -318,16 +318,6 @@ impl RedisStore {
         cmd.query_async(&mut self.connection.clone()).await
     }
 
-    async fn load_stored(&self, key: &StoreKey) -> Result<Option<StoredRecord>, StoreError> {
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = self
-            .bounded(
-                "load",
-                self.query(Cmd::new().arg("HGETALL").arg(self.names.session(key))),
-            )
-            .await?;
-        layout::decode(fields)
-    }
-
     /// Cluster only: adds `member` to an index in another slot, keeping the index alive until
     /// `score` (an absolute deadline, which never moves).
     async fn index_add(
@@ -450,12 +440,15 @@ impl RedisStore {
             if self.create_script(to, &moved, now).await? == CreateOutcome::Collision {
                 return Ok(RotateOutcome::Collision);
             }
+            let mut evalsha =
+                self.evalsha(&SCRIPTS.delete_if_unchanged, &[&self.names.session(from)]);
+            evalsha
+                .arg(&stored.revision)
+                .arg(forward_until(changes))
+                .arg(&to_member)
+                .arg(forward_sealed(changes));
             let deleted: i64 = self
-                .script(
-                    &SCRIPTS.delete_if_unchanged,
-                    &[&self.names.session(from)],
-                    &[&stored.revision],
-                )
+                .run_script(&SCRIPTS.delete_if_unchanged, &evalsha)
                 .await?;
             match deleted {
                 1 => {
@@ -690,7 +683,16 @@ impl Store for RedisStore {
     /// is the engine's clock, which may run ahead of the server's: a hash still there past its
     /// deadline is `Expired`.
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
-        Ok(match self.load_stored(key).await? {
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self
+            .bounded(
+                "load",
+                self.query(Cmd::new().arg("HGETALL").arg(self.names.session(key))),
+            )
+            .await?;
+        if let Some(forward) = layout::forward(&fields, now)? {
+            return Ok(forward);
+        }
+        Ok(match layout::decode(fields)? {
             None => Lookup::Missing,
             Some(stored) => match stored.record.expired_by(now) {
                 None => Lookup::Live(stored.record),
@@ -759,13 +761,17 @@ impl Store for RedisStore {
         let (from_member, to_member) = (layout::member(from), layout::member(to));
         let now_text = now.as_millis().to_string();
         let change_args = layout::change_args(changes);
-        let mut args: Vec<&str> = vec![&from_member, &to_member, &now_text];
-        args.extend(change_args.iter().map(String::as_str));
+        let until = forward_until(changes);
+        let mut evalsha = self.evalsha(&SCRIPTS.rotate, &[&from_hash, &to_hash]);
+        evalsha
+            .arg(&from_member)
+            .arg(&to_member)
+            .arg(&now_text)
+            .arg(&until)
+            .arg(forward_sealed(changes))
+            .arg(&change_args);
         let outcome: i64 = self
-            .bounded(
-                "rotate",
-                self.script(&SCRIPTS.rotate, &[&from_hash, &to_hash], &args),
-            )
+            .bounded("rotate", self.run_script(&SCRIPTS.rotate, &evalsha))
             .await?;
         Ok(match outcome {
             1 => RotateOutcome::Rotated,
@@ -989,4 +995,21 @@ fn rotation_takes_no_operations() -> StoreError {
         "a rotation's change set carries no document operations: resolve them first \
          (ChangeSet::resolve_operations)",
     )
+}
+
+/// The forward pointer's deadline a rotation passes its script ('' for none).
+fn forward_until(changes: &ChangeSet) -> String {
+    changes
+        .forward
+        .as_ref()
+        .map(|forward| forward.until.as_millis().to_string())
+        .unwrap_or_default()
+}
+
+/// The forward pointer's sealed id a rotation passes its script (empty for none).
+fn forward_sealed(changes: &ChangeSet) -> &[u8] {
+    changes
+        .forward
+        .as_ref()
+        .map_or(&[][..], |forward| forward.sealed_id.as_slice())
 }

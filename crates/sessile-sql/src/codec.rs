@@ -66,6 +66,23 @@ pub(crate) fn lookup_row<R>(
     }
 }
 
+/// A forward pointer's row (`target`, `sealed_id`, `until` in Unix milliseconds), read after
+/// the sessions table had no row for the key: `Forwarded` until `until`, then `Missing`.
+pub(crate) fn forward_row(
+    row: Option<(Vec<u8>, Vec<u8>, i64)>,
+    now: Timestamp,
+) -> Result<Lookup, StoreError> {
+    let Some((target, sealed_id, until)) = row else {
+        return Ok(Lookup::Missing);
+    };
+    if now >= Timestamp::from_millis(until) {
+        return Ok(Lookup::Missing);
+    }
+    let to = sessile::StoreKey::from_slice(&target)
+        .ok_or_else(|| StoreError::Corrupt("forward pointer target is not a 32-byte key".into()))?;
+    Ok(Lookup::Forwarded { to, sealed_id })
+}
+
 impl SessionRow {
     /// [`lookup_row`] for the common row shape (MySQL reads its own).
     #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -37,13 +37,16 @@ impl Migration {
 }
 
 /// A PostgreSQL or SQLite migration template (see `migrations/<dialect>/`) with the names
-/// filled in: `{{table}}`, `{{expires_at_index}}`, `{{user_id_index}}`.
+/// filled in: `{{table}}`, `{{expires_at_index}}`, `{{user_id_index}}`, `{{forwards}}`,
+/// `{{forwards_until_index}}`.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn render(template: &str, names: &crate::names::TableNames) -> String {
     template
         .replace("{{table}}", &names.sessions())
         .replace("{{expires_at_index}}", &names.index("expires_at"))
         .replace("{{user_id_index}}", &names.index("user_id"))
+        .replace("{{forwards}}", &names.forwards())
+        .replace("{{forwards_until_index}}", &names.index("forwards_until"))
 }
 
 /// Every migration of `history` rendered for `names`, in order: what the dialect's runner

@@ -45,6 +45,10 @@ const MAX_TABLE_NAME: usize = 63 - VERSIONS_SUFFIX.len();
 const MAX_SCHEMA_NAME: usize = 63;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 const VERSIONS_SUFFIX: &str = "_schema_versions";
+/// The forward pointers' table, `<table>_forwards`: shorter than the versions table's suffix,
+/// so every table name that fits fits here too.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const FORWARDS_SUFFIX: &str = "_forwards";
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Where the sessions live on PostgreSQL and SQLite (both quote with `"`): a table, on
@@ -88,6 +92,12 @@ impl TableNames {
     /// The table recording applied schema versions, beside the sessions table.
     pub(crate) fn versions(&self) -> String {
         self.qualified(&format!("{}{VERSIONS_SUFFIX}", self.table))
+    }
+
+    /// The table of forward pointers rotations leave (rotation grace), beside the sessions
+    /// table.
+    pub(crate) fn forwards(&self) -> String {
+        self.qualified(&format!("{}{FORWARDS_SUFFIX}", self.table))
     }
 
     /// The quoted, unqualified name of an index on the sessions table (PostgreSQL creates an

@@ -107,6 +107,38 @@ pub struct ChangeSet {
     /// creation: the engine turns it into `absolute_deadline` once it knows the record, and
     /// never hands a store a change set that still holds it.
     pub(crate) lifetime: Option<std::time::Duration>,
+    /// Only read by [`crate::Store::rotate`]: leave a forward pointer under the old key, so
+    /// requests still carrying the old id during the rotation grace window are served by the
+    /// rotated session. The engine sets it when [`crate::Config::rotation_grace`] is not zero.
+    pub forward: Option<Forward>,
+}
+
+/// The forward pointer a rotation leaves under the old key: until `until`, the old key leads
+/// to the new one. The store keeps `sealed_id` (the new id, sealed under a key only the holder of
+/// the old id can derive) and answers [`crate::store::Lookup::Forwarded`] for the old key,
+/// with the new key and these bytes; it never holds a usable id in clear.
+///
+/// ```
+/// use sessile::{ChangeSet, Forward, Timestamp};
+/// let mut changes = ChangeSet::default();
+/// changes.forward = Some(Forward::new(vec![1, 2, 3], Timestamp::from_millis(5_000)));
+/// // A forward is not a change of the session: nothing to write without a rotation.
+/// assert!(changes.is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Forward {
+    /// The new id, sealed for the holder of the old one (opaque to the store).
+    pub sealed_id: Vec<u8>,
+    /// When the old key stops leading anywhere.
+    pub until: Timestamp,
+}
+
+impl Forward {
+    /// A forward pointer holding `sealed_id` until `until`.
+    pub fn new(sealed_id: Vec<u8>, until: Timestamp) -> Self {
+        Self { sealed_id, until }
+    }
 }
 
 impl ChangeSet {

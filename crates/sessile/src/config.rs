@@ -37,8 +37,16 @@ pub const DEFAULT_TOUCH_THROTTLE: f64 = 0.25;
 /// The data key of sessile's CSRF secret (`csrf::SECRET_KEY`), defined here so the request
 /// path can renew it without depending on the CSRF module.
 pub(crate) const CSRF_SECRET_KEY: &str = "_csrf";
+/// Default rotation grace: 5 seconds. Long enough for the requests a browser had in flight when
+/// one of them rotated the id (parallel logins, a background poll beside a sign-in) to arrive
+/// with the old id over a slow mobile link and still be served by the rotated session; short,
+/// because for that long the old id, if someone else holds it (a planted, fixated id), also
+/// reaches the rotated session (ARCHITECTURE.md, "Rotation grace").
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(5);
 /// Default bound on one store call before the request fails with 503.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest rotation grace a [`Config`] accepts: one hour.
+const MAX_ROTATION_GRACE: Duration = Duration::from_secs(60 * 60);
 /// The longest timeout or lifetime a [`Config`] accepts: 100 years. Every store keeps deadlines
 /// this far away exactly; much further ones overflow some databases' time types (an error on
 /// every write) or the touch throttle's arithmetic.
@@ -84,6 +92,13 @@ pub enum ConfigError {
         /// The value given.
         value: Duration,
     },
+    /// A rotation grace over one hour.
+    #[error(
+        "rotation_grace is {0:?}: the longest accepted is one hour, since for that long an old \
+         id (a fixated one too) still reaches the rotated session; a few seconds cover the \
+         requests in flight during a sign-in"
+    )]
+    RotationGrace(Duration),
     /// A touch throttle outside `0.0..=1.0` (or NaN).
     #[error(
         "touch_throttle is {0}: it is the fraction of the idle timeout after which an unchanged \
@@ -412,6 +427,7 @@ pub struct Config {
     pub(crate) max_session_bytes: Option<usize>,
     pub(crate) clear_site_data_on_destroy: bool,
     pub(crate) rotate_on_sign_in: bool,
+    pub(crate) rotation_grace: Duration,
     pub(crate) csrf_secret_key: String,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventSink>,
@@ -435,6 +451,7 @@ impl Default for Config {
             max_session_bytes: Some(DEFAULT_MAX_SESSION_BYTES),
             clear_site_data_on_destroy: false,
             rotate_on_sign_in: true,
+            rotation_grace: DEFAULT_ROTATION_GRACE,
             csrf_secret_key: CSRF_SECRET_KEY.to_owned(),
             clock: Arc::new(SystemClock),
             events: Arc::new(TracingEvents::new()),
@@ -506,6 +523,12 @@ impl Config {
         self.rotate_on_sign_in
     }
 
+    /// How long a rotated id still leads to the rotated session
+    /// ([`ConfigBuilder::rotation_grace`]); zero when the old id dies at once.
+    pub fn rotation_grace(&self) -> Duration {
+        self.rotation_grace
+    }
+
     /// The data key of the CSRF secret that rotation and user changes drop.
     pub fn csrf_secret_key(&self) -> &str {
         &self.csrf_secret_key
@@ -547,6 +570,7 @@ impl fmt::Debug for Config {
                 &self.clear_site_data_on_destroy,
             )
             .field("rotate_on_sign_in", &self.rotate_on_sign_in)
+            .field("rotation_grace", &self.rotation_grace)
             .field("csrf_secret_key", &self.csrf_secret_key)
             .finish_non_exhaustive()
     }
@@ -664,6 +688,30 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long, after a rotation (sign-in, `rotate_id`), requests that still carry the old id
+    /// are served by the rotated session (default [`DEFAULT_ROTATION_GRACE`], 5 s; at most
+    /// one hour): their writes land in it and their responses hand out the new id, never a
+    /// removal or a new anonymous id. A browser's requests that were in flight when one of
+    /// them rotated (five parallel logins, a background poll beside a sign-in) then keep the
+    /// user signed in and lose no write. After the window the old id is dead. `Duration::ZERO`
+    /// kills the old id at once (no forward pointer is stored). Logging out, revoking the
+    /// user's sessions or the rotated session ending ends the grace too: a forward pointer
+    /// only leads to a live session.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::Config;
+    /// assert_eq!(Config::default().rotation_grace(), Duration::from_secs(5));
+    /// let strict = Config::builder().rotation_grace(Duration::ZERO).build()?;
+    /// assert_eq!(strict.rotation_grace(), Duration::ZERO);
+    /// assert!(Config::builder().rotation_grace(Duration::from_secs(7200)).build().is_err());
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn rotation_grace(mut self, grace: Duration) -> Self {
+        self.config.rotation_grace = grace;
+        self
+    }
+
     /// The data key of the CSRF secret that rotation and user changes renew (`_csrf` by
     /// default; the key given to `Csrf::with_session_key`, or `secret` for the Node scheme).
     ///
@@ -697,8 +745,8 @@ impl ConfigBuilder {
     /// # Errors
     ///
     /// [`ConfigError::TooShort`] or [`ConfigError::TooLong`] for a timeout or lifetime under
-    /// 1 ms or over 100 years, [`ConfigError::TouchThrottle`] for a throttle outside
-    /// `0.0..=1.0` or NaN.
+    /// 1 ms or over 100 years, [`ConfigError::RotationGrace`] for a rotation grace over one
+    /// hour, [`ConfigError::TouchThrottle`] for a throttle outside `0.0..=1.0` or NaN.
     pub fn build(self) -> Result<Config, ConfigError> {
         let config = self.config;
         let durations = [
@@ -730,6 +778,11 @@ impl ConfigBuilder {
             if value > MAX_DURATION {
                 return Err(ConfigError::TooLong { setting, value });
             }
+        }
+        // A grace longer than a sign-in's network round trips only widens the window in which a
+        // fixated old id still reaches the signed-in session.
+        if config.rotation_grace > MAX_ROTATION_GRACE {
+            return Err(ConfigError::RotationGrace(config.rotation_grace));
         }
         if !(0.0..=1.0).contains(&config.touch_throttle) {
             return Err(ConfigError::TouchThrottle(config.touch_throttle));

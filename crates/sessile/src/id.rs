@@ -5,6 +5,9 @@ use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -107,6 +110,72 @@ impl SessionId {
     /// or matched against a leaked store.
     pub fn log_tag(&self) -> String {
         self.store_key().log_tag()
+    }
+}
+
+/// Domain separation of the key that seals a rotation's successor id: it must differ from the
+/// store key (plain SHA-256 of the same id), which the store holds.
+const SUCCESSOR_SALT: &[u8] = b"sessile rotation forward v1";
+/// XChaCha20-Poly1305's nonce length.
+const SUCCESSOR_NONCE_LEN: usize = 24;
+
+impl SessionId {
+    /// The secret bytes of the id, as its store key hashes them.
+    fn secret_bytes(&self) -> &[u8] {
+        match &self.0 {
+            IdRepr::Random(bytes) => bytes,
+            IdRepr::Foreign(text) => text.as_bytes(),
+        }
+    }
+
+    fn successor_cipher(&self) -> XChaCha20Poly1305 {
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(SUCCESSOR_SALT), self.secret_bytes())
+            .expand(b"successor id", &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        <XChaCha20Poly1305 as chacha20poly1305::KeyInit>::new((&key).into())
+    }
+
+    /// `next` (the id this session rotated to), sealed so that only a holder of this id can
+    /// open it: the store keeps it in a forward pointer beside this id's store key, and neither
+    /// reveals `next` (the sealing key is derived from the id itself, which the store never
+    /// sees). A random nonce, then the XChaCha20-Poly1305 ciphertext of a one-byte kind and the
+    /// id's bytes.
+    pub(crate) fn seal_successor(&self, next: &SessionId) -> Vec<u8> {
+        let mut nonce = [0u8; SUCCESSOR_NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let mut plain = Vec::with_capacity(1 + next.secret_bytes().len());
+        plain.push(match next.0 {
+            IdRepr::Random(_) => 0,
+            IdRepr::Foreign(_) => 1,
+        });
+        plain.extend_from_slice(next.secret_bytes());
+        let sealed = self
+            .successor_cipher()
+            .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
+            .expect("XChaCha20-Poly1305 seals any message this short");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens what [`SessionId::seal_successor`] sealed for this id, and accepts it only if it
+    /// is the id stored under `to`; `None` for anything else (a forged or mangled pointer).
+    pub(crate) fn open_successor(&self, sealed: &[u8], to: &StoreKey) -> Option<SessionId> {
+        if sealed.len() < SUCCESSOR_NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(SUCCESSOR_NONCE_LEN);
+        let plain = self
+            .successor_cipher()
+            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .ok()?;
+        let next = match plain.split_first()? {
+            (0, bytes) => SessionId(IdRepr::Random(bytes.try_into().ok()?)),
+            (1, text) => SessionId::foreign(std::str::from_utf8(text).ok()?)?,
+            _ => return None,
+        };
+        (next.store_key() == *to).then_some(next)
     }
 }
 
@@ -279,6 +348,35 @@ impl serde::de::Visitor<'_> for EncodedIdVisitor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_old_id_opens_its_successor() {
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        let sealed = old.seal_successor(&new);
+        assert_eq!(
+            old.open_successor(&sealed, &new.store_key()),
+            Some(new.clone())
+        );
+        // Another id cannot open it, and it does not name another key.
+        let stranger = SessionId::generate();
+        assert_eq!(stranger.open_successor(&sealed, &new.store_key()), None);
+        assert_eq!(old.open_successor(&sealed, &stranger.store_key()), None);
+        // Neither the new id nor its store key appears in the sealed bytes.
+        let key = new.store_key();
+        assert!(!sealed
+            .windows(32)
+            .any(|w| w == key.as_bytes() || w == new.secret_bytes()));
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(old.open_successor(&flipped, &new.store_key()), None);
+        assert_eq!(old.open_successor(&sealed[..10], &new.store_key()), None);
+        let foreign = SessionId::foreign("koa:sess:abc").unwrap();
+        let sealed = old.seal_successor(&foreign);
+        assert_eq!(
+            old.open_successor(&sealed, &foreign.store_key()),
+            Some(foreign)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -33,7 +33,7 @@ mod telemetry;
 pub mod testkit;
 pub mod time;
 
-pub use change::{ChangeSet, KeyChange, Touch};
+pub use change::{ChangeSet, Forward, KeyChange, Touch};
 pub use codec::{SealedCookies, SignedIds};
 pub use config::{Config, ConfigBuilder, ConfigError, CookieConfig, CookieConfigBuilder};
 /// The cookie's cross-site policy, re-exported from the `cookie` crate sessile builds cookies with.

@@ -117,6 +117,16 @@ pub enum Lookup {
     /// expired and already dropped by the store (Redis deletes a key at its deadline). The
     /// engine reports it as [`crate::Event::Missed`].
     Missing,
+    /// No session, but a forward pointer a rotation left under this key less than the
+    /// rotation grace window ago ([`crate::Forward`]): the session now lives under `to`, and
+    /// `sealed_id` is the new id sealed for the holder of the old one. The engine opens it,
+    /// checks that it hashes to `to` and serves the request from there.
+    Forwarded {
+        /// The key the session moved to.
+        to: StoreKey,
+        /// [`crate::Forward::sealed_id`], as the rotation stored it.
+        sealed_id: Vec<u8>,
+    },
 }
 
 impl Lookup {
@@ -124,7 +134,7 @@ impl Lookup {
     pub fn into_live(self) -> Option<Record> {
         match self {
             Lookup::Live(record) => Some(record),
-            Lookup::Expired(_) | Lookup::Missing => None,
+            Lookup::Expired(_) | Lookup::Missing | Lookup::Forwarded { .. } => None,
         }
     }
 }
@@ -250,7 +260,36 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError>;
 
-    /// Moves the live record from `from` to `to` with `changes` applied; `from` is dead afterwards.
+    /// Moves the live record from `from` to `to` with `changes` applied; `from` holds no
+    /// session afterwards. When `changes.forward` is set, the same atomic operation leaves a
+    /// forward pointer under `from` until [`crate::Forward::until`]: [`Store::lookup`] of `from`
+    /// answers [`Lookup::Forwarded`] until then (and `Missing` after), while `load`, `update`,
+    /// `increment` and `rotate` of `from` find no session, the user listing and `scan` never
+    /// show it, `delete(from)` removes it and `delete_expired` sweeps it. A layout that cannot
+    /// keep one (the Node layouts, whose Node app could not read it) ignores it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::store::Lookup;
+    /// use sessile::{ChangeSet, Forward, MemoryStore, Record, SessionId, Store, Timestamp};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let (old, new) = (SessionId::generate().store_key(), SessionId::generate().store_key());
+    /// let now = Timestamp::from_millis(0);
+    /// let hour = now + Duration::from_secs(3600);
+    /// store.create(&old, &Record::new(now, hour, hour)).await.unwrap();
+    /// let mut changes = ChangeSet::default();
+    /// changes.forward = Some(Forward::new(b"sealed".to_vec(), now + Duration::from_secs(5)));
+    /// store.rotate(&old, &new, &changes, now).await.unwrap();
+    /// assert!(store.load(&old, now).await.unwrap().is_none());
+    /// assert_eq!(
+    ///     store.lookup(&old, now).await.unwrap(),
+    ///     Lookup::Forwarded { to: new.clone(), sealed_id: b"sealed".to_vec() },
+    /// );
+    /// let later = now + Duration::from_secs(5);
+    /// assert_eq!(store.lookup(&old, later).await.unwrap(), Lookup::Missing);
+    /// # });
+    /// ```
     async fn rotate(
         &self,
         from: &StoreKey,

@@ -758,6 +758,8 @@ async fn rotation_moves_the_session_and_keeps_its_creation_time() {
         Some("ada")
     );
 
+    // Past the rotation grace (rotation_grace, below, for the window itself).
+    h.clock.advance(Config::default().rotation_grace());
     let stale = h.manager.start(&cookie_request(&old_value), None);
     assert_eq!(
         stale.get::<String>("name").await.unwrap(),
@@ -1773,12 +1775,14 @@ async fn signing_in_rotates_the_id_and_renews_the_csrf_secret() {
         );
         session.finish().await.unwrap();
     }
-    // The server-side planted id is dead.
+    // The server-side planted id is dead once the rotation grace is over (during it, it leads
+    // to the signed-in session: the price of the grace, ARCHITECTURE.md "Rotation grace").
     let h = Harness::new();
     let planted = h.existing_session().await;
     let session = h.manager.start(&cookie_request(&planted), None);
     session.set_user(Some("alice"));
     let signed_in = issued_value(&session.finish().await.unwrap());
+    h.clock.advance(Config::default().rotation_grace());
     let session = h.manager.start(&cookie_request(&planted), None);
     assert_eq!(session.user().await.unwrap(), None);
     // Signing out rotates too; an app may opt out.
@@ -2517,4 +2521,192 @@ async fn the_listing_marks_the_session_of_the_request_as_current() {
     // The store's own answer never marks one: only the request knows which session it is.
     let listed = h.store.list_user_sessions("ada", START).await.unwrap();
     assert!(listed.iter().all(|s| !s.current), "{listed:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation grace
+
+/// The value and store key behind a cookie value.
+fn key_of(h: &Harness, value: &str) -> StoreKey {
+    h.manager
+        .start(&cookie_request(value), None)
+        .current_key()
+        .unwrap()
+}
+
+/// Signs `ada` in on the session `value` names; the new cookie value.
+async fn sign_in(h: &Harness, value: &str) -> String {
+    let login = h.manager.start(&cookie_request(value), None);
+    login.set_user(Some("ada"));
+    let new_value = issued_value(&login.finish().await.unwrap());
+    assert_ne!(new_value, value, "signing in rotates the id");
+    new_value
+}
+
+#[tokio::test]
+async fn requests_with_the_old_id_during_the_grace_land_in_the_rotated_session() {
+    let h = Harness::new();
+    let old_value = h.existing_session().await;
+    let new_value = sign_in(&h, &old_value).await;
+    let new_key = key_of(&h, &new_value);
+    h.clock.advance(Duration::from_secs(1));
+
+    // A blind write with the old id (no read first): it lands in the rotated session, and the
+    // response hands out the new id.
+    let blind = h.manager.start(&cookie_request(&old_value), None);
+    blind.insert("theme", "dark").unwrap();
+    assert_eq!(issued_value(&blind.finish().await.unwrap()), new_value);
+
+    // An increment with the old id adds to the rotated session, no new anonymous session.
+    let counter = h.manager.start(&cookie_request(&old_value), None);
+    assert_eq!(counter.increment("count", 1).await.unwrap(), 1);
+    assert_eq!(issued_value(&counter.finish().await.unwrap()), new_value);
+
+    // A read with the old id sees the signed-in session and gets its cookie.
+    let reader = h.manager.start(&cookie_request(&old_value), None);
+    assert_eq!(reader.user().await.unwrap().as_deref(), Some("ada"));
+    assert_eq!(
+        reader.get::<String>("theme").await.unwrap().as_deref(),
+        Some("dark")
+    );
+    assert_eq!(issued_value(&reader.finish().await.unwrap()), new_value);
+
+    let record = h.store.inner().load(&new_key, h.clock.now()).await.unwrap();
+    let record = record.expect("the rotated session lives");
+    assert_eq!(record.data["count"], 1);
+    assert_eq!(record.data["theme"], "dark");
+    assert_eq!(h.store.inner().len(), 1, "no session was created");
+    assert_eq!(h.store.counts().create, 0);
+
+    // After the window the old id is dead, as without a grace.
+    h.clock.advance(Config::default().rotation_grace());
+    let late = h.manager.start(&cookie_request(&old_value), None);
+    assert_eq!(late.user().await.unwrap(), None);
+    assert_removal(&late.finish().await.unwrap());
+    let late = h.manager.start(&cookie_request(&old_value), None);
+    late.insert("theme", "light").unwrap();
+    let response = late.finish().await.unwrap();
+    assert_removal(&response);
+    assert_eq!(
+        response.outcome(),
+        CommitOutcome::Dropped,
+        "a late write is dropped"
+    );
+    let record = h.store.inner().load(&new_key, h.clock.now()).await.unwrap();
+    assert_eq!(record.unwrap().data["theme"], "dark");
+}
+
+#[tokio::test]
+async fn concurrent_sign_ins_from_one_browser_all_end_signed_in() {
+    let h = Harness::new();
+    let old_value = h.existing_session().await;
+    // Five logins loaded the anonymous session before any of them committed.
+    let mut logins = Vec::new();
+    for _ in 0..5 {
+        let login = h.manager.start(&cookie_request(&old_value), None);
+        assert_eq!(login.user().await.unwrap(), None);
+        login.set_user(Some("ada"));
+        login.insert("signed_in_by", "login").unwrap();
+        logins.push(login);
+    }
+    let mut values = Vec::new();
+    for login in logins {
+        values.push(issued_value(&login.finish().await.unwrap()));
+    }
+    // The first rotated; the others followed it and hand out the same id.
+    assert!(values.iter().all(|value| *value == values[0]), "{values:?}");
+    let session = h.manager.start(&cookie_request(&values[4]), None);
+    assert_eq!(session.user().await.unwrap().as_deref(), Some("ada"));
+    assert_eq!(h.store.inner().len(), 1);
+    assert_eq!(h.events.count(|e| matches!(e, Event::Rotated { .. })), 1);
+    assert_eq!(
+        h.events.count(|e| matches!(e, Event::Interrupted { .. })),
+        0
+    );
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_grace() {
+    // Through the new id: the old one then leads nowhere.
+    let h = Harness::new();
+    let old_value = h.existing_session().await;
+    let new_value = sign_in(&h, &old_value).await;
+    let logout = h.manager.start(&cookie_request(&new_value), None);
+    logout.destroy();
+    assert_removal(&logout.finish().await.unwrap());
+    let stale = h.manager.start(&cookie_request(&old_value), None);
+    assert_eq!(stale.user().await.unwrap(), None);
+    assert_removal(&stale.finish().await.unwrap());
+    assert!(h.store.inner().is_empty());
+
+    // Through the old id, during the grace: the rotated session ends too.
+    let h = Harness::new();
+    let old_value = h.existing_session().await;
+    let new_value = sign_in(&h, &old_value).await;
+    let logout = h.manager.start(&cookie_request(&old_value), None);
+    logout.destroy();
+    assert_removal(&logout.finish().await.unwrap());
+    let after = h.manager.start(&cookie_request(&new_value), None);
+    assert_eq!(after.user().await.unwrap(), None);
+    assert!(h.store.inner().is_empty(), "nothing left to resurrect");
+
+    // Revoking the user's sessions ends it as well.
+    let h = Harness::new();
+    let old_value = h.existing_session().await;
+    sign_in(&h, &old_value).await;
+    let revoked = h
+        .store
+        .inner()
+        .delete_user_sessions("ada", None)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+    let stale = h.manager.start(&cookie_request(&old_value), None);
+    assert_eq!(stale.user().await.unwrap(), None);
+    stale.insert("x", 1).unwrap();
+    let fresh = issued_value(&stale.finish().await.unwrap());
+    let anonymous = h.manager.start(&cookie_request(&fresh), None);
+    assert_eq!(
+        anonymous.user().await.unwrap(),
+        None,
+        "never signed in again"
+    );
+}
+
+#[tokio::test]
+async fn without_a_grace_the_old_id_dies_at_once() {
+    let h = Harness::with_config(Keys::generate(), |config| {
+        config.rotation_grace(Duration::ZERO)
+    });
+    let old_value = h.existing_session().await;
+    sign_in(&h, &old_value).await;
+    let stale = h.manager.start(&cookie_request(&old_value), None);
+    assert_eq!(stale.get::<String>("name").await.unwrap(), None);
+    assert_removal(&stale.finish().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_forward_pointer_opens_only_with_the_old_id() {
+    // The store holds the new id sealed under a key derived from the old one; what it can see
+    // (the new key and the sealed bytes) names no id a client could present.
+    let h = Harness::new();
+    let old_value = h.existing_session().await;
+    let old_key = key_of(&h, &old_value);
+    let new_value = sign_in(&h, &old_value).await;
+    let new_key = key_of(&h, &new_value);
+    let lookup = h
+        .store
+        .inner()
+        .lookup(&old_key, h.clock.now())
+        .await
+        .unwrap();
+    let sessile::store::Lookup::Forwarded { to, sealed_id } = lookup else {
+        panic!("expected a forward pointer, got {lookup:?}");
+    };
+    assert_eq!(to, new_key);
+    let new_id = new_value.split('.').next().unwrap();
+    assert!(!sealed_id
+        .windows(new_id.len())
+        .any(|w| w == new_id.as_bytes()));
+    assert!(!sealed_id.windows(32).any(|w| w == new_key.as_bytes()));
 }

@@ -34,12 +34,14 @@ enum Flaw {
     HidesCorruption,
     /// Fails writes to undecodable records with a backend error.
     FailsWritesToCorruptRecords,
-    /// Keeps no per-user index and no session's own lifetime, as Node layouts don't: not a
-    /// flaw for the Node-layout suite.
+    /// Keeps no per-user index, no session's own lifetime and no forward pointer, as Node
+    /// layouts don't: not a flaw for the Node-layout suite.
     NoUserIndex,
     /// A touch that never loaded the record (a touch-only update, an increment) moves the
     /// idle deadline by the touch's default, ignoring the session's own idle timeout.
     BlindTouchIgnoresOwnTimeout,
+    /// `rotate` leaves no forward pointer under the old key: no rotation grace.
+    NoForwardPointer,
     /// `lookup` is the trait's default: an expired record is `Missing`, as on Redis. Not a flaw
     /// for a store that does not declare `keeps_expired`.
     ForgetsExpiry,
@@ -123,12 +125,15 @@ impl Store for FlawedStore {
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         match self.flaw {
             // What the trait's default answers, from `load` (and its flaws).
-            Flaw::ForgetsExpiry | Flaw::IgnoresExpiry | Flaw::HidesCorruption => {
-                Ok(match self.load(key, now).await? {
-                    Some(record) => Lookup::Live(record),
-                    None => Lookup::Missing,
-                })
-            }
+            // A store that drops expired records still answers its forward pointers.
+            Flaw::ForgetsExpiry => Ok(match self.inner.lookup(key, now).await? {
+                Lookup::Expired(_) => Lookup::Missing,
+                other => other,
+            }),
+            Flaw::IgnoresExpiry | Flaw::HidesCorruption => Ok(match self.load(key, now).await? {
+                Some(record) => Lookup::Live(record),
+                None => Lookup::Missing,
+            }),
             _ if self.corrupted.lock().unwrap().contains(key) => {
                 Err(StoreError::Corrupt("garbage written by the test".into()))
             }
@@ -208,6 +213,11 @@ impl Store for FlawedStore {
         self.write_failure(from)?;
         if self.flaw == Flaw::NoUserIndex && changes.sets_own_lifetime() {
             return Err(StoreError::Unsupported("a session's own lifetime"));
+        }
+        if matches!(self.flaw, Flaw::NoForwardPointer | Flaw::NoUserIndex) {
+            let mut changes = changes.clone();
+            changes.forward = None;
+            return self.inner.rotate(from, to, &changes, now).await;
         }
         self.inner.rotate(from, to, changes, now).await
     }
@@ -383,6 +393,23 @@ fn a_lookup_that_hides_or_misnames_expiry_fails_the_lookup_cases() {
     assert!(case_fails(
         cases::lookup_names_the_deadline_of_an_expired_record,
         Flaw::MisnamesDeadline
+    ));
+}
+
+#[test]
+fn a_rotation_without_a_forward_pointer_fails_the_grace_case() {
+    assert!(case_fails(
+        cases::rotation_leaves_a_forward_pointer_for_the_grace,
+        Flaw::NoForwardPointer
+    ));
+    assert!(!case_fails(
+        cases::rotation_leaves_a_forward_pointer_for_the_grace,
+        Flaw::None
+    ));
+    // And a store that keeps one fails the Node layouts' case, which asks for none.
+    assert!(case_fails(
+        sessile::testkit::node_cases::rotation_keeps_no_forward_pointer,
+        Flaw::None
     ));
 }
 

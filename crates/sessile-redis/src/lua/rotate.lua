@@ -10,9 +10,16 @@ if redis.call('EXISTS', to) == 1 then
   redis.call('DEL', to)
 end
 local old_user = stored[3]
-local new_user = apply_changes(from, 6, dl, old_user, nil)
+local new_user = apply_changes(from, 8, dl, old_user, nil)
 -- RENAME keeps the PEXPIREAT deadline.
 redis.call('RENAME', from, to)
 unindex_session(from_member, old_user)
 index_session(to_member, new_user, dl.absolute_text)
+-- The forward pointer (rotation grace): a hash of 'f:' fields only, which no session script
+-- reads as a session, gone by itself at its deadline.
+local forward_until = ARGV[6]
+if forward_until ~= '' then
+  redis.call('HSET', from, 'f:to', to_member, 'f:sealed', ARGV[7], 'f:until', forward_until)
+  redis.call('PEXPIREAT', from, forward_until)
+end
 return 1

@@ -16,14 +16,19 @@ use crate::error::Error;
 use crate::migrations::{pending, warn_if_newer, Migration};
 
 /// Every migration, oldest first. Published versions are never edited, only appended to.
-/// `{{table}}` in the SQL stands for the backquoted session table name.
+/// `{{table}}` in the SQL stands for the backquoted session table name, `{{forwards}}` for
+/// its forward pointers' table (`<table>_forwards`).
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         description: "create the sessions table",
         sql: include_str!("../../migrations/mysql/0001_create_sessions.sql"),
     },
-    // Version 2 is the rotation grace's forward pointers (issue 17, landed separately).
+    Migration {
+        version: 2,
+        description: "create the forward pointers table (rotation grace)",
+        sql: include_str!("../../migrations/mysql/0002_create_forwards.sql"),
+    },
     Migration {
         version: 3,
         description: "add a session's own idle timeout",
@@ -44,9 +49,14 @@ pub(super) fn migration_sql(table: &str) -> String {
 /// The statements of one migration with the backquoted `table` in place of `{{table}}`.
 fn render(sql: &str, table: &str) -> Vec<String> {
     let quoted = super::sql::quote_identifier(table);
+    let forwards = super::sql::quote_identifier(&super::sql::forwards_table(table));
     statements(sql)
         .into_iter()
-        .map(|statement| statement.replace("{{table}}", &quoted))
+        .map(|statement| {
+            statement
+                .replace("{{table}}", &quoted)
+                .replace("{{forwards}}", &forwards)
+        })
         .collect()
 }
 

@@ -34,8 +34,8 @@ pub use self::options::MySqlStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::{Statements, INCREMENT_PATH_BINDS};
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, lookup_row,
-    scan_bounds, update_outcome, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, forward_row,
+    lookup_row, scan_bounds, update_outcome, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
@@ -207,24 +207,41 @@ impl MySqlStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        if MYSQL_JSON.in_place_possible(changes) {
+        // A rotation that leaves a forward pointer writes two rows: one transaction.
+        let forward = changes.forward.as_ref().filter(|_| from != to);
+        let in_place = MYSQL_JSON.in_place_possible(changes);
+        if in_place && forward.is_none() {
             return self
                 .write_changes(connection, from, to, changes, DataSource::InPlace, now)
                 .await;
         }
         let mut transaction = connection.begin().await.map_err(to_store_error)?;
-        let Some(mut data) = self.locked_data(&mut transaction, from, now).await? else {
-            transaction.rollback().await.map_err(to_store_error)?;
-            return Ok(false);
+        let source = if in_place {
+            DataSource::InPlace
+        } else {
+            let Some(mut data) = self.locked_data(&mut transaction, from, now).await? else {
+                transaction.rollback().await.map_err(to_store_error)?;
+                return Ok(false);
+            };
+            if let Err(refused) = apply_data_changes(changes, &mut data) {
+                transaction.rollback().await.map_err(to_store_error)?;
+                return Err(refused);
+            }
+            DataSource::Replace(encode_data(&data)?)
         };
-        if let Err(refused) = apply_data_changes(changes, &mut data) {
-            transaction.rollback().await.map_err(to_store_error)?;
-            return Err(refused);
-        }
-        let source = DataSource::Replace(encode_data(&data)?);
         let applied = self
             .write_changes(&mut transaction, from, to, changes, source, now)
             .await?;
+        if let (true, Some(forward)) = (applied, forward) {
+            sqlx::query(&self.sql.forward_insert)
+                .bind(from.as_bytes().as_slice())
+                .bind(to.as_bytes().as_slice())
+                .bind(forward.sealed_id.as_slice())
+                .bind(forward.until.as_millis())
+                .execute(&mut *transaction)
+                .await
+                .map_err(to_store_error)?;
+        }
         transaction.commit().await.map_err(to_store_error)?;
         Ok(applied)
     }
@@ -444,13 +461,23 @@ impl Store for MySqlStore {
         Ok(self.lookup(key, now).await?.into_live())
     }
 
-    /// One `SELECT` of the row, expired or not; Rust decides which.
+    /// One `SELECT` of the row, expired or not; Rust decides which. Only when there is no row,
+    /// a second one of the forward pointer a rotation may have left (rotation grace).
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         let query = sqlx::query_as(&self.sql.load).bind(key.as_bytes().as_slice());
         let row: Option<MySqlSessionRow> = on_held!(self.held, mysql_unavailable, |connection| {
             query.fetch_optional(connection)
         })
         .map_err(to_store_error)?;
+        if row.is_none() {
+            let query = sqlx::query_as(&self.sql.forward_lookup).bind(key.as_bytes().as_slice());
+            let forward: Option<(Vec<u8>, Vec<u8>, i64)> =
+                on_held!(self.held, mysql_unavailable, |connection| {
+                    query.fetch_optional(connection)
+                })
+                .map_err(to_store_error)?;
+            return forward_row(forward, now);
+        }
         lookup_row(
             row,
             now,
@@ -502,16 +529,21 @@ impl Store for MySqlStore {
         retry_on_deadlock(|| self.try_increment(key, field, by, touch, now)).await
     }
 
+    /// The row, then any forward pointer under `key`: one `DELETE` each.
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        retry_on_deadlock(|| async {
-            let query = sqlx::query(&self.sql.delete).bind(key.as_bytes().as_slice());
-            let result = on_held!(self.held, mysql_unavailable, |connection| {
-                query.execute(connection)
+        let mut deleted = 0;
+        for sql in [&self.sql.delete, &self.sql.forward_delete] {
+            deleted += retry_on_deadlock(|| async {
+                let query = sqlx::query(sql).bind(key.as_bytes().as_slice());
+                let result = on_held!(self.held, mysql_unavailable, |connection| {
+                    query.execute(connection)
+                })
+                .map_err(to_store_error)?;
+                Ok(result.rows_affected())
             })
-            .map_err(to_store_error)?;
-            Ok(result.rows_affected() > 0)
-        })
-        .await
+            .await?;
+        }
+        Ok(deleted > 0)
     }
 
     /// Rows that cannot be decoded are left out (with a warning);
@@ -590,7 +622,19 @@ impl Store for MySqlStore {
     /// session holds its primary-key lock and needs to move its index entry, so the two deadlock
     /// (the cleanup test saw it happen). Deleting by primary key locks only expired rows, which
     /// live traffic never changes, in key order, so concurrent cleaners queue instead.
+    /// Lapsed forward pointers first (one bounded `DELETE`, uncounted: they were never
+    /// sessions), then the expired sessions' keys and their `DELETE`s.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        retry_on_deadlock(|| async {
+            let query = sqlx::query(&self.sql.forwards_delete_lapsed)
+                .bind(now.as_millis())
+                .bind(limit);
+            on_held!(self.held, mysql_unavailable, |connection| {
+                query.execute(connection)
+            })
+            .map_err(to_store_error)
+        })
+        .await?;
         let query = sqlx::query_scalar(&self.sql.expired_keys)
             .bind(now.as_millis())
             .bind(limit);

@@ -151,9 +151,10 @@ pub(crate) async fn connect_pool(
 }
 
 /// Checks a table name: a plain identifier, so it can be quoted without escaping; MySQL's
-/// identifiers hold at most 64 characters.
+/// identifiers hold at most 64 characters, and the forward pointers' table beside it
+/// (`<table>_forwards`) needs 9 of them.
 pub(super) fn validate_table_name(table: &str) -> Result<(), Error> {
-    validate_identifier("table", table, 64)
+    validate_identifier("table", table, 64 - "_forwards".len())
 }
 
 /// Sets the statement and lock-wait timeouts on a new connection, in the dialect it speaks.

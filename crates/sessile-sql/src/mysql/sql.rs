@@ -21,11 +21,16 @@ pub(super) struct Statements {
     pub(super) delete_user_sessions: String,
     pub(super) expired_keys: String,
     pub(super) count_live: String,
+    pub(super) forward_lookup: String,
+    pub(super) forward_insert: String,
+    pub(super) forward_delete: String,
+    pub(super) forwards_delete_lapsed: String,
 }
 
 impl Statements {
     pub(super) fn for_table(table: &str) -> Self {
         let t = quote_identifier(table);
+        let f = quote_identifier(&forwards_table(table));
         // Each column of the update branch keeps its value unless the row has expired by the
         // new record's creation (`VALUES(last_seen)`). `expires_at` is assigned last because
         // later assignments see earlier ones, and every condition reads the old `expires_at`.
@@ -92,6 +97,16 @@ impl Statements {
             delete_expired_key: format!("DELETE FROM {t} WHERE `key` = ? AND expires_at <= ?"),
             increment,
             delete: format!("DELETE FROM {t} WHERE `key` = ?"),
+            forward_lookup: format!("SELECT target, sealed_id, until FROM {f} WHERE `key` = ?"),
+            forward_insert: format!(
+                "INSERT INTO {f} (`key`, target, sealed_id, until) VALUES (?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE target = VALUES(target), \
+                     sealed_id = VALUES(sealed_id), until = VALUES(until)"
+            ),
+            forward_delete: format!("DELETE FROM {f} WHERE `key` = ?"),
+            forwards_delete_lapsed: format!(
+                "DELETE FROM {f} WHERE until <= ? ORDER BY until LIMIT ?"
+            ),
             list_user_sessions: format!(
                 "SELECT `key`, created_at, last_seen, expires_at, CAST(device AS CHAR) \
                  FROM {t} WHERE user_id = ? AND expires_at > ? ORDER BY created_at, `key`"
@@ -110,6 +125,11 @@ impl Statements {
             quoted_table: t,
         }
     }
+}
+
+/// The table of forward pointers rotations leave (rotation grace) beside `table`.
+pub(super) fn forwards_table(table: &str) -> String {
+    format!("{table}_forwards")
 }
 
 /// A validated identifier in backquotes.

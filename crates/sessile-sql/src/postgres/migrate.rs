@@ -18,7 +18,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "create the sessions table",
         sql: include_str!("../../migrations/postgres/0001_create_sessions.sql"),
     },
-    // Version 2 is the rotation grace's forward pointers (issue 17, landed separately).
+    Migration {
+        version: 2,
+        description: "create the forward pointers table (rotation grace)",
+        sql: include_str!("../../migrations/postgres/0002_create_forwards.sql"),
+    },
     Migration {
         version: 3,
         description: "add a session's own idle timeout",

@@ -34,8 +34,8 @@ pub use self::options::PostgresStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::Statements;
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, scan_bounds, update_outcome,
-    upsert_outcome, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, forward_row, scan_bounds,
+    update_outcome, upsert_outcome, ScanRow, SessionRow,
 };
 use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
@@ -206,9 +206,10 @@ impl PostgresStore {
     ) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, sqlx::Error>
     {
         let delta = Delta::of(changes).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        let sql = match moved_to {
-            None => &self.sql.update,
-            Some(_) => &self.sql.rotate,
+        let sql = match (moved_to, &changes.forward) {
+            (None, _) => &self.sql.update,
+            (Some(_), None) => &self.sql.rotate,
+            (Some(_), Some(_)) => &self.sql.rotate_forwarding,
         };
         let mut query = sqlx::query(sql)
             .bind(key.as_bytes().as_slice())
@@ -227,6 +228,11 @@ impl PostgresStore {
             .bind(changes.absolute_deadline.map(Timestamp::as_millis));
         if let Some(to) = moved_to {
             query = query.bind(to.as_bytes().as_slice());
+            if let Some(forward) = &changes.forward {
+                query = query
+                    .bind(forward.sealed_id.clone())
+                    .bind(forward.until.as_millis());
+            }
         }
         Ok(query)
     }
@@ -338,14 +344,24 @@ impl Store for PostgresStore {
         Ok(self.lookup(key, now).await?.into_live())
     }
 
-    /// One `SELECT` of the row, expired or not; Rust decides which.
+    /// One `SELECT` of the row, expired or not; Rust decides which. Only when there is no row,
+    /// a second one of the forward pointer a rotation may have left (rotation grace).
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         let query = sqlx::query_as(&self.sql.load).bind(key.as_bytes().as_slice());
         let row: Option<SessionRow> = on_held!(self.held, postgres_unavailable, |connection| {
             query.fetch_optional(connection)
         })
         .map_err(to_store_error)?;
-        SessionRow::lookup(row, now)
+        if row.is_some() {
+            return SessionRow::lookup(row, now);
+        }
+        let query = sqlx::query_as(&self.sql.forward_lookup).bind(key.as_bytes().as_slice());
+        let forward: Option<(Vec<u8>, Vec<u8>, i64)> =
+            on_held!(self.held, postgres_unavailable, |connection| {
+                query.fetch_optional(connection)
+            })
+            .map_err(to_store_error)?;
+        forward_row(forward, now)
     }
 
     /// One `INSERT ... ON CONFLICT DO UPDATE ... WHERE` the existing row has expired.
@@ -449,13 +465,14 @@ impl Store for PostgresStore {
         self.increment_one(key, field, by, touch, now).await
     }
 
+    /// One statement: the row and any forward pointer under `key`.
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        let query = sqlx::query(&self.sql.delete).bind(key.as_bytes().as_slice());
-        let result = on_held!(self.held, postgres_unavailable, |connection| {
-            query.execute(connection)
+        let query = sqlx::query_scalar(&self.sql.delete).bind(key.as_bytes().as_slice());
+        let deleted: i64 = on_held!(self.held, postgres_unavailable, |connection| {
+            query.fetch_one(connection)
         })
         .map_err(to_store_error)?;
-        Ok(result.rows_affected() > 0)
+        Ok(deleted > 0)
     }
 
     /// Rows that cannot be decoded are left out (with a warning);
@@ -521,7 +538,16 @@ impl Store for PostgresStore {
     }
 
     /// One bounded `DELETE` of a batch picked oldest first with `FOR UPDATE SKIP LOCKED`.
+    /// Lapsed forward pointers first (as many, uncounted: they were never sessions), then
+    /// one bounded batch of expired sessions.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let query = sqlx::query(&self.sql.forwards_delete_lapsed)
+            .bind(now.as_millis())
+            .bind(i64::from(limit));
+        on_held!(self.held, postgres_unavailable, |connection| {
+            query.execute(connection)
+        })
+        .map_err(to_store_error)?;
         let query = sqlx::query(&self.sql.delete_expired)
             .bind(now.as_millis())
             .bind(i64::from(limit));

@@ -23,6 +23,9 @@ pub(super) struct Statements {
     pub(super) delete_user_sessions: String,
     pub(super) delete_expired: String,
     pub(super) count_live: String,
+    pub(super) rotate_forwarding: String,
+    pub(super) forward_lookup: String,
+    pub(super) forwards_delete_lapsed: String,
 }
 
 /// A bound Unix-milliseconds parameter as a `timestamptz`.
@@ -58,7 +61,31 @@ const INT8_RANGE: &str = "BETWEEN -9223372036854775808 AND 9223372036854775807";
 impl Statements {
     pub(super) fn new(names: &TableNames) -> Self {
         let table = names.sessions();
+        let forwards = names.forwards();
         Self {
+            // The move and the forward pointer in one statement: the pointer is written only
+            // when the move matched the live row (its count is the statement's).
+            rotate_forwarding: format!(
+                "WITH moved AS ({rotate} RETURNING 1) \
+                 INSERT INTO {forwards} (\"key\", target, sealed_id, until) \
+                 SELECT $1, $12, $13, {until} FROM moved \
+                 ON CONFLICT (\"key\") DO UPDATE SET target = EXCLUDED.target, \
+                     sealed_id = EXCLUDED.sealed_id, until = EXCLUDED.until",
+                rotate = apply_changes(&table, true),
+                until = at(14),
+            ),
+            forward_lookup: format!(
+                "SELECT target, sealed_id, {} FROM {forwards} WHERE \"key\" = $1",
+                millis("until")
+            ),
+            forwards_delete_lapsed: format!(
+                "WITH batch AS MATERIALIZED ( \
+                     SELECT \"key\" FROM {forwards} WHERE until <= {} \
+                     ORDER BY until LIMIT $2 FOR UPDATE SKIP LOCKED \
+                 ) \
+                 DELETE FROM {forwards} AS lapsed USING batch WHERE lapsed.\"key\" = batch.\"key\"",
+                at(1)
+            ),
             // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
             load: format!(
                 "SELECT data::text AS data, user_id, {created_at} AS created_at, \
@@ -127,7 +154,12 @@ impl Statements {
                 now = at(6),
             ),
             increment_batch: increment_batch(&table),
-            delete: format!("DELETE FROM {table} WHERE \"key\" = $1"),
+            // The row and any forward pointer under the key, in one statement.
+            delete: format!(
+                "WITH pointer AS (DELETE FROM {forwards} WHERE \"key\" = $1 RETURNING 1), \
+                     session AS (DELETE FROM {table} WHERE \"key\" = $1 RETURNING 1) \
+                 SELECT (SELECT count(*) FROM pointer) + (SELECT count(*) FROM session)"
+            ),
             list_user_sessions: format!(
                 "SELECT \"key\", {} AS created_at, {} AS last_seen, {} AS expires_at, \
                      device::text AS device \
@@ -280,6 +312,10 @@ mod tests {
         assert_eq!(
             placeholders(&statements.rotate),
             (1..=15).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            placeholders(&statements.rotate_forwarding),
+            (1..=14).collect::<Vec<_>>()
         );
         assert_eq!(
             placeholders(&statements.create),

@@ -75,8 +75,8 @@ use self::sql::Statements;
 #[cfg(feature = "sequelize")]
 pub(crate) use self::{error::is_deadlock, options::connect_pool};
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, scan_bounds,
-    update_outcome, upsert_outcome, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, forward_row,
+    scan_bounds, update_outcome, upsert_outcome, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
@@ -355,14 +355,23 @@ impl Store for SqliteStore {
         Ok(self.lookup(key, now).await?.into_live())
     }
 
-    /// One `SELECT` of the row, expired or not; Rust decides which.
+    /// One `SELECT` of the row, expired or not; Rust decides which. Only when there is no row,
+    /// a second one of the forward pointer a rotation may have left (rotation grace).
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         let row: Option<SessionRow> = sqlx::query_as(&self.sql.load)
             .bind(key.as_bytes().as_slice())
             .fetch_optional(&self.pool)
             .await
             .map_err(to_store_error)?;
-        SessionRow::lookup(row, now)
+        if row.is_some() {
+            return SessionRow::lookup(row, now);
+        }
+        let forward: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(&self.sql.forward_lookup)
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(to_store_error)?;
+        forward_row(forward, now)
     }
 
     /// One upsert: a conflicting row is replaced only if it has expired by the record's
@@ -412,7 +421,8 @@ impl Store for SqliteStore {
     }
 
     /// One `BEGIN IMMEDIATE` transaction: refuse a live `to`, drop an expired one, then one
-    /// `UPDATE` that moves the row to `to` with the changes applied.
+    /// `UPDATE` that moves the row to `to` with the changes applied, and the forward pointer
+    /// under `from` when the changes ask for one.
     async fn rotate(
         &self,
         from: &StoreKey,
@@ -445,6 +455,16 @@ impl Store for SqliteStore {
                 if !apply_changes(&mut transaction, &self.sql, from, to, changes, now).await? {
                     transaction.rollback().await.map_err(to_store_error)?;
                     return Ok(RotateOutcome::Gone);
+                }
+                if let Some(forward) = &changes.forward {
+                    sqlx::query(&self.sql.forward_insert)
+                        .bind(from.as_bytes().as_slice())
+                        .bind(to.as_bytes().as_slice())
+                        .bind(forward.sealed_id.as_slice())
+                        .bind(forward.until.as_millis())
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(to_store_error)?;
                 }
                 transaction.commit().await.map_err(to_store_error)?;
                 Ok(RotateOutcome::Rotated)
@@ -481,16 +501,21 @@ impl Store for SqliteStore {
         )
     }
 
+    /// The row and any forward pointer under `key`, one statement each on the write turn.
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         self.after_write(
             async {
                 let mut writer = self.writer().await?;
-                let result = sqlx::query(&self.sql.delete)
-                    .bind(key.as_bytes().as_slice())
-                    .execute(&mut *writer)
-                    .await
-                    .map_err(to_store_error)?;
-                Ok(result.rows_affected() > 0)
+                let mut deleted = 0;
+                for sql in [&self.sql.delete, &self.sql.forward_delete] {
+                    deleted += sqlx::query(sql)
+                        .bind(key.as_bytes().as_slice())
+                        .execute(&mut *writer)
+                        .await
+                        .map_err(to_store_error)?
+                        .rows_affected();
+                }
+                Ok(deleted > 0)
             }
             .await,
         )
@@ -557,11 +582,18 @@ impl Store for SqliteStore {
         Ok(live.max(0) as u64)
     }
 
-    /// One bounded `DELETE`, oldest first, through the `expires_at` index.
+    /// One bounded `DELETE`, oldest first, through the `expires_at` index; then as many lapsed
+    /// forward pointers, through theirs, uncounted (they were never sessions).
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         self.after_write(
             async {
                 let mut writer = self.writer().await?;
+                sqlx::query(&self.sql.forwards_delete_lapsed)
+                    .bind(now.as_millis())
+                    .bind(i64::from(limit))
+                    .execute(&mut *writer)
+                    .await
+                    .map_err(to_store_error)?;
                 let result = sqlx::query(&self.sql.delete_expired)
                     .bind(now.as_millis())
                     .bind(i64::from(limit))

@@ -18,12 +18,28 @@ pub(super) struct Statements {
     pub(super) delete_user_sessions: String,
     pub(super) delete_expired: String,
     pub(super) count_live: String,
+    pub(super) forward_lookup: String,
+    pub(super) forward_insert: String,
+    pub(super) forward_delete: String,
+    pub(super) forwards_delete_lapsed: String,
 }
 
 impl Statements {
     pub(super) fn new(names: &TableNames) -> Self {
         let t = names.sessions();
+        let f = names.forwards();
         Self {
+            forward_lookup: format!("SELECT target, sealed_id, until FROM {f} WHERE \"key\" = ?"),
+            forward_insert: format!(
+                "INSERT INTO {f} (\"key\", target, sealed_id, until) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (\"key\") DO UPDATE SET target = excluded.target, \
+                     sealed_id = excluded.sealed_id, until = excluded.until"
+            ),
+            forward_delete: format!("DELETE FROM {f} WHERE \"key\" = ?"),
+            forwards_delete_lapsed: format!(
+                "DELETE FROM {f} WHERE \"key\" IN (SELECT \"key\" FROM {f} \
+                 WHERE until <= ? ORDER BY until LIMIT ?)"
+            ),
             // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
             load: format!(
                 "SELECT data, user_id, created_at, last_seen, idle_deadline, absolute_deadline, \

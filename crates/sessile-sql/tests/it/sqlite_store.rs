@@ -52,7 +52,7 @@ async fn reopening_keeps_sessions_and_applies_each_migration_once() {
             .fetch_all(store.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 3]);
+    assert_eq!(versions, vec![1, 2, 3]);
     store.pool().close().await;
 }
 
@@ -87,7 +87,14 @@ async fn a_configured_table_is_created_by_migration_sql_when_migrations_run_else
     .fetch_all(store.pool())
     .await
     .unwrap();
-    assert_eq!(tables, ["web_sessions", "web_sessions_schema_versions"]);
+    assert_eq!(
+        tables,
+        [
+            "web_sessions",
+            "web_sessions_forwards",
+            "web_sessions_schema_versions"
+        ]
+    );
     store.pool().close().await;
 }
 

@@ -23,10 +23,12 @@ pub async fn connect(options: MySqlStoreOptions, table: &str) -> MySqlStore {
 
 /// Drops `table` and its schema-version rows, so a test starts from nothing.
 pub async fn drop_table(store: &MySqlStore, table: &str) {
-    sqlx::query(&format!("DROP TABLE IF EXISTS `{table}`"))
-        .execute(store.pool())
-        .await
-        .expect("drop the test table");
+    sqlx::query(&format!(
+        "DROP TABLE IF EXISTS `{table}`, `{table}_forwards`"
+    ))
+    .execute(store.pool())
+    .await
+    .expect("drop the test table");
     sqlx::query("DELETE FROM sessile_schema_versions WHERE table_name = ?")
         .bind(table)
         .execute(store.pool())

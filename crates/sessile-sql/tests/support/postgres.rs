@@ -41,9 +41,14 @@ pub async fn admin_pool() -> PgPool {
         .unwrap_or_else(|error| unreachable(error))
 }
 
-/// Drops `table` (and its versions table) from the test schema, so a test starts from nothing.
+/// Drops `table` (and its versions and forward pointers tables) from the test schema, so a test
+/// starts from nothing.
 pub async fn drop_table(pool: &PgPool, table: &str) {
-    for name in [table.to_owned(), format!("{table}_schema_versions")] {
+    for name in [
+        table.to_owned(),
+        format!("{table}_schema_versions"),
+        format!("{table}_forwards"),
+    ] {
         sqlx::query(&format!(
             "DROP TABLE IF EXISTS \"{TEST_SCHEMA}\".\"{name}\""
         ))

@@ -2,7 +2,7 @@
 
 use tracing::Instrument;
 
-use crate::change::{ChangeSet, KeyChange};
+use crate::change::{ChangeSet, Forward, KeyChange};
 use crate::codec::HeaderList;
 use crate::document::Operation as DocumentOperation;
 use crate::events::Event;
@@ -15,12 +15,15 @@ use crate::time::Timestamp;
 use super::device::device;
 use super::manager::Stored;
 use super::plan::{plan, Commit, Step, Target};
-use super::state::{Ended, RequestState};
+use super::state::{Ended, Found, RequestState};
 use super::{CommitOutcome, ResponseHeaders, SessionError, Shared, StoreBackend};
 
 /// How many fresh ids a commit tries when the store reports a collision. With 256-bit ids a
 /// second try never happens outside tests that force it.
 const ID_ATTEMPTS: usize = 3;
+/// How many forward pointers one lookup follows: a session rotated again within the grace
+/// window leaves a chain; longer chains than this do not come from real traffic.
+const MAX_FORWARDS: usize = 4;
 
 impl Shared {
     /// The end-of-request work: the plan for `state`, carried out.
@@ -55,6 +58,7 @@ impl Shared {
             state.changes.device = Some(device(&state.request, self.config.record_ip));
         }
         let csrf_key = self.config.csrf_secret_key.as_str();
+        let mut follows = 0;
         loop {
             // A new id or a new user gets a new CSRF secret: tokens rendered before sign-in (or
             // for the previous user) stop verifying. Setting the user the session already has
@@ -70,8 +74,8 @@ impl Shared {
                 Step::Load => {
                     // Loading replaces the unloaded or sealed phase, so the next plan differs.
                     if let Some((backend, id)) = state.open_or_pending_load(self, now) {
-                        let record = self.load(&backend, &id, now).await?;
-                        state.loaded(&id, record);
+                        let found = self.load(&backend, &id, now).await?;
+                        state.loaded(&id, found);
                     }
                     if self
                         .check_revocation(state.revocation_check.take(), now)
@@ -82,6 +86,12 @@ impl Shared {
                 }
                 Step::Commit(commit) => match self.carry_out(commit, now).await? {
                     Carried::Done(headers) => return Ok(headers),
+                    // The session was rotated by a concurrent request: commit to where it went.
+                    Carried::Forwarded { from, found } if follows < MAX_FORWARDS => {
+                        follows += 1;
+                        state.found(&from, found);
+                    }
+                    Carried::Forwarded { .. } => return Err(SessionError::Gone),
                     // An undecodable record is no session, as on a load: plan again from a
                     // fresh session (the changes make a new one, or the dead cookie goes).
                     Carried::Corrupt(id) => state.found_corrupt(self, &id),
@@ -92,46 +102,100 @@ impl Shared {
 
     /// Loads the record of `id`, emitting the event that tells what was found (loaded, expired
     /// and by which deadline, missing, refused by the hook, corrupt); `None` when there is no
-    /// live session the validity hook accepts. One store call, as a plain load.
+    /// live session the validity hook accepts. One store call, as a plain load, unless the id
+    /// was rotated less than the rotation grace ago: then the session it moved to is loaded
+    /// too (`Found::forwarded_to`).
     pub(super) async fn load(
         &self,
         backend: &StoreBackend,
         id: &SessionId,
         now: Timestamp,
-    ) -> Result<Option<Box<Record>>, SessionError> {
+    ) -> Result<Option<Found>, SessionError> {
+        self.lookup_following(backend, id, now, true).await
+    }
+
+    /// Where the session `id`, which a write just found gone, went: the live session a
+    /// rotation moved it to less than the rotation grace ago, or `None` (it ended, and the
+    /// caller reports that as before; no event here).
+    pub(super) async fn follow(
+        &self,
+        backend: &StoreBackend,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<Found>, SessionError> {
+        Ok(self
+            .lookup_following(backend, id, now, false)
+            .await?
+            .filter(|found| found.forwarded_to.is_some()))
+    }
+
+    /// Looks `id` up, following up to [`MAX_FORWARDS`] forward pointers, each opened with the
+    /// id before it (only a holder of the old id learns the new one). Events only with
+    /// `report`, and then for the id the search ended on.
+    async fn lookup_following(
+        &self,
+        backend: &StoreBackend,
+        id: &SessionId,
+        now: Timestamp,
+        report: bool,
+    ) -> Result<Option<Found>, SessionError> {
         let events = &self.config.events;
-        match self
-            .call(
-                Operation::Lookup,
-                backend.store.lookup(&id.store_key(), now),
-            )
-            .await
-        {
-            Ok(Lookup::Live(record)) if self.is_valid(&record) => {
-                events.emit(&Event::Loaded { tag: id.log_tag() });
-                Ok(Some(Box::new(record)))
+        let emit = |event: Event| {
+            if report {
+                events.emit(&event);
             }
-            Ok(Lookup::Live(_)) => {
-                events.emit(&Event::Invalidated { tag: id.log_tag() });
-                Ok(None)
-            }
-            Ok(Lookup::Expired(deadline)) => {
-                events.emit(&Event::Expired {
-                    tag: id.log_tag(),
+        };
+        let mut current = id.clone();
+        for _ in 0..=MAX_FORWARDS {
+            let forwarded_to = (current != *id).then(|| current.clone());
+            match self
+                .call(
+                    Operation::Lookup,
+                    backend.store.lookup(&current.store_key(), now),
+                )
+                .await
+            {
+                Ok(Lookup::Live(record)) if self.is_valid(&record) => {
+                    emit(Event::Loaded {
+                        tag: current.log_tag(),
+                    });
+                    return Ok(Some(Found {
+                        record: Box::new(record),
+                        forwarded_to,
+                    }));
+                }
+                Ok(Lookup::Live(_)) => emit(Event::Invalidated {
+                    tag: current.log_tag(),
+                }),
+                Ok(Lookup::Expired(deadline)) => emit(Event::Expired {
+                    tag: current.log_tag(),
                     deadline,
-                });
-                Ok(None)
+                }),
+                Ok(Lookup::Forwarded { to, sealed_id }) => {
+                    if let Some(next) = current.open_successor(&sealed_id, &to) {
+                        current = next;
+                        continue;
+                    }
+                    // A pointer that does not open with this id is nobody's way in.
+                    emit(Event::Missed {
+                        tag: current.log_tag(),
+                    });
+                }
+                Ok(Lookup::Missing) => emit(Event::Missed {
+                    tag: current.log_tag(),
+                }),
+                Err(StoreError::Corrupt(_)) => emit(Event::Corrupt {
+                    tag: current.log_tag(),
+                }),
+                Err(error) => return Err(error.into()),
             }
-            Ok(Lookup::Missing) => {
-                events.emit(&Event::Missed { tag: id.log_tag() });
-                Ok(None)
-            }
-            Err(StoreError::Corrupt(_)) => {
-                events.emit(&Event::Corrupt { tag: id.log_tag() });
-                Ok(None)
-            }
-            Err(error) => Err(error.into()),
+            return Ok(None);
         }
+        // A chain longer than any grace window allows: treated as the end of the session.
+        emit(Event::Missed {
+            tag: current.log_tag(),
+        });
+        Ok(None)
     }
 
     async fn carry_out(&self, commit: Commit<'_>, now: Timestamp) -> Result<Carried, SessionError> {
@@ -164,7 +228,7 @@ impl Shared {
                 changes,
                 request,
             } => {
-                self.end(&target, ended).await?;
+                self.end(&target, ended, now).await?;
                 let device = device(request, self.config.record_ip);
                 let mut record = self.new_record(now, device);
                 changes.resolve_lifetime(now);
@@ -195,7 +259,7 @@ impl Shared {
                 ended,
                 dropped,
             } => {
-                self.end(&target, ended).await?;
+                self.end(&target, ended, now).await?;
                 out.headers.extend(target.removal());
                 if ended.is_some() && self.config.clear_site_data_on_destroy {
                     out.headers.push((
@@ -257,6 +321,12 @@ impl Shared {
                         }
                     }
                     Ok(UpdateOutcome::Gone) => {
+                        if let Some(found) = self.follow(backend, id, now).await? {
+                            return Ok(Carried::Forwarded {
+                                from: id.clone(),
+                                found,
+                            });
+                        }
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
                         out.headers.extend(backend.ids.removal());
                         out.outcome = ended_or_dropped(writes);
@@ -286,6 +356,12 @@ impl Shared {
                 for _ in 0..ID_ATTEMPTS {
                     let to = successor.clone().unwrap_or_else(|| backend.ids.generate());
                     let to_key = to.store_key();
+                    // A takeover's concurrent moves meet at the one successor by themselves; a
+                    // fresh id leaves a forward pointer for the rotation grace.
+                    changes.forward = match successor {
+                        Some(_) => None,
+                        None => self.forward(id, &to, now),
+                    };
                     let answer = self
                         .call(
                             Operation::Rotate,
@@ -317,6 +393,14 @@ impl Shared {
                         out.stored = Some(Stored::Key(to_key));
                     }
                     None => {
+                        // A concurrent request rotated it first: this rotation's changes (a
+                        // sign-in, say) go to where it went.
+                        if let Some(found) = self.follow(backend, id, now).await? {
+                            return Ok(Carried::Forwarded {
+                                from: id.clone(),
+                                found,
+                            });
+                        }
                         events.emit(&Event::Interrupted { tag: id.log_tag() });
                         out.headers.extend(backend.ids.removal());
                         // A rotation is a write: a sign-in, say, that did not happen.
@@ -359,12 +443,38 @@ impl Shared {
     /// Ends the session this request destroyed, if any: deleted from a server-side store (a
     /// client-side one ends with its cookie). Destroying a session someone was signed in on
     /// signs them out.
-    async fn end(&self, target: &Target<'_>, ended: Option<&Ended>) -> Result<(), SessionError> {
+    async fn end(
+        &self,
+        target: &Target<'_>,
+        ended: Option<&Ended>,
+        now: Timestamp,
+    ) -> Result<(), SessionError> {
         let Some(Ended { id, user }) = ended else {
             return Ok(());
         };
         if let Target::Store(backend) = target {
-            self.call(Operation::Delete, backend.store.delete(&id.store_key()))
+            let key = id.store_key();
+            if !self.config.rotation_grace.is_zero() {
+                // Ending an id that a concurrent request rotated less than the grace ago ends
+                // the session it moved to: a signed-out session never lives on through the
+                // grace window. The pointer's keys suffice; no id is opened.
+                let mut at = key.clone();
+                for _ in 0..MAX_FORWARDS {
+                    match self
+                        .call(Operation::Lookup, backend.store.lookup(&at, now))
+                        .await
+                    {
+                        Ok(Lookup::Forwarded { to, .. }) => {
+                            self.call(Operation::Delete, backend.store.delete(&to))
+                                .await?;
+                            at = to;
+                        }
+                        Ok(_) | Err(StoreError::Corrupt(_)) => break,
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+            self.call(Operation::Delete, backend.store.delete(&key))
                 .await?;
         }
         let events = &self.config.events;
@@ -376,6 +486,12 @@ impl Shared {
             });
         }
         Ok(())
+    }
+
+    /// The forward pointer a rotation from `from` to `to` leaves, or none without a grace.
+    fn forward(&self, from: &SessionId, to: &SessionId, now: Timestamp) -> Option<Forward> {
+        let grace = self.config.rotation_grace;
+        (!grace.is_zero()).then(|| Forward::new(from.seal_successor(to), now + grace))
     }
 
     /// Emits the sign-in or sign-out a committed change of user made on session `id`. `before`
@@ -570,6 +686,9 @@ enum Carried {
     Done(ResponseHeaders),
     /// The store found the session's record undecodable: the request has no session after all.
     Corrupt(SessionId),
+    /// The session `from` was gone, rotated by a concurrent request less than the rotation
+    /// grace ago: plan again on the session it was `found` under.
+    Forwarded { from: SessionId, found: Found },
 }
 
 /// A store's answer about the session `id`, with an undecodable record set apart (`Err` inside)

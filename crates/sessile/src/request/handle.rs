@@ -20,6 +20,9 @@ use super::plan::{plan, Step};
 use super::state::{Forced, IncrementAt, RequestState};
 use super::{Backend, CommitOutcome, ResponseHeaders, SessionError, Shared};
 
+/// How many times one increment follows its session to where a concurrent rotation moved it.
+const MAX_FOLLOWS: usize = 4;
+
 /// The request's session: a cheap handle that touches the store only when used.
 ///
 /// Reads load the record once, on first use. Writes are recorded as changes and committed after
@@ -379,43 +382,60 @@ impl Session {
             state.changes.set(key, value.into());
             Ok(value)
         };
-        let (backend, id) =
-            match self.with_state(|state| match state.increment_at(shared, key) {
-                IncrementAt::Store { backend, id } => Ok((backend, id)),
-                IncrementAt::Changes(base) => Err(in_changes(state, base.as_ref())),
-                IncrementAt::Gone => Err(Err(SessionError::Gone)),
-            })? {
-                Ok(remote) => remote,
-                Err(result) => return result,
+        let mut follows = 0;
+        let (id, outcome, now) = loop {
+            let (backend, id) =
+                match self.with_state(|state| match state.increment_at(shared, key) {
+                    IncrementAt::Store { backend, id } => Ok((backend, id)),
+                    IncrementAt::Changes(base) => Err(in_changes(state, base.as_ref())),
+                    IncrementAt::Gone => Err(Err(SessionError::Gone)),
+                })? {
+                    Ok(remote) => remote,
+                    Err(result) => return result,
+                };
+            let now = shared.now();
+            let outcome = shared
+                .call(
+                    Operation::Increment,
+                    backend
+                        .store
+                        .increment(&id.store_key(), key, by, shared.touch(None, now), now),
+                )
+                .await;
+            let outcome = match outcome {
+                Ok(outcome) => {
+                    shared.telemetry.incremented(outcome);
+                    outcome
+                }
+                // An undecodable record is no session, on this path as on a load.
+                Err(StoreError::Corrupt(_)) => {
+                    return self.with_state(|state| {
+                        state.found_corrupt(shared, &id);
+                        in_changes(state, None)
+                    })?;
+                }
+                Err(error) => return Err(error.into()),
             };
-        let now = shared.now();
-        let outcome = shared
-            .call(
-                Operation::Increment,
-                backend
-                    .store
-                    .increment(&id.store_key(), key, by, shared.touch(None, now), now),
-            )
-            .await;
-        let outcome = match outcome {
-            Ok(outcome) => {
-                shared.telemetry.incremented(outcome);
-                outcome
+            if outcome != IncrementOutcome::Gone || follows == MAX_FOLLOWS {
+                break (id, outcome, now);
             }
-            // An undecodable record is no session, on this path as on a load.
-            Err(StoreError::Corrupt(_)) => {
-                return self.with_state(|state| {
-                    state.found_corrupt(shared, &id);
-                    in_changes(state, None)
-                })?;
-            }
-            Err(error) => return Err(error.into()),
-        };
-        if outcome == IncrementOutcome::Gone && self.with_state(|state| state.is_unloaded())? {
+            follows += 1;
             // The store's answer does not say why the session is gone; one read, on this path
-            // only, names it with its event (expired and by which deadline, or missing).
-            shared.load(&backend, &id, now).await?;
-        }
+            // only, names it with its event (expired and by which deadline, missing) when the
+            // request never loaded it, and finds where a concurrent rotation moved it less than
+            // the rotation grace ago: the increment then lands there.
+            let found = if self.with_state(|state| state.is_unloaded())? {
+                shared.load(&backend, &id, now).await?
+            } else {
+                shared.follow(&backend, &id, now).await?
+            };
+            match found {
+                Some(found) if found.forwarded_to.is_some() => {
+                    self.with_state(|state| state.found(&id, found))?;
+                }
+                _ => break (id, outcome, now),
+            }
+        };
         let applied = self.with_state(|state| match outcome {
             IncrementOutcome::Value(value) => {
                 state.incremented_in_store(key, value, now);
@@ -722,8 +742,8 @@ impl Session {
         let Some((backend, id)) = pending else {
             return Ok(());
         };
-        let record = shared.load(&backend, &id, now).await?;
-        self.with_state(|state| state.loaded(&id, record))
+        let found = shared.load(&backend, &id, now).await?;
+        self.with_state(|state| state.loaded(&id, found))
     }
 
     /// Ends the session at once (`true`) when its commit would do nothing: no store call, no

@@ -104,19 +104,25 @@ pub(super) fn plan<'s>(
         rotate,
         reissue,
         touched_in_store,
+        forwarded,
         forced,
         request,
         revocation_check: _,
     } = state;
     let request = &*request;
-    let (rotate, touched_in_store, forced) = (*rotate, *touched_in_store, *forced);
+    // A session reached through a forward pointer was just rotated by a concurrent request:
+    // that rotation stands for this one's (`RequestState::forwarded`).
+    let rotate = *rotate && !*forwarded;
+    let (touched_in_store, forced) = (*touched_in_store, *forced);
     let save = forced == Forced::Save;
     // A forced save hands the cookie out again, as a re-issue does.
     let reissue = *reissue || save;
     // A change of the signed-in user rotates the id (against fixation: an id planted before
     // sign-in never becomes the signed-in one), unless the app opted out.
+    let forwarded = *forwarded;
     let user_changes = |record: &Record| {
         shared.config.rotate_on_sign_in
+            && !forwarded
             && changes
                 .user
                 .as_ref()

@@ -107,6 +107,11 @@ pub(super) struct RequestState {
     pub(super) reissue: bool,
     /// An `increment` already moved the idle deadline in the store during this request.
     pub(super) touched_in_store: bool,
+    /// The session was reached through a forward pointer: a concurrent request rotated it less
+    /// than the rotation grace ago. This request does not rotate it again (its rotation already
+    /// gave the session a fresh id; a second one would hand the same browser two new ids, and
+    /// whichever response arrived last would leave it holding one that dies with the grace).
+    pub(super) forwarded: bool,
     /// `Session::touch` or `Session::save` asked for a write the throttle would skip.
     pub(super) forced: Forced,
     /// A signed-in cookie session just opened, whose user's revocation time must be looked up
@@ -163,6 +168,13 @@ impl IdHeaders {
     }
 }
 
+/// A live session a load found for a presented id: under that id, or under the id a rotation
+/// moved it to less than the rotation grace ago (`forwarded_to`).
+pub(super) struct Found {
+    pub(super) record: Box<Record>,
+    pub(super) forwarded_to: Option<SessionId>,
+}
+
 /// Where an `increment` runs.
 pub(super) enum IncrementAt {
     /// In the store, at once, on the session named `id`.
@@ -184,6 +196,7 @@ impl RequestState {
             rotate: false,
             reissue: false,
             touched_in_store: false,
+            forwarded: false,
             forced: Forced::Nothing,
             revocation_check: None,
             request,
@@ -263,7 +276,7 @@ impl RequestState {
     /// Whether this request gives the session a new id or a new signed-in user; `None` while
     /// the stored user is not known (the session is not loaded or opened yet).
     pub(super) fn identity_changes(&self) -> Option<bool> {
-        if self.rotate {
+        if self.rotate && !self.forwarded {
             return Some(true);
         }
         let Some(user) = &self.changes.user else {
@@ -359,22 +372,48 @@ impl RequestState {
 
     /// Takes the answer of the store to the load of `id` (`None`: no live, valid session). A
     /// phase that moved on while the store answered (a `destroy` in between) is kept.
-    pub(super) fn loaded(&mut self, id: &SessionId, record: Option<Box<Record>>) {
+    pub(super) fn loaded(&mut self, id: &SessionId, found: Option<Found>) {
         let Some(Phase::Store { at, .. }) = &mut self.phase else {
             return;
         };
         if !matches!(at, StorePhase::Unloaded { id: unloaded } if unloaded == id) {
             return;
         }
-        *at = match record {
-            Some(record) => StorePhase::Existing {
-                id: id.clone(),
-                record,
-            },
+        match found {
+            Some(found) => self.found(id, found),
             None => {
+                *at = StorePhase::Fresh(Fresh::DEAD_COOKIE);
                 self.reissue = false;
-                StorePhase::Fresh(Fresh::DEAD_COOKIE)
             }
+        }
+    }
+
+    /// The session `id` (unloaded or loaded) is `found` live, possibly under the id it was
+    /// rotated to (rotation grace): the request continues on that session, and hands its id out
+    /// to the client, whose cookie still names the old one. A phase that moved on meanwhile is
+    /// kept.
+    pub(super) fn found(&mut self, id: &SessionId, found: Found) {
+        let Some(Phase::Store { at, .. }) = &mut self.phase else {
+            return;
+        };
+        if !matches!(
+            at,
+            StorePhase::Unloaded { id: current } | StorePhase::Existing { id: current, .. }
+                if current == id
+        ) {
+            return;
+        }
+        let id = match found.forwarded_to {
+            Some(to) => {
+                self.reissue = true;
+                self.forwarded = true;
+                to
+            }
+            None => id.clone(),
+        };
+        *at = StorePhase::Existing {
+            id,
+            record: found.record,
         };
     }
 

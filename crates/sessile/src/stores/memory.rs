@@ -45,7 +45,21 @@ struct Inner {
     /// The anonymous sessions of `by_expiry`, which a full store evicts first.
     anonymous_by_expiry: BTreeSet<(Timestamp, StoreKey)>,
     by_user: HashMap<String, HashSet<StoreKey, KeyHashing>>,
+    /// Forward pointers rotations left under old keys (rotation grace): where the session went,
+    /// the sealed new id, and until when.
+    forwards: HashMap<StoreKey, Forwarding, KeyHashing>,
 }
+
+#[derive(Debug)]
+struct Forwarding {
+    to: StoreKey,
+    sealed_id: Vec<u8>,
+    until: Timestamp,
+}
+
+/// How many forward pointers may pile up before a rotation sweeps the lapsed ones: they live a
+/// few seconds, so a sweep is rare and short.
+const FORWARDS_BEFORE_SWEEP: usize = 1024;
 
 /// Hashing for store keys, which are SHA-256 digests of ids: foldhash, seeded per process, costs
 /// a fraction of SipHash on every lookup; the keys are not chosen by clients (none reaches the
@@ -241,8 +255,15 @@ impl Store for MemoryStore {
     /// An expired record stays until a write frees it or cleanup runs; until then it is
     /// `Expired`, afterwards `Missing`.
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
-        Ok(match self.lock().records.get(key) {
-            None => Lookup::Missing,
+        let inner = self.lock();
+        Ok(match inner.records.get(key) {
+            None => match inner.forwards.get(key) {
+                Some(forward) if now < forward.until => Lookup::Forwarded {
+                    to: forward.to.clone(),
+                    sealed_id: forward.sealed_id.clone(),
+                },
+                _ => Lookup::Missing,
+            },
             Some(record) => match record.expired_by(now) {
                 None => Lookup::Live(record.clone()),
                 Some(deadline) => Lookup::Expired(deadline),
@@ -299,6 +320,19 @@ impl Store for MemoryStore {
             return Ok(RotateOutcome::Collision);
         }
         Ok(if inner.apply(from, to, changes, now)? {
+            if let Some(forward) = &changes.forward {
+                if inner.forwards.len() >= FORWARDS_BEFORE_SWEEP {
+                    inner.forwards.retain(|_, lapsed| now < lapsed.until);
+                }
+                inner.forwards.insert(
+                    from.clone(),
+                    Forwarding {
+                        to: to.clone(),
+                        sealed_id: forward.sealed_id.clone(),
+                        until: forward.until,
+                    },
+                );
+            }
             RotateOutcome::Rotated
         } else {
             RotateOutcome::Gone
@@ -337,7 +371,9 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        Ok(self.lock().remove(key).is_some())
+        let mut inner = self.lock();
+        let forwarded = inner.forwards.remove(key).is_some();
+        Ok(inner.remove(key).is_some() || forwarded)
     }
 
     async fn list_user_sessions(
@@ -381,8 +417,11 @@ impl Store for MemoryStore {
         Ok(doomed.len() as u64)
     }
 
+    /// Lapsed forward pointers go too, uncounted: they were never sessions.
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        Ok(self.lock().free_expired(now, limit as usize))
+        let mut inner = self.lock();
+        inner.forwards.retain(|_, forward| now < forward.until);
+        Ok(inner.free_expired(now, limit as usize))
     }
 
     /// Every record less the expired ones, which lead the expiry index: as cheap as the

@@ -38,6 +38,7 @@ pub use super::lifetime_cases::{
     change_set_sets_and_takes_back_own_lifetime, own_idle_timeout_moves_every_touch,
     revocations_keep_a_not_before_per_user,
 };
+pub use super::grace_cases::*;
 pub use super::operation_cases::*;
 
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
@@ -266,6 +267,7 @@ pub async fn lookup_tells_live_expired_and_missing<S: Store>(store: S) {
                 "a record {what} must be reported expired by the {deadline:?} deadline"
             ),
             Lookup::Live(_) => panic!("a record {what} must never be looked up as live"),
+            Lookup::Forwarded { .. } => panic!("a record {what} was never rotated"),
         }
         assert_eq!(
             load(&store, &key, at).await,

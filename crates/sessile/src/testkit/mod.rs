@@ -25,6 +25,7 @@ mod bench_fixtures;
 #[doc(hidden)] // the cases run through `store_conformance!`
 pub mod cases;
 mod counting;
+mod grace_cases;
 mod hanging;
 mod lifetime_cases;
 #[doc(hidden)] // the cases run through `node_layout_conformance!`
@@ -113,6 +114,10 @@ macro_rules! store_conformance {
             own_idle_timeout_moves_every_touch,
             change_set_sets_and_takes_back_own_lifetime,
             revocations_keep_a_not_before_per_user,
+            rotation_leaves_a_forward_pointer_for_the_grace,
+            forward_pointer_is_no_session,
+            delete_removes_a_forward_pointer,
+            rotation_of_a_gone_session_leaves_no_pointer,
         );
         $crate::__cases_every_layout_passes!($make_store);
         $( $crate::__store_conformance_option!($flag, $make_store); )*
@@ -188,6 +193,7 @@ macro_rules! node_layout_conformance {
             user_index_is_unsupported,
             own_lifetime_is_unsupported,
             revocations_are_unsupported,
+            rotation_keeps_no_forward_pointer,
             concurrent_increments_of_many_sessions_get_their_own_outcomes,
         );
         $crate::__cases_every_layout_passes!($make_store);

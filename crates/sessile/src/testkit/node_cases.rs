@@ -22,10 +22,10 @@ use super::cases::{
     rotate, setting, touched, update, HOUR, IDLE, MINUTE,
 };
 pub use super::lifetime_cases::{own_lifetime_is_unsupported, revocations_are_unsupported};
-use crate::change::ChangeSet;
+use crate::change::{ChangeSet, Forward};
 use crate::record::{Record, SessionData};
 use crate::store::{
-    CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
+    CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
 
 /// The parts of a record a Node layout keeps.
@@ -198,6 +198,28 @@ pub async fn rotate_moves_data_and_user<S: Store>(store: S) {
         update(&store, &from, &setting("c", json!(3), at), at).await,
         UpdateOutcome::Gone
     );
+}
+
+/// A Node layout keeps no rotation grace: its Node app, reading the same store, could not
+/// follow a forward pointer (it would see a session without data under the old id), and the
+/// Node packages kill the old id at once. A rotation asked to leave a pointer leaves none: the
+/// old key is `Missing`, so the engine treats the old id as ended, as the Node app does.
+pub async fn rotation_keeps_no_forward_pointer<S: Store>(store: S) {
+    let t = now();
+    let (from, to) = (fresh_key(), fresh_key());
+    create(&store, &from, &record_at(t)).await;
+    let mut changes = touched(ChangeSet::default(), t);
+    changes.forward = Some(Forward::new(vec![7; 40], t + MINUTE));
+    assert_eq!(
+        rotate(&store, &from, &to, &changes, t).await,
+        RotateOutcome::Rotated
+    );
+    assert_eq!(
+        store.lookup(&from, t).await.expect("lookup failed"),
+        Lookup::Missing,
+        "a Node layout keeps no forward pointer"
+    );
+    assert!(load(&store, &to, t).await.is_some());
 }
 
 /// Rotating onto a live key, or creating over one, reports `Collision` and changes neither.
