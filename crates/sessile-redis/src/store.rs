@@ -16,7 +16,7 @@ use sessile::{
 
 use crate::connect;
 use crate::error::{bounded, store_error, timed_out, Error};
-use crate::layout::{self, KeyNames, StoredRecord, DATA, SUMMARY_FIELDS};
+use crate::layout::{self, KeyNames, DATA, SUMMARY_FIELDS};
 use crate::options::{shared_options, SharedOptions};
 use crate::scripts::{self, SCRIPTS};
 

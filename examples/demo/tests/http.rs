@@ -313,8 +313,17 @@ async fn sign_in_starts_clean_with_a_new_id_and_csrf_secret() {
         json!({"user": "bob", "data": {}}),
         "nothing of the anonymous session reaches the signed-in user"
     );
-    let old = server.json("/api/session", Some(&anonymous)).await;
-    assert_eq!(old["user"], Value::Null, "the pre-login id is dead");
+    // For the rotation grace (5 s) the pre-login id leads to the signed-in session and hands
+    // out its id, so requests the browser had in flight keep it signed in; after that it is
+    // dead (the engine tests advance a clock past the window; this server's clock is real).
+    let old = server.get("/api/session", Some(&anonymous)).await;
+    assert_eq!(
+        session_cookie(&old),
+        Some(CookieChange::Set(signed_in.clone())),
+        "the pre-login id hands out the signed-in one during the grace"
+    );
+    let old: Value = old.json().await.unwrap();
+    assert_eq!(old["user"], "bob");
     let stale = server
         .post_with_token("/api/count", &signed_in, Some(&anonymous_token))
         .await;

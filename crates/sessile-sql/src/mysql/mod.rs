@@ -529,21 +529,17 @@ impl Store for MySqlStore {
         retry_on_deadlock(|| self.try_increment(key, field, by, touch, now)).await
     }
 
-    /// The row, then any forward pointer under `key`: one `DELETE` each.
+    /// One multi-table `DELETE`: the row and any forward pointer under `key`.
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        let mut deleted = 0;
-        for sql in [&self.sql.delete, &self.sql.forward_delete] {
-            deleted += retry_on_deadlock(|| async {
-                let query = sqlx::query(sql).bind(key.as_bytes().as_slice());
-                let result = on_held!(self.held, mysql_unavailable, |connection| {
-                    query.execute(connection)
-                })
-                .map_err(to_store_error)?;
-                Ok(result.rows_affected())
+        retry_on_deadlock(|| async {
+            let query = sqlx::query(&self.sql.delete).bind(key.as_bytes().as_slice());
+            let result = on_held!(self.held, mysql_unavailable, |connection| {
+                query.execute(connection)
             })
-            .await?;
-        }
-        Ok(deleted > 0)
+            .map_err(to_store_error)?;
+            Ok(result.rows_affected() > 0)
+        })
+        .await
     }
 
     /// Rows that cannot be decoded are left out (with a warning);

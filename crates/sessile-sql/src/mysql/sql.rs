@@ -23,7 +23,6 @@ pub(super) struct Statements {
     pub(super) count_live: String,
     pub(super) forward_lookup: String,
     pub(super) forward_insert: String,
-    pub(super) forward_delete: String,
     pub(super) forwards_delete_lapsed: String,
 }
 
@@ -96,14 +95,18 @@ impl Statements {
             ),
             delete_expired_key: format!("DELETE FROM {t} WHERE `key` = ? AND expires_at <= ?"),
             increment,
-            delete: format!("DELETE FROM {t} WHERE `key` = ?"),
+            // The row and any forward pointer under the key, in one statement.
+            delete: format!(
+                "DELETE session, pointer FROM (SELECT ? AS `key`) AS target \
+                 LEFT JOIN {t} AS session ON session.`key` = target.`key` \
+                 LEFT JOIN {f} AS pointer ON pointer.`key` = target.`key`"
+            ),
             forward_lookup: format!("SELECT target, sealed_id, until FROM {f} WHERE `key` = ?"),
             forward_insert: format!(
                 "INSERT INTO {f} (`key`, target, sealed_id, until) VALUES (?, ?, ?, ?) \
                  ON DUPLICATE KEY UPDATE target = VALUES(target), \
                      sealed_id = VALUES(sealed_id), until = VALUES(until)"
             ),
-            forward_delete: format!("DELETE FROM {f} WHERE `key` = ?"),
             forwards_delete_lapsed: format!(
                 "DELETE FROM {f} WHERE until <= ? ORDER BY until LIMIT ?"
             ),

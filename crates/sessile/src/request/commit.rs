@@ -449,15 +449,16 @@ impl Shared {
         ended: Option<&Ended>,
         now: Timestamp,
     ) -> Result<(), SessionError> {
-        let Some(Ended { id, user }) = ended else {
+        let Some(Ended { id, user, loaded }) = ended else {
             return Ok(());
         };
         if let Target::Store(backend) = target {
             let key = id.store_key();
-            if !self.config.rotation_grace.is_zero() {
-                // Ending an id that a concurrent request rotated less than the grace ago ends
-                // the session it moved to: a signed-out session never lives on through the
-                // grace window. The pointer's keys suffice; no id is opened.
+            if !*loaded && !self.config.rotation_grace.is_zero() {
+                // Ending an id this request never loaded, which a concurrent request may have
+                // rotated less than the grace ago, ends the session it moved to: a signed-out
+                // session never lives on through the grace window. The pointer's keys suffice;
+                // no id is opened. (A session loaded live here is the one that ends.)
                 let mut at = key.clone();
                 for _ in 0..MAX_FORWARDS {
                     match self

@@ -64,6 +64,9 @@ pub(super) struct Fresh {
 pub(super) struct Ended {
     pub(super) id: SessionId,
     pub(super) user: Option<String>,
+    /// The request loaded the session live before destroying it (else it may be a forward
+    /// pointer a concurrent rotation left, whose target ends too).
+    pub(super) loaded: bool,
 }
 
 impl Fresh {
@@ -89,6 +92,7 @@ impl Fresh {
         Fresh {
             ended: Some(Ended {
                 id,
+                loaded: record.is_some(),
                 user: record.and_then(|record| record.user),
             }),
             clear_cookie: true,
