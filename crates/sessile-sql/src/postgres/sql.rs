@@ -68,11 +68,11 @@ impl Statements {
             rotate_forwarding: format!(
                 "WITH moved AS ({rotate} RETURNING 1) \
                  INSERT INTO {forwards} (\"key\", target, sealed_id, until) \
-                 SELECT $1, $12, $13, {until} FROM moved \
+                 SELECT $1, $15, $16, {until} FROM moved \
                  ON CONFLICT (\"key\") DO UPDATE SET target = EXCLUDED.target, \
                      sealed_id = EXCLUDED.sealed_id, until = EXCLUDED.until",
                 rotate = apply_changes(&table, true),
-                until = at(14),
+                until = at(17),
             ),
             forward_lookup: format!(
                 "SELECT target, sealed_id, {} FROM {forwards} WHERE \"key\" = $1",
@@ -315,7 +315,7 @@ mod tests {
         );
         assert_eq!(
             placeholders(&statements.rotate_forwarding),
-            (1..=14).collect::<Vec<_>>()
+            (1..=17).collect::<Vec<_>>()
         );
         assert_eq!(
             placeholders(&statements.create),

@@ -34,11 +34,11 @@ use crate::store::{
 };
 use crate::time::{Clock, SystemClock, Timestamp};
 
+pub use super::grace_cases::*;
 pub use super::lifetime_cases::{
     change_set_sets_and_takes_back_own_lifetime, own_idle_timeout_moves_every_touch,
     revocations_keep_a_not_before_per_user,
 };
-pub use super::grace_cases::*;
 pub use super::operation_cases::*;
 
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
