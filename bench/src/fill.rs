@@ -40,7 +40,7 @@ pub fn count_record(now: Timestamp, config: &Config) -> Record {
 }
 
 /// Creates `count` live sessions in `store` as [`count_record`] describes, each under a fresh
-/// id, [`IN_FLIGHT`] at a time. An id collision (never expected from 256 random bits) is an
+/// id, `IN_FLIGHT` at a time. An id collision (never expected from 256 random bits) is an
 /// error rather than a session fewer.
 ///
 /// ```
