@@ -696,7 +696,9 @@ impl ConfigBuilder {
     /// user signed in and lose no write. After the window the old id is dead. `Duration::ZERO`
     /// kills the old id at once (no forward pointer is stored). Logging out, revoking the
     /// user's sessions or the rotated session ending ends the grace too: a forward pointer
-    /// only leads to a live session.
+    /// only leads to a live session. The price: for the window, anyone else who holds the old
+    /// id (one planted before sign-in) reaches the signed-in session and is handed its id;
+    /// an application that cannot accept that window sets `Duration::ZERO`.
     ///
     /// ```
     /// use std::time::Duration;
