@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::change::{incremented, ChangeSet, Touch};
+use crate::change::{ChangeSet, Touch};
 use crate::document::OperationError;
 use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
@@ -14,6 +14,10 @@ use crate::store::{
     StoreError, UpdateOutcome,
 };
 use crate::time::Timestamp;
+
+mod entry;
+
+use entry::{Digest, Entry};
 
 /// How many expired entries one write frees on its way, so memory is reclaimed without waiting
 /// for lookups of those keys and without one write paying for a large backlog.
@@ -40,11 +44,13 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    records: HashMap<StoreKey, Record, KeyHashing>,
-    by_expiry: BTreeSet<(Timestamp, StoreKey)>,
-    /// The anonymous sessions of `by_expiry`, which a full store evicts first.
-    anonymous_by_expiry: BTreeSet<(Timestamp, StoreKey)>,
-    by_user: HashMap<String, HashSet<StoreKey, KeyHashing>>,
+    records: HashMap<Digest, Entry, KeyHashing>,
+    /// The anonymous sessions by expiry, which a full store evicts first. Every record is in
+    /// exactly one of the two expiry indexes, so none pays for two entries.
+    anonymous_by_expiry: BTreeSet<(Timestamp, Digest)>,
+    /// The signed-in sessions by expiry.
+    signed_in_by_expiry: BTreeSet<(Timestamp, Digest)>,
+    by_user: HashMap<Box<str>, HashSet<Digest, KeyHashing>>,
     /// Forward pointers rotations left under old keys (rotation grace): where the session went,
     /// the sealed new id, and until when.
     forwards: HashMap<StoreKey, Forwarding, KeyHashing>,
@@ -67,36 +73,41 @@ const FORWARDS_BEFORE_SWEEP: usize = 1024;
 type KeyHashing = foldhash::fast::RandomState;
 
 impl Inner {
-    fn live(&self, key: &StoreKey, now: Timestamp) -> Option<&Record> {
-        self.records.get(key).filter(|record| record.is_live(now))
+    fn live(&self, key: &Digest, now: Timestamp) -> Option<&Entry> {
+        self.records.get(key).filter(|entry| entry.is_live(now))
     }
 
-    fn insert(&mut self, key: StoreKey, record: Record) {
+    fn by_expiry(&mut self, signed_in: bool) -> &mut BTreeSet<(Timestamp, Digest)> {
+        if signed_in {
+            &mut self.signed_in_by_expiry
+        } else {
+            &mut self.anonymous_by_expiry
+        }
+    }
+
+    fn insert(&mut self, key: Digest, entry: Entry) {
         self.remove(&key);
-        self.by_expiry.insert((record.expires_at(), key.clone()));
-        match &record.user {
-            Some(user) => {
-                self.by_user
-                    .entry(user.clone())
-                    .or_default()
-                    .insert(key.clone());
-            }
-            None => {
-                self.anonymous_by_expiry
-                    .insert((record.expires_at(), key.clone()));
+        let signed_in = entry.user().is_some();
+        self.by_expiry(signed_in).insert((entry.expires_at(), key));
+        if let Some(user) = entry.user() {
+            match self.by_user.get_mut(user) {
+                Some(keys) => {
+                    keys.insert(key);
+                }
+                None => {
+                    self.by_user.insert(user.into(), HashSet::from_iter([key]));
+                }
             }
         }
-        self.records.insert(key, record);
+        self.records.insert(key, entry);
     }
 
-    fn remove(&mut self, key: &StoreKey) -> Option<Record> {
-        let record = self.records.remove(key)?;
-        self.by_expiry.remove(&(record.expires_at(), key.clone()));
-        if record.user.is_none() {
-            self.anonymous_by_expiry
-                .remove(&(record.expires_at(), key.clone()));
-        }
-        if let Some(user) = &record.user {
+    fn remove(&mut self, key: &Digest) -> Option<Entry> {
+        let entry = self.records.remove(key)?;
+        let signed_in = entry.user().is_some();
+        self.by_expiry(signed_in)
+            .remove(&(entry.expires_at(), *key));
+        if let Some(user) = entry.user() {
             if let Some(keys) = self.by_user.get_mut(user) {
                 keys.remove(key);
                 if keys.is_empty() {
@@ -104,36 +115,40 @@ impl Inner {
                 }
             }
         }
-        Some(record)
+        Some(entry)
+    }
+
+    /// The key of the record that expired first, if one has expired by `now`.
+    fn first_expired(&self, now: Timestamp) -> Option<Digest> {
+        let first = match (
+            self.anonymous_by_expiry.first(),
+            self.signed_in_by_expiry.first(),
+        ) {
+            (Some(anonymous), Some(signed_in)) => Some(anonymous.min(signed_in)),
+            (anonymous, signed_in) => anonymous.or(signed_in),
+        };
+        first
+            .filter(|(expires_at, _)| *expires_at <= now)
+            .map(|(_, key)| *key)
     }
 
     fn free_expired(&mut self, now: Timestamp, limit: usize) -> u64 {
-        // The common case on every write: nothing has expired.
-        if self
-            .by_expiry
-            .first()
-            .is_none_or(|(expires_at, _)| *expires_at > now)
-        {
-            return 0;
+        let mut freed = 0;
+        while freed < limit {
+            let Some(key) = self.first_expired(now) else {
+                break;
+            };
+            self.remove(&key);
+            freed += 1;
         }
-        let expired: Vec<StoreKey> = self
-            .by_expiry
-            .iter()
-            .take_while(|(expires_at, _)| *expires_at <= now)
-            .take(limit)
-            .map(|(_, key)| key.clone())
-            .collect();
-        for key in &expired {
-            self.remove(key);
-        }
-        expired.len() as u64
+        freed as u64
     }
 
     /// Applies `changes` to the live record under `key`, moving it to `to`.
     fn apply(
         &mut self,
-        key: &StoreKey,
-        to: &StoreKey,
+        key: &Digest,
+        to: &Digest,
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<bool, OperationError> {
@@ -141,49 +156,43 @@ impl Inner {
             // Same key, same user: change the record where it is (one lookup, no move), and
             // its expiry entry only if the expiry moved.
             let mut applied = Ok(());
-            let live = self.change_in_place(key, now, |record| applied = changes.apply_to(record));
+            let live = self.change_in_place(key, now, |entry| {
+                applied = entry.change(|record| changes.apply_to(record));
+            });
             return applied.map(|()| live);
         }
         if self.live(key, now).is_none() {
             return Ok(false);
         }
-        let mut record = self.remove(key).expect("checked live above");
+        let mut record = self.remove(key).expect("checked live above").into_record();
         if let Err(refused) = changes.apply_to(&mut record) {
             // A refused change set leaves the record as it was, where it was.
-            self.insert(key.clone(), record);
+            self.insert(*key, Entry::from_record(record));
             return Err(refused);
         }
-        self.insert(to.clone(), record);
+        self.insert(*to, Entry::from_record(record));
         Ok(true)
     }
-}
 
-impl Inner {
     /// Runs `change` on the live record under `key`, which must keep its user, then moves its
     /// expiry index entry if its expiry changed. Whether there was a live record.
     fn change_in_place(
         &mut self,
-        key: &StoreKey,
+        key: &Digest,
         now: Timestamp,
-        change: impl FnOnce(&mut Record),
+        change: impl FnOnce(&mut Entry),
     ) -> bool {
-        let Some(record) = self
-            .records
-            .get_mut(key)
-            .filter(|record| record.is_live(now))
-        else {
+        let Some(entry) = self.records.get_mut(key).filter(|entry| entry.is_live(now)) else {
             return false;
         };
-        let expired_at = record.expires_at();
-        change(record);
-        let expires_at = record.expires_at();
+        let expired_at = entry.expires_at();
+        change(entry);
+        let expires_at = entry.expires_at();
+        let signed_in = entry.user().is_some();
         if expires_at != expired_at {
-            self.by_expiry.remove(&(expired_at, key.clone()));
-            self.by_expiry.insert((expires_at, key.clone()));
-            if record.user.is_none() {
-                self.anonymous_by_expiry.remove(&(expired_at, key.clone()));
-                self.anonymous_by_expiry.insert((expires_at, key.clone()));
-            }
+            let index = self.by_expiry(signed_in);
+            index.remove(&(expired_at, *key));
+            index.insert((expires_at, *key));
         }
         true
     }
@@ -249,14 +258,14 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        Ok(self.lock().live(key, now).cloned())
+        Ok(self.lock().live(key.as_bytes(), now).map(Entry::to_record))
     }
 
     /// An expired record stays until a write frees it or cleanup runs; until then it is
     /// `Expired`, afterwards `Missing`.
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         let inner = self.lock();
-        Ok(match inner.records.get(key) {
+        Ok(match inner.records.get(key.as_bytes()) {
             None => match inner.forwards.get(key) {
                 Some(forward) if now < forward.until => Lookup::Forwarded {
                     to: forward.to.clone(),
@@ -264,8 +273,8 @@ impl Store for MemoryStore {
                 },
                 _ => Lookup::Missing,
             },
-            Some(record) => match record.expired_by(now) {
-                None => Lookup::Live(record.clone()),
+            Some(entry) => match entry.expired_by(now) {
+                None => Lookup::Live(entry.to_record()),
                 Some(deadline) => Lookup::Expired(deadline),
             },
         })
@@ -274,7 +283,7 @@ impl Store for MemoryStore {
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
         let now = record.last_seen;
         let mut inner = self.write(now);
-        if inner.live(key, now).is_some() {
+        if inner.live(key.as_bytes(), now).is_some() {
             return Ok(CreateOutcome::Collision);
         }
         if let Some(capacity) = self.capacity {
@@ -282,15 +291,15 @@ impl Store for MemoryStore {
                 let soonest = inner
                     .anonymous_by_expiry
                     .first()
-                    .or_else(|| inner.by_expiry.first())
-                    .map(|(_, key)| key.clone());
+                    .or_else(|| inner.signed_in_by_expiry.first())
+                    .map(|(_, key)| *key);
                 let Some(soonest) = soonest else {
                     break;
                 };
                 inner.remove(&soonest);
             }
         }
-        inner.insert(key.clone(), record.clone());
+        inner.insert(*key.as_bytes(), Entry::from_record(record.clone()));
         Ok(CreateOutcome::Created)
     }
 
@@ -300,6 +309,7 @@ impl Store for MemoryStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
+        let key = key.as_bytes();
         let applied = self.write(now).apply(key, key, changes, now)?;
         Ok(if applied {
             UpdateOutcome::Applied
@@ -316,27 +326,29 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
         let mut inner = self.write(now);
-        if inner.live(to, now).is_some() {
+        if inner.live(to.as_bytes(), now).is_some() {
             return Ok(RotateOutcome::Collision);
         }
-        Ok(if inner.apply(from, to, changes, now)? {
-            if let Some(forward) = &changes.forward {
-                if inner.forwards.len() >= FORWARDS_BEFORE_SWEEP {
-                    inner.forwards.retain(|_, lapsed| now < lapsed.until);
+        Ok(
+            if inner.apply(from.as_bytes(), to.as_bytes(), changes, now)? {
+                if let Some(forward) = &changes.forward {
+                    if inner.forwards.len() >= FORWARDS_BEFORE_SWEEP {
+                        inner.forwards.retain(|_, lapsed| now < lapsed.until);
+                    }
+                    inner.forwards.insert(
+                        from.clone(),
+                        Forwarding {
+                            to: to.clone(),
+                            sealed_id: forward.sealed_id.clone(),
+                            until: forward.until,
+                        },
+                    );
                 }
-                inner.forwards.insert(
-                    from.clone(),
-                    Forwarding {
-                        to: to.clone(),
-                        sealed_id: forward.sealed_id.clone(),
-                        until: forward.until,
-                    },
-                );
-            }
-            RotateOutcome::Rotated
-        } else {
-            RotateOutcome::Gone
-        })
+                RotateOutcome::Rotated
+            } else {
+                RotateOutcome::Gone
+            },
+        )
     }
 
     async fn increment(
@@ -349,23 +361,8 @@ impl Store for MemoryStore {
     ) -> Result<IncrementOutcome, StoreError> {
         let mut inner = self.write(now);
         let mut outcome = IncrementOutcome::Gone;
-        inner.change_in_place(key, now, |record| {
-            let Some(value) = incremented(record.data.get(field), by) else {
-                outcome = IncrementOutcome::NotAnInteger;
-                return;
-            };
-            match record.data.get_mut(field) {
-                Some(current) => *current = value.into(),
-                None => {
-                    record.data.insert(field.to_owned(), value.into());
-                }
-            }
-            // `ChangeSet::apply_to`'s rule for a touch, without building a change set per call.
-            record.last_seen = touch.last_seen;
-            record.idle_deadline = touch
-                .idle_deadline_for(record.idle_timeout)
-                .min(record.absolute_deadline);
-            outcome = IncrementOutcome::Value(value);
+        inner.change_in_place(key.as_bytes(), now, |entry| {
+            outcome = entry.increment(field, by, touch);
         });
         Ok(outcome)
     }
@@ -373,7 +370,7 @@ impl Store for MemoryStore {
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         let forwarded = inner.forwards.remove(key).is_some();
-        Ok(inner.remove(key).is_some() || forwarded)
+        Ok(inner.remove(key.as_bytes()).is_some() || forwarded)
     }
 
     async fn list_user_sessions(
@@ -387,11 +384,7 @@ impl Store for MemoryStore {
             .get(user)
             .into_iter()
             .flatten()
-            .filter_map(|key| {
-                inner
-                    .live(key, now)
-                    .map(|r| SessionSummary::of(key.clone(), r))
-            })
+            .filter_map(|key| inner.live(key, now).map(|entry| entry.summary(key)))
             .collect();
         sessions.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
         Ok(sessions)
@@ -403,13 +396,14 @@ impl Store for MemoryStore {
         keep: Option<&StoreKey>,
     ) -> Result<u64, StoreError> {
         let mut inner = self.lock();
-        let doomed: Vec<StoreKey> = inner
+        let keep = keep.map(StoreKey::as_bytes);
+        let doomed: Vec<Digest> = inner
             .by_user
             .get(user)
             .into_iter()
             .flatten()
             .filter(|key| Some(*key) != keep)
-            .cloned()
+            .copied()
             .collect();
         for key in &doomed {
             inner.remove(key);
@@ -424,15 +418,19 @@ impl Store for MemoryStore {
         Ok(inner.free_expired(now, limit as usize))
     }
 
-    /// Every record less the expired ones, which lead the expiry index: as cheap as the
+    /// Every record less the expired ones, which lead the expiry indexes: as cheap as the
     /// expired records cleanup has not freed yet are few.
     async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
         let inner = self.lock();
-        let expired = inner
-            .by_expiry
-            .iter()
-            .take_while(|(expires_at, _)| *expires_at <= now)
-            .count();
+        let expired = [&inner.anonymous_by_expiry, &inner.signed_in_by_expiry]
+            .into_iter()
+            .map(|index| {
+                index
+                    .iter()
+                    .take_while(|(expires_at, _)| *expires_at <= now)
+                    .count()
+            })
+            .sum::<usize>();
         Ok((inner.records.len() - expired) as u64)
     }
 
@@ -445,21 +443,22 @@ impl Store for MemoryStore {
                 StoreError::Backend(format!("not a memory store scan cursor: {text:?}").into())
             })?),
         };
+        let after = after.as_ref().map(StoreKey::as_bytes);
         let inner = self.lock();
-        let mut keys: Vec<&StoreKey> = inner
+        let mut keys: Vec<&Digest> = inner
             .records
             .keys()
-            .filter(|key| after.as_ref().is_none_or(|after| *key > after))
+            .filter(|key| after.is_none_or(|after| *key > after))
             .collect();
         keys.sort_unstable();
         let limit = (limit as usize).max(1);
-        let next = (keys.len() > limit).then(|| keys[limit - 1].to_hex());
+        let next = (keys.len() > limit).then(|| StoreKey::from_bytes(*keys[limit - 1]).to_hex());
         let sessions = keys
             .into_iter()
             .take(limit)
             .map(|key| {
-                let record = &inner.records[key];
-                ScannedSession::new(SessionSummary::of(key.clone(), record), record.user.clone())
+                let entry = &inner.records[key];
+                ScannedSession::new(entry.summary(key), entry.user().map(str::to_owned))
             })
             .collect();
         Ok(ScanPage::new(sessions, next))
