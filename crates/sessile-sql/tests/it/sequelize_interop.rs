@@ -30,7 +30,7 @@ use sessile::codec::IdCodec;
 use sessile::{Clock, Config, ManualClock, SessionManager, Store, Timestamp};
 use sessile_axum::testkit::TestServer;
 use sessile_node::express_session::Secrets;
-use sessile_node::ids::{ExpressIds, KoaIds};
+use sessile_node::ids::{ExpressIds, KoaIds, NodeCookie};
 use sessile_node::keygrip::Keygrip;
 use sessile_sql::sequelize::{ColumnKind, SequelizeStore, SequelizeStoreOptions};
 use support::{rust_app_with_rotate, Browser, NodeApp};
@@ -479,6 +479,22 @@ async fn both_change_data(rust: &Side<'_>, node: &Side<'_>, browser: &Browser, u
     );
 }
 
+/// Bob, signed in on Rust: Node sees him and changes data → Rust sees it; Rust changes data →
+/// Node sees both.
+async fn node_then_rust_change_data(rust: &Side<'_>, node: &Side<'_>, browser: &Browser) {
+    assert_eq!(node.user(browser).await, some("bob"));
+    node.get(browser, "/set?k=theme&v=dark").await;
+    assert_eq!(
+        rust.whoami(browser).await,
+        (some("bob"), serde_json::json!({"theme": "dark"}))
+    );
+    rust.get(browser, "/set?k=n&v=1").await;
+    assert_eq!(
+        node.whoami(browser).await,
+        (some("bob"), serde_json::json!({"theme": "dark", "n": "1"}))
+    );
+}
+
 /// Rust rotates the id: one row, under a new id, and Node follows the new cookie. Rust logs
 /// out → Node sees no session, and the row is gone.
 async fn rotate_then_log_out<Rows, Fut>(
@@ -581,17 +597,7 @@ async fn koa_interop(dialect: Dialect) {
         stored[0].1,
         (clock.now().as_millis() + MAX_AGE_MS) / 1000 * 1000
     );
-    assert_eq!(node_old.user(&b).await, some("bob"));
-    node_old.get(&b, "/set?k=theme&v=dark").await;
-    assert_eq!(
-        rust.whoami(&b).await,
-        (some("bob"), serde_json::json!({"theme": "dark"}))
-    );
-    rust.get(&b, "/set?k=n&v=1").await;
-    assert_eq!(
-        node_old.whoami(&b).await,
-        (some("bob"), serde_json::json!({"theme": "dark", "n": "1"}))
-    );
+    node_then_rust_change_data(&rust, &node_old, &b).await;
     node_logs_out(&rust, &node_old, &b, rows).await;
 
     // Key rotation: Rust on [k2, k1] reads Node's k1 cookie (and re-signs it with k2), which
@@ -1158,4 +1164,130 @@ on_every_database!(
     koa_generic_session_sequelize_timestamps_on_sqlite,
     koa_generic_session_sequelize_timestamps_on_postgres,
     koa_generic_session_sequelize_timestamps_on_mariadb,
+);
+
+// ------------------------------------------------------------------------------------------
+// koa-session-minimal + koa-generic-session-sequelize's store
+
+/// koa-session-minimal's cookie: `koa:sess`, unsigned (the package forces `signed: false`), with
+/// the app's `maxAge`, so it expires with the session.
+fn minimal_ids(_keys: &[&str]) -> Arc<dyn IdCodec> {
+    Arc::new(KoaIds::session_minimal().with_cookie(NodeCookie {
+        expiring: true,
+        ..NodeCookie::default()
+    }))
+}
+
+/// The one row's `data` column, parsed.
+async fn only_document(db: &Database, table: &str) -> serde_json::Value {
+    let text = db
+        .text(&format!("SELECT data FROM {}", db.quote(table)))
+        .await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+/// The documents are the data alone (the user under `user`), both ways; emptying the session
+/// deletes its row on either side, as koa-session-minimal's `ctx.session = {}` and `= null` do
+/// (sessile's `destroy()`), and a row either side deleted is no session for the other.
+async fn koa_minimal_interop(dialect: Dialect) {
+    let run = Run::start(
+        dialect,
+        SequelizeStoreOptions::koa_session_minimal(MAX_AGE),
+        "koa-minimal-sequelize-app.js",
+        minimal_ids,
+        // Unsigned cookies: no keys travel; the header is ignored.
+        "x-test-keys",
+        ["k1", "k2"],
+    )
+    .await;
+    let Sides { node_old, rust, .. } = run.sides();
+    let (clock, db, table) = (&run.clock, &run.db, &run.table);
+    let rows = || db.rows(table, "id", KOA_EXPIRES_MS);
+
+    // Node signs in: the row is the package's (prefix, whole seconds, the data alone); Rust
+    // reads it, both change data, Rust rotates the id, and Rust's logout deletes the row.
+    let a = Browser::new();
+    node_old.get(&a, "/login?user=alice").await;
+    let stored = rows().await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].0.starts_with("koa:sess:"), "{stored:?}");
+    assert_eq!(
+        stored[0].0.len(),
+        "koa:sess:".len() + 32,
+        "uid-safe(24) sid"
+    );
+    assert_eq!(
+        stored[0].1,
+        (clock.now().as_millis() + MAX_AGE_MS) / 1000 * 1000
+    );
+    assert_eq!(
+        only_document(db, table).await,
+        serde_json::json!({"user": "alice"})
+    );
+    assert_eq!(rust.user(&a).await, some("alice"));
+    both_change_data(&rust, &node_old, &a, "alice").await;
+    assert_eq!(
+        only_document(db, table).await,
+        serde_json::json!({"user": "alice", "color": "blue", "lang": "fr"})
+    );
+    rotate_then_log_out(&rust, &node_old, &a, "alice", &stored[0].0, rows).await;
+
+    // Rust signs in: the document Node would write; Node reads and changes it, Rust sees the
+    // change; Node's `ctx.session = {}` deletes the row, and Rust finds no session.
+    let b = Browser::new();
+    clock.advance(Duration::from_secs(60));
+    rust.get(&b, "/login?user=bob").await;
+    let stored = rows().await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].0.starts_with("koa:sess:"), "{stored:?}");
+    assert_eq!(
+        stored[0].1,
+        (clock.now().as_millis() + MAX_AGE_MS) / 1000 * 1000
+    );
+    assert_eq!(
+        only_document(db, table).await,
+        serde_json::json!({"user": "bob"})
+    );
+    node_then_rust_change_data(&rust, &node_old, &b).await;
+    node_old.get(&b, "/clear").await;
+    assert!(
+        rows().await.is_empty(),
+        "ctx.session = {{}} deletes the row"
+    );
+    assert_eq!(rust.whoami(&b).await, (None, serde_json::json!({})));
+
+    // Node's `ctx.session = null` deletes a Rust-made row too.
+    let c = Browser::new();
+    rust.get(&c, "/login?user=carol").await;
+    assert_eq!(node_old.user(&c).await, some("carol"));
+    node_logs_out(&rust, &node_old, &c, rows).await;
+
+    // Expiry by the `expires` column, on both sides: live up to the deadline, dead at it.
+    let d = Browser::new();
+    let e = Browser::new();
+    node_old.get(&d, "/login?user=dave").await;
+    rust.get(&e, "/login?user=erin").await;
+    clock.advance(MAX_AGE - Duration::from_secs(1));
+    // Read on Node, which writes nothing for an unchanged session (a Rust read now would
+    // touch the session and move its deadline).
+    assert_eq!(node_old.user(&d).await, some("dave"));
+    assert_eq!(node_old.user(&e).await, some("erin"));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(node_old.user(&d).await, None);
+    assert_eq!(rust.user(&e).await, None);
+    assert_eq!(
+        run.store.delete_expired(clock.now(), 100).await.unwrap(),
+        2,
+        "sessile's cleanup removes both expired rows"
+    );
+    assert!(rows().await.is_empty());
+
+    run.finish().await;
+}
+
+on_every_database!(
+    koa_minimal_interop,
+    koa_session_minimal_sequelize_on_sqlite,
+    koa_session_minimal_sequelize_on_postgres,
+    koa_session_minimal_sequelize_on_mariadb,
 );
