@@ -138,6 +138,11 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 10)]
         top: usize,
     },
+    /// Move every session of a Node layout (--store with --layout) into sessile's own store
+    /// (--to), as takeover mode moves a returning user's: same data, user and idle deadline,
+    /// under the id the takeover secret names, and the Node record deleted once the native one
+    /// exists. Run it with the Node app switched off (it would recreate what moved).
+    ImportNode(ImportArgs),
     /// Create or update the sessions table (SQL stores), or print the SQL for your own tool.
     Migrate {
         /// Print the statements instead of running them (they are idempotent).
@@ -157,4 +162,35 @@ pub struct GcArgs {
     /// Pause between batches, in milliseconds, to leave the database to the app.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub pause: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// sessile's own store the sessions move to (`sessile migrate` it first); repeat it or
+    /// separate URLs with commas for a Redis Cluster.
+    #[arg(
+        long = "to",
+        value_name = "URL",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub to: Vec<String>,
+    /// The target's table, if the app named its own (default sessile_sessions).
+    #[arg(long, value_name = "NAME")]
+    pub to_table: Option<String>,
+    /// The target's PostgreSQL schema (default: the search path's).
+    #[arg(long, value_name = "NAME")]
+    pub to_schema: Option<String>,
+    /// The target's Redis key prefix (default sessile:).
+    #[arg(long, value_name = "PREFIX")]
+    pub to_prefix: Option<String>,
+    /// A file holding the takeover secret the app gives `sessile::takeover::Takeover::new`
+    /// (its bytes as they are, at least 32): a user who comes back with the Node cookie then
+    /// finds the moved session under the same id.
+    #[arg(long, value_name = "FILE", env = "SESSILE_TAKEOVER_SECRET_FILE")]
+    pub secret_file: PathBuf,
+    /// The app's absolute session lifetime (`ConfigBuilder::absolute_lifetime`), counted from
+    /// the move: a Node session has no creation time.
+    #[arg(long, value_name = "SECONDS", default_value_t = 12 * 60 * 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub absolute_lifetime: u64,
 }

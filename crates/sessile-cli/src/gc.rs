@@ -12,9 +12,7 @@ use crate::cli::GcArgs;
 use crate::commands::{scan_all, Report};
 use crate::error::CliError;
 use crate::open::Opened;
-
-/// How often plain progress lines are written when stderr is not a terminal.
-const LINE_EVERY: Duration = Duration::from_secs(1);
+use crate::progress::{Progress, Words};
 
 /// The sessions expired at `now`, or `None` when the layout cannot be scanned. On a terminal a
 /// spinner shows the count going up (a scan of millions of sessions takes a while).
@@ -47,71 +45,12 @@ async fn count_expired(opened: &Opened, now: Timestamp) -> Result<Option<u64>, C
     }
 }
 
-/// Progress as a bar on a terminal, as a line a second otherwise (a log, a CI job).
-enum Progress {
-    Bar(ProgressBar),
-    Lines { last: Instant, total: Option<u64> },
-}
-
-impl Progress {
-    fn new(total: Option<u64>) -> Self {
-        if !std::io::stderr().is_terminal() {
-            return Progress::Lines {
-                last: Instant::now(),
-                total,
-            };
-        }
-        let bar = match total {
-            Some(total) => ProgressBar::new(total).with_style(
-                ProgressStyle::with_template(
-                    "{spinner} deleting expired sessions [{bar:40}] {human_pos}/{human_len} ({elapsed}, {eta} left)",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} deleted {human_pos} expired sessions ({elapsed})")
-                    .expect("the template is valid"),
-            ),
-        };
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Progress::Bar(bar)
-    }
-
-    fn deleted(&mut self, deleted: u64) {
-        match self {
-            Progress::Bar(bar) => {
-                if bar.length().is_some_and(|length| deleted > length) {
-                    bar.set_length(deleted);
-                }
-                bar.set_position(deleted);
-            }
-            Progress::Lines { last, total } => {
-                if last.elapsed() >= LINE_EVERY {
-                    *last = Instant::now();
-                    eprintln!("{}", line(deleted, *total));
-                }
-            }
-        }
-    }
-
-    fn finish(self, deleted: u64) {
-        match self {
-            Progress::Bar(bar) => bar.finish_and_clear(),
-            Progress::Lines { total, .. } => eprintln!("{}", line(deleted, total)),
-        }
-    }
-}
-
-fn line(deleted: u64, total: Option<u64>) -> String {
-    match total {
-        Some(total) if total > 0 => format!(
-            "gc: deleted {deleted} of {total} expired sessions ({}%)",
-            deleted.min(total) * 100 / total
-        ),
-        _ => format!("gc: deleted {deleted} expired sessions"),
-    }
-}
+const GC_WORDS: Words = Words {
+    command: "gc",
+    doing: "deleting expired sessions",
+    done: "deleted",
+    what: "expired sessions",
+};
 
 pub async fn gc(opened: &Opened, args: &GcArgs) -> Result<Report, CliError> {
     // One `now` for the whole run: exactly the sessions expired when it started go, whatever
@@ -132,7 +71,7 @@ pub async fn gc(opened: &Opened, args: &GcArgs) -> Result<Report, CliError> {
             text: format!("{expired} expired sessions would be deleted\n"),
         });
     }
-    let mut progress = Progress::new(expired);
+    let mut progress = Progress::new(expired, GC_WORDS);
     let (mut deleted, mut batches) = (0u64, 0u64);
     loop {
         let batch = opened
@@ -148,7 +87,7 @@ pub async fn gc(opened: &Opened, args: &GcArgs) -> Result<Report, CliError> {
             })?;
         deleted += batch;
         batches += 1;
-        progress.deleted(deleted);
+        progress.done(deleted);
         if batch < u64::from(args.batch) {
             break;
         }

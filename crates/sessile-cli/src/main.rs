@@ -5,8 +5,10 @@ mod cli;
 mod commands;
 mod error;
 mod gc;
+mod import;
 mod open;
 mod output;
+mod progress;
 mod stats;
 
 use std::process::ExitCode;
@@ -63,6 +65,7 @@ async fn run(cli: Cli) -> Result<Report, CliError> {
             commands::revoke_user(&opened, user, keep.as_deref()).await
         }
         Command::Gc(args) => gc::gc(&open::open(store, false).await?, args).await,
+        Command::ImportNode(args) => import::import_node(store, args).await,
         Command::Stats { top } => stats::stats(&open::open(store, false).await?, *top).await,
     }
 }

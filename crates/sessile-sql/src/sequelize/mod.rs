@@ -53,6 +53,9 @@
 //! - **Cleanup:** [`Store::delete_expired`] deletes bounded batches by the package's own rule
 //!   (`expires <= floor(now / 1000)` for Koa, `expires <= now` for Express, on SQLite compared as
 //!   text exactly as Sequelize does), so [`sessile::cleanup::Cleanup`] works on these tables.
+//! - **Scans** ([`Store::scan`], for operators' tools such as the CLI's `import-node`) page
+//!   through the rows in id order (the primary key), each read as a load reads it, expired
+//!   ones included; corrupt rows are left out.
 //! - **Corrupt rows** (not JSON, no `cookie` object where the package needs one) are
 //!   [`StoreError::Corrupt`]: the engine treats them as no session.
 //! - **Reserved keys:** `increment` answers [`IncrementOutcome::NotAnInteger`] for the
@@ -137,8 +140,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
-    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, ScanPage, ScannedSession,
+    SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
 use sessile_node::layout::{self, Modified};
@@ -425,6 +428,22 @@ macro_rules! row_operations {
             Ok(Some(ids.into_iter().map(|(id,)| id).collect()))
         }
 
+        /// One page of row ids after `after`, in id order.
+        pub(super) async fn page_ids(
+            db: &Db,
+            table: &Table,
+            after: Option<&str>,
+            limit: u32,
+        ) -> Result<Vec<String>, StoreError> {
+            let mut select = sql::page_ids::<Sql>(table, after, limit);
+            let ids: Vec<(String,)> = select
+                .query_as()
+                .fetch_all(&db.pool)
+                .await
+                .map_err(to_store_error)?;
+            Ok(ids.into_iter().map(|(id,)| id).collect())
+        }
+
         /// Deletes `user`'s rows but `keep`; `None` when the table keeps no user column.
         pub(super) async fn delete_user_rows(
             db: &Db,
@@ -667,6 +686,33 @@ impl Store for SequelizeStore {
         let keep = keep.map(|key| table.row_id(key)).transpose()?;
         on_db!(&self.inner.db, db, d => d::delete_user_rows(db, table, user, keep.as_deref()).await)?
             .ok_or_else(layout::no_user_index)
+    }
+
+    /// Pages through the rows in id order (the cursor is the page's last row id), each read
+    /// as a load reads it, expired ones too; rows that are no session (no data, not the Koa
+    /// prefix) or that cannot be read are left out. A Node document keeps no creation time or
+    /// device: the summary's times are estimated as a load's are.
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> Result<ScanPage, StoreError> {
+        let table = &self.inner.table;
+        let ids = on_db!(&self.inner.db, db, d => d::page_ids(db, table, cursor, limit).await)?;
+        let next = ids.last().filter(|_| ids.len() == limit as usize).cloned();
+        let mut sessions = Vec::new();
+        for id in ids {
+            let Some(key) = table.key_of_row(&id) else {
+                continue;
+            };
+            let row = on_db!(&self.inner.db, db, d => d::load(db, table, &id).await)?;
+            let record = match row.map(|row| table.record(&row)).transpose() {
+                Ok(record) => record.flatten(),
+                Err(StoreError::Corrupt(_)) => continue,
+                Err(error) => return Err(error),
+            };
+            if let Some(record) = record {
+                let user = record.user.clone();
+                sessions.push(ScannedSession::new(SessionSummary::of(key, &record), user));
+            }
+        }
+        Ok(ScanPage::new(sessions, next))
     }
 
     async fn delete_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {

@@ -165,6 +165,24 @@ pub(super) fn delete_user_rows<D: Dialect>(
     Some(Statement(sql))
 }
 
+/// Up to `limit` row ids after `after`, in id order: one page of a scan (the id is the
+/// table's primary key, so each page is an index range).
+pub(super) fn page_ids<D: Dialect>(
+    table: &Table,
+    after: Option<&str>,
+    limit: u32,
+) -> Statement<D::Db> {
+    let id = q::<D>(table.id_column());
+    let mut sql = start::<D>(format!("SELECT {id} FROM {}", q::<D>(&table.name)));
+    if let Some(after) = after {
+        sql.push(format!(" WHERE {id} > "));
+        D::push_text(&mut sql, after);
+    }
+    sql.push(format!(" ORDER BY {id} LIMIT "));
+    D::push_int(&mut sql, i64::from(limit));
+    Statement(sql)
+}
+
 /// `data` and `expires` of the row `id`; held until the transaction ends when `lock`.
 pub(super) fn select<D: Dialect>(table: &Table, id: &str, lock: bool) -> Statement<D::Db> {
     let expires = match table.layout {

@@ -193,26 +193,47 @@ impl Table {
     /// `cookie.expires` can be older). An Express row without `expires` falls back on the
     /// document's `cookie.expires`.
     pub fn live(&self, row: &Row, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let Some(text) = row.data.as_deref() else {
+        let Some((text, deadline)) = self.parts(row) else {
             return Ok(None);
         };
-        if self.layout == Layout::Koa && text.is_empty() {
-            // The package's `get` treats an empty `data` as no session.
-            return Ok(None);
-        }
-        let deadline = match (self.layout, row.expires_ms) {
-            (_, Some(ms)) => Some(Timestamp::from_millis(ms)),
-            (Layout::Koa, None) => return Ok(None),
-            (Layout::Express, None) => None,
-        };
+        // An expired row is no session, readable or not: checked before decoding.
         if deadline.is_some_and(|deadline| now >= deadline) {
             return Ok(None);
         }
+        let record = self.decode(text, deadline)?;
+        Ok(record.is_live(now).then_some(record))
+    }
+
+    /// The session a row holds, live or expired (for a scan); `None` for a row the package
+    /// reads as no session.
+    pub fn record(&self, row: &Row) -> Result<Option<Record>, StoreError> {
+        match self.parts(row) {
+            Some((text, deadline)) => self.decode(text, deadline).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The document and the `expires` deadline of a row that holds a session.
+    fn parts<'r>(&self, row: &'r Row) -> Option<(&'r str, Option<Timestamp>)> {
+        let text = row.data.as_deref()?;
+        if self.layout == Layout::Koa && text.is_empty() {
+            // The package's `get` treats an empty `data` as no session.
+            return None;
+        }
+        let deadline = match (self.layout, row.expires_ms) {
+            (_, Some(ms)) => Some(Timestamp::from_millis(ms)),
+            (Layout::Koa, None) => return None,
+            (Layout::Express, None) => None,
+        };
+        Some((text, deadline))
+    }
+
+    fn decode(&self, text: &str, deadline: Option<Timestamp>) -> Result<Record, StoreError> {
         let mut record = self.json.decode(text, deadline)?;
         if let Some(deadline) = deadline {
             layout::stamp_deadline(&self.json, &mut record, deadline);
         }
-        Ok(record.is_live(now).then_some(record))
+        Ok(record)
     }
 
     /// Whether a row blocks a new session under its id: live, or live by its `expires` but

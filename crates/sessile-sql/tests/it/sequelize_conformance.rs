@@ -266,6 +266,7 @@ macro_rules! suite {
                 corrupt = |store, key| write_garbage($dialect, $package, store, key),
                 user_index,
                 sweeps_expired,
+                scans,
             );
         }
     };
@@ -276,6 +277,7 @@ macro_rules! suite {
                 store($dialect, $package),
                 corrupt = |store, key| write_garbage($dialect, $package, store, key),
                 sweeps_expired,
+                scans,
             );
         }
     };

@@ -136,7 +136,8 @@ macro_rules! store_conformance {
 /// Options, in this order: `corrupt = <hook>` as for [`crate::store_conformance!`] (required:
 /// every Node layout stores JSON text that can be garbage), then `sweeps_expired` when the
 /// store's [`crate::Store::delete_expired`] is what frees expired records (SQL tables; not Redis,
-/// which expires keys itself). A layout that keeps a per-user index (a Sequelize table with a
+/// which expires keys itself), and `scans` when its [`crate::Store::scan`] pages through every
+/// session ([`node_cases::scan_reports_every_session_exactly_once`]). A layout that keeps a per-user index (a Sequelize table with a
 /// user column) says `user_index` right after `corrupt`: it then runs
 /// [`node_cases::user_index_lists_and_revokes`] instead of
 /// [`node_cases::user_index_is_unsupported`].
@@ -278,6 +279,9 @@ macro_rules! __store_conformance_option {
 macro_rules! __node_layout_option {
     (sweeps_expired, $make_store:expr) => {
         $crate::__node_layout_cases!($make_store; delete_expired_removes_only_expired);
+    };
+    (scans, $make_store:expr) => {
+        $crate::__node_layout_cases!($make_store; scan_reports_every_session_exactly_once);
     };
 }
 

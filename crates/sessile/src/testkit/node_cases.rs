@@ -19,11 +19,11 @@ use serde_json::json;
 
 use super::cases::{
     create, data, fresh_key, fresh_user, increment, load, load_live, now, one_ms, record_at,
-    rotate, setting, touched, update, HOUR, IDLE, MINUTE,
+    rotate, scan_exactly_once, setting, touched, update, HOUR, IDLE, MINUTE,
 };
 pub use super::lifetime_cases::{own_lifetime_is_unsupported, revocations_are_unsupported};
 use crate::change::{ChangeSet, Forward};
-use crate::record::{Record, SessionData};
+use crate::record::{Record, SessionData, SessionSummary};
 use crate::store::{
     CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
@@ -479,4 +479,22 @@ pub async fn delete_expired_removes_only_expired<S: Store>(store: S) {
 /// layout does not keep is not.
 pub async fn concurrent_increments_of_many_sessions_get_their_own_outcomes<S: Store>(store: S) {
     super::cases::increments_of_many_sessions(store, false).await;
+}
+
+/// [`Store::scan`] pages through every session of the layout, each exactly once with its user
+/// and deadline (a Node document keeps no creation time or device), however many sessions come
+/// and go between pages; a deleted one never. For the layouts that can list their sessions
+/// (the `scans` option of [`crate::node_layout_conformance!`]).
+pub async fn scan_reports_every_session_exactly_once<S: Store>(store: S) {
+    scan_exactly_once(store, |summary| {
+        let never = crate::time::Timestamp::from_millis(0);
+        SessionSummary::new(
+            summary.key,
+            never,
+            never,
+            summary.expires_at,
+            Default::default(),
+        )
+    })
+    .await;
 }
