@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use sessile::document::Operation;
 use sessile::store::{Lookup, ScanPage};
-use sessile::testkit::cases;
+use sessile::testkit::{cases, node_cases};
 use sessile::{
     ChangeSet, CreateOutcome, Deadline, IncrementOutcome, MemoryStore, Record, RotateOutcome,
     SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -331,7 +331,7 @@ mod drops_expired {
     sessile::store_conformance!(async { FlawedStore::new(Flaw::ForgetsExpiry) });
 }
 
-/// The Node-layout suite, with both options, passes on a store that keeps no user index.
+/// The Node-layout suite, with every option, passes on a store that keeps no user index.
 mod node_layout {
     use super::*;
 
@@ -339,6 +339,7 @@ mod node_layout {
         async { FlawedStore::new(Flaw::NoUserIndex) },
         corrupt = corrupt_hook,
         sweeps_expired,
+        scans,
     );
 }
 
@@ -445,6 +446,15 @@ fn a_scan_that_loses_sessions_fails_the_scan_case() {
     ));
     assert!(!case_fails(
         cases::scan_reports_every_session_exactly_once,
+        Flaw::None
+    ));
+    // The Node layouts' variant (user and deadline only) catches it too.
+    assert!(case_fails(
+        node_cases::scan_reports_every_session_exactly_once,
+        Flaw::ScanSkipsPageEnds
+    ));
+    assert!(!case_fails(
+        node_cases::scan_reports_every_session_exactly_once,
         Flaw::None
     ));
 }
