@@ -1,16 +1,18 @@
 //! The demo router over real HTTP on loopback, on SQLite (a temporary file) and in memory.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use sessile::{Config, CookieConfig, Keys, MemoryStore, SessionManager, SignedIds, Store};
+use sessile::{Config, MemoryStore, SessionManager, Store};
 use sessile_sql::SqliteStore;
 use tokio::task::JoinSet;
+
+use common::{client, csrf_token, ids, session_cookie, CookieChange, TempDb};
 
 /// The demo on a loopback port, with a client that does not follow redirects.
 struct TestServer {
@@ -20,14 +22,9 @@ struct TestServer {
 
 impl TestServer {
     async fn start(router: Router) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0")
-            .build()
-            .unwrap();
         Self {
             server: sessile_axum::testkit::TestServer::start(router).await,
-            client,
+            client: client(),
         }
     }
 
@@ -55,8 +52,6 @@ impl TestServer {
     /// (a new one when the request had none).
     async fn csrf(&self, cookie: Option<&str>) -> (String, String) {
         let response = self.get("/api/csrf", cookie).await;
-        assert_eq!(response.status(), StatusCode::OK, "GET /api/csrf");
-        assert_eq!(response.headers()["cache-control"], "no-store");
         let cookie = match session_cookie(&response) {
             Some(CookieChange::Set(value)) => value,
             Some(CookieChange::Removed) => panic!("GET /api/csrf removed the cookie"),
@@ -64,8 +59,7 @@ impl TestServer {
                 .expect("GET /api/csrf without a session must create one")
                 .to_owned(),
         };
-        let body: Value = response.json().await.unwrap();
-        (body["token"].as_str().unwrap().to_owned(), cookie)
+        (csrf_token(response).await, cookie)
     }
 
     /// POST with a fresh token of the cookie's session in `x-csrf-token`.
@@ -117,74 +111,9 @@ impl TestServer {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum CookieChange {
-    Set(String),
-    Removed,
-}
-
-/// What the response did to the `id` cookie; fails on more than one change.
-fn session_cookie(response: &Response) -> Option<CookieChange> {
-    let mut changes = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| {
-            let line = value.to_str().unwrap();
-            let (name, value) = line.split(';').next().unwrap().split_once('=').unwrap();
-            (name.trim() == "id").then(|| {
-                if value.is_empty() {
-                    CookieChange::Removed
-                } else {
-                    CookieChange::Set(value.to_owned())
-                }
-            })
-        })
-        .collect::<Vec<_>>();
-    assert!(changes.len() <= 1, "several session cookies: {changes:?}");
-    changes.pop()
-}
-
 fn assert_see_home(response: &Response) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[LOCATION], "/");
-}
-
-/// The demo's ids: its cookie works over plain http.
-fn ids() -> SignedIds {
-    SignedIds::new(Keys::generate())
-        .with_cookie(CookieConfig::builder().secure(false).build().unwrap())
-}
-
-/// A SQLite file in the temp directory, deleted with its journal files when dropped.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "sessile-demo-test-{}-{}.sqlite",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let db = TempDb(std::env::temp_dir().join(name));
-        db.remove_files();
-        db
-    }
-
-    fn remove_files(&self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove_files();
-    }
 }
 
 async fn sqlite_server() -> (TestServer, Arc<dyn Store>, TempDb) {

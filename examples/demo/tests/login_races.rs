@@ -5,13 +5,17 @@
 //! arrived last could sign the browser out or lose its count. Every round must end signed in,
 //! with every count the server acknowledged in the signed-in session.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use sessile::{Config, CookieConfig, Keys, SessionManager, SignedIds, Store};
+use sessile::{Config, SessionManager, Store};
 use sessile_sql::SqliteStore;
+
+use common::{client, csrf_token, ids, login_form, session_cookie, CookieChange, TempDb};
 
 const ROUNDS: usize = 100;
 const PARALLEL_LOGINS: usize = 5;
@@ -25,22 +29,10 @@ struct Browser {
     jar: Arc<Mutex<Option<String>>>,
 }
 
-/// What one response did to the session cookie.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum CookieChange {
-    Set(String),
-    Removed,
-}
-
 impl Browser {
     fn new(base: String) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0")
-            .build()
-            .unwrap();
         Self {
-            client,
+            client: client(),
             base,
             jar: Arc::default(),
         }
@@ -74,13 +66,11 @@ impl Browser {
 
     async fn csrf_token(&self) -> String {
         let (response, _) = self.send(reqwest::Method::GET, "/api/csrf", |r| r).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.unwrap();
-        body["token"].as_str().unwrap().to_owned()
+        csrf_token(response).await
     }
 
     async fn login(&self, user: &str, token: &str) -> (StatusCode, Option<CookieChange>) {
-        let form = [("user", user), ("_csrf", token)];
+        let form = login_form(user, token);
         let (response, change) = self
             .send(reqwest::Method::POST, "/login", |r| r.form(&form))
             .await;
@@ -116,32 +106,12 @@ impl Browser {
     }
 }
 
-fn session_cookie(response: &Response) -> Option<CookieChange> {
-    let mut changes: Vec<CookieChange> = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| {
-            let line = value.to_str().unwrap();
-            let (name, value) = line.split(';').next().unwrap().split_once('=').unwrap();
-            (name.trim() == "id").then(|| match value {
-                "" => CookieChange::Removed,
-                value => CookieChange::Set(value.to_owned()),
-            })
-        })
-        .collect();
-    assert!(changes.len() <= 1, "several session cookies: {changes:?}");
-    changes.pop()
-}
-
 /// The demo on SQLite (a temporary file), as `main.rs` builds it, on a loopback port.
-async fn demo() -> (sessile_axum::testkit::TestServer, tempfile_path::TempDb) {
-    let db = tempfile_path::TempDb::new();
+async fn demo() -> (sessile_axum::testkit::TestServer, TempDb) {
+    let db = TempDb::new();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db.0).await.unwrap());
-    let ids = SignedIds::new(Keys::generate())
-        .with_cookie(CookieConfig::builder().secure(false).build().unwrap());
     let config = Config::builder().record_ip(true).build().unwrap();
-    let manager = SessionManager::new(store, ids, config);
+    let manager = SessionManager::new(store, ids(), config);
     let server = sessile_axum::testkit::TestServer::start(sessile_demo::app(manager)).await;
     (server, db)
 }
@@ -261,40 +231,4 @@ async fn a_login_beside_a_background_count_ends_signed_in_and_loses_no_count() {
          session {landed}, counted before sign-in (cleared by it) {cleared}, refused for its \
          pre-login CSRF token {refused}"
     );
-}
-
-mod tempfile_path {
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// A SQLite file in the temp directory, deleted with its journal files when dropped.
-    pub struct TempDb(pub PathBuf);
-
-    impl TempDb {
-        pub fn new() -> Self {
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let name = format!(
-                "sessile-demo-races-{}-{}.sqlite",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::SeqCst)
-            );
-            let db = TempDb(std::env::temp_dir().join(name));
-            db.remove_files();
-            db
-        }
-
-        fn remove_files(&self) {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut path = self.0.clone().into_os_string();
-                path.push(suffix);
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
-
-    impl Drop for TempDb {
-        fn drop(&mut self) {
-            self.remove_files();
-        }
-    }
 }
