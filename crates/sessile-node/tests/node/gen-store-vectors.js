@@ -29,7 +29,7 @@
 //   sessile         the NodeJson settings (shape, max_age_ms, expiring) matching the app's options
 'use strict';
 
-const http = require('node:http');
+const { clock, listen, request, Jar, login, change } = require('./http-plumbing');
 const Koa = require('koa');
 const koaSession = require('koa-session').default;
 const genericSession = require('koa-generic-session');
@@ -41,49 +41,7 @@ const { Sequelize, DataTypes } = require('sequelize');
 const NOW = 1700000000000;
 const LATER = NOW + 60000;
 const ONE_DAY = 86400000;
-const realNow = Date.now;
-let fakeNow = null;
-Date.now = () => (fakeNow === null ? realNow() : fakeNow);
-
 const pkgVersion = (name) => require(`${name}/package.json`).version;
-
-// ---------------------------------------------------------------- HTTP plumbing
-
-function listen(handler) {
-  return new Promise((resolve) => {
-    const server = http.createServer(handler);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-
-function request(port, path, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, setCookies: res.headers['set-cookie'] || [], body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-// A one-host cookie jar: name=value pairs from Set-Cookie, dropped when emptied/expired.
-class Jar {
-  constructor() { this.cookies = new Map(); }
-  take(setCookies) {
-    for (const line of setCookies) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /^\s*expires=Thu, 01 Jan 1970/i.test(a));
-      if (value === '' || expired) this.cookies.delete(name); else this.cookies.set(name, value);
-    }
-  }
-  header() { return [...this.cookies].map(([n, v]) => `${n}=${v}`).join('; '); }
-}
 
 // Runs the two steps against `handler`; `calls` is the recorder's log, cut per step.
 async function drive(handler, calls) {
@@ -104,25 +62,14 @@ async function drive(handler, calls) {
   return steps;
 }
 
-function login(session) {
-  session.name = 'Zoë ☃ 日本語 😀';
-  session.n = 42;
-  session.user = 'alice';
-}
-
-function change(session) {
-  session.n = 43;
-  session.theme = 'dark';
-}
-
 // The Koa routes every Koa scenario shares; the clock middleware goes first.
 function koaApp(sessionMiddleware, keys) {
   const app = new Koa();
   if (keys) app.keys = keys;
   app.use(async (ctx, next) => {
     const now = ctx.get('x-test-now');
-    fakeNow = now ? Number(now) : null;
-    try { await next(); } finally { fakeNow = null; }
+    clock.at(now);
+    try { await next(); } finally { clock.at(null); }
   });
   app.use(sessionMiddleware(app));
   app.use((ctx) => {
@@ -288,8 +235,8 @@ async function expressVectors() {
     const app = express();
     app.use((req, res, next) => {
       const now = req.get('x-test-now');
-      fakeNow = now ? Number(now) : null;
-      res.on('finish', () => { fakeNow = null; });
+      clock.at(now);
+      res.on('finish', () => clock.at(null));
       next();
     });
     app.use(expressSession({

@@ -9,7 +9,7 @@
 // Rust encoder writes keys in map order, while Node writes them in insertion order.
 'use strict';
 
-const http = require('node:http');
+const { listen, request } = require('./http-plumbing');
 const Keygrip = require('keygrip');
 const Cookies = require('cookies');
 const Koa = require('koa');
@@ -132,26 +132,6 @@ function cookiesSetVectors() {
 }
 
 // ---------------------------------------------------------------- koa-session (real Koa app)
-
-function request(port, path, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, setCookies: res.headers['set-cookie'] || [], body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function listen(handler) {
-  return new Promise((resolve) => {
-    const server = http.createServer(handler);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
 
 async function koaSessionVectors() {
   const keys = ['k2', 'k1'];
