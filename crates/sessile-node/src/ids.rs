@@ -102,6 +102,11 @@ pub struct KoaIds {
     signed: bool,
     style: KoaIdStyle,
     cookie: NodeCookie,
+    /// koa-generic-session removes a cookie whose session is gone; koa-session and
+    /// koa-session-minimal leave it.
+    clears_dead: bool,
+    /// koa-session without `maxAge`: no `expires` on a session's first save.
+    default_max_age: bool,
 }
 
 impl KoaIds {
@@ -133,6 +138,7 @@ impl KoaIds {
             .expect("one key");
         let mut ids = Self::new("koa:sess", keys, KoaIdStyle::UidSafe);
         ids.signed = false;
+        ids.clears_dead = false;
         ids.cookie.expiring = false;
         ids
     }
@@ -144,9 +150,56 @@ impl KoaIds {
             name: name.into(),
             cookies: KoaCookies::new(keys, cookie.secure),
             signed: true,
+            // koa-generic-session (uid-safe ids) resets the cookie of a session it cannot find.
+            clears_dead: style == KoaIdStyle::UidSafe,
+            default_max_age: false,
             style,
             cookie,
         }
+    }
+
+    /// koa-session's and koa-generic-session's `signed` option: with `false`, the id cookie
+    /// goes without its `NAME.sig` and is read as it comes, as the Node app does (anyone can
+    /// then present any id: the ids' randomness is all that protects a session).
+    ///
+    /// ```
+    /// use sessile::codec::{IdCodec, PresentedId};
+    /// use sessile_node::ids::KoaIds;
+    /// use sessile_node::keygrip::Keygrip;
+    ///
+    /// let ids = KoaIds::generic_session(Keygrip::new(["k1"])?).with_signed(false);
+    /// let header = http::HeaderValue::from_static("koa.sid=abc");
+    /// assert!(matches!(ids.read(&[header]), PresentedId::Valid { stale: false, .. }));
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn with_signed(mut self, signed: bool) -> Self {
+        self.signed = signed;
+        self
+    }
+
+    /// koa-session without `maxAge` (its default, one day): a session's first save sets a
+    /// browser-session cookie (no `expires`), every later save one expiring with the session,
+    /// since koa-session takes the `maxAge` a loaded session carries (`_maxAge`) as its
+    /// cookie's.
+    ///
+    /// ```
+    /// use sessile::codec::IdCodec;
+    /// use sessile::{Record, SessionId, Timestamp};
+    /// use sessile_node::ids::KoaIds;
+    /// use sessile_node::keygrip::Keygrip;
+    ///
+    /// let ids = KoaIds::koa_session(Keygrip::new(["k1"])?).with_default_max_age();
+    /// let id = SessionId::foreign("an-id").unwrap();
+    /// let (now, day) = (Timestamp::from_millis(0), Timestamp::from_millis(86_400_000));
+    /// let first = ids.issue(&id, &Record::new(now, day, day), now);
+    /// assert!(!first[0].1.to_str().unwrap().contains("expires"));
+    /// let later = ids.issue(&id, &Record::new(now, day, day), Timestamp::from_millis(60_000));
+    /// assert!(later[0].1.to_str().unwrap().contains("expires"));
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn with_default_max_age(mut self) -> Self {
+        self.default_max_age = true;
+        self
     }
 
     /// Sets the cookie's attributes.
@@ -232,8 +285,11 @@ impl IdCodec for KoaIds {
             )
     }
 
-    fn issue(&self, id: &SessionId, record: &Record, _now: Timestamp) -> HeaderList {
-        let expires = self.cookie.expiring.then(|| record.expires_at());
+    fn issue(&self, id: &SessionId, record: &Record, now: Timestamp) -> HeaderList {
+        // A record created at `now` is this request's new session.
+        let first_save = record.created_at == now;
+        let expires = (self.cookie.expiring && !(self.default_max_age && first_save))
+            .then(|| record.expires_at());
         self.set_cookie(&id.encode(), expires)
     }
 
@@ -252,14 +308,29 @@ impl IdCodec for KoaIds {
         self.set_cookie("", None)
     }
 
+    /// The Koa packages set their cookie on every save, browser-session cookies included.
     fn renews_on_write(&self) -> bool {
-        self.cookie.expiring
+        true
     }
 
-    /// koa's `cookies` answers a bad signature with a `NAME.sig` removal, which leaves the
-    /// browser without a session; removing the pair ends in the same state.
+    /// koa's `cookies` answers a bad signature with a `NAME.sig` removal.
     fn clears_refused(&self) -> bool {
         self.signed
+    }
+
+    /// Only the `NAME.sig` cookie, as koa's `cookies` removes it (the id cookie stays, and
+    /// without a signature it names no session).
+    fn refusal(&self) -> HeaderList {
+        vec![(
+            header::SET_COOKIE,
+            header_value(&self.cookies.rejected(&self.name)),
+        )]
+    }
+
+    /// koa-generic-session removes the cookies of a session its store no longer has;
+    /// koa-session and koa-session-minimal send nothing.
+    fn clears_dead(&self) -> bool {
+        self.clears_dead
     }
 }
 
@@ -283,6 +354,8 @@ pub struct ExpressIds {
     name: String,
     secrets: Secrets,
     cookie: NodeCookie,
+    /// sessile's own habits instead of express-session's (see [`ExpressIds::clearing`]).
+    clearing: bool,
 }
 
 impl ExpressIds {
@@ -293,7 +366,30 @@ impl ExpressIds {
             name: "connect.sid".to_owned(),
             secrets,
             cookie: NodeCookie::default(),
+            clearing: false,
         }
+    }
+
+    /// sessile's safer habits instead of express-session's: a destroyed or expired session's
+    /// cookie is removed (express-session leaves it, so the browser keeps presenting a dead
+    /// id), and a cookie signed with a retired secret is re-signed as soon as the session is
+    /// read (express-session re-signs it only when it writes the session, so the old secret
+    /// must stay until every such session was written). Off by default: the responses are
+    /// express-session's, header for header.
+    ///
+    /// ```
+    /// use sessile::codec::IdCodec;
+    /// use sessile_node::express_session::Secrets;
+    /// use sessile_node::ids::ExpressIds;
+    ///
+    /// let node_exact = ExpressIds::new(Secrets::new(["s"])?);
+    /// assert!(!node_exact.clears_dead());
+    /// assert!(ExpressIds::new(Secrets::new(["s"])?).clearing(true).clears_dead());
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn clearing(mut self, clearing: bool) -> Self {
+        self.clearing = clearing;
+        self
     }
 
     /// Sets the cookie name (express-session's `name`).
@@ -348,12 +444,13 @@ impl IdCodec for ExpressIds {
                 continue;
             };
             match SessionId::foreign(&id) {
-                // express-session re-signs only when it writes; sessile re-signs a cookie from a
-                // retired secret as soon as the session is read, so the secret can go sooner.
+                // express-session re-signs only when it writes (every write issues the cookie
+                // again); with `clearing`, sessile re-signs a cookie from a retired secret as
+                // soon as the session is read, so the secret can go sooner.
                 Some(id) => {
                     return PresentedId::Valid {
                         id,
-                        stale: index > 0,
+                        stale: self.clearing && index > 0,
                     }
                 }
                 None => presented = PresentedId::Refused(RejectReason::Malformed),
@@ -371,8 +468,9 @@ impl IdCodec for ExpressIds {
         vec![(header::SET_COOKIE, header_value(&line))]
     }
 
-    /// express-session itself never clears the cookie (its `destroy()` leaves it); sessile does,
-    /// so a signed-out browser stops presenting a dead id.
+    /// The cookie expired at the epoch. express-session itself never sends it (its `destroy()`
+    /// leaves the cookie); the engine does for a destroyed session only with
+    /// [`ExpressIds::clearing`], and takeover mode when it moves the session.
     fn removal(&self) -> HeaderList {
         let mut line = format!("{}=", self.name);
         let options = self.options(Some(Timestamp::from_millis(0)));
@@ -394,6 +492,15 @@ impl IdCodec for ExpressIds {
 
     fn renews_on_write(&self) -> bool {
         self.cookie.expiring
+    }
+
+    /// express-session never clears its cookie; with [`ExpressIds::clearing`], sessile does.
+    fn clears_dead(&self) -> bool {
+        self.clearing
+    }
+
+    fn clears_destroyed(&self) -> bool {
+        self.clearing
     }
 }
 
@@ -510,8 +617,16 @@ mod tests {
     }
 
     #[test]
-    fn express_cookie_from_a_retired_secret_is_valid_but_stale() {
-        let ids = ExpressIds::new(Secrets::new(["new", "old"]).unwrap());
+    fn express_cookie_from_a_retired_secret_is_valid_and_stale_only_when_clearing() {
+        // express-session re-signs only when it writes: by default the read is not stale.
+        let exact = ExpressIds::new(Secrets::new(["new", "old"]).unwrap());
+        let old = Secrets::new(["old"]).unwrap().cookie_value("sid-1");
+        let old = HeaderValue::from_str(&format!("connect.sid={old}")).unwrap();
+        assert!(matches!(
+            exact.read(&[old]),
+            PresentedId::Valid { stale: false, .. }
+        ));
+        let ids = ExpressIds::new(Secrets::new(["new", "old"]).unwrap()).clearing(true);
         let signed_with = |secret: &str| {
             let value = Secrets::new([secret]).unwrap().cookie_value("sid-1");
             HeaderValue::from_str(&format!("connect.sid={value}")).unwrap()

@@ -469,6 +469,22 @@ impl KoaCookies {
         default_attributes_header(&format!("{name}.sig"), &signature, self.secure_attribute())
     }
 
+    /// The header `cookies.get` emits for a `NAME.sig` no key verifies: the signature cookie
+    /// removed, with the `Cookie` prototype's attributes (the main cookie stays).
+    ///
+    /// ```
+    /// use sessile_node::keygrip::{KoaCookies, Keygrip};
+    /// let cookies = KoaCookies::new(Keygrip::new(["k1"])?, false);
+    /// assert_eq!(
+    ///     cookies.rejected("koa.sid"),
+    ///     "koa.sid.sig=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly"
+    /// );
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn rejected(&self, name: &str) -> String {
+        default_attributes_header(&format!("{name}.sig"), "", self.secure_attribute())
+    }
+
     fn secure_attribute(&self) -> bool {
         self.secure_request
     }

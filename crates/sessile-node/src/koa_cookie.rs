@@ -104,6 +104,8 @@ pub struct KoaCookieSessions {
     cookies: KoaCookies,
     json: NodeJson,
     cookie: NodeCookie,
+    signed: bool,
+    default_max_age: bool,
 }
 
 impl KoaCookieSessions {
@@ -122,6 +124,8 @@ impl KoaCookieSessions {
             cookies: KoaCookies::new(keys, cookie.secure),
             json: NodeJson::new(NodeShape::KoaSession, max_age).with_cookie(cookie.clone()),
             cookie,
+            signed: true,
+            default_max_age: false,
         }
     }
 
@@ -176,6 +180,43 @@ impl KoaCookieSessions {
         self
     }
 
+    /// koa-session without `maxAge` (its default, one day): a session's first save writes a
+    /// browser-session cookie (no `expires`), and every later save a cookie expiring with the
+    /// session, since koa-session takes the `maxAge` a loaded session carries (`_maxAge`) as
+    /// its cookie's. Pass one day (or zero) as the max age.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use sessile_node::{keygrip::Keygrip, koa_cookie::KoaCookieSessions};
+    ///
+    /// let codec = KoaCookieSessions::new(Keygrip::new(["k1"])?, Duration::ZERO)
+    ///     .with_default_max_age();
+    /// assert_eq!(codec.max_age(), Duration::from_secs(86_400));
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn with_default_max_age(mut self) -> Self {
+        self.default_max_age = true;
+        self
+    }
+
+    /// koa-session's `signed: false`: the `koa.sess` cookie goes without `koa.sess.sig` and is
+    /// read as it comes, as the Node app reads it. Anyone can then write any session, user
+    /// included: only for an app that trusts nothing in its session.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use sessile_node::{keygrip::Keygrip, koa_cookie::KoaCookieSessions};
+    ///
+    /// let codec = KoaCookieSessions::new(Keygrip::new(["k1"])?, Duration::from_secs(3600))
+    ///     .with_signed(false);
+    /// # let _ = codec;
+    /// # Ok::<(), sessile_node::Error>(())
+    /// ```
+    pub fn with_signed(mut self, signed: bool) -> Self {
+        self.signed = signed;
+        self
+    }
+
     /// Keeps [`Record::user`] under `field` of the session (a string), or nowhere with `None`.
     /// `user` by default.
     pub fn with_user_field(mut self, field: Option<&str>) -> Self {
@@ -217,7 +258,7 @@ impl KoaCookieSessions {
             secure: Some(self.cookie.secure),
             http_only: self.cookie.http_only,
             partitioned: false,
-            signed: true,
+            signed: self.signed,
         }
     }
 
@@ -227,6 +268,46 @@ impl KoaCookieSessions {
         self.cookies
             .set(&self.name, value, &self.options(expires), 0)
             .unwrap_or_else(|error| panic!("Koa cookie options for {:?}: {error}", self.name))
+    }
+
+    /// The cookie values the request presents that the codec accepts (verified under a key,
+    /// or as they come when unsigned), with the index of the key that verified each.
+    fn presented<'h>(&'h self, header: &'h str) -> Box<dyn Iterator<Item = (&'h str, usize)> + 'h> {
+        if self.signed {
+            Box::new(self.cookies.verified(header, &self.name))
+        } else {
+            Box::new(keygrip::get_cookies(header, &self.name).map(|value| (value, 0)))
+        }
+    }
+
+    /// `document` (the session's JSON) as the `koa.sess` cookie and its signature.
+    fn seal_document(
+        &self,
+        document: String,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<HeaderList, SealError> {
+        let value = STANDARD.encode(document);
+        let expires = self.expires(record, now);
+        let lines = self.set_cookie(&value, expires);
+        let size = lines.first().map_or(0, String::len);
+        if size > BROWSER_COOKIE_LIMIT {
+            return Err(SealError::TooLarge {
+                size,
+                limit: BROWSER_COOKIE_LIMIT,
+            });
+        }
+        Ok(lines
+            .into_iter()
+            .map(|line| (header::SET_COOKIE, header_value(&line)))
+            .collect())
+    }
+
+    /// The cookie's `expires`: the session's deadline, none for a browser-session cookie, and
+    /// none on a session's first save without `maxAge` ([`KoaCookieSessions::with_default_max_age`]).
+    fn expires(&self, record: &Record, now: Timestamp) -> Option<Timestamp> {
+        let first_save = record.created_at == now;
+        (self.cookie.expiring && !(self.default_max_age && first_save)).then(|| record.expires_at())
     }
 
     /// The record a verified cookie value holds at `now`.
@@ -279,7 +360,7 @@ impl CookieCodec for KoaCookieSessions {
             return OpenedCookie::Absent;
         }
         let mut opened = OpenedCookie::Refused;
-        for (value, key_index) in self.cookies.verified(&header, &self.name) {
+        for (value, key_index) in self.presented(&header) {
             match self.decode(value, now) {
                 OpenedCookie::Live { id, record, .. } => {
                     let stale = key_index > 0;
@@ -296,22 +377,40 @@ impl CookieCodec for KoaCookieSessions {
         &self,
         _id: &SessionId,
         record: &Record,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<HeaderList, SealError> {
-        let value = STANDARD.encode(self.json.encode(record));
-        let expires = self.cookie.expiring.then(|| record.expires_at());
-        let lines = self.set_cookie(&value, expires);
-        let size = lines.first().map_or(0, String::len);
-        if size > BROWSER_COOKIE_LIMIT {
-            return Err(SealError::TooLarge {
-                size,
-                limit: BROWSER_COOKIE_LIMIT,
-            });
+        self.seal_document(self.json.encode(record), record, now)
+    }
+
+    /// The document written over the one the request presented, so its keys keep their order
+    /// (the signed-in user's place among them included), as koa-session rewrites its object.
+    fn reseal(
+        &self,
+        presented: &[HeaderValue],
+        _id: &SessionId,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<HeaderList, SealError> {
+        let header = joined_cookie_header(presented);
+        let previous = self.presented(&header).next().map(|(value, _)| {
+            String::from_utf8_lossy(&koa_session::node_base64_decode(value)).into_owned()
+        });
+        self.seal_document(
+            self.json.encode_over(previous.as_deref(), record),
+            record,
+            now,
+        )
+    }
+
+    /// Only `koa.sess.sig`, signed with the first key, as koa's `cookies.get` re-signs it.
+    fn resign(&self, presented: &[HeaderValue]) -> Option<HeaderList> {
+        if !self.signed {
+            return None;
         }
-        Ok(lines
-            .into_iter()
-            .map(|line| (header::SET_COOKIE, header_value(&line)))
-            .collect())
+        let header = joined_cookie_header(presented);
+        let value = self.presented(&header).next()?.0;
+        let line = self.cookies.resigned(&self.name, value);
+        Some(vec![(header::SET_COOKIE, header_value(&line))])
     }
 
     /// Koa's removal: `koa.sess=` and its `.sig`, both expired at the epoch.
@@ -322,10 +421,22 @@ impl CookieCodec for KoaCookieSessions {
             .collect()
     }
 
-    /// koa's `cookies` answers a bad signature with a `koa.sess.sig` removal, which leaves the
-    /// browser without a session; removing the pair ends in the same state.
+    /// koa's `cookies` answers a bad signature with a `koa.sess.sig` removal.
     fn clears_refused(&self) -> bool {
-        true
+        self.signed
+    }
+
+    /// Only `koa.sess.sig`, as koa's `cookies` removes it.
+    fn refusal(&self) -> HeaderList {
+        vec![(
+            header::SET_COOKIE,
+            header_value(&self.cookies.rejected(&self.name)),
+        )]
+    }
+
+    /// koa-session sends nothing for an expired cookie (the browser drops it by its `expires`).
+    fn clears_dead(&self) -> bool {
+        false
     }
 }
 

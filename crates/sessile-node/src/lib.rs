@@ -68,6 +68,12 @@ const NO_ABSOLUTE_LIFETIME: std::time::Duration =
 /// on every write and touch: this is the lifetime of sessions that carry none, and of the
 /// ones Rust creates.
 ///
+/// A read-only request writes nothing and sends no cookie, as in Node (the touch throttle is
+/// `1.0`: a session is never touched before it expires). The packages' options that move the
+/// expiry on reads are throttles: koa-session's `renew: true` is `.touch_throttle(0.5)` (a
+/// save once less than half the lifetime is left), `rolling: true` is `.touch_throttle(0.0)`
+/// (every request); sessile's own sliding expiry is its default, `0.25`.
+///
 /// The builder is returned so the app can add what it needs (clock, events, throttle); an
 /// `absolute_lifetime` set on it bounds only what one request writes, since the Node documents
 /// cannot carry it to the next.
@@ -78,6 +84,7 @@ const NO_ABSOLUTE_LIFETIME: std::time::Duration =
 /// let day = Duration::from_secs(86_400);
 /// let config = sessile_node::config(day).build()?;
 /// assert_eq!(config.idle_timeout(), day);
+/// assert_eq!(config.touch_throttle(), 1.0);
 /// assert!(config.absolute_lifetime() > Duration::from_secs(99 * 365 * 86_400));
 /// # Ok::<(), sessile::ConfigError>(())
 /// ```
@@ -87,6 +94,10 @@ pub fn config(max_age: std::time::Duration) -> sessile::ConfigBuilder {
         // The Node packages give anonymous sessions the same maxAge as any other.
         .anonymous_idle_timeout(max_age)
         .absolute_lifetime(NO_ABSOLUTE_LIFETIME)
+        // No touch: a read-only request leaves a Node session, its expiry and its cookie as
+        // they are, as the packages do without `rolling` or `renew` (express-session's own
+        // touch moves only its store's TTL, past the cookie's expiry, which it does not send).
+        .touch_throttle(1.0)
 }
 
 /// Why a Node-compatible cookie could not be produced. Each message is the one the Node package

@@ -62,6 +62,10 @@ pub struct NodeJson {
     user_field: Option<String>,
     cookie: NodeCookie,
     session_max_age: bool,
+    /// The keys of a koa-generic-session app's `cookie` option, in its order.
+    app_cookie_keys: Vec<String>,
+    /// koa-generic-session's `cookie.signed`.
+    signed: bool,
 }
 
 impl NodeJson {
@@ -74,7 +78,42 @@ impl NodeJson {
             user_field: Some("user".to_owned()),
             cookie: NodeCookie::default(),
             session_max_age: false,
+            app_cookie_keys: Vec::new(),
+            signed: true,
         }
+    }
+
+    /// The keys of a koa-generic-session app's `cookie` option, in the order the app writes
+    /// them (`["maxAge"]` for `cookie: { maxAge: 3600000 }`). The package stores that object
+    /// first and its defaults after it (`httpOnly`, `path`, `overwrite`, `signed`, `maxAge`),
+    /// so the order of the stored `cookie` object, and the document's bytes, depend on it.
+    /// None by default: an app without a `cookie` option. Other shapes ignore it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::{Record, Timestamp};
+    /// use sessile_node::record_json::{NodeJson, NodeShape};
+    ///
+    /// let json = NodeJson::new(NodeShape::GenericSession, Duration::from_secs(3600))
+    ///     .with_app_cookie_keys(["maxAge"]);
+    /// let at = Timestamp::from_millis(0);
+    /// let document = json.encode(&Record::new(at, at, at));
+    /// assert!(document.starts_with(r#"{"cookie":{"maxAge":3600000,"httpOnly":true,"#));
+    /// ```
+    pub fn with_app_cookie_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.app_cookie_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// koa-generic-session's `cookie.signed: false`, which its stored `cookie` object carries
+    /// (pair it with `KoaIds::with_signed(false)`). Other shapes ignore it.
+    pub fn with_signed(mut self, signed: bool) -> Self {
+        self.signed = signed;
+        self
     }
 
     /// koa-session's `maxAge: 'session'`: its documents carry `"_session": true` instead of
@@ -214,6 +253,36 @@ impl NodeJson {
     /// The document the Node package would store for `record`, byte for byte where the package's
     /// own output is fixed (key order: bookkeeping and data as the package writes them).
     pub fn encode(&self, record: &Record) -> String {
+        self.encode_over(None, record)
+    }
+
+    /// [`NodeJson::encode`] for a rewrite of the document `previous`: the user field keeps its
+    /// place among the data keys, as a JavaScript object keeps a property's place when it is
+    /// assigned again (a key the handler adds lands after it, as in the Node app's document).
+    /// Without a previous document, or one without a user, the user comes after the data, as
+    /// a Node sign-in appends it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::Timestamp;
+    /// use sessile_node::record_json::{NodeJson, NodeShape};
+    ///
+    /// let json = NodeJson::new(NodeShape::SessionMinimal, Duration::from_secs(3600));
+    /// let previous = r#"{"n":42,"user":"alice"}"#;
+    /// let mut record = json.decode(previous, Some(Timestamp::from_millis(3_600_000)))?;
+    /// record.data.insert("theme".into(), "dark".into());
+    /// assert_eq!(json.encode(&record), r#"{"n":42,"theme":"dark","user":"alice"}"#);
+    /// assert_eq!(json.encode_over(Some(previous), &record), r#"{"n":42,"user":"alice","theme":"dark"}"#);
+    /// # Ok::<(), sessile::StoreError>(())
+    /// ```
+    pub fn encode_over(&self, previous: Option<&str>, record: &Record) -> String {
+        // The data keys the user field came after in `previous`: the user goes before the
+        // first data key that is not one of them.
+        let before_user: Option<Vec<String>> = self.user_field.as_deref().and_then(|field| {
+            let previous = serde_json::from_str::<Map<String, Value>>(previous?).ok()?;
+            let position = previous.keys().position(|key| key == field)?;
+            Some(previous.keys().take(position).cloned().collect())
+        });
         let mut document = Map::new();
         match self.shape {
             NodeShape::GenericSession => {
@@ -224,14 +293,26 @@ impl NodeJson {
             }
             NodeShape::KoaSession | NodeShape::SessionMinimal => {}
         }
+        let user = match (&self.user_field, &record.user) {
+            (Some(field), Some(user)) => Some((field, user)),
+            _ => None,
+        };
+        let mut user_placed = false;
         for (key, value) in &record.data {
             // The package's own keys are its bookkeeping, never data: a handler's `cookie` key
             // must not replace the cookie object Node re-issues its cookie from.
-            if !self.is_bookkeeping(key) {
-                document.insert(key.clone(), value.clone());
+            if self.is_bookkeeping(key) {
+                continue;
             }
+            if let (Some((field, user)), Some(before)) = (user, &before_user) {
+                if !user_placed && !before.contains(key) {
+                    document.insert(field.clone(), Value::String(user.clone()));
+                    user_placed = true;
+                }
+            }
+            document.insert(key.clone(), value.clone());
         }
-        if let (Some(field), Some(user)) = (&self.user_field, &record.user) {
+        if let (Some((field, user)), false) = (user, user_placed) {
             document.insert(field.clone(), Value::String(user.clone()));
         }
         if self.shape == NodeShape::KoaSession {
@@ -259,20 +340,6 @@ impl NodeJson {
     /// koa-generic-session's stored cookie options: the app's options first, then the
     /// package's defaults, in the order the package merges them.
     fn generic_cookie(&self, record: &Record) -> Value {
-        let mut cookie = Map::new();
-        if let Some(domain) = &self.cookie.domain {
-            cookie.insert("domain".into(), domain.clone().into());
-        }
-        if self.cookie.secure {
-            cookie.insert("secure".into(), true.into());
-        }
-        if let Some(same_site) = self.cookie.same_site {
-            cookie.insert("sameSite".into(), same_site_name(same_site).into());
-        }
-        cookie.insert("httpOnly".into(), self.cookie.http_only.into());
-        cookie.insert("path".into(), self.cookie.path.clone().into());
-        cookie.insert("overwrite".into(), true.into());
-        cookie.insert("signed".into(), true.into());
         // A browser-session app (`cookie: {maxAge: null}`) stores `null`: Node re-issues its cookie
         // from this object, so a number here would turn it into an expiring one.
         let max_age = if self.cookie.expiring {
@@ -280,7 +347,42 @@ impl NodeJson {
         } else {
             Value::Null
         };
-        cookie.insert("maxAge".into(), max_age);
+        let value = |key: &str| -> Option<Value> {
+            match key {
+                "domain" => self.cookie.domain.clone().map(Value::from),
+                "secure" => self.cookie.secure.then_some(Value::Bool(true)),
+                "sameSite" => self
+                    .cookie
+                    .same_site
+                    .map(|same_site| same_site_name(same_site).into()),
+                "httpOnly" => Some(self.cookie.http_only.into()),
+                "path" => Some(self.cookie.path.clone().into()),
+                "overwrite" => Some(true.into()),
+                "signed" => Some(self.signed.into()),
+                "maxAge" => Some(max_age.clone()),
+                _ => None,
+            }
+        };
+        // The app's object first (`Object.assign({}, options.cookie)`), attributes it sets
+        // without naming them here next, then the package's defaults it did not set.
+        let order = self.app_cookie_keys.iter().map(String::as_str).chain([
+            "domain",
+            "secure",
+            "sameSite",
+            "httpOnly",
+            "path",
+            "overwrite",
+            "signed",
+            "maxAge",
+        ]);
+        let mut cookie = Map::new();
+        for key in order {
+            if !cookie.contains_key(key) {
+                if let Some(value) = value(key) {
+                    cookie.insert(key.to_owned(), value);
+                }
+            }
+        }
         Value::Object(cookie)
     }
 

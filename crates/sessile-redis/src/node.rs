@@ -342,7 +342,10 @@ impl NodeRedisStore {
                 Ok(done) => done,
                 Err(stop) => return Ok(Modified::Done(stop)),
             };
-            let new = self.json.encode(&record);
+            // The rewrite keeps the document's key order, as the Node app's save does.
+            let new = self
+                .json
+                .encode_over(std::str::from_utf8(&text).ok(), &record);
             let expire_at = expire_at(self.json.shape(), &record);
             let mut script = if from == to {
                 self.compare_and_set.key(from)

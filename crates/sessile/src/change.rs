@@ -1,6 +1,6 @@
 //! What one request changed: a delta that stores apply atomically, never a snapshot.
 
-use std::collections::BTreeMap;
+use indexmap::IndexMap;
 
 use serde_json::Value;
 
@@ -83,8 +83,10 @@ impl Touch {
 pub struct ChangeSet {
     /// Every key present before this request is dropped first.
     pub cleared: bool,
-    /// Per-key changes, applied after `cleared`.
-    pub keys: BTreeMap<String, KeyChange>,
+    /// Per-key changes, applied after `cleared`, in the order the handler first made them:
+    /// a key new to the session lands after the keys before it, so a store writing whole
+    /// documents keeps the key order a Node app writes (a JavaScript object's insertion order).
+    pub keys: IndexMap<String, KeyChange>,
     /// Document operations, applied after `keys`, in the order recorded. Once there is one,
     /// [`ChangeSet::set`] and [`ChangeSet::remove`] are recorded here too, so every change
     /// applies in the order the handler made it.
@@ -267,7 +269,8 @@ impl ChangeSet {
                     data.insert(key.clone(), value.clone());
                 }
                 KeyChange::Remove => {
-                    data.remove(key);
+                    // The other keys keep their order, as JavaScript's `delete` leaves it.
+                    data.shift_remove(key);
                 }
             }
         }

@@ -119,6 +119,27 @@ pub trait IdCodec: Send + Sync + 'static {
         false
     }
 
+    /// Headers removing an id this codec refused, sent when [`IdCodec::clears_refused`] asks
+    /// for it: [`IdCodec::removal`] by default. Koa's codecs remove only the `NAME.sig`
+    /// cookie, as koa's `cookies` does.
+    fn refusal(&self) -> HeaderList {
+        self.removal()
+    }
+
+    /// Whether a response removes a verified id whose session is gone (expired, deleted,
+    /// never stored) when the request used it. `true` by default, so the client stops
+    /// presenting a dead id; a codec speaking a Node package that leaves such a cookie in
+    /// place returns `false` to answer as the package does.
+    fn clears_dead(&self) -> bool {
+        true
+    }
+
+    /// Whether the response to a request that destroyed its session removes the id. `true`
+    /// by default; express-session leaves its cookie after `destroy()`.
+    fn clears_destroyed(&self) -> bool {
+        true
+    }
+
     /// The id a presented session must move to at the end of the request that uses it, or
     /// `None` (the default) to keep it. Takeover mode
     /// ([`TakeoverIds`](crate::takeover::TakeoverIds)) moves each legacy session to its
@@ -157,6 +178,22 @@ impl<C: IdCodec + ?Sized> IdCodec for Arc<C> {
 
     fn renews_on_write(&self) -> bool {
         (**self).renews_on_write()
+    }
+
+    fn clears_refused(&self) -> bool {
+        (**self).clears_refused()
+    }
+
+    fn refusal(&self) -> HeaderList {
+        (**self).refusal()
+    }
+
+    fn clears_dead(&self) -> bool {
+        (**self).clears_dead()
+    }
+
+    fn clears_destroyed(&self) -> bool {
+        (**self).clears_destroyed()
     }
 
     fn takeover(&self, id: &SessionId) -> Option<SessionId> {
@@ -220,10 +257,44 @@ pub trait CookieCodec: Send + Sync + 'static {
     /// Headers removing the session from the client.
     fn removal(&self) -> HeaderList;
 
+    /// Headers handing the client `record` again, for a session that came in the request's
+    /// values `presented` of [`CookieCodec::header`]. [`CookieCodec::seal`] by default;
+    /// koa-session's codec keeps the key order of the document it opened, as the package
+    /// rewrites its object in place.
+    fn reseal(
+        &self,
+        presented: &[HeaderValue],
+        id: &SessionId,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<HeaderList, SealError> {
+        let _ = presented;
+        self.seal(id, record, now)
+    }
+
+    /// Headers signing an unchanged cookie from `presented` again, which opened under an older
+    /// key, without sealing it again; `None` (the default) seals it again. Koa re-sends only
+    /// the `NAME.sig` cookie.
+    fn resign(&self, presented: &[HeaderValue]) -> Option<HeaderList> {
+        let _ = presented;
+        None
+    }
+
     /// Whether a response removes a cookie this codec refused ([`OpenedCookie::Refused`]) when
     /// the request used its session; `false` by default, as [`IdCodec::clears_refused`].
     fn clears_refused(&self) -> bool {
         false
+    }
+
+    /// Headers removing a cookie this codec refused, as [`IdCodec::refusal`].
+    fn refusal(&self) -> HeaderList {
+        self.removal()
+    }
+
+    /// Whether a response removes a cookie whose session ended (expired) when the request
+    /// used it, as [`IdCodec::clears_dead`]; `true` by default.
+    fn clears_dead(&self) -> bool {
+        true
     }
 }
 
@@ -248,6 +319,32 @@ impl<C: CookieCodec + ?Sized> CookieCodec for Arc<C> {
 
     fn removal(&self) -> HeaderList {
         (**self).removal()
+    }
+
+    fn reseal(
+        &self,
+        presented: &[HeaderValue],
+        id: &SessionId,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<HeaderList, SealError> {
+        (**self).reseal(presented, id, record, now)
+    }
+
+    fn resign(&self, presented: &[HeaderValue]) -> Option<HeaderList> {
+        (**self).resign(presented)
+    }
+
+    fn clears_refused(&self) -> bool {
+        (**self).clears_refused()
+    }
+
+    fn refusal(&self) -> HeaderList {
+        (**self).refusal()
+    }
+
+    fn clears_dead(&self) -> bool {
+        (**self).clears_dead()
     }
 }
 

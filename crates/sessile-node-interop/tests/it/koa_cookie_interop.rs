@@ -81,10 +81,13 @@ impl World {
     }
 
     /// A sessile app on koa-session cookies for a Koa app whose `maxAge` is `max_age`, with the
-    /// guide's configuration (`sessile_node::config`: no absolute lifetime).
+    /// guide's configuration (`sessile_node::config`: no absolute lifetime) and sessile's own
+    /// sliding expiry (the guide's configuration touches nothing, as koa-session without
+    /// `renew`).
     async fn rust_node_profile(&self, keys: &[&str], max_age: Duration) -> TestServer {
         let codec = KoaCookieSessions::new(Keygrip::new(keys.iter().copied()).unwrap(), max_age);
         let config = sessile_node::config(max_age)
+            .touch_throttle(0.25)
             .clock(self.clock.clone())
             .build()
             .unwrap();

@@ -7,3 +7,4 @@ mod support;
 
 mod koa_cookie_interop;
 mod malformed_engine;
+mod node_http;

@@ -502,7 +502,10 @@ async fn own_lifetime_survives_rust(stack: Stack) {
     let rust = world
         .rust_with(
             stack.default_keys(),
-            sessile_node::config(app_max_age).clock(clock.clone()),
+            // sessile's own sliding expiry (the guide's configuration touches nothing).
+            sessile_node::config(app_max_age)
+                .touch_throttle(0.25)
+                .clock(clock.clone()),
         )
         .await;
     let node_keys = world.default_node_keys();

@@ -339,8 +339,16 @@ macro_rules! row_operations {
             let answer = match change(&mut record) {
                 Ok(answer) => {
                     let expires = table.expires_ms(&record);
-                    let rewrite =
-                        sql::rewrite::<Sql>(table, from, to, &record, expires, now.as_millis())?;
+                    // Over the row's document, so its keys keep their order.
+                    let previous = row.as_ref().and_then(|row| row.data.as_deref());
+                    let rewrite = sql::rewrite::<Sql>(
+                        table,
+                        (from, to),
+                        previous,
+                        &record,
+                        expires,
+                        now.as_millis(),
+                    )?;
                     execute(&mut tx, rewrite).await?;
                     tx.commit().await?;
                     answer

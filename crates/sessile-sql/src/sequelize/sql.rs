@@ -261,17 +261,18 @@ pub(super) fn insert<D: Dialect>(
     Ok(Statement(sql))
 }
 
-/// The row `from` rewritten as `to` with `record`'s `data` and `expires` (and `updatedAt`,
-/// and the app's columns, as connect-session-sequelize's `set` rewrites them).
+/// The row `from` rewritten as `to` with `record`'s `data` (written over the row's
+/// `previous` document, whose key order it keeps) and `expires` (and `updatedAt`, and the
+/// app's columns, as connect-session-sequelize's `set` rewrites them).
 pub(super) fn rewrite<D: Dialect>(
     table: &Table,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
+    previous: Option<&str>,
     record: &Record,
     expires_ms: i64,
     now_ms: i64,
 ) -> Result<Statement<D::Db>, Failure> {
-    let data = &table.json.encode(record);
+    let data = &table.json.encode_over(previous, record);
     let id = q::<D>(table.id_column());
     let mut sql = start::<D>(format!("UPDATE {} SET {id} = ", q::<D>(&table.name)));
     D::push_text(&mut sql, to);

@@ -819,9 +819,11 @@ const DAY: Duration = Duration::from_secs(86_400);
 const DAY_MS: i64 = 86_400_000;
 const THIRTY_DAYS_MS: i64 = 30 * DAY_MS;
 
-/// The guide's configuration for a one-day Node app, on the test clock.
+/// The guide's configuration for a one-day Node app, on the test clock, with sessile's own
+/// sliding expiry (its default throttle; the guide's configuration touches nothing).
 fn node_config(clock: &ManualClock) -> Config {
     sessile_node::config(DAY)
+        .touch_throttle(0.25)
         .clock(clock.clone())
         .build()
         .unwrap()

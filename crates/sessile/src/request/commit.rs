@@ -258,9 +258,23 @@ impl Shared {
                 target,
                 ended,
                 dropped,
+                refused,
             } => {
                 self.end(&target, ended, now).await?;
-                out.headers.extend(target.removal());
+                let headers = if ended.is_some() {
+                    if target.clears_destroyed() {
+                        target.removal()
+                    } else {
+                        HeaderList::new()
+                    }
+                } else if refused {
+                    target.refusal()
+                } else if target.clears_dead() {
+                    target.removal()
+                } else {
+                    HeaderList::new()
+                };
+                out.headers.extend(headers);
                 if ended.is_some() && self.config.clear_site_data_on_destroy {
                     out.headers.push((
                         http::HeaderName::from_static("clear-site-data"),
@@ -414,7 +428,13 @@ impl Shared {
                 record,
                 changes,
                 rotate,
+                presented,
+                resign_only,
             } => {
+                if let Some(headers) = resign_only.then(|| codec.resign(presented)).flatten() {
+                    out.headers.extend(headers);
+                    return Ok(Carried::Done(out));
+                }
                 changes.resolve_lifetime(record.created_at);
                 self.end_anonymous_timeout(changes, record.idle_timeout);
                 changes.touch = Some(self.touch(None, now));
@@ -431,7 +451,8 @@ impl Shared {
                 } else {
                     id
                 };
-                out.headers.extend(codec.seal(id, record, now)?);
+                out.headers
+                    .extend(codec.reseal(presented, id, record, now)?);
                 out.outcome = CommitOutcome::Saved;
                 out.stored = Some(Stored::Sealed(Box::new(record.data.clone())));
                 self.user_changed(id, Some(before.as_deref()), changes);
@@ -709,6 +730,27 @@ impl Target<'_> {
         match self {
             Target::Store(backend) => backend.ids.removal(),
             Target::Cookie(codec) => codec.removal(),
+        }
+    }
+
+    fn refusal(&self) -> HeaderList {
+        match self {
+            Target::Store(backend) => backend.ids.refusal(),
+            Target::Cookie(codec) => codec.refusal(),
+        }
+    }
+
+    fn clears_dead(&self) -> bool {
+        match self {
+            Target::Store(backend) => backend.ids.clears_dead(),
+            Target::Cookie(codec) => codec.clears_dead(),
+        }
+    }
+
+    fn clears_destroyed(&self) -> bool {
+        match self {
+            Target::Store(backend) => backend.ids.clears_destroyed(),
+            Target::Cookie(_) => true,
         }
     }
 }

@@ -46,6 +46,8 @@ pub(super) enum Commit<'s> {
         target: Target<'s>,
         ended: Option<&'s Ended>,
         dropped: bool,
+        /// The cookie was refused rather than naming a session that is gone.
+        refused: bool,
     },
     /// Apply the changes and a touch to the stored session, only if it still lives. `record`
     /// when it was loaded, to re-issue the id when that is due. `writes`: the handler changed
@@ -72,6 +74,11 @@ pub(super) enum Commit<'s> {
         record: &'s mut Record,
         changes: &'s mut ChangeSet,
         rotate: bool,
+        /// The request's values of the codec's header, the cookie the session came in.
+        presented: &'s [http::HeaderValue],
+        /// Nothing changed and no touch is due: the cookie came under an older key and only
+        /// needs signing again ([`CookieCodec::resign`], else sealed again).
+        resign_only: bool,
     },
 }
 
@@ -147,6 +154,7 @@ pub(super) fn plan<'s>(
                     target: Target::Store(backend),
                     ended: None,
                     dropped: !unchanged,
+                    refused: false,
                 },
                 StorePhase::Unloaded { id } => {
                     // A session in takeover moves (a rotation) once the handler used it.
@@ -231,7 +239,8 @@ pub(super) fn plan<'s>(
             }
             CookiePhase::Existing { id, record } => {
                 let rotate = rotate || user_changes(record);
-                if unchanged && !reissue && !shared.touch_due(record, now()) {
+                let touch_due = shared.touch_due(record, now());
+                if unchanged && !reissue && !touch_due {
                     Commit::Nothing
                 } else {
                     Commit::Seal {
@@ -240,6 +249,9 @@ pub(super) fn plan<'s>(
                         record,
                         changes,
                         rotate,
+                        presented: request.id_headers.as_slice(),
+                        // Only a cookie from an older key to sign again.
+                        resign_only: unchanged && !rotate && !touch_due,
                     }
                 }
             }
@@ -278,6 +290,7 @@ fn fresh_session<'s>(
             target,
             ended,
             dropped: false,
+            refused: fresh.refused,
         }
     } else {
         Commit::Nothing

@@ -57,6 +57,9 @@ pub(super) enum CookiePhase {
 pub(super) struct Fresh {
     pub(super) ended: Option<Ended>,
     pub(super) clear_cookie: bool,
+    /// The cookie was refused (not verified), rather than naming a session that is gone: the
+    /// codec's [`IdCodec::refusal`](crate::codec::IdCodec::refusal) removes it.
+    pub(super) refused: bool,
 }
 
 /// A session this request destroyed, and who was signed in on it if the request read it (the
@@ -73,10 +76,12 @@ impl Fresh {
     const NONE: Fresh = Fresh {
         ended: None,
         clear_cookie: false,
+        refused: false,
     };
     const DEAD_COOKIE: Fresh = Fresh {
         ended: None,
         clear_cookie: true,
+        refused: false,
     };
 
     /// A refused cookie: removed only when the codec asks for that (`clears`).
@@ -84,6 +89,7 @@ impl Fresh {
         Fresh {
             ended: None,
             clear_cookie: clears,
+            refused: true,
         }
     }
 
@@ -96,6 +102,7 @@ impl Fresh {
                 user: record.and_then(|record| record.user),
             }),
             clear_cookie: true,
+            refused: false,
         }
     }
 }
