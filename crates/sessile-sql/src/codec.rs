@@ -46,7 +46,7 @@ impl SessionRow {
 /// deadlines are decided from their columns before the rest is decoded, so an expired row is
 /// `Expired` whatever its data. Every dialect's `load` is this read, so telling expired from
 /// missing costs no second statement.
-pub(crate) fn lookup_row<R>(
+fn lookup_row<R>(
     row: Option<R>,
     now: Timestamp,
     deadlines: impl FnOnce(&R) -> (i64, i64),
@@ -68,10 +68,7 @@ pub(crate) fn lookup_row<R>(
 
 /// A forward pointer's row (`target`, `sealed_id`, `until` in Unix milliseconds), read after
 /// the sessions table had no row for the key: `Forwarded` until `until`, then `Missing`.
-pub(crate) fn forward_row(
-    row: Option<(Vec<u8>, Vec<u8>, i64)>,
-    now: Timestamp,
-) -> Result<Lookup, StoreError> {
+fn forward_row(row: Option<(Vec<u8>, Vec<u8>, i64)>, now: Timestamp) -> Result<Lookup, StoreError> {
     let Some((target, sealed_id, until)) = row else {
         return Ok(Lookup::Missing);
     };
@@ -83,12 +80,63 @@ pub(crate) fn forward_row(
     Ok(Lookup::Forwarded { to, sealed_id })
 }
 
+/// What a dialect's one `lookup` statement read: the session row under the key, or else the
+/// forward pointer under it, if any. The statement (`lookup` in each dialect's `sql.rs`) joins
+/// a one-row probe of the key to both tables, so a miss costs no second statement; the
+/// session's `created_at` (never NULL in its table) tells whether the session row was there.
+pub(crate) enum LookupRow<R> {
+    Session(R),
+    Forward(Option<(Vec<u8>, Vec<u8>, i64)>),
+}
+
+impl<R> LookupRow<R> {
+    /// [`lookup_row`] for a session row, [`forward_row`] for the rest.
+    pub(crate) fn answer(
+        self,
+        now: Timestamp,
+        deadlines: impl FnOnce(&R) -> (i64, i64),
+        into_record: impl FnOnce(R) -> Result<Record, StoreError>,
+    ) -> Result<Lookup, StoreError> {
+        match self {
+            Self::Session(row) => lookup_row(Some(row), now, deadlines, into_record),
+            Self::Forward(pointer) => forward_row(pointer, now),
+        }
+    }
+}
+
+/// Reads a [`LookupRow`] from one dialect's rows: the session's columns under their own names,
+/// the pointer's as `forward_target`, `forward_sealed_id` and `forward_until`.
+macro_rules! lookup_row_from {
+    ($row:ty) => {
+        impl<'r, R: sqlx::FromRow<'r, $row>> sqlx::FromRow<'r, $row> for LookupRow<R> {
+            fn from_row(row: &'r $row) -> Result<Self, sqlx::Error> {
+                use sqlx::Row;
+                if row.try_get::<Option<i64>, _>("created_at")?.is_some() {
+                    return R::from_row(row).map(Self::Session);
+                }
+                let target: Option<Vec<u8>> = row.try_get("forward_target")?;
+                let sealed_id: Option<Vec<u8>> = row.try_get("forward_sealed_id")?;
+                let until: Option<i64> = row.try_get("forward_until")?;
+                Ok(Self::Forward(target.zip(sealed_id).zip(until).map(
+                    |((target, sealed_id), until)| (target, sealed_id, until),
+                )))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+lookup_row_from!(sqlx::sqlite::SqliteRow);
+#[cfg(feature = "postgres")]
+lookup_row_from!(sqlx::postgres::PgRow);
+#[cfg(feature = "mysql")]
+lookup_row_from!(sqlx::mysql::MySqlRow);
+
 impl SessionRow {
-    /// [`lookup_row`] for the common row shape (MySQL reads its own).
+    /// [`LookupRow::answer`] for the common row shape (MySQL reads its own).
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn lookup(row: Option<Self>, now: Timestamp) -> Result<Lookup, StoreError> {
-        lookup_row(
-            row,
+    pub(crate) fn answer(found: LookupRow<Self>, now: Timestamp) -> Result<Lookup, StoreError> {
+        found.answer(
             now,
             |row| (row.idle_deadline, row.absolute_deadline),
             SessionRow::into_record,

@@ -1,7 +1,8 @@
 //! Increments that wait for a write turn together and are applied by one statement in one
 //! commit (group commit), for the stores whose commits are the bottleneck: SQLite (one writer,
-//! see `sqlite::batch`) and PostgreSQL (one WAL flush per commit; the statement is in
-//! `postgres::sql`).
+//! see `sqlite::batch`), PostgreSQL (one WAL flush per commit; the statement is in
+//! `postgres::sql`) and MySQL/MariaDB (one redo log flush per commit; one short transaction
+//! per batch, see `mysql::batch`).
 //!
 //! An increment joins the [`IncrementQueue`], then waits for either its answer or a write turn
 //! (what a turn is belongs to the backend: SQLite's write connection, a PostgreSQL batch slot).
@@ -80,8 +81,8 @@ impl IncrementQueue {
         }
     }
 
-    /// Whether no increment is waiting (PostgreSQL's uncontended path asks).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    /// Whether no increment is waiting (the uncontended path of PostgreSQL and MySQL asks).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }

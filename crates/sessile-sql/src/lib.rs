@@ -46,7 +46,7 @@ mod delta;
 mod error;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod held;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod increment_batch;
 mod migrations;
 #[cfg(feature = "mysql")]

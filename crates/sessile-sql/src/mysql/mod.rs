@@ -5,6 +5,7 @@
 //! `sql.rs` (the statements), `error.rs` (error classification and deadlock retry), `delta.rs`
 //! (how a change set is written), `migrate.rs` (the schema), and the store here.
 
+mod batch;
 mod delta;
 mod error;
 mod migrate;
@@ -25,6 +26,7 @@ pub(crate) use self::delta::MYSQL_JSON;
 use self::delta::{json_path, key_in_place_possible};
 pub(crate) use self::error::{error_number, to_store_error};
 // The Sequelize tables share the driver's plumbing.
+use self::batch::{BATCH_TURNS, MAX_BATCH};
 #[cfg(feature = "sequelize")]
 pub(crate) use self::error::{is_deadlock, ER_DUP_ENTRY};
 use self::error::{is_duplicate_key, mysql_unavailable, retry_on_deadlock, ER_DATA_OUT_OF_RANGE};
@@ -34,12 +36,14 @@ pub use self::options::MySqlStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::{Statements, INCREMENT_PATH_BINDS};
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, forward_row,
-    lookup_row, scan_bounds, update_outcome, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, scan_bounds,
+    update_outcome, LookupRow, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
 use crate::held::{on_held, HeldConnections};
+use crate::increment_batch::{answer, IncrementQueue, QueuedIncrement, Ticket};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Sessions in a MySQL 8 or MariaDB 10.5+ database.
 ///
@@ -127,6 +131,10 @@ pub struct MySqlStore {
     pool: MySqlPool,
     held: Arc<HeldConnections<sqlx::MySql>>,
     sql: Arc<Statements>,
+    /// Increments waiting to be committed together (see `batch`).
+    increments: Arc<IncrementQueue>,
+    /// The turns to run an increment batch: [`BATCH_TURNS`] permits.
+    batch_turns: Arc<Semaphore>,
 }
 
 impl MySqlStore {
@@ -144,10 +152,16 @@ impl MySqlStore {
     /// [`MySqlStore::migrate`] before use. For another table, use
     /// [`MySqlStoreOptions::from_pool`].
     pub fn from_pool(pool: MySqlPool) -> Self {
+        Self::new(pool, DEFAULT_TABLE)
+    }
+
+    fn new(pool: MySqlPool, table: &str) -> Self {
         Self {
             held: Arc::new(HeldConnections::new(pool.clone())),
             pool,
-            sql: Arc::new(Statements::for_table(DEFAULT_TABLE)),
+            sql: Arc::new(Statements::for_table(table)),
+            increments: Arc::new(IncrementQueue::new(MAX_BATCH)),
+            batch_turns: Arc::new(Semaphore::new(BATCH_TURNS)),
         }
     }
 
@@ -314,6 +328,49 @@ impl MySqlStore {
         Ok(RotateOutcome::Collision)
     }
 
+    /// One increment by the single statement, retried on a deadlock.
+    async fn increment_one(
+        &self,
+        key: &StoreKey,
+        field: &str,
+        by: i64,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<IncrementOutcome, StoreError> {
+        retry_on_deadlock(|| self.try_increment(key, field, by, touch, now)).await
+    }
+
+    /// A queued increment's answer, taking a batch turn (and running a batch) when it comes
+    /// first; `None` when the increment was not applied and has been taken out of the queue.
+    async fn queued_increment(&self, ticket: Ticket) -> Result<Option<i64>, StoreError> {
+        let take_turn = || {
+            let turns = self.batch_turns.clone();
+            async move {
+                turns
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| to_store_error(sqlx::Error::PoolClosed))
+            }
+        };
+        let run = |turn: OwnedSemaphorePermit, queued: Vec<QueuedIncrement>| {
+            let held = self.held.clone();
+            let sql = self.sql.clone();
+            async move {
+                let result = match held.acquire().await {
+                    Ok(mut lease) => {
+                        let result =
+                            batch::run(lease.connection(), &sql.quoted_table, &queued).await;
+                        lease.finish_store(result, mysql_unavailable)
+                    }
+                    Err(error) => Err(to_store_error(error)),
+                };
+                answer(queued, result);
+                drop(turn);
+            }
+        };
+        self.increments.answer_of(ticket, take_turn, run).await
+    }
+
     async fn try_increment(
         &self,
         key: &StoreKey,
@@ -465,21 +522,12 @@ impl Store for MySqlStore {
     /// a second one of the forward pointer a rotation may have left (rotation grace).
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         let query = sqlx::query_as(&self.sql.load).bind(key.as_bytes().as_slice());
-        let row: Option<MySqlSessionRow> = on_held!(self.held, mysql_unavailable, |connection| {
-            query.fetch_optional(connection)
-        })
-        .map_err(to_store_error)?;
-        if row.is_none() {
-            let query = sqlx::query_as(&self.sql.forward_lookup).bind(key.as_bytes().as_slice());
-            let forward: Option<(Vec<u8>, Vec<u8>, i64)> =
-                on_held!(self.held, mysql_unavailable, |connection| {
-                    query.fetch_optional(connection)
-                })
-                .map_err(to_store_error)?;
-            return forward_row(forward, now);
-        }
-        lookup_row(
-            row,
+        let found: LookupRow<MySqlSessionRow> =
+            on_held!(self.held, mysql_unavailable, |connection| {
+                query.fetch_one(connection)
+            })
+            .map_err(to_store_error)?;
+        found.answer(
             now,
             |row| (row.idle_deadline, row.absolute_deadline),
             MySqlSessionRow::into_record,
@@ -526,7 +574,22 @@ impl Store for MySqlStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
-        retry_on_deadlock(|| self.try_increment(key, field, by, touch, now)).await
+        if !key_in_place_possible(field) {
+            return self.increment_one(key, field, by, touch, now).await;
+        }
+        if self.increments.is_empty() {
+            if let Ok(turn) = self.batch_turns.clone().try_acquire_owned() {
+                // Nothing to commit with: the single statement, at once.
+                let outcome = self.increment_one(key, field, by, touch, now).await;
+                drop(turn);
+                return outcome;
+            }
+        }
+        let ticket = self.increments.push(key, field.to_owned(), by, touch, now);
+        if let Some(value) = self.queued_increment(ticket).await? {
+            return Ok(IncrementOutcome::Value(value));
+        }
+        self.increment_one(key, field, by, touch, now).await
     }
 
     /// One multi-table `DELETE`: the row and any forward pointer under `key`.

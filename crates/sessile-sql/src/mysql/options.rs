@@ -1,16 +1,13 @@
 //! The options of a [`MySqlStore`], and the connection setup every MySQL/MariaDB layout uses
 //! (sessile's table and the Sequelize tables): [`connect_pool`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{MySqlConnection, MySqlPool};
 
-use super::sql::Statements;
 use super::{migrate, MySqlStore};
 use crate::error::Error;
-use crate::held::HeldConnections;
 use crate::names::validate_identifier;
 use crate::options::{shared_options, SharedOptions};
 use crate::tls;
@@ -107,11 +104,7 @@ impl MySqlStoreOptions {
     /// timeouts; [`MySqlStoreOptions::statement_timeout`] applies only to pools this type opens.
     pub async fn from_pool(self, pool: MySqlPool) -> Result<MySqlStore, Error> {
         validate_table_name(&self.shared.table)?;
-        let store = MySqlStore {
-            held: Arc::new(HeldConnections::new(pool.clone())),
-            pool,
-            sql: Arc::new(Statements::for_table(&self.shared.table)),
-        };
+        let store = MySqlStore::new(pool, &self.shared.table);
         if self.shared.migrate_on_connect {
             store.migrate().await?;
         }

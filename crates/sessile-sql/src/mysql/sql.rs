@@ -21,7 +21,6 @@ pub(super) struct Statements {
     pub(super) delete_user_sessions: String,
     pub(super) expired_keys: String,
     pub(super) count_live: String,
-    pub(super) forward_lookup: String,
     pub(super) forward_insert: String,
     pub(super) forwards_delete_lapsed: String,
 }
@@ -82,12 +81,18 @@ impl Statements {
         debug_assert_eq!(increment.matches("data, ?").count(), INCREMENT_PATH_BINDS);
         Self {
             table: table.to_owned(),
-            // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
+            // Expired rows too: `lookup` tells expired from missing in Rust, from this one read,
+            // which also reads the forward pointer under the key when there is no row
+            // (`codec::LookupRow`): one statement for a miss too.
             load: format!(
-                "SELECT CAST(data AS CHAR) AS data, user_id, created_at, last_seen, \
-                     idle_deadline, absolute_deadline, persistent, \
-                     CAST(device AS CHAR) AS device, idle_timeout_ms \
-                 FROM {t} WHERE `key` = ?"
+                "SELECT CAST(s.data AS CHAR) AS data, s.user_id, s.created_at, s.last_seen, \
+                     s.idle_deadline, s.absolute_deadline, s.persistent, \
+                     CAST(s.device AS CHAR) AS device, s.idle_timeout_ms, \
+                     p.target AS forward_target, p.sealed_id AS forward_sealed_id, \
+                     p.until AS forward_until \
+                 FROM (SELECT ? AS `key`) AS probe \
+                 LEFT JOIN {t} AS s ON s.`key` = probe.`key` \
+                 LEFT JOIN {f} AS p ON p.`key` = probe.`key` AND s.`key` IS NULL"
             ),
             create,
             select_data_for_update: format!(
@@ -101,7 +106,6 @@ impl Statements {
                  LEFT JOIN {t} AS session ON session.`key` = target.`key` \
                  LEFT JOIN {f} AS pointer ON pointer.`key` = target.`key`"
             ),
-            forward_lookup: format!("SELECT target, sealed_id, until FROM {f} WHERE `key` = ?"),
             forward_insert: format!(
                 "INSERT INTO {f} (`key`, target, sealed_id, until) VALUES (?, ?, ?, ?) \
                  ON DUPLICATE KEY UPDATE target = VALUES(target), \

@@ -34,8 +34,8 @@ pub use self::options::PostgresStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::Statements;
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, forward_row, scan_bounds,
-    update_outcome, upsert_outcome, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, scan_bounds, update_outcome,
+    upsert_outcome, LookupRow, ScanRow, SessionRow,
 };
 use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
@@ -348,20 +348,12 @@ impl Store for PostgresStore {
     /// a second one of the forward pointer a rotation may have left (rotation grace).
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
         let query = sqlx::query_as(&self.sql.load).bind(key.as_bytes().as_slice());
-        let row: Option<SessionRow> = on_held!(self.held, postgres_unavailable, |connection| {
-            query.fetch_optional(connection)
-        })
-        .map_err(to_store_error)?;
-        if row.is_some() {
-            return SessionRow::lookup(row, now);
-        }
-        let query = sqlx::query_as(&self.sql.forward_lookup).bind(key.as_bytes().as_slice());
-        let forward: Option<(Vec<u8>, Vec<u8>, i64)> =
+        let found: LookupRow<SessionRow> =
             on_held!(self.held, postgres_unavailable, |connection| {
-                query.fetch_optional(connection)
+                query.fetch_one(connection)
             })
             .map_err(to_store_error)?;
-        forward_row(forward, now)
+        SessionRow::answer(found, now)
     }
 
     /// One `INSERT ... ON CONFLICT DO UPDATE ... WHERE` the existing row has expired.

@@ -24,7 +24,6 @@ pub(super) struct Statements {
     pub(super) delete_expired: String,
     pub(super) count_live: String,
     pub(super) rotate_forwarding: String,
-    pub(super) forward_lookup: String,
     pub(super) forwards_delete_lapsed: String,
 }
 
@@ -74,10 +73,6 @@ impl Statements {
                 rotate = apply_changes(&table, true),
                 until = at(17),
             ),
-            forward_lookup: format!(
-                "SELECT target, sealed_id, {} FROM {forwards} WHERE \"key\" = $1",
-                millis("until")
-            ),
             forwards_delete_lapsed: format!(
                 "WITH batch AS MATERIALIZED ( \
                      SELECT \"key\" FROM {forwards} WHERE until <= {} \
@@ -87,16 +82,23 @@ impl Statements {
                 at(1)
             ),
             // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
+            // The row, expired or not, and the forward pointer under the key when there is no
+            // row (`codec::LookupRow`): one statement for a miss too.
             load: format!(
-                "SELECT data::text AS data, user_id, {created_at} AS created_at, \
+                "SELECT s.data::text AS data, s.user_id, {created_at} AS created_at, \
                      {last_seen} AS last_seen, {idle_deadline} AS idle_deadline, \
-                     {absolute_deadline} AS absolute_deadline, persistent, \
-                     device::text AS device, idle_timeout_ms \
-                 FROM {table} WHERE \"key\" = $1",
-                created_at = millis("created_at"),
-                last_seen = millis("last_seen"),
-                idle_deadline = millis("idle_deadline"),
-                absolute_deadline = millis("absolute_deadline"),
+                     {absolute_deadline} AS absolute_deadline, s.persistent, \
+                     s.device::text AS device, s.idle_timeout_ms, \
+                     p.target AS forward_target, p.sealed_id AS forward_sealed_id, \
+                     {until} AS forward_until \
+                 FROM (SELECT $1::bytea AS \"key\") AS probe \
+                 LEFT JOIN {table} AS s ON s.\"key\" = probe.\"key\" \
+                 LEFT JOIN {forwards} AS p ON p.\"key\" = probe.\"key\" AND s.\"key\" IS NULL",
+                created_at = millis("s.created_at"),
+                last_seen = millis("s.last_seen"),
+                idle_deadline = millis("s.idle_deadline"),
+                absolute_deadline = millis("s.absolute_deadline"),
+                until = millis("p.until"),
             ),
             // A conflicting row is replaced only if it has expired by the new record's
             // `last_seen` (its creation time), so a live session is never overwritten.

@@ -75,8 +75,8 @@ use self::sql::Statements;
 #[cfg(feature = "sequelize")]
 pub(crate) use self::{error::is_deadlock, options::connect_pool};
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, forward_row,
-    scan_bounds, update_outcome, upsert_outcome, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, scan_bounds,
+    update_outcome, upsert_outcome, LookupRow, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
@@ -358,20 +358,12 @@ impl Store for SqliteStore {
     /// One `SELECT` of the row, expired or not; Rust decides which. Only when there is no row,
     /// a second one of the forward pointer a rotation may have left (rotation grace).
     async fn lookup(&self, key: &StoreKey, now: Timestamp) -> Result<Lookup, StoreError> {
-        let row: Option<SessionRow> = sqlx::query_as(&self.sql.load)
+        let found: LookupRow<SessionRow> = sqlx::query_as(&self.sql.load)
             .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(to_store_error)?;
-        if row.is_some() {
-            return SessionRow::lookup(row, now);
-        }
-        let forward: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(&self.sql.forward_lookup)
-            .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(to_store_error)?;
-        forward_row(forward, now)
+        SessionRow::answer(found, now)
     }
 
     /// One upsert: a conflicting row is replaced only if it has expired by the record's

@@ -18,7 +18,6 @@ pub(super) struct Statements {
     pub(super) delete_user_sessions: String,
     pub(super) delete_expired: String,
     pub(super) count_live: String,
-    pub(super) forward_lookup: String,
     pub(super) forward_insert: String,
     pub(super) forward_delete: String,
     pub(super) forwards_delete_lapsed: String,
@@ -29,7 +28,6 @@ impl Statements {
         let t = names.sessions();
         let f = names.forwards();
         Self {
-            forward_lookup: format!("SELECT target, sealed_id, until FROM {f} WHERE \"key\" = ?"),
             forward_insert: format!(
                 "INSERT INTO {f} (\"key\", target, sealed_id, until) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (\"key\") DO UPDATE SET target = excluded.target, \
@@ -41,10 +39,16 @@ impl Statements {
                  WHERE until <= ? ORDER BY until LIMIT ?)"
             ),
             // Expired rows too: `lookup` tells expired from missing in Rust, from this one read.
+            // The row, expired or not, and the forward pointer under the key when there is no
+            // row (`codec::LookupRow`): one statement for a miss too.
             load: format!(
-                "SELECT data, user_id, created_at, last_seen, idle_deadline, absolute_deadline, \
-                     persistent, device, idle_timeout_ms \
-                 FROM {t} WHERE \"key\" = ?"
+                "SELECT s.data, s.user_id, s.created_at, s.last_seen, s.idle_deadline, \
+                     s.absolute_deadline, s.persistent, s.device, s.idle_timeout_ms, \
+                     p.target AS forward_target, p.sealed_id AS forward_sealed_id, \
+                     p.until AS forward_until \
+                 FROM (SELECT ? AS \"key\") AS probe \
+                 LEFT JOIN {t} AS s ON s.\"key\" = probe.\"key\" \
+                 LEFT JOIN {f} AS p ON p.\"key\" = probe.\"key\" AND s.\"key\" IS NULL"
             ),
             live_data: format!("SELECT data FROM {t} WHERE \"key\" = ? AND expires_at > ?"),
             // A conflicting row is replaced only if it has expired by the record's `last_seen`
