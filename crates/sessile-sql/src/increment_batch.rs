@@ -194,6 +194,19 @@ impl IncrementQueue {
     }
 }
 
+/// A batch turn from `turns`, the semaphore of the stores whose turn is a permit (PostgreSQL,
+/// MySQL); a closed semaphore reads as a closed pool, in the store's own error mapping.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn turn_of(
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
+    to_store_error: fn(sqlx::Error) -> StoreError,
+) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+    turns
+        .acquire_owned()
+        .await
+        .map_err(|_| to_store_error(sqlx::Error::PoolClosed))
+}
+
 /// Takes a cancelled caller's increment back out of the queue (see
 /// [`IncrementQueue::answer_of`]).
 struct Withdraw<'a> {

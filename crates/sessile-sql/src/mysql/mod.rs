@@ -42,7 +42,7 @@ use crate::codec::{
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
 use crate::held::{on_held, HeldConnections};
-use crate::increment_batch::{answer, IncrementQueue, QueuedIncrement, Ticket};
+use crate::increment_batch::{answer, turn_of, IncrementQueue, QueuedIncrement, Ticket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Sessions in a MySQL 8 or MariaDB 10.5+ database.
@@ -343,15 +343,7 @@ impl MySqlStore {
     /// A queued increment's answer, taking a batch turn (and running a batch) when it comes
     /// first; `None` when the increment was not applied and has been taken out of the queue.
     async fn queued_increment(&self, ticket: Ticket) -> Result<Option<i64>, StoreError> {
-        let take_turn = || {
-            let turns = self.batch_turns.clone();
-            async move {
-                turns
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| to_store_error(sqlx::Error::PoolClosed))
-            }
-        };
+        let take_turn = || turn_of(self.batch_turns.clone(), to_store_error);
         let run = |turn: OwnedSemaphorePermit, queued: Vec<QueuedIncrement>| {
             let held = self.held.clone();
             let sql = self.sql.clone();

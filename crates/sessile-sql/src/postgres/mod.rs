@@ -39,7 +39,7 @@ use crate::codec::{
 };
 use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
-use crate::increment_batch::{answer, IncrementQueue, QueuedIncrement, Ticket};
+use crate::increment_batch::{answer, turn_of, IncrementQueue, QueuedIncrement, Ticket};
 use crate::names::TableNames;
 
 /// Sessions in a PostgreSQL table (feature `postgres`). [`PostgresStoreOptions`] lists the
@@ -316,15 +316,7 @@ impl PostgresStore {
     /// A queued increment's answer, taking a batch turn (and running a batch) when it comes
     /// first; `None` when the increment was not applied and has been taken out of the queue.
     async fn queued_increment(&self, ticket: Ticket) -> Result<Option<i64>, StoreError> {
-        let take_turn = || {
-            let turns = self.batch_turns.clone();
-            async move {
-                turns
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| to_store_error(sqlx::Error::PoolClosed))
-            }
-        };
+        let take_turn = || turn_of(self.batch_turns.clone(), to_store_error);
         let run = |turn: OwnedSemaphorePermit, queued: Vec<QueuedIncrement>| {
             let held = self.held.clone();
             let sql = self.sql.clone();
