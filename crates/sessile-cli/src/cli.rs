@@ -111,10 +111,17 @@ pub enum Layout {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List a user's live sessions: key, created, last seen, expires, device.
+    /// List a user's live sessions, oldest first: key, created, last seen, expires, device.
+    /// Every page by default; with --limit, one page and the cursor of the next.
     Sessions {
         /// The user id the app signs sessions in with.
         user: String,
+        /// Show one page of at most this many sessions, and the --cursor of the next page.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
+        /// Start after the page that printed this cursor (needs --limit).
+        #[arg(long, value_name = "CURSOR", requires = "limit")]
+        cursor: Option<String>,
     },
     /// Sign one session out (delete it), by its key.
     Revoke {

@@ -39,17 +39,64 @@ pub async fn scan_all(
     }
 }
 
-pub async fn sessions(opened: &Opened, user: &str) -> Result<Report, CliError> {
-    let now = SystemClock.now();
-    let sessions = opened
+/// One page of a listing `sessions --limit` asked for.
+pub struct Page<'a> {
+    pub limit: u32,
+    pub cursor: Option<&'a str>,
+}
+
+/// One page of `user`'s live sessions.
+async fn user_page(
+    opened: &Opened,
+    user: &str,
+    now: sessile::Timestamp,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<sessile::UserSessionsPage, CliError> {
+    opened
         .store
-        .list_user_sessions(user, now)
+        .list_user_sessions(user, now, cursor, limit)
         .await
         .map_err(|error| {
             CliError::from_store(&opened.name, &format!("listing {user:?}'s sessions"), error)
-        })?;
+        })
+}
+
+/// Every live session of `user`, page after page.
+async fn all_user_sessions(
+    opened: &Opened,
+    user: &str,
+    now: sessile::Timestamp,
+) -> Result<Vec<sessile::SessionSummary>, CliError> {
+    let mut sessions = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = user_page(opened, user, now, cursor.as_deref(), SCAN_PAGE).await?;
+        sessions.extend(page.sessions);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(sessions),
+        }
+    }
+}
+
+/// `user`'s live sessions: every page, or the one `page` asks for, with the next page's cursor.
+pub async fn sessions(
+    opened: &Opened,
+    user: &str,
+    page: Option<Page<'_>>,
+) -> Result<Report, CliError> {
+    let now = SystemClock.now();
+    let (sessions, next) = match page {
+        None => (all_user_sessions(opened, user, now).await?, None),
+        Some(page) => {
+            let page = user_page(opened, user, now, page.cursor, page.limit).await?;
+            (page.sessions, page.next)
+        }
+    };
     let json = json!({
         "user": user,
+        "next": next,
         "sessions": sessions.iter().map(|session| json!({
             "key": short_key(&session.key),
             "created_at": output::time(session.created_at),
@@ -85,6 +132,10 @@ pub async fn sessions(opened: &Opened, user: &str) -> Result<Report, CliError> {
             })
             .collect();
         output::table(&["KEY", "CREATED", "LAST SEEN", "EXPIRES", "DEVICE"], &rows)
+    };
+    let text = match &next {
+        Some(next) => format!("{text}more: --cursor {next}\n"),
+        None => text,
     };
     Ok(Report { json, text })
 }
@@ -173,17 +224,7 @@ pub async fn revoke_user(
     let keep = match except {
         None => None,
         Some(prefix) => {
-            let sessions = opened
-                .store
-                .list_user_sessions(user, SystemClock.now())
-                .await
-                .map_err(|error| {
-                    CliError::from_store(
-                        &opened.name,
-                        &format!("listing {user:?}'s sessions"),
-                        error,
-                    )
-                })?;
+            let sessions = all_user_sessions(opened, user, SystemClock.now()).await?;
             let (key, ()) = the_one(
                 prefix,
                 sessions.iter().map(|session| (&session.key, ())),

@@ -52,8 +52,16 @@ async fn run(cli: Cli) -> Result<Report, CliError> {
     let store = &cli.store;
     match &cli.command {
         Command::Migrate { print } => commands::migrate(store, *print).await,
-        Command::Sessions { user } => {
-            commands::sessions(&open::open(store, false).await?, user).await
+        Command::Sessions {
+            user,
+            limit,
+            cursor,
+        } => {
+            let page = limit.map(|limit| commands::Page {
+                limit,
+                cursor: cursor.as_deref(),
+            });
+            commands::sessions(&open::open(store, false).await?, user, page).await
         }
         Command::Revoke { key } => {
             let prefix = output::parse_key(key)?;

@@ -87,8 +87,8 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{Cmd, Script, Value};
 use async_trait::async_trait;
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
-    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, Store, StoreError, StoreKey,
+    Timestamp, Touch, UpdateOutcome,
 };
 
 use sessile_node::layout::{self, Modified};
@@ -479,7 +479,9 @@ impl Store for NodeRedisStore {
         &self,
         _user: &str,
         _now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        _cursor: Option<&str>,
+        _limit: u32,
+    ) -> Result<sessile::UserSessionsPage, StoreError> {
         Err(layout::no_user_index())
     }
 

@@ -88,8 +88,10 @@ const ROTATE: &str = include_str!("lua/rotate.lua");
 /// `KEYS[1]` = session; `ARGV[3]` = member. Returns `{deleted (0/1), had_user, user}`.
 const DELETE: &str = include_str!("lua/delete.lua");
 
-/// `KEYS[1]` = user index. Drops entries whose score (the session's absolute deadline) has
-/// passed on the server's clock, then returns the remaining members.
+/// `KEYS[1]` = user index; `ARGV[3]`, `ARGV[4]` = the score and member a page starts after
+/// (`''` for the first page), `ARGV[5]` = how many entries to return. Drops entries whose
+/// score (the session's absolute deadline) has passed on the server's clock, then returns
+/// one page of the remaining ones in (score, member) order, as member, score pairs.
 ///
 /// Standalone checks each such entry against its hash first: an index written by the older
 /// layout scored entries by the idle deadline, which touches no longer move, so a live session

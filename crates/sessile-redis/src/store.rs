@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
-use sessile::store::{Lookup, ScanPage, ScannedSession};
+use sessile::store::{Lookup, ScanPage, ScannedSession, UserCursor, UserSessionsPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -24,6 +24,9 @@ use crate::scripts::{self, SCRIPTS};
 pub const DEFAULT_KEY_PREFIX: &str = "sessile:";
 /// How often a Cluster rotation retries when the old record changed while it was being copied.
 const ROTATE_ATTEMPTS: usize = 8;
+
+/// How many sessions one page of a user listing holds at most: each is one `HMGET`.
+const MAX_USER_PAGE: u32 = 1_000;
 
 /// Whether a [`RedisStore`] talks to one server or to a Redis Cluster. The guarantees differ
 /// where the per-user and expiry indexes live in other slots than the session; see the crate
@@ -514,8 +517,7 @@ impl RedisStore {
                 }
             }
         }
-        // The keys' bytes sort in the same order as their hex text.
-        summaries.sort_by_key(|summary| (summary.created_at, *summary.key.as_bytes()));
+        // In the index's order, which pages follow.
         Ok(summaries)
     }
 }
@@ -834,17 +836,39 @@ impl Store for RedisStore {
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, StoreError> {
         let index = self.names.user_index(user);
-        let members: Vec<String> = self
+        let after = cursor.map(UserCursor::parse).transpose()?;
+        let (after_score, after_member) = after
+            .map(|after| (after.at.as_millis().to_string(), layout::member(&after.key)))
+            .unwrap_or_default();
+        let limit = limit.clamp(1, MAX_USER_PAGE);
+        let entries: Vec<(String, i64)> = self
             .bounded(
                 "list_user_sessions",
-                self.script(&SCRIPTS.user_members, &[&index], &[]),
+                self.script(
+                    &SCRIPTS.user_members,
+                    &[&index],
+                    &[&after_score, &after_member, &limit.to_string()],
+                ),
             )
             .await?;
-        tokio::time::timeout(self.timeout, self.summaries(user, members, now))
+        // The cursor is the last index entry read, live or not: a dead session's entry still
+        // marks where the page ended.
+        let next = (entries.len() >= limit as usize)
+            .then(|| entries.last())
+            .flatten()
+            .and_then(|(member, score)| {
+                StoreKey::from_hex(member)
+                    .map(|key| UserCursor::new(Timestamp::from_millis(*score), key).to_string())
+            });
+        let members = entries.into_iter().map(|(member, _)| member).collect();
+        let sessions = tokio::time::timeout(self.timeout, self.summaries(user, members, now))
             .await
-            .map_err(|_| timed_out(self.timeout, "list_user_sessions"))?
+            .map_err(|_| timed_out(self.timeout, "list_user_sessions"))??;
+        Ok(UserSessionsPage::new(sessions, next))
     }
 
     async fn delete_user_sessions(

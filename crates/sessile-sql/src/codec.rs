@@ -1,7 +1,7 @@
 //! How records map onto SQL columns, independent of the dialect: JSON text for the data and the
 //! device, 32-byte blobs for keys, Unix milliseconds for times.
 
-use sessile::store::{Lookup, ScanPage, ScannedSession};
+use sessile::store::{Lookup, ScanPage, ScannedSession, UserCursor, UserSessionsPage};
 use sessile::{
     Deadline, Device, Record, SessionData, SessionSummary, StoreError, StoreKey, Timestamp,
     UpdateOutcome,
@@ -217,6 +217,42 @@ pub(crate) type ScanRow<User, Device> = (Vec<u8>, Option<User>, i64, i64, i64, D
 /// How many rows one scan page asks for at most: a page is one statement, and its rows are
 /// summaries without data, so this bounds the memory a page holds.
 const MAX_SCAN_PAGE: u32 = 10_000;
+
+/// The bounds of a page of a user's sessions in (`created_at`, key) order: the creation time
+/// (Unix milliseconds) and key after which it starts (before everything for the first page),
+/// and how many rows to read: one more than the page holds, to know whether another follows.
+/// The cursor is [`UserCursor`]'s text, the same in every SQL dialect.
+pub(crate) fn user_page_bounds(
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(i64, Vec<u8>, u32), StoreError> {
+    let limit = limit.clamp(1, MAX_SCAN_PAGE);
+    Ok(match cursor.map(UserCursor::parse).transpose()? {
+        None => (i64::MIN, Vec::new(), limit + 1),
+        Some(after) => (
+            after.at.as_millis(),
+            after.key.as_bytes().to_vec(),
+            limit + 1,
+        ),
+    })
+}
+
+/// A page of a user's sessions from the rows [`user_page_bounds`] asked for: at most `read - 1`
+/// of them, decoded as [`decode_summaries`] does, and the cursor after the last row kept when
+/// one more was read (from the row itself, so an undecodable row still moves the cursor).
+pub(crate) fn decode_user_page<Device>(
+    mut rows: Vec<SummaryRow<Device>>,
+    read: u32,
+    device_text: fn(Device) -> Result<String, StoreError>,
+) -> UserSessionsPage {
+    let limit = read as usize - 1;
+    let next = (rows.len() > limit).then(|| {
+        let (key, created_at, ..) = &rows[limit - 1];
+        format!("{created_at}.{}", hex(key))
+    });
+    rows.truncate(limit);
+    UserSessionsPage::new(decode_summaries(rows, device_text), next)
+}
 
 /// The bounds of a scan page in key order: the key after which it starts (the empty key before
 /// the first page) and how many rows it reads.

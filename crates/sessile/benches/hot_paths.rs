@@ -16,8 +16,8 @@ use sessile::testkit::{
 };
 use sessile::{
     ChangeSet, Clock, Config, CookieConfig, CreateOutcome, IncrementOutcome, Key, Keys, Record,
-    RotateOutcome, SealedCookies, SessionId, SessionManager, SessionSummary, SignedIds, Store,
-    StoreError, StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
+    RotateOutcome, SealedCookies, SessionId, SessionManager, SignedIds, Store, StoreError,
+    StoreKey, SystemClock, Timestamp, Touch, UpdateOutcome,
 };
 
 /// A store that answers at once without storing anything: what is left of a request's cost is
@@ -68,8 +68,10 @@ impl Store for NoopStore {
         &self,
         _: &str,
         _: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
-        Ok(Vec::new())
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<sessile::UserSessionsPage, StoreError> {
+        Ok(sessile::UserSessionsPage::default())
     }
     async fn delete_user_sessions(&self, _: &str, _: Option<&StoreKey>) -> Result<u64, StoreError> {
         Ok(0)

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::change::{ChangeSet, Touch};
 use crate::config::DEFAULT_STORE_TIMEOUT;
 use crate::id::StoreKey;
-use crate::record::{Record, SessionSummary};
+use crate::record::Record;
 use crate::store::{
     bounded, CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, Store, StoreError,
     UpdateOutcome,
@@ -348,8 +348,12 @@ impl<S: Store> Store for CleanupEvery<S> {
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
-        self.store.list_user_sessions(user, now).await
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<crate::store::UserSessionsPage, StoreError> {
+        self.store
+            .list_user_sessions(user, now, cursor, limit)
+            .await
     }
 
     async fn delete_user_sessions(

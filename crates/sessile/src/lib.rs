@@ -52,7 +52,7 @@ pub use request::{
 };
 pub use store::{
     BoxError, CreateOutcome, IncrementOutcome, RotateOutcome, ScanPage, ScannedSession, Store,
-    StoreError, UpdateOutcome,
+    StoreError, UpdateOutcome, UserSessionsPage,
 };
 pub use stores::memory::MemoryStore;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -188,6 +188,115 @@ impl ScanPage {
     }
 }
 
+/// One page of [`Store::list_user_sessions`]: some of a user's live sessions, oldest first,
+/// and where the next page starts.
+///
+/// ```
+/// use sessile::store::UserSessionsPage;
+/// let last = UserSessionsPage::new(Vec::new(), None);
+/// assert!(last.sessions.is_empty() && last.next.is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct UserSessionsPage {
+    /// The sessions of this page, at most the `limit` asked for.
+    pub sessions: Vec<SessionSummary>,
+    /// The cursor of the next page (the store's own text), `None` after the last page.
+    pub next: Option<String>,
+}
+
+impl UserSessionsPage {
+    /// A page from its sessions and the next page's cursor.
+    pub fn new(sessions: Vec<SessionSummary>, next: Option<String>) -> Self {
+        Self { sessions, next }
+    }
+
+    /// The page of a store that read up to `limit + 1` sessions in creation order (by
+    /// `created_at`, then key) after the cursor: the first `limit`, and a [`UserCursor`] after
+    /// the last of them when there was one more.
+    ///
+    /// ```
+    /// use sessile::store::UserSessionsPage;
+    /// use sessile::{Device, SessionId, SessionSummary, Timestamp};
+    /// let at = Timestamp::from_millis(0);
+    /// let read: Vec<SessionSummary> = (0..3)
+    ///     .map(|_| SessionSummary::new(SessionId::generate().store_key(), at, at, at, Device::default()))
+    ///     .collect();
+    /// let page = UserSessionsPage::from_read(read, 2);
+    /// assert_eq!(page.sessions.len(), 2);
+    /// assert!(page.next.is_some());
+    /// ```
+    pub fn from_read(mut sessions: Vec<SessionSummary>, limit: u32) -> Self {
+        let limit = limit.max(1) as usize;
+        let next = (sessions.len() > limit).then(|| {
+            let last = &sessions[limit - 1];
+            UserCursor::new(last.created_at, last.key.clone()).to_string()
+        });
+        sessions.truncate(limit);
+        Self { sessions, next }
+    }
+}
+
+/// Where a page of a user's sessions ended, for stores that order a user's sessions by a time
+/// and then by key (creation time in the memory and SQL stores, the absolute deadline in
+/// Redis's user index): the last session's time and key, as the text `<millis>.<key hex>`.
+/// The next page starts strictly after it, so a session deleted between pages cannot make the
+/// next page start over.
+///
+/// ```
+/// use sessile::store::UserCursor;
+/// use sessile::{SessionId, Timestamp};
+/// let cursor = UserCursor::new(Timestamp::from_millis(1_700), SessionId::generate().store_key());
+/// let text = cursor.to_string();
+/// assert_eq!(UserCursor::parse(&text).unwrap(), cursor);
+/// assert!(UserCursor::parse("not a cursor").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserCursor {
+    /// The last listed session's position in time, in the store's ordering.
+    pub at: Timestamp,
+    /// The last listed session's key: the tie-break between sessions at the same time.
+    pub key: StoreKey,
+}
+
+impl UserCursor {
+    /// The cursor after the session at `at` under `key`.
+    pub fn new(at: Timestamp, key: StoreKey) -> Self {
+        Self { at, key }
+    }
+
+    /// Reads a cursor a page gave; any other text is a [`StoreError::Backend`] naming it, never
+    /// a page from elsewhere.
+    pub fn parse(text: &str) -> Result<Self, StoreError> {
+        let refused = || StoreError::Backend(format!("not a user listing cursor: {text:?}").into());
+        let (at, key) = text.split_once('.').ok_or_else(refused)?;
+        let at: i64 = at.parse().map_err(|_| refused())?;
+        let key = StoreKey::from_hex(key).ok_or_else(refused)?;
+        Ok(Self::new(Timestamp::from_millis(at), key))
+    }
+
+    /// Whether a session at `at` under `key` comes after this cursor in the listing's order.
+    ///
+    /// ```
+    /// use sessile::store::UserCursor;
+    /// use sessile::{SessionId, Timestamp};
+    /// let key = SessionId::generate().store_key();
+    /// let cursor = UserCursor::new(Timestamp::from_millis(5), key.clone());
+    /// assert!(!cursor.precedes(Timestamp::from_millis(5), &key));
+    /// assert!(cursor.precedes(Timestamp::from_millis(6), &key));
+    /// ```
+    pub fn precedes(&self, at: Timestamp, key: &StoreKey) -> bool {
+        (self.at, &self.key) < (at, key)
+    }
+}
+
+impl std::fmt::Display for UserCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.at.as_millis(), self.key.to_hex())
+    }
+}
+
 /// A session store.
 ///
 /// The contract, which `sessile::testkit` (feature `testkit`) checks against a real server:
@@ -312,12 +421,44 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the record under `key`; whether there was one.
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError>;
 
-    /// The live sessions of `user`, oldest first.
+    /// The live sessions of `user`, oldest first, one page at a time through the store's
+    /// per-user index (never a read of every session of the user at once). Pass `None` for the
+    /// first page, then each page's [`UserSessionsPage::next`] until it is `None`. A page holds
+    /// at most `limit` sessions (0 counts as 1), and may hold fewer before the last one (a
+    /// store that learns a session has expired only after reading its index entry drops it
+    /// from the page). A session that stays live for the whole listing is listed exactly once;
+    /// one created, deleted or expiring meanwhile may or may not be. The cursor is the store's
+    /// own text; another one is an error.
+    ///
+    /// "Oldest" is by creation time in every store but Redis, whose user index is ordered by
+    /// the absolute deadline: the same order while sessions share one lifetime.
+    ///
+    /// ```
+    /// use sessile::{MemoryStore, Record, SessionId, Store, Timestamp};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let hour = Timestamp::from_millis(3_600_000);
+    /// for created in 0..3 {
+    ///     let mut record = Record::new(Timestamp::from_millis(created), hour, hour);
+    ///     record.user = Some("ada".into());
+    ///     store.create(&SessionId::generate().store_key(), &record).await.unwrap();
+    /// }
+    /// let now = Timestamp::from_millis(10);
+    /// let first = store.list_user_sessions("ada", now, None, 2).await.unwrap();
+    /// assert_eq!(first.sessions.len(), 2);
+    /// let rest = store.list_user_sessions("ada", now, first.next.as_deref(), 2).await.unwrap();
+    /// assert_eq!(rest.sessions.len(), 1);
+    /// assert_eq!(rest.sessions[0].created_at, Timestamp::from_millis(2));
+    /// assert!(rest.next.is_none());
+    /// # });
+    /// ```
     async fn list_user_sessions(
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError>;
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, StoreError>;
 
     /// Deletes every session of `user` except `keep`; how many were deleted.
     async fn delete_user_sessions(
@@ -466,8 +607,10 @@ macro_rules! store_through_pointer {
                 &self,
                 user: &str,
                 now: Timestamp,
-            ) -> Result<Vec<SessionSummary>, StoreError> {
-                (**self).list_user_sessions(user, now).await
+                cursor: Option<&str>,
+                limit: u32,
+            ) -> Result<UserSessionsPage, StoreError> {
+                (**self).list_user_sessions(user, now, cursor, limit).await
             }
 
             async fn delete_user_sessions(

@@ -48,7 +48,7 @@ use crate::codec::{HeaderList, IdCodec, PresentedId};
 use crate::config::Config;
 use crate::id::{SessionId, StoreKey};
 use crate::keys::KeyError;
-use crate::record::{Record, SessionSummary};
+use crate::record::Record;
 use crate::store::{
     CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
@@ -388,8 +388,12 @@ impl Store for TakeoverStore {
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
-        self.native.list_user_sessions(user, now).await
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<crate::store::UserSessionsPage, StoreError> {
+        self.native
+            .list_user_sessions(user, now, cursor, limit)
+            .await
     }
 
     async fn delete_user_sessions(
@@ -460,7 +464,11 @@ mod tests {
         successors.dedup();
         assert_eq!(successors.len(), 1, "one successor for every move");
         assert!(legacy.load(&id.store_key(), at).await.unwrap().is_none());
-        let listed = native.list_user_sessions("ada", at).await.unwrap();
+        let listed = native
+            .list_user_sessions("ada", at, None, 10)
+            .await
+            .unwrap()
+            .sessions;
         assert_eq!(listed.len(), 1, "one native session: {listed:?}");
         let record = native
             .load(&successors[0].store_key(), at)

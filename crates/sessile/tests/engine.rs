@@ -10,8 +10,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use sessile::testkit::{CountingStore, HangingStore, RecordingEvents};
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, RotateOutcome, SessionSummary, StoreError,
-    StoreKey, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, RotateOutcome, StoreError, StoreKey, Touch,
+    UpdateOutcome,
 };
 use sessile::{
     Clock, CommitOutcome, Config, ConfigBuilder, CookieConfig, Event, EventSink, Key, Keys,
@@ -1633,8 +1633,12 @@ impl Store for CorruptRecords {
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
-        self.inner.list_user_sessions(user, now).await
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<sessile::UserSessionsPage, StoreError> {
+        self.inner
+            .list_user_sessions(user, now, cursor, limit)
+            .await
     }
     async fn delete_user_sessions(
         &self,
@@ -2519,8 +2523,34 @@ async fn the_listing_marks_the_session_of_the_request_as_current() {
     }
 
     // The store's own answer never marks one: only the request knows which session it is.
-    let listed = h.store.list_user_sessions("ada", START).await.unwrap();
+    let listed = h
+        .store
+        .list_user_sessions("ada", START, None, 10)
+        .await
+        .unwrap()
+        .sessions;
     assert!(listed.iter().all(|s| !s.current), "{listed:?}");
+
+    // One page at a time, the current one marked on the page that holds it.
+    let session = h.manager.start(&cookie_request(&cookies[1]), None);
+    let first = session.user_sessions_page(None, 1).await.unwrap();
+    let second = session
+        .user_sessions_page(first.next.as_deref(), 1)
+        .await
+        .unwrap();
+    assert_eq!((first.sessions.len(), second.sessions.len()), (1, 1));
+    assert!(second.next.is_none(), "two sessions make two pages");
+    let marked = [&first, &second].map(|page| page.sessions[0].current);
+    assert_eq!(
+        marked.iter().filter(|current| **current).count(),
+        1,
+        "{marked:?}"
+    );
+    assert!(matches!(
+        session.user_sessions_page(Some("garbage"), 1).await,
+        Err(SessionError::Store(_))
+    ));
+    session.finish().await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------

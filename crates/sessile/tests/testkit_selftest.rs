@@ -11,7 +11,7 @@ use sessile::store::{Lookup, ScanPage};
 use sessile::testkit::{cases, node_cases};
 use sessile::{
     ChangeSet, CreateOutcome, Deadline, IncrementOutcome, MemoryStore, Record, RotateOutcome,
-    SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 
 /// The one guarantee a [`FlawedStore`] breaks.
@@ -51,6 +51,9 @@ enum Flaw {
     CountsExpired,
     /// `scan` loses the last session of every full page (an off-by-one cursor).
     ScanSkipsPageEnds,
+    /// `list_user_sessions` loses the last session of every page but the last (an off-by-one
+    /// cursor).
+    PageDropsLast,
     /// Applies a `push` by reading the record and writing it back whole, not atomically: every
     /// concurrent push reads before any writes.
     PushReadsThenWrites,
@@ -261,15 +264,23 @@ impl Store for FlawedStore {
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<sessile::UserSessionsPage, StoreError> {
         if self.flaw == Flaw::NoUserIndex {
             return Err(StoreError::Unsupported("no per-user index"));
         }
-        let mut sessions = self.inner.list_user_sessions(user, now).await?;
+        let mut page = self
+            .inner
+            .list_user_sessions(user, now, cursor, limit)
+            .await?;
         if self.flaw == Flaw::NewestFirst {
-            sessions.reverse();
+            page.sessions.reverse();
         }
-        Ok(sessions)
+        if self.flaw == Flaw::PageDropsLast && page.next.is_some() {
+            page.sessions.pop();
+        }
+        Ok(page)
     }
 
     async fn delete_user_sessions(
@@ -435,6 +446,18 @@ fn a_newest_first_listing_fails_the_index_case() {
     assert!(case_fails(
         cases::user_index_lists_live_sessions_oldest_first,
         Flaw::NewestFirst
+    ));
+}
+
+#[test]
+fn a_listing_that_loses_page_ends_fails_the_paging_case() {
+    assert!(case_fails(
+        cases::user_listing_pages_hold_each_session_once_oldest_first,
+        Flaw::PageDropsLast
+    ));
+    assert!(!case_fails(
+        cases::user_listing_pages_hold_each_session_once_oldest_first,
+        Flaw::None
     ));
 }
 

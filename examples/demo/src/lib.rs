@@ -59,7 +59,7 @@ use sessile::{SessionManager, StoreKey, Timestamp};
 use sessile_axum::{CsrfLayer, CsrfToken, Error, Session, SessionLayer};
 
 pub use pages::{escape_html, format_time};
-use sessions::{session_rows, SessionRow};
+use sessions::{session_page, session_rows, SessionRow};
 
 /// The session key holding the counter.
 pub const COUNT_KEY: &str = "count";
@@ -287,10 +287,17 @@ async fn api_sessions(session: Session) -> Result<Json<Vec<SessionRow>>, Error> 
 const SESSION_ENDED: &str = "You are signed out: this browser's session was ended from another \
      device, or after a while without activity.";
 
+/// `/?sessions_after=CURSOR`: the signed-in page's next page of sessions.
+#[derive(Deserialize)]
+struct HomeQuery {
+    sessions_after: Option<String>,
+}
+
 async fn home(
     session: Session,
     CsrfToken(token): CsrfToken,
     headers: HeaderMap,
+    Query(query): Query<HomeQuery>,
 ) -> Result<Response, Error> {
     let mut message: Option<String> = session.get(FLASH_KEY).await?;
     if message.is_some() {
@@ -302,8 +309,12 @@ async fn home(
         None => pages::signed_out(&token, message.as_deref(), None, ""),
         Some(user) => {
             let count: i64 = session.get(COUNT_KEY).await?.unwrap_or(0);
-            let rows = session_rows(&session).await?;
-            pages::signed_in(&token, message.as_deref(), &user, count, &rows, now())
+            let (rows, next) = session_page(&session, query.sessions_after.as_deref()).await?;
+            let listing = pages::Listing {
+                rows: &rows,
+                next: next.as_deref(),
+            };
+            pages::signed_in(&token, message.as_deref(), &user, count, listing, now())
         }
     };
     Ok(private_page(StatusCode::OK, html))

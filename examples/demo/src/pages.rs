@@ -91,21 +91,37 @@ pub(crate) fn signed_out(
     document(TITLE, "", &content)
 }
 
-/// The signed-in page: the counter and where the user is signed in.
+/// One page of the user's sessions and the cursor of the next, if any.
+pub(crate) struct Listing<'a> {
+    pub(crate) rows: &'a [SessionRow],
+    pub(crate) next: Option<&'a str>,
+}
+
+/// The signed-in page: the counter and where the user is signed in, one page of sessions at a
+/// time.
 pub(crate) fn signed_in(
     token: &str,
     message: Option<&str>,
     user: &str,
     count: i64,
-    rows: &[SessionRow],
+    listing: Listing<'_>,
     now: Timestamp,
 ) -> String {
     let csrf = csrf_field(token);
+    let rows = listing.rows;
     let mut list = String::new();
     for row in rows {
         list.push_str(&session_item(&csrf, row, now));
     }
-    let others = rows.iter().filter(|row| !row.current).count();
+    let more = match listing.next {
+        Some(next) => format!(
+            r#"<p><a class="button" href="/?sessions_after={}">More sessions</a></p>"#,
+            query_escape(next)
+        ),
+        None => String::new(),
+    };
+    // A next page holds sessions other than this one too.
+    let others = rows.iter().filter(|row| !row.current).count() + usize::from(!more.is_empty());
     let sign_out_others = if others == 0 {
         r#"<p class="hint">This is the only browser where you are signed in.</p>"#.to_owned()
     } else {
@@ -132,7 +148,7 @@ pub(crate) fn signed_in(
 <p class="hint">Every browser you sign in with has its own session. Sign out the ones you don't recognize.</p>
 <ul class="sessions">
 {list}</ul>
-{sign_out_others}
+{more}{sign_out_others}
 </section>"#,
         flash = flash_box(message, None),
         user = escape_html(user),
@@ -315,6 +331,19 @@ pub fn format_time(time: Timestamp) -> String {
         Some((date, clock)) => format!("{date} {} UTC", clock.get(..8).unwrap_or(clock)),
         None => rfc3339,
     }
+}
+
+/// `text` as a URL query value: everything but unreserved characters percent-encoded (a cursor
+/// is digits, a dot and hex in sessile's own stores, but a store may use any text).
+fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

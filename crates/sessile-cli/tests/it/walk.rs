@@ -120,6 +120,41 @@ pub async fn walk(fixture: Fixture) {
     sorted.sort();
     expected.sort();
     assert_eq!(sorted, expected, "alice's live sessions");
+    // One page at a time: --limit 2 then the printed cursor give the same three, once each.
+    let first = sessile(
+        &fixture.args,
+        &["--json", "sessions", "alice", "--limit", "2"],
+    );
+    assert_eq!(first.code, 0, "sessions --limit: {}", first.stderr);
+    let cursor = first.json["next"]
+        .as_str()
+        .expect("a next cursor")
+        .to_owned();
+    let rest = sessile(
+        &fixture.args,
+        &[
+            "--json", "sessions", "alice", "--limit", "2", "--cursor", &cursor,
+        ],
+    );
+    assert_eq!(rest.code, 0, "sessions --cursor: {}", rest.stderr);
+    assert_eq!(rest.json["next"], serde_json::Value::Null, "the last page");
+    let paged: Vec<&str> = [&first, &rest]
+        .iter()
+        .flat_map(|page| page.json["sessions"].as_array().expect("a list"))
+        .map(|session| session["key"].as_str().expect("a key"))
+        .collect();
+    assert_eq!(
+        paged, keys,
+        "pages join into the whole listing, in its order"
+    );
+    let text_page = sessile(&fixture.args, &["sessions", "alice", "--limit", "2"]);
+    assert!(
+        text_page
+            .stdout
+            .contains(&format!("more: --cursor {cursor}")),
+        "{}",
+        text_page.stdout
+    );
     let dave = sessile(&fixture.args, &["--json", "sessions", "dave"]);
     assert_eq!(
         dave.json["sessions"],

@@ -269,9 +269,10 @@ fn a_live_session_behind_a_passed_user_index_score_stays_listed() {
             .expect("ZADD an old-layout score");
 
         let listed = store
-            .list_user_sessions(&user, t)
+            .list_user_sessions(&user, t, None, 10)
             .await
-            .expect("list_user_sessions");
+            .expect("list_user_sessions")
+            .sessions;
         assert_eq!(
             listed
                 .iter()
@@ -293,9 +294,10 @@ fn a_live_session_behind_a_passed_user_index_score_stays_listed() {
             .await
             .expect("ZADD a stale entry");
         assert!(store
-            .list_user_sessions(&user, t)
+            .list_user_sessions(&user, t, None, 10)
             .await
             .expect("list_user_sessions")
+            .sessions
             .is_empty());
         let score: Option<i64> = connection
             .zscore(&index, key.to_hex())

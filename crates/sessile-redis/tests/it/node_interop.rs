@@ -993,9 +993,10 @@ async fn takeover_moves_a_node_session_into_sessiles_own_layout() {
         "the sessile cookie was set"
     );
     let sessions = native
-        .list_user_sessions(&user, sessile::SystemClock.now())
+        .list_user_sessions(&user, sessile::SystemClock.now(), None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert_eq!(sessions.len(), 1, "one native session: {sessions:?}");
 
     // The native session serves the next requests, with its data and user.

@@ -15,10 +15,10 @@ mod sql;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sessile::store::{Lookup, ScanPage};
+use sessile::store::{Lookup, ScanPage, UserSessionsPage};
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionData, SessionSummary,
-    Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionData, Store,
+    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 use sqlx::{Connection, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
@@ -36,8 +36,8 @@ pub use self::options::MySqlStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::{Statements, INCREMENT_PATH_BINDS};
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, scan_bounds,
-    update_outcome, LookupRow, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_user_page, encode_data, scan_bounds,
+    update_outcome, user_page_bounds, LookupRow, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
@@ -597,22 +597,31 @@ impl Store for MySqlStore {
         .await
     }
 
-    /// Rows that cannot be decoded are left out (with a warning);
-    /// [`Store::delete_user_sessions`] still removes them.
+    /// Through the `user_id` index, one page per statement. Rows that cannot be decoded are
+    /// left out (with a warning); [`Store::delete_user_sessions`] still removes them.
     async fn list_user_sessions(
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, StoreError> {
+        let (created_at, key, read) = user_page_bounds(cursor, limit)?;
         let query = sqlx::query_as(&self.sql.list_user_sessions)
             .bind(user)
-            .bind(now.as_millis());
+            .bind(now.as_millis())
+            .bind(created_at)
+            .bind(created_at)
+            .bind(key)
+            .bind(i64::from(read));
         let rows: Vec<(Vec<u8>, i64, i64, i64, Vec<u8>)> =
             on_held!(self.held, mysql_unavailable, |connection| {
                 query.fetch_all(connection)
             })
             .map_err(to_store_error)?;
-        Ok(decode_summaries(rows, |device| utf8(device, "device")))
+        Ok(decode_user_page(rows, read, |device| {
+            utf8(device, "device")
+        }))
     }
 
     /// In key order (the primary key); the cursor is the last key's hex.

@@ -116,7 +116,9 @@ impl Statements {
             ),
             list_user_sessions: format!(
                 "SELECT `key`, created_at, last_seen, expires_at, CAST(device AS CHAR) \
-                 FROM {t} WHERE user_id = ? AND expires_at > ? ORDER BY created_at, `key`"
+                 FROM {t} WHERE user_id = ? AND expires_at > ? \
+                     AND (created_at > ? OR (created_at = ? AND `key` > ?)) \
+                 ORDER BY created_at, `key` LIMIT ?"
             ),
             scan: format!(
                 "SELECT `key`, user_id, created_at, last_seen, expires_at, CAST(device AS CHAR) \

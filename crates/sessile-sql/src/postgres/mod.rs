@@ -16,10 +16,10 @@ mod sql;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sessile::store::{Lookup, ScanPage};
+use sessile::store::{Lookup, ScanPage, UserSessionsPage};
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
-    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, Store, StoreError, StoreKey,
+    Timestamp, Touch, UpdateOutcome,
 };
 use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -34,8 +34,8 @@ pub use self::options::PostgresStoreOptions;
 use self::options::DEFAULT_TABLE;
 use self::sql::Statements;
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, scan_bounds, update_outcome,
-    upsert_outcome, LookupRow, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_user_page, scan_bounds, update_outcome,
+    upsert_outcome, user_page_bounds, LookupRow, ScanRow, SessionRow,
 };
 use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
@@ -459,22 +459,28 @@ impl Store for PostgresStore {
         Ok(deleted > 0)
     }
 
-    /// Rows that cannot be decoded are left out (with a warning);
-    /// [`Store::delete_user_sessions`] still removes them.
+    /// Through the `user_id` index, one page per statement. Rows that cannot be decoded are
+    /// left out (with a warning); [`Store::delete_user_sessions`] still removes them.
     async fn list_user_sessions(
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, StoreError> {
+        let (created_at, key, read) = user_page_bounds(cursor, limit)?;
         let query = sqlx::query_as(&self.sql.list_user_sessions)
             .bind(user)
-            .bind(now.as_millis());
+            .bind(now.as_millis())
+            .bind(created_at)
+            .bind(key)
+            .bind(i64::from(read));
         let rows: Vec<(Vec<u8>, i64, i64, i64, String)> =
             on_held!(self.held, postgres_unavailable, |connection| {
                 query.fetch_all(connection)
             })
             .map_err(to_store_error)?;
-        Ok(decode_summaries(rows, Ok))
+        Ok(decode_user_page(rows, read, Ok))
     }
 
     /// In key order (the primary key's index); the cursor is the last key's hex.

@@ -166,11 +166,13 @@ impl Statements {
                 "SELECT \"key\", {} AS created_at, {} AS last_seen, {} AS expires_at, \
                      device::text AS device \
                  FROM {table} WHERE user_id = $1 AND expires_at > {} \
-                 ORDER BY created_at, \"key\"",
+                     AND ({created} > $3 OR ({created} = $3 AND \"key\" > $4)) \
+                 ORDER BY 2, \"key\" LIMIT $5",
                 millis("created_at"),
                 millis("last_seen"),
                 millis("expires_at"),
                 at(2),
+                created = millis("created_at"),
             ),
             scan: format!(
                 "SELECT \"key\", user_id, {} AS created_at, {} AS last_seen, \

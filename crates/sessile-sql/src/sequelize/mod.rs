@@ -139,6 +139,7 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sessile::store::UserSessionsPage;
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, ScanPage, ScannedSession,
     SessionSummary, Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
@@ -648,16 +649,24 @@ impl Store for SequelizeStore {
     }
 
     /// With a user column (see [`SequelizeStoreOptions::user_column`]): the live rows it
-    /// names `user` in, each read as a load reads it; without one,
-    /// [`StoreError::Unsupported`].
+    /// names `user` in, in row id order (the package's table keeps no creation time to sort
+    /// by), the cursor being the last row id; only a page's rows are read as a load reads
+    /// them. Without one, [`StoreError::Unsupported`].
     async fn list_user_sessions(
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, StoreError> {
         let table = &self.inner.table;
-        let ids = on_db!(&self.inner.db, db, d => d::user_rows(db, table, user).await)?
+        let mut ids = on_db!(&self.inner.db, db, d => d::user_rows(db, table, user).await)?
             .ok_or_else(layout::no_user_index)?;
+        ids.retain(|id| cursor.is_none_or(|after| id.as_str() > after));
+        ids.sort_unstable();
+        let limit = limit.max(1) as usize;
+        let next = (ids.len() > limit).then(|| ids[limit - 1].clone());
+        ids.truncate(limit);
         let mut sessions = Vec::new();
         for id in ids {
             let Some(key) = table.key_of_row(&id) else {
@@ -680,7 +689,7 @@ impl Store for SequelizeStore {
                 ));
             }
         }
-        Ok(sessions)
+        Ok(UserSessionsPage::new(sessions, next))
     }
 
     /// With a user column: deletes every row it names `user` in but `keep`, in one statement;

@@ -58,10 +58,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sessile::store::{Lookup, ScanPage};
+use sessile::store::{Lookup, ScanPage, UserSessionsPage};
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
-    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, Store, StoreError, StoreKey,
+    Timestamp, Touch, UpdateOutcome,
 };
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, SqlitePool};
@@ -75,8 +75,8 @@ use self::sql::Statements;
 #[cfg(feature = "sequelize")]
 pub(crate) use self::{error::is_deadlock, options::connect_pool};
 use crate::codec::{
-    bind_new_record, decode_data, decode_scan, decode_summaries, encode_data, scan_bounds,
-    update_outcome, upsert_outcome, LookupRow, ScanRow, SessionRow,
+    bind_new_record, decode_data, decode_scan, decode_user_page, encode_data, scan_bounds,
+    update_outcome, upsert_outcome, user_page_bounds, LookupRow, ScanRow, SessionRow,
 };
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
@@ -513,21 +513,28 @@ impl Store for SqliteStore {
         )
     }
 
-    /// Rows that cannot be decoded are left out (with a warning);
-    /// [`Store::delete_user_sessions`] still removes them.
+    /// Through the `user_id` index, one page per statement. Rows that cannot be decoded are
+    /// left out (with a warning); [`Store::delete_user_sessions`] still removes them.
     async fn list_user_sessions(
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, StoreError> {
+        let (created_at, key, read) = user_page_bounds(cursor, limit)?;
         let rows: Vec<(Vec<u8>, i64, i64, i64, String)> =
             sqlx::query_as(&self.sql.list_user_sessions)
                 .bind(user)
                 .bind(now.as_millis())
+                .bind(created_at)
+                .bind(created_at)
+                .bind(key)
+                .bind(i64::from(read))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(to_store_error)?;
-        Ok(decode_summaries(rows, Ok))
+        Ok(decode_user_page(rows, read, Ok))
     }
 
     /// In key order; the cursor is the last key's hex. Reads go through the pool, never the

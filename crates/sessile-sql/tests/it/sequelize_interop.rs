@@ -1052,13 +1052,19 @@ async fn express_user_column(dialect: Dialect) {
     // The per-user index: alice's two sessions are listed; revoking all but the first signs
     // the second device out on Node too.
     let now = run.clock.now();
-    let listed = run.store.list_user_sessions("alice", now).await.unwrap();
+    let listed = run
+        .store
+        .list_user_sessions("alice", now, None, 10)
+        .await
+        .unwrap()
+        .sessions;
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(
         run.store
-            .list_user_sessions("bob", now)
+            .list_user_sessions("bob", now, None, 10)
             .await
             .unwrap()
+            .sessions
             .len(),
         1
     );
@@ -1154,7 +1160,9 @@ async fn koa_timestamps(dialect: Dialect) {
     assert!(rows.iter().all(|(_, stamped)| *stamped == 1), "{rows:?}");
     // A koa table without a user column keeps no per-user index.
     assert!(matches!(
-        run.store.list_user_sessions("alice", run.clock.now()).await,
+        run.store
+            .list_user_sessions("alice", run.clock.now(), None, 10)
+            .await,
         Err(sessile::StoreError::Unsupported(_))
     ));
 

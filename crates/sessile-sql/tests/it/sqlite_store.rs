@@ -410,9 +410,10 @@ async fn undecodable_rows_are_corrupt_and_skipped_in_listings() {
         Err(StoreError::Corrupt(_))
     ));
     let listed: Vec<StoreKey> = temp
-        .list_user_sessions("grace", START)
+        .list_user_sessions("grace", START, None, 10)
         .await
         .unwrap()
+        .sessions
         .into_iter()
         .map(|summary| summary.key)
         .collect();
@@ -836,7 +837,12 @@ async fn writes_of_one_store_take_turns_instead_of_meeting_on_the_lock() {
         assert_eq!(data[&format!("key {writer}")], json!(writer));
     }
     assert_eq!(
-        store.list_user_sessions("ada", START).await.unwrap().len(),
+        store
+            .list_user_sessions("ada", START, None, 10)
+            .await
+            .unwrap()
+            .sessions
+            .len(),
         1
     );
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use sessile::store::{Lookup, ScanPage};
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionId, SessionSummary,
-    Store, StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
+    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionId, Store,
+    StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 use sessile_sql::{SqliteStore, SqliteStoreOptions};
 
@@ -114,8 +114,12 @@ impl Store for TempSqliteStore {
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
-        self.store.list_user_sessions(user, now).await
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<sessile::UserSessionsPage, StoreError> {
+        self.store
+            .list_user_sessions(user, now, cursor, limit)
+            .await
     }
 
     async fn delete_user_sessions(

@@ -12,10 +12,13 @@ use crate::document::{self, End, Path};
 use crate::events::Event;
 use crate::id::StoreKey;
 use crate::record::{SessionData, SessionSummary};
-use crate::store::{IncrementOutcome, StoreError};
+use crate::store::{IncrementOutcome, StoreError, UserSessionsPage};
 use crate::telemetry::Operation;
 
 use super::manager::Stored;
+
+/// How many sessions [`Session::user_sessions`] asks the store for at a time.
+const USER_SESSIONS_PAGE: u32 = 100;
 use super::plan::{plan, Step};
 use super::state::{Forced, IncrementAt, RequestState};
 use super::{Backend, CommitOutcome, ResponseHeaders, SessionError, Shared};
@@ -632,27 +635,75 @@ impl Session {
     }
 
     /// The live sessions of the signed-in user, oldest first (empty when signed out or with the
-    /// cookie store, which keeps no index). The one this request arrived with has
-    /// [`SessionSummary::current`] set.
+    /// cookie store, which keeps no index), every page of [`Session::user_sessions_page`]
+    /// joined: fine for a user with a few sessions; a page that shows them uses the pages. The
+    /// one this request arrived with has [`SessionSummary::current`] set.
     pub async fn user_sessions(&self) -> Result<Vec<SessionSummary>, SessionError> {
+        let mut sessions = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .user_sessions_page(cursor.as_deref(), USER_SESSIONS_PAGE)
+                .await?;
+            sessions.extend(page.sessions);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(sessions),
+            }
+        }
+    }
+
+    /// One page of the signed-in user's live sessions, oldest first: at most `limit`, starting
+    /// after `cursor` (`None` for the first page, then the page's
+    /// [`UserSessionsPage::next`], which is `None` after the last). Empty when signed out or
+    /// with the cookie store. The one this request arrived with has
+    /// [`SessionSummary::current`] set. A cursor the store never gave is an error
+    /// ([`SessionError::Store`]).
+    ///
+    /// ```
+    /// use sessile::{Config, Keys, MemoryStore, SessionManager, SignedIds};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = SessionManager::new(MemoryStore::new(), SignedIds::new(Keys::generate()), Config::default());
+    /// for _ in 0..3 {
+    ///     let session = manager.start(&http::HeaderMap::new(), None);
+    ///     session.set_user(Some("ada"));
+    ///     session.finish().await?;
+    /// }
+    /// let session = manager.start(&http::HeaderMap::new(), None);
+    /// session.set_user(Some("ada"));
+    /// let first = session.user_sessions_page(None, 2).await?;
+    /// assert_eq!(first.sessions.len(), 2);
+    /// let rest = session.user_sessions_page(first.next.as_deref(), 2).await?;
+    /// assert_eq!(rest.sessions.len(), 1);
+    /// assert!(rest.next.is_none());
+    /// # Ok::<(), sessile::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn user_sessions_page(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, SessionError> {
         let (Some(user), Backend::Store(backend)) =
             (self.user().await?, &self.inner.shared.backend)
         else {
-            return Ok(Vec::new());
+            return Ok(UserSessionsPage::default());
         };
         let shared = &self.inner.shared;
-        let mut sessions = shared
+        let mut page = shared
             .call(
                 Operation::ListUserSessions,
-                backend.store.list_user_sessions(&user, shared.now()),
+                backend
+                    .store
+                    .list_user_sessions(&user, shared.now(), cursor, limit),
             )
             .await?;
         if let Some(current) = self.current_key() {
-            for session in &mut sessions {
+            for session in &mut page.sessions {
                 session.current = session.key == current;
             }
         }
-        Ok(sessions)
+        Ok(page)
     }
 
     /// Deletes one of the signed-in user's sessions; `false` if `key` is not one of theirs.
@@ -663,10 +714,14 @@ impl Session {
         else {
             return Ok(false);
         };
-        if !self.user_sessions().await?.iter().any(|s| &s.key == key) {
+        let shared = &self.inner.shared;
+        // One read of that session decides whether it is theirs, however many they have.
+        let record = shared
+            .call(Operation::Lookup, backend.store.load(key, shared.now()))
+            .await?;
+        if record.is_none_or(|record| record.user.as_deref() != Some(user.as_str())) {
             return Ok(false);
         }
-        let shared = &self.inner.shared;
         let deleted = shared
             .call(Operation::Delete, backend.store.delete(key))
             .await?;

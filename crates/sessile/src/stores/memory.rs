@@ -11,7 +11,7 @@ use crate::id::StoreKey;
 use crate::record::{Record, SessionSummary};
 use crate::store::{
     CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, ScannedSession, Store,
-    StoreError, UpdateOutcome,
+    StoreError, UpdateOutcome, UserCursor, UserSessionsPage,
 };
 use crate::time::Timestamp;
 
@@ -373,11 +373,15 @@ impl Store for MemoryStore {
         Ok(inner.remove(key.as_bytes()).is_some() || forwarded)
     }
 
+    /// Through the user's own key set, sorted per page: no other user's sessions are read.
     async fn list_user_sessions(
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<UserSessionsPage, StoreError> {
+        let after = cursor.map(UserCursor::parse).transpose()?;
         let inner = self.lock();
         let mut sessions: Vec<SessionSummary> = inner
             .by_user
@@ -385,9 +389,14 @@ impl Store for MemoryStore {
             .into_iter()
             .flatten()
             .filter_map(|key| inner.live(key, now).map(|entry| entry.summary(key)))
+            .filter(|summary| {
+                after
+                    .as_ref()
+                    .is_none_or(|after| after.precedes(summary.created_at, &summary.key))
+            })
             .collect();
         sessions.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
-        Ok(sessions)
+        Ok(UserSessionsPage::from_read(sessions, limit))
     }
 
     async fn delete_user_sessions(

@@ -638,7 +638,11 @@ where
     let (app, _) = Client::start(&serve, manager).await;
     let response = app.post("/login", None).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let sessions = store.list_user_sessions("alice", now()).await.unwrap();
+    let sessions = store
+        .list_user_sessions("alice", now(), None, 10)
+        .await
+        .unwrap()
+        .sessions;
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].device.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(sessions[0].key, store_key_of(&issued_cookie(&response)));

@@ -175,11 +175,41 @@ pub(crate) async fn rotate<S: Store + ?Sized>(
         .expect("rotate failed")
 }
 
-async fn list<S: Store + ?Sized>(store: &S, user: &str, at: Timestamp) -> Vec<SessionSummary> {
-    store
-        .list_user_sessions(user, at)
-        .await
-        .expect("list_user_sessions failed")
+/// Every live session of `user`, paged through two at a time, so every case that lists also
+/// checks that pages join up.
+pub(crate) async fn list<S: Store + ?Sized>(
+    store: &S,
+    user: &str,
+    at: Timestamp,
+) -> Vec<SessionSummary> {
+    list_in_pages(store, user, at, 2).await
+}
+
+async fn list_in_pages<S: Store + ?Sized>(
+    store: &S,
+    user: &str,
+    at: Timestamp,
+    limit: u32,
+) -> Vec<SessionSummary> {
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100_000 {
+        let page = store
+            .list_user_sessions(user, at, cursor.as_deref(), limit)
+            .await
+            .expect("list_user_sessions failed");
+        assert!(
+            page.sessions.len() <= limit as usize,
+            "a listing page held {} sessions, over its limit of {limit}",
+            page.sessions.len()
+        );
+        listed.extend(page.sessions);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return listed,
+        }
+    }
+    panic!("a user listing never ended");
 }
 
 fn keys_of(summaries: &[SessionSummary]) -> Vec<StoreKey> {
@@ -1400,6 +1430,78 @@ pub async fn count_live_counts_live_sessions_only<S: Store>(store: S) {
     for key in &keys {
         assert!(store.delete(key).await.expect("delete failed"));
     }
+}
+
+/// [`Store::list_user_sessions`] pages through a user's live sessions oldest first (creation
+/// time, then key): across pages each session that stays live is listed exactly once, in
+/// order, whatever is created or deleted between pages; a page never exceeds its limit; a
+/// cursor the store never gave is an error, not a page.
+pub async fn user_listing_pages_hold_each_session_once_oldest_first<S: Store>(store: S) {
+    const LIMIT: u32 = 3;
+    let t = now();
+    let user = fresh_user();
+    let owned = |created: Timestamp| Record {
+        user: Some(user.clone()),
+        ..record_at(created)
+    };
+    let mut expected: Vec<(StoreKey, Record)> = (0..8u64)
+        .map(|n| {
+            // Two sessions share a creation time: the key breaks the tie.
+            let created = t - Duration::from_millis(1000 * (8 - n.min(6)));
+            (fresh_key(), owned(created))
+        })
+        .collect();
+    // Created in an order that is neither creation order nor its reverse.
+    for index in [3, 0, 7, 5, 1, 6, 2, 4] {
+        let (key, record) = &expected[index];
+        create(&store, key, record).await;
+    }
+    let other = fresh_key();
+    create(&store, &other, &record_at(t)).await;
+    expected.sort_by(|(a_key, a), (b_key, b)| (a.created_at, a_key).cmp(&(b.created_at, b_key)));
+
+    let mut listed: Vec<SessionSummary> = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page_number in 0.. {
+        assert!(page_number < 1_000, "the listing never ends");
+        let page = store
+            .list_user_sessions(&user, t, cursor.as_deref(), LIMIT)
+            .await
+            .expect("list_user_sessions failed");
+        assert!(
+            page.sessions.len() <= LIMIT as usize,
+            "a listing page held {} sessions, over its limit of {LIMIT}",
+            page.sessions.len()
+        );
+        listed.extend(page.sessions);
+        // Sessions of the same user come and go between pages: ours are neither lost nor
+        // listed twice.
+        let passing = fresh_key();
+        create(&store, &passing, &owned(t - 7 * MINUTE)).await;
+        assert!(store.delete(&passing).await.expect("delete failed"));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let listed_keys = keys_of(&listed);
+    let expected_keys: Vec<StoreKey> = expected.iter().map(|(key, _)| key.clone()).collect();
+    assert_eq!(
+        listed_keys, expected_keys,
+        "pages must list each live session of the user once, oldest first"
+    );
+    assert_eq!(
+        listed[0],
+        SessionSummary::of(expected[0].0.clone(), &expected[0].1),
+        "a listed session's summary is its record's"
+    );
+    assert!(
+        store
+            .list_user_sessions(&user, t, Some("no cursor of this store"), LIMIT)
+            .await
+            .is_err(),
+        "a cursor the store never gave must be refused"
+    );
 }
 
 /// [`Store::scan`] pages through every session: each of this case's live sessions exactly once,

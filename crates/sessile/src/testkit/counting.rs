@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
-use crate::record::{Record, SessionSummary};
+use crate::record::Record;
 use crate::store::{
     CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, Store, StoreError,
     UpdateOutcome,
@@ -221,9 +221,13 @@ impl<S: Store> Store for CountingStore<S> {
         &self,
         user: &str,
         now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<crate::store::UserSessionsPage, StoreError> {
         bump(&self.counters.list_user_sessions);
-        self.store.list_user_sessions(user, now).await
+        self.store
+            .list_user_sessions(user, now, cursor, limit)
+            .await
     }
 
     async fn delete_user_sessions(

@@ -126,10 +126,8 @@ pub async fn forward_pointer_is_no_session<S: Store>(store: S) {
         RotateOutcome::Gone,
         "rotation of a pointer"
     );
-    let listed: Vec<StoreKey> = store
-        .list_user_sessions(&user, at)
+    let listed: Vec<StoreKey> = super::cases::list(&store, &user, at)
         .await
-        .expect("list_user_sessions failed")
         .into_iter()
         .map(|summary| summary.key)
         .collect();

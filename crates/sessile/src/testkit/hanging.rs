@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
-use crate::record::{Record, SessionSummary};
+use crate::record::Record;
 use crate::store::{
     CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
 };
@@ -85,7 +85,9 @@ impl Store for HangingStore {
         &self,
         _user: &str,
         _now: Timestamp,
-    ) -> Result<Vec<SessionSummary>, StoreError> {
+        _cursor: Option<&str>,
+        _limit: u32,
+    ) -> Result<crate::store::UserSessionsPage, StoreError> {
         never().await
     }
 

@@ -111,6 +111,7 @@ macro_rules! store_conformance {
             create_over_expired_key_is_consistent,
             lookup_tells_live_expired_and_missing,
             scan_reports_every_session_exactly_once,
+            user_listing_pages_hold_each_session_once_oldest_first,
             own_idle_timeout_moves_every_touch,
             change_set_sets_and_takes_back_own_lifetime,
             revocations_keep_a_not_before_per_user,
