@@ -107,6 +107,8 @@ pub struct KoaIds {
     clears_dead: bool,
     /// koa-session without `maxAge`: no `expires` on a session's first save.
     default_max_age: bool,
+    /// koa-session-minimal deletes a session a request leaves empty, cookie and record.
+    ends_emptied: bool,
 }
 
 impl KoaIds {
@@ -140,6 +142,7 @@ impl KoaIds {
         ids.signed = false;
         ids.clears_dead = false;
         ids.cookie.expiring = false;
+        ids.ends_emptied = true;
         ids
     }
 
@@ -153,6 +156,7 @@ impl KoaIds {
             // koa-generic-session (uid-safe ids) resets the cookie of a session it cannot find.
             clears_dead: style == KoaIdStyle::UidSafe,
             default_max_age: false,
+            ends_emptied: false,
             style,
             cookie,
         }
@@ -331,6 +335,12 @@ impl IdCodec for KoaIds {
     /// koa-session and koa-session-minimal send nothing.
     fn clears_dead(&self) -> bool {
         self.clears_dead
+    }
+
+    /// koa-session-minimal deletes a session left without keys (`ctx.session = {}`), record
+    /// and cookie, rather than storing an empty document.
+    fn ends_emptied(&self) -> bool {
+        self.ends_emptied
     }
 }
 

@@ -140,6 +140,15 @@ pub trait IdCodec: Send + Sync + 'static {
         true
     }
 
+    /// Whether a session whose document a request leaves empty (no data, no user) ends, as
+    /// koa-session-minimal deletes an emptied session and its cookie instead of storing `{}`.
+    /// `false` by default: sessile keeps an emptied session (its id, its lifetime) until it
+    /// is destroyed or expires. A codec answering `true` makes every write of a stored
+    /// session load it first, to know whether it is left empty.
+    fn ends_emptied(&self) -> bool {
+        false
+    }
+
     /// The id a presented session must move to at the end of the request that uses it, or
     /// `None` (the default) to keep it. Takeover mode
     /// ([`TakeoverIds`](crate::takeover::TakeoverIds)) moves each legacy session to its
@@ -194,6 +203,10 @@ impl<C: IdCodec + ?Sized> IdCodec for Arc<C> {
 
     fn clears_destroyed(&self) -> bool {
         (**self).clears_destroyed()
+    }
+
+    fn ends_emptied(&self) -> bool {
+        (**self).ends_emptied()
     }
 
     fn takeover(&self, id: &SessionId) -> Option<SessionId> {

@@ -220,6 +220,13 @@ pub fn rust_app(manager: SessionManager) -> Router {
                 "bye"
             }),
         )
+        .route(
+            "/clear",
+            get(|Session(session): Session| async move {
+                session.clear();
+                "cleared"
+            }),
+        )
         .layer(SessionLayer::new(manager))
 }
 

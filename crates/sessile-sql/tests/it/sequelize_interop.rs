@@ -1266,6 +1266,29 @@ async fn koa_minimal_interop(dialect: Dialect) {
     );
     assert_eq!(rust.whoami(&b).await, (None, serde_json::json!({})));
 
+    // A Rust `clear()` that leaves the session without keys deletes its row, as Node deletes
+    // a session emptied by its handler; a `clear()` of a signed-in session keeps `user`, and
+    // the row with it.
+    let f = Browser::new();
+    rust.get(&f, "/set?k=color&v=green").await;
+    assert_eq!(
+        only_document(db, table).await,
+        serde_json::json!({"color": "green"})
+    );
+    rust.get(&f, "/clear").await;
+    assert!(rows().await.is_empty(), "an emptied session is deleted");
+    assert_eq!(node_old.whoami(&f).await, (None, serde_json::json!({})));
+    let g = Browser::new();
+    rust.get(&g, "/login?user=gina").await;
+    rust.get(&g, "/set?k=color&v=green").await;
+    rust.get(&g, "/clear").await;
+    assert_eq!(
+        only_document(db, table).await,
+        serde_json::json!({"user": "gina"})
+    );
+    rust.get(&g, "/logout").await;
+    assert!(rows().await.is_empty());
+
     // Node's `ctx.session = null` deletes a Rust-made row too.
     let c = Browser::new();
     rust.get(&c, "/login?user=carol").await;

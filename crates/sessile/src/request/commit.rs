@@ -70,6 +70,9 @@ impl Shared {
             if renew && state.changes.decided_value(csrf_key).is_none() {
                 state.changes.remove(csrf_key);
             }
+            if state.leaves_session_empty() {
+                state.destroy(self);
+            }
             match plan(self, &mut state, || now) {
                 Step::Load => {
                     // Loading replaces the unloaded or sealed phase, so the next plan differs.

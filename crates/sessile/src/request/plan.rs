@@ -160,7 +160,7 @@ pub(super) fn plan<'s>(
                     // A session in takeover moves (a rotation) once the handler used it.
                     let rotate = rotate || backend.ids.takeover(id).is_some();
                     // Whether the user changes needs the record.
-                    let reissues_cookie = rotate
+                    let needs_record = rotate
                         || sets_user
                         || save
                         || changes.persistent.is_some()
@@ -170,10 +170,12 @@ pub(super) fn plan<'s>(
                         // Whether a sign-in ends an anonymous timeout needs the record's.
                         || (matches!(changes.user, Some(Some(_)))
                             && shared.anonymous_idle_timeout().is_some())
-                        || (renews_on_write && (touched_in_store || !unchanged));
+                        || (renews_on_write && (touched_in_store || !unchanged))
+                        // Whether the changes leave the session empty, which then ends.
+                        || (backend.ids.ends_emptied() && !unchanged);
                     // A validity hook must accept the session before a write keeps it alive.
                     let checks_validity = shared.hooks.validity_check.is_some() && !unchanged;
-                    if reissues_cookie || checks_validity {
+                    if needs_record || checks_validity {
                         return Step::Load;
                     } else if unchanged {
                         Commit::Nothing

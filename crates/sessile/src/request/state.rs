@@ -428,6 +428,31 @@ impl RequestState {
         };
     }
 
+    /// Whether the commit would leave the loaded session without data and without a user, on a
+    /// codec that ends such a session ([`IdCodec::ends_emptied`](crate::codec::IdCodec::ends_emptied)):
+    /// the commit then destroys it instead. A change set the store would refuse leaves nothing.
+    pub(super) fn leaves_session_empty(&self) -> bool {
+        let Some(Phase::Store {
+            backend,
+            at: StorePhase::Existing { record, .. },
+        }) = &self.phase
+        else {
+            return false;
+        };
+        if !backend.ids.ends_emptied() || self.changes.is_empty() {
+            return false;
+        }
+        let signed_in = match &self.changes.user {
+            Some(user) => user.is_some(),
+            None => record.user.is_some(),
+        };
+        if signed_in {
+            return false;
+        }
+        let mut data = record.data.clone();
+        self.changes.apply_data_to(&mut data).is_ok() && data.is_empty()
+    }
+
     /// Ends the session: deleted at commit, the cookie removed. Writes after it start a new
     /// session. Only a cookie the request presented is removed: a `destroy` on a request
     /// without one (a cross-site `POST /logout`, say) answers no `Set-Cookie` at all.
