@@ -274,6 +274,10 @@ impl IdCodec for KoaIds {
                 None => PresentedId::Refused(RejectReason::Malformed),
             };
         }
+        // No signature at all is no cookie to koa's `cookies.get`: nothing is removed.
+        if !keygrip::signature_presented(&header, &self.name) {
+            return PresentedId::Absent;
+        }
         let mut verified = self.cookies.verified(&header, &self.name).peekable();
         if verified.peek().is_none() {
             return PresentedId::Refused(RejectReason::BadSignature);
@@ -573,11 +577,9 @@ mod tests {
             signed.read(&[forged]),
             PresentedId::Refused(RejectReason::BadSignature)
         );
+        // No signature at all: koa's `cookies.get` answers `undefined`, no cookie.
         let unsigned = HeaderValue::from_static("koa.sid=abc");
-        assert_eq!(
-            signed.read(&[unsigned]),
-            PresentedId::Refused(RejectReason::BadSignature)
-        );
+        assert_eq!(signed.read(&[unsigned]), PresentedId::Absent);
         assert_eq!(signed.read(&[]), PresentedId::Absent);
     }
 

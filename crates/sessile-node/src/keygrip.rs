@@ -172,6 +172,20 @@ pub fn get_cookie<'h>(cookie_header: &'h str, name: &str) -> Option<&'h str> {
     get_cookies(cookie_header, name).next()
 }
 
+/// Whether a `Cookie` header carries a non-empty `NAME.sig`. Without one, koa's
+/// `cookies.get(name, { signed: true })` answers `undefined` and sets nothing: the cookie counts
+/// as absent, where a wrong signature is refused (and its `NAME.sig` removed).
+///
+/// ```
+/// use sessile_node::keygrip::signature_presented;
+/// assert!(signature_presented("koa.sid=abc; koa.sid.sig=xyz", "koa.sid"));
+/// assert!(!signature_presented("koa.sid=abc; koa.sid.sig=", "koa.sid"));
+/// assert!(!signature_presented("koa.sid=abc", "koa.sid"));
+/// ```
+pub fn signature_presented(cookie_header: &str, name: &str) -> bool {
+    get_cookies(cookie_header, &format!("{name}.sig")).any(|signature| !signature.is_empty())
+}
+
 /// Every value of `name` in a `Cookie` header, in order, each found as [`get_cookie`] finds the
 /// first. Node reads only the first; a sibling subdomain can plant one ahead of the real cookie,
 /// so sessile's codecs try them all ([`KoaCookies::verified`]).

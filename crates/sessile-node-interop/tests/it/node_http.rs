@@ -409,6 +409,7 @@ cases!(
     stale_key,
     rotated_secret,
     refused_cookie,
+    missing_signature,
     expired_cookie,
     destroy,
     saves,

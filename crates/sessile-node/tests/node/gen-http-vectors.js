@@ -16,7 +16,8 @@
 //   read    reads the session (nothing changes)
 //   logout  ends the session (`ctx.session = null`, `req.session.destroy()`)
 // A step may `tamper` with the request: `signature` replaces the signature (`NAME.sig`, the
-// HMAC in `s:<id>.<sig>`) with a wrong one. Otherwise the request carries the jar's cookies,
+// HMAC in `s:<id>.<sig>`) with a wrong one, `no-signature` leaves Koa's `NAME.sig` out.
+// Otherwise the request carries the jar's cookies,
 // which the jar keeps whatever their `expires` (a browser with a skewed clock, a replay).
 //
 // The recording store behaves like koa-redis / connect-redis: a key lives until its TTL (what
@@ -222,27 +223,30 @@ const CASES = {
   ],
   rotated_secret: [{ action: 'login', at: at(0), keys: KEYS }, { action: 'read', at: at(60000), keys: NEW_ONLY }],
   refused_cookie: [{ action: 'login', at: at(0) }, { action: 'read', at: at(60000), tamper: 'signature' }],
+  // Koa's `NAME.sig` left out: `cookies.get` answers undefined, no cookie at all.
+  missing_signature: [{ action: 'login', at: at(0) }, { action: 'read', at: at(60000), tamper: 'no-signature' }],
   expired_cookie: [{ action: 'login', at: at(0) }, { action: 'read', at: at(MAX_AGE + 60000) }],
   destroy: [{ action: 'login', at: at(0) }, { action: 'logout', at: at(60000) }],
   // For the settings below: saves and a read under that setting.
   saves: [{ action: 'login', at: at(0) }, { action: 'change', at: at(60000) }, { action: 'read', at: at(120000) }],
 };
 const EVERY_CASE = ['first_save', 'later_save', 'read_only', 'touch', 'stale_key', 'rotated_secret', 'refused_cookie', 'expired_cookie', 'destroy'];
+const KOA_SIGNED_CASES = [...EVERY_CASE, 'missing_signature'];
 const UNSIGNED_CASES = ['first_save', 'later_save', 'read_only', 'touch', 'expired_cookie', 'destroy'];
 
 // Per stack, each setting (the package's options, what the Rust side sets) and its cases.
 const SCENARIOS = [
-  ['koa-session cookie', 'maxAge 3600000', { maxAge: MAX_AGE }, { max_age_ms: MAX_AGE }, EVERY_CASE],
+  ['koa-session cookie', 'maxAge 3600000', { maxAge: MAX_AGE }, { max_age_ms: MAX_AGE }, KOA_SIGNED_CASES],
   ['koa-session cookie', 'maxAge unset (one day)', {}, { max_age_ms: ONE_DAY, default_max_age: true }, ['saves']],
   ['koa-session cookie', "maxAge 'session'", { maxAge: 'session' }, { max_age_ms: ONE_DAY, session_max_age: true }, ['saves']],
   ['koa-session cookie', 'renew', { maxAge: MAX_AGE, renew: true }, { max_age_ms: MAX_AGE, renew: true }, ['renew_boundary']],
   ['koa-session cookie', 'signed: false', { maxAge: MAX_AGE, signed: false }, { max_age_ms: MAX_AGE, signed: false }, ['saves']],
-  ['koa-session store', 'maxAge 3600000', { maxAge: MAX_AGE }, { max_age_ms: MAX_AGE }, EVERY_CASE],
+  ['koa-session store', 'maxAge 3600000', { maxAge: MAX_AGE }, { max_age_ms: MAX_AGE }, KOA_SIGNED_CASES],
   ['koa-session store', 'maxAge unset (one day)', {}, { max_age_ms: ONE_DAY, default_max_age: true }, ['saves']],
   ['koa-session store', "maxAge 'session'", { maxAge: 'session' }, { max_age_ms: ONE_DAY, session_max_age: true }, ['saves']],
   ['koa-session store', 'renew', { maxAge: MAX_AGE, renew: true }, { max_age_ms: MAX_AGE, renew: true }, ['renew_boundary']],
   ['koa-session store', 'signed: false', { maxAge: MAX_AGE, signed: false }, { max_age_ms: MAX_AGE, signed: false }, ['saves']],
-  ['koa-generic-session', 'cookie.maxAge 3600000', { cookie: { maxAge: MAX_AGE } }, { max_age_ms: MAX_AGE }, EVERY_CASE],
+  ['koa-generic-session', 'cookie.maxAge 3600000', { cookie: { maxAge: MAX_AGE } }, { max_age_ms: MAX_AGE }, KOA_SIGNED_CASES],
   ['koa-generic-session', 'cookie.maxAge null (browser-session cookie)', { cookie: { maxAge: null } }, { max_age_ms: ONE_DAY, expiring: false }, ['saves']],
   ['koa-generic-session', 'cookie.signed false', { cookie: { maxAge: MAX_AGE, signed: false } }, { max_age_ms: MAX_AGE, signed: false }, ['saves']],
   ['koa-session-minimal', 'cookie.maxAge 3600000', { cookie: { maxAge: MAX_AGE } }, { max_age_ms: MAX_AGE }, UNSIGNED_CASES],
@@ -251,11 +255,13 @@ const SCENARIOS = [
   ['express-session', 'cookie unset (browser-session cookie)', { cookie: {} }, { max_age_ms: ONE_DAY, expiring: false }, ['saves']],
 ];
 
-// The request's Cookie header with the signature made wrong.
-function tampered(stack, jar) {
+// The request's Cookie header with the signature made wrong, or (`no-signature`) left out.
+function tampered(stack, jar, how) {
   const cookies = new Map(jar.cookies);
   for (const [name, value] of cookies) {
-    if (stack.signature === 'inline' && value.startsWith('s%3A')) {
+    if (how === 'no-signature') {
+      if (name.endsWith('.sig')) cookies.delete(name);
+    } else if (stack.signature === 'inline' && value.startsWith('s%3A')) {
       cookies.set(name, value.replace(/\.[^.]*$/, '.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
     } else if (stack.signature && name.endsWith('.sig')) {
       cookies.set(name, 'AAAAAAAAAAAAAAAAAAAAAAAAAAA');
@@ -279,7 +285,7 @@ async function runScenario([stackName, setting, opts, sessile, cases]) {
     for (const step of CASES[caseName]) {
       const headers = { 'x-test-now': String(step.at) };
       if (step.keys) headers['x-test-keys'] = JSON.stringify(step.keys);
-      const cookie = step.tamper ? tampered(stack, jar) : jar.header();
+      const cookie = step.tamper ? tampered(stack, jar, step.tamper) : jar.header();
       if (cookie) headers.cookie = cookie;
       const start = rec.calls.length;
       const res = await request(port, `/${step.action}`, headers);
