@@ -207,6 +207,39 @@ pub(crate) async fn turn_of(
         .map_err(|_| to_store_error(sqlx::Error::PoolClosed))
 }
 
+/// An increment through the group commit of the stores whose batch turn is a permit: by
+/// `single` (the one-statement increment) at once when nothing is queued and the turn is free,
+/// else queued (`queued` takes a batch turn or waits for the batch that answers it), and by
+/// `single` again when its batch did not apply it.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn grouped_increment<Single, SingleFuture, Queued, QueuedFuture>(
+    queue: &IncrementQueue,
+    turns: &std::sync::Arc<tokio::sync::Semaphore>,
+    (key, field, by, touch, now): (&StoreKey, &str, i64, Touch, Timestamp),
+    single: Single,
+    queued: Queued,
+) -> Result<sessile::store::IncrementOutcome, StoreError>
+where
+    Single: Fn() -> SingleFuture,
+    SingleFuture: Future<Output = Result<sessile::store::IncrementOutcome, StoreError>>,
+    Queued: FnOnce(Ticket) -> QueuedFuture,
+    QueuedFuture: Future<Output = Result<Option<i64>, StoreError>>,
+{
+    if queue.is_empty() {
+        if let Ok(turn) = turns.clone().try_acquire_owned() {
+            // Nothing to commit with: the single statement, at once.
+            let outcome = single().await;
+            drop(turn);
+            return outcome;
+        }
+    }
+    let ticket = queue.push(key, field.to_owned(), by, touch, now);
+    if let Some(value) = queued(ticket).await? {
+        return Ok(sessile::store::IncrementOutcome::Value(value));
+    }
+    single().await
+}
+
 /// Takes a cancelled caller's increment back out of the queue (see
 /// [`IncrementQueue::answer_of`]).
 struct Withdraw<'a> {

@@ -42,7 +42,9 @@ use crate::codec::{
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
 use crate::held::{on_held, HeldConnections};
-use crate::increment_batch::{answer, turn_of, IncrementQueue, QueuedIncrement, Ticket};
+use crate::increment_batch::{
+    answer, grouped_increment, turn_of, IncrementQueue, QueuedIncrement, Ticket,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Sessions in a MySQL 8 or MariaDB 10.5+ database.
@@ -569,19 +571,14 @@ impl Store for MySqlStore {
         if !key_in_place_possible(field) {
             return self.increment_one(key, field, by, touch, now).await;
         }
-        if self.increments.is_empty() {
-            if let Ok(turn) = self.batch_turns.clone().try_acquire_owned() {
-                // Nothing to commit with: the single statement, at once.
-                let outcome = self.increment_one(key, field, by, touch, now).await;
-                drop(turn);
-                return outcome;
-            }
-        }
-        let ticket = self.increments.push(key, field.to_owned(), by, touch, now);
-        if let Some(value) = self.queued_increment(ticket).await? {
-            return Ok(IncrementOutcome::Value(value));
-        }
-        self.increment_one(key, field, by, touch, now).await
+        grouped_increment(
+            &self.increments,
+            &self.batch_turns,
+            (key, field, by, touch, now),
+            || self.increment_one(key, field, by, touch, now),
+            |ticket| self.queued_increment(ticket),
+        )
+        .await
     }
 
     /// One multi-table `DELETE`: the row and any forward pointer under `key`.

@@ -39,7 +39,9 @@ use crate::codec::{
 };
 use crate::error::{retry_on_deadlock, Error};
 use crate::held::{on_held, HeldConnections};
-use crate::increment_batch::{answer, turn_of, IncrementQueue, QueuedIncrement, Ticket};
+use crate::increment_batch::{
+    answer, grouped_increment, turn_of, IncrementQueue, QueuedIncrement, Ticket,
+};
 use crate::names::TableNames;
 
 /// Sessions in a PostgreSQL table (feature `postgres`). [`PostgresStoreOptions`] lists the
@@ -434,19 +436,14 @@ impl Store for PostgresStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<IncrementOutcome, StoreError> {
-        if self.increments.is_empty() {
-            if let Ok(turn) = self.batch_turns.clone().try_acquire_owned() {
-                // Nothing to commit with: the single statement, at once.
-                let outcome = self.increment_one(key, field, by, touch, now).await;
-                drop(turn);
-                return outcome;
-            }
-        }
-        let ticket = self.increments.push(key, field.to_owned(), by, touch, now);
-        if let Some(value) = self.queued_increment(ticket).await? {
-            return Ok(IncrementOutcome::Value(value));
-        }
-        self.increment_one(key, field, by, touch, now).await
+        grouped_increment(
+            &self.increments,
+            &self.batch_turns,
+            (key, field, by, touch, now),
+            || self.increment_one(key, field, by, touch, now),
+            |ticket| self.queued_increment(ticket),
+        )
+        .await
     }
 
     /// One statement: the row and any forward pointer under `key`.
