@@ -68,27 +68,36 @@ fn keep_own_lifetime(record: &mut Record, touch: Option<Touch>) {
     }
 }
 
-/// [`StoreError::Unsupported`] for a change set that gives a session its own idle timeout or
-/// absolute deadline ([`ChangeSet::sets_own_lifetime`]): a Node document keeps one `maxAge`,
-/// the package's, and a timeout written nowhere would silently end a "remember me" session at
-/// the package's deadline. Taking a timeout back (every sign-in's change set does) passes.
+/// [`StoreError::Unsupported`] for a change set that asks for what a Node document cannot
+/// keep: its own idle timeout or absolute deadline ([`ChangeSet::sets_own_lifetime`]; a Node
+/// document keeps one `maxAge`, the package's, and a timeout written nowhere would silently
+/// end a "remember me" session at the package's deadline), or a sign-in under a per-user limit
+/// ([`ChangeSet::user_limit`]; a Node layout keeps no index to count a user's sessions by).
+/// Taking a timeout back (every sign-in's change set does) passes.
 ///
 /// ```
 /// use std::time::Duration;
+/// use sessile::limit::{LimitPolicy, UserLimit};
 /// use sessile::{ChangeSet, StoreError};
 /// use sessile_node::layout;
 ///
 /// let mut changes = ChangeSet::default();
 /// changes.idle_timeout = Some(None);
-/// assert!(layout::refuse_own_lifetime(&changes).is_ok());
+/// assert!(layout::refuse_what_node_documents_lack(&changes).is_ok());
 /// changes.idle_timeout = Some(Some(Duration::from_secs(7 * 24 * 3600)));
-/// assert!(matches!(layout::refuse_own_lifetime(&changes), Err(StoreError::Unsupported(_))));
+/// assert!(matches!(layout::refuse_what_node_documents_lack(&changes), Err(StoreError::Unsupported(_))));
+/// let mut limited = ChangeSet::default();
+/// limited.user_limit = Some(UserLimit::new(3, LimitPolicy::Refuse));
+/// assert!(matches!(layout::refuse_what_node_documents_lack(&limited), Err(StoreError::Unsupported(_))));
 /// ```
-pub fn refuse_own_lifetime(changes: &ChangeSet) -> Result<(), StoreError> {
+pub fn refuse_what_node_documents_lack(changes: &ChangeSet) -> Result<(), StoreError> {
     if changes.sets_own_lifetime() {
         return Err(StoreError::Unsupported(
             "a session's own idle timeout or lifetime (a Node layout keeps the package's maxAge)",
         ));
+    }
+    if changes.user_limit.is_some() {
+        return Err(StoreError::Unsupported(sessile::store::PER_USER_LIMIT));
     }
     Ok(())
 }

@@ -409,7 +409,7 @@ impl Store for NodeRedisStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
-        layout::refuse_own_lifetime(changes)?;
+        layout::refuse_what_node_documents_lack(changes)?;
         let redis_key = self.redis_key(key)?;
         let modified = self
             .bounded(
@@ -427,7 +427,7 @@ impl Store for NodeRedisStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
-        layout::refuse_own_lifetime(changes)?;
+        layout::refuse_what_node_documents_lack(changes)?;
         let (from_key, to_key) = (self.redis_key(from)?, self.redis_key(to)?);
         if from_key == to_key {
             return Ok(RotateOutcome::Collision);

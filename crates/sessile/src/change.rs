@@ -113,6 +113,14 @@ pub struct ChangeSet {
     /// requests still carrying the old id during the rotation grace window are served by the
     /// rotated session. The engine sets it when [`crate::Config::rotation_grace`] is not zero.
     pub forward: Option<Forward>,
+    /// Set by the engine beside a sign-in (`user: Some(Some(u))`) when the manager has a
+    /// per-user limit ([`crate::ConfigBuilder::max_sessions_per_user`]). `update` and `rotate`
+    /// then count `u`'s other sessions live at `now` (neither this key nor the rotation's old
+    /// one) in the same atomic operation as the write, and apply
+    /// [`crate::limit::UserLimit::decide`]: delete the sessions it evicts, or write nothing
+    /// and answer `Refused`. A store without a per-user index answers
+    /// [`crate::StoreError::Unsupported`] ([`crate::store::PER_USER_LIMIT`]).
+    pub user_limit: Option<crate::limit::UserLimit>,
 }
 
 /// The forward pointer a rotation leaves under the old key: until `until`, the old key leads

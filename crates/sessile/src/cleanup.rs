@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::change::{ChangeSet, Touch};
 use crate::config::DEFAULT_STORE_TIMEOUT;
 use crate::id::StoreKey;
+use crate::limit::UserLimit;
 use crate::record::Record;
 use crate::store::{
     bounded, CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, Store, StoreError,
@@ -300,6 +301,17 @@ impl<S: Store> Store for CleanupEvery<S> {
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
         let outcome = self.store.create(key, record).await;
+        self.count_write();
+        outcome
+    }
+
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        let outcome = self.store.create_within_limit(key, record, limit).await;
         self.count_write();
         outcome
     }

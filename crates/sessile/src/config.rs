@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::events::{EventSink, TracingEvents};
+use crate::limit::{LimitPolicy, UserLimit};
 use crate::time::{Clock, SystemClock};
 use cookie::SameSite;
 
@@ -425,6 +426,7 @@ pub struct Config {
     pub(crate) store_timeout: Duration,
     pub(crate) record_ip: bool,
     pub(crate) max_session_bytes: Option<usize>,
+    pub(crate) max_sessions_per_user: Option<UserLimit>,
     pub(crate) clear_site_data_on_destroy: bool,
     pub(crate) rotate_on_sign_in: bool,
     pub(crate) rotation_grace: Duration,
@@ -449,6 +451,7 @@ impl Default for Config {
             store_timeout: DEFAULT_STORE_TIMEOUT,
             record_ip: false,
             max_session_bytes: Some(DEFAULT_MAX_SESSION_BYTES),
+            max_sessions_per_user: None,
             clear_site_data_on_destroy: false,
             rotate_on_sign_in: true,
             rotation_grace: DEFAULT_ROTATION_GRACE,
@@ -513,6 +516,15 @@ impl Config {
         self.max_session_bytes
     }
 
+    /// The per-user session limit, if any ([`ConfigBuilder::max_sessions_per_user`]).
+    ///
+    /// ```
+    /// assert_eq!(sessile::Config::default().max_sessions_per_user(), None);
+    /// ```
+    pub fn max_sessions_per_user(&self) -> Option<UserLimit> {
+        self.max_sessions_per_user
+    }
+
     /// Whether a response that destroys the session also sends `Clear-Site-Data: "cookies"`.
     pub fn clear_site_data_on_destroy(&self) -> bool {
         self.clear_site_data_on_destroy
@@ -565,6 +577,7 @@ impl fmt::Debug for Config {
             .field("store_timeout", &self.store_timeout)
             .field("record_ip", &self.record_ip)
             .field("max_session_bytes", &self.max_session_bytes)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field(
                 "clear_site_data_on_destroy",
                 &self.clear_site_data_on_destroy,
@@ -654,6 +667,29 @@ impl ConfigBuilder {
     /// ```
     pub fn max_session_bytes(mut self, bound: Option<usize>) -> Self {
         self.config.max_session_bytes = bound;
+        self
+    }
+
+    /// Limits how many live sessions one user holds (default: no limit). A sign-in past `max`
+    /// (0 counts as 1) either signs the user's least recently used sessions out
+    /// ([`LimitPolicy::EvictLeastRecentlyUsed`]: a sign-in on a new device ends the one idle
+    /// longest) or fails with [`crate::SessionError::TooManySessions`], which the adapters
+    /// answer 403, writing nothing ([`LimitPolicy::Refuse`]). The store counts, evicts or
+    /// refuses in the same atomic operation as the sign-in, so concurrent sign-ins never leave
+    /// more than `max`. Stores without a per-user index (the Node layouts) and the cookie
+    /// store cannot count a user's sessions: a sign-in there fails with
+    /// [`crate::StoreError::Unsupported`] (500) rather than pass the limit unseen.
+    ///
+    /// ```
+    /// use sessile::limit::LimitPolicy;
+    /// let config = sessile::Config::builder()
+    ///     .max_sessions_per_user(3, LimitPolicy::EvictLeastRecentlyUsed)
+    ///     .build()?;
+    /// assert_eq!(config.max_sessions_per_user().map(|limit| limit.max), Some(3));
+    /// # Ok::<(), sessile::ConfigError>(())
+    /// ```
+    pub fn max_sessions_per_user(mut self, max: u32, policy: LimitPolicy) -> Self {
+        self.config.max_sessions_per_user = Some(UserLimit::new(max, policy));
         self
     }
 

@@ -18,6 +18,7 @@ pub mod document;
 pub mod events;
 pub mod id;
 pub mod keys;
+pub mod limit;
 pub mod record;
 #[cfg(feature = "runtime")]
 mod request;

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
+use crate::limit::UserLimit;
 use crate::record::{Deadline, Record, SessionSummary};
 use crate::time::Timestamp;
 
@@ -43,6 +44,11 @@ impl StoreError {
     }
 }
 
+/// What a store without a per-user index answers to a per-user limit
+/// ([`StoreError::Unsupported`]), from [`Store::create_within_limit`]'s default and from an
+/// `update` or `rotate` whose change set carries [`ChangeSet::user_limit`].
+pub const PER_USER_LIMIT: &str = "a per-user session limit";
+
 /// Result of [`Store::create`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -51,6 +57,9 @@ pub enum CreateOutcome {
     Created,
     /// A record already exists under that key; nothing was written. The engine picks a new id.
     Collision,
+    /// Only from [`Store::create_within_limit`]: the user already holds the limit's `max`
+    /// live sessions and its policy refuses another; nothing was written.
+    Refused,
 }
 
 /// Result of [`Store::update`].
@@ -61,6 +70,9 @@ pub enum UpdateOutcome {
     Applied,
     /// The record is gone (deleted, revoked or expired); nothing was written, nothing recreated.
     Gone,
+    /// Only for a sign-in under [`ChangeSet::user_limit`]: the user already holds the limit's
+    /// `max` live sessions and its policy refuses another; nothing was written.
+    Refused,
 }
 
 /// Result of [`Store::rotate`].
@@ -73,6 +85,10 @@ pub enum RotateOutcome {
     Gone,
     /// The new key is taken; nothing was written. The engine picks another id.
     Collision,
+    /// Only for a sign-in under [`ChangeSet::user_limit`]: the user already holds the limit's
+    /// `max` live sessions and its policy refuses another; nothing was written, the session
+    /// stays under `from`.
+    Refused,
 }
 
 /// Result of [`Store::increment`].
@@ -305,7 +321,10 @@ impl std::fmt::Display for UserCursor {
 /// - every method is one atomic operation (one statement, transaction or script);
 /// - `update`, `rotate` and `increment` never create a record: a deleted session stays deleted;
 /// - concurrent updates of different keys all persist; `increment` is atomic;
-/// - the per-user index is kept in the same atomic operation as the record.
+/// - the per-user index is kept in the same atomic operation as the record;
+/// - a sign-in under a per-user limit ([`Store::create_within_limit`],
+///   [`ChangeSet::user_limit`]) counts, evicts or refuses in the same atomic operation as the
+///   write, so concurrent sign-ins of one user never leave more than the limit;
 /// - an update's document operations ([`ChangeSet::operations`]) apply in the same atomic
 ///   operation, exactly as [`ChangeSet::apply_to`] defines, or not at all
 ///   ([`StoreError::Operation`]); a rotation's change set carries none (the engine resolves
@@ -360,6 +379,43 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a new record; never overwrites (an existing live key is a [`CreateOutcome::Collision`];
     /// an expired one may be replaced).
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError>;
+
+    /// [`Store::create`] of a signed-in session under a per-user limit, in one atomic
+    /// operation: the user's other sessions live at `record.last_seen` (the moment of the
+    /// sign-in) are counted, and [`UserLimit::decide`] says which of them to delete first, or
+    /// to write nothing and answer [`CreateOutcome::Refused`]. A collision writes and deletes
+    /// nothing. A record without a user is a plain create.
+    ///
+    /// The default is [`StoreError::Unsupported`]: a layout without a per-user index (the
+    /// Node layouts) cannot count a user's sessions, and says so rather than let the limit
+    /// pass unseen. A store that answers it also honours [`ChangeSet::user_limit`] in
+    /// `update` and `rotate`, and one that does not refuses a change set that carries one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessile::limit::{LimitPolicy, UserLimit};
+    /// use sessile::{CreateOutcome, MemoryStore, Record, SessionId, Store, Timestamp};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let limit = UserLimit::new(1, LimitPolicy::Refuse);
+    /// let at = Timestamp::from_millis(0);
+    /// let mut record = Record::new(at, at + Duration::from_secs(60), at + Duration::from_secs(60));
+    /// record.user = Some("ada".into());
+    /// let first = SessionId::generate().store_key();
+    /// let second = SessionId::generate().store_key();
+    /// assert_eq!(store.create_within_limit(&first, &record, &limit).await.unwrap(), CreateOutcome::Created);
+    /// assert_eq!(store.create_within_limit(&second, &record, &limit).await.unwrap(), CreateOutcome::Refused);
+    /// # });
+    /// ```
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        let _ = (key, record, limit);
+        Err(StoreError::Unsupported(PER_USER_LIMIT))
+    }
 
     /// Applies `changes` to the live record under `key`.
     async fn update(
@@ -567,6 +623,15 @@ macro_rules! store_through_pointer {
                 record: &Record,
             ) -> Result<CreateOutcome, StoreError> {
                 (**self).create(key, record).await
+            }
+
+            async fn create_within_limit(
+                &self,
+                key: &StoreKey,
+                record: &Record,
+                limit: &UserLimit,
+            ) -> Result<CreateOutcome, StoreError> {
+                (**self).create_within_limit(key, record, limit).await
             }
 
             async fn update(

@@ -48,6 +48,7 @@ use crate::codec::{HeaderList, IdCodec, PresentedId};
 use crate::config::Config;
 use crate::id::{SessionId, StoreKey};
 use crate::keys::KeyError;
+use crate::limit::UserLimit;
 use crate::record::Record;
 use crate::store::{
     CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, Store, StoreError, UpdateOutcome,
@@ -240,25 +241,49 @@ impl TakeoverStore {
         let successor = self.takeover.successor(legacy).ok_or_else(|| {
             StoreError::Backend("takeover moves legacy (foreign) ids only".into())
         })?;
+        Ok(
+            match self.move_legacy(legacy, &successor, changes, now).await? {
+                RotateOutcome::Rotated => Some(successor),
+                _ => None,
+            },
+        )
+    }
+
+    /// The move of [`TakeoverStore::take_over`], telling a session gone from one whose
+    /// sign-in the native store's per-user limit refused ([`ChangeSet::user_limit`]: the
+    /// native create counts the user's sessions, and nothing moves when it refuses).
+    async fn move_legacy(
+        &self,
+        legacy: &SessionId,
+        successor: &SessionId,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
         let (from, to) = (legacy.store_key(), successor.store_key());
         let moved = match self.legacy.load(&from, now).await? {
             Some(mut record) => {
                 changes.apply_to(&mut record).map_err(StoreError::from)?;
                 record.absolute_deadline = now + self.config.absolute_lifetime();
-                match self.native.create(&to, &record).await? {
-                    CreateOutcome::Created => true,
+                let created = match &changes.user_limit {
+                    Some(limit) if record.user.is_some() => {
+                        self.native.create_within_limit(&to, &record, limit).await?
+                    }
+                    _ => self.native.create(&to, &record).await?,
+                };
+                match created {
+                    CreateOutcome::Created => RotateOutcome::Rotated,
+                    CreateOutcome::Refused => return Ok(RotateOutcome::Refused),
                     // Another request moved it first: this one's changes go on top.
-                    CreateOutcome::Collision => self.apply_to_successor(&to, changes, now).await?,
+                    _ => self.apply_to_successor(&to, changes, now).await?,
                 }
             }
             // Moved already (by another request or a batch), or gone.
             None => self.apply_to_successor(&to, changes, now).await?,
         };
-        if !moved {
-            return Ok(None);
+        if moved == RotateOutcome::Rotated {
+            self.legacy.delete(&from).await?;
         }
-        self.legacy.delete(&from).await?;
-        Ok(Some(successor))
+        Ok(moved)
     }
 
     async fn apply_to_successor(
@@ -266,8 +291,12 @@ impl TakeoverStore {
         to: &StoreKey,
         changes: &ChangeSet,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Ok(self.native.update(to, changes, now).await? == UpdateOutcome::Applied)
+    ) -> Result<RotateOutcome, StoreError> {
+        Ok(match self.native.update(to, changes, now).await? {
+            UpdateOutcome::Applied => RotateOutcome::Rotated,
+            UpdateOutcome::Refused => RotateOutcome::Refused,
+            _ => RotateOutcome::Gone,
+        })
     }
 
     fn is_legacy(key: &StoreKey) -> bool {
@@ -301,6 +330,15 @@ impl Store for TakeoverStore {
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
         // New sessions are native: the codec generates native ids.
         self.native.create(key, record).await
+    }
+
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.native.create_within_limit(key, record, limit).await
     }
 
     async fn update(
@@ -340,10 +378,11 @@ impl Store for TakeoverStore {
         if self.takeover.successor_key(from).as_ref() != Some(to) {
             return self.legacy.rotate(from, to, changes, now).await;
         }
-        Ok(match self.take_over(&legacy, changes, now).await? {
-            Some(_) => RotateOutcome::Rotated,
-            None => RotateOutcome::Gone,
-        })
+        let successor = self
+            .takeover
+            .successor(&legacy)
+            .ok_or_else(|| StoreError::Backend("not a legacy id".into()))?;
+        self.move_legacy(&legacy, &successor, changes, now).await
     }
 
     async fn increment(

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sessile::document::Operation;
-use sessile::store::{Lookup, ScanPage};
+use sessile::limit::{LimitDecision, UserLimit};
+use sessile::store::{Lookup, ScanPage, PER_USER_LIMIT};
 use sessile::testkit::{cases, node_cases};
 use sessile::{
     ChangeSet, CreateOutcome, Deadline, IncrementOutcome, MemoryStore, Record, RotateOutcome,
@@ -57,6 +58,9 @@ enum Flaw {
     /// Applies a `push` by reading the record and writing it back whole, not atomically: every
     /// concurrent push reads before any writes.
     PushReadsThenWrites,
+    /// Applies a per-user limit by counting the user's sessions, then writing, in two steps:
+    /// every concurrent sign-in counts before any writes.
+    NonAtomicLimit,
 }
 
 /// A memory store with one flaw, and a set of keys "corrupted" by the test hook.
@@ -96,6 +100,59 @@ impl FlawedStore {
             self.inner.create(key, &record).await?;
         }
         Ok(())
+    }
+
+    /// The flawed limit: counts (and evicts), waits for every concurrent sign-in to have
+    /// counted, and only then lets the caller write. Whether the sign-in may go on.
+    async fn admit_in_two_steps(
+        &self,
+        user: &str,
+        limit: &UserLimit,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let page = self
+            .inner
+            .list_user_sessions(user, now, None, u32::MAX)
+            .await?;
+        let others = page
+            .sessions
+            .into_iter()
+            .map(|summary| (summary.last_seen, summary.key))
+            .collect();
+        let decision = limit.decide(others);
+        self.readers_before_writing.wait().await;
+        Ok(match decision {
+            LimitDecision::Refuse => false,
+            LimitDecision::Admit { evict } => {
+                for key in &evict {
+                    self.inner.delete(key).await?;
+                }
+                true
+            }
+        })
+    }
+
+    /// What the flawed stores do with a sign-in under a per-user limit in `update` or
+    /// `rotate`: a store without a user index refuses it, the two-step one counts first (and
+    /// hands the inner store the change set without the limit). `Err(None)`: refused.
+    async fn limit_in_change_set(
+        &self,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<Option<ChangeSet>, StoreError> {
+        let (Some(Some(user)), Some(limit)) = (&changes.user, &changes.user_limit) else {
+            return Ok(Some(changes.clone()));
+        };
+        match self.flaw {
+            Flaw::NoUserIndex => Err(StoreError::Unsupported(PER_USER_LIMIT)),
+            Flaw::NonAtomicLimit => {
+                let admitted = self.admit_in_two_steps(user, limit, now).await?;
+                let mut unlimited = changes.clone();
+                unlimited.user_limit = None;
+                Ok(admitted.then_some(unlimited))
+            }
+            _ => Ok(Some(changes.clone())),
+        }
     }
 
     /// The backend error a write to a corrupted record gets from a store with that flaw.
@@ -152,6 +209,27 @@ impl Store for FlawedStore {
         self.inner.create(key, record).await
     }
 
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        match (self.flaw, &record.user) {
+            (Flaw::NoUserIndex, _) => Err(StoreError::Unsupported(PER_USER_LIMIT)),
+            (Flaw::NonAtomicLimit, Some(user)) => {
+                if !self
+                    .admit_in_two_steps(user, limit, record.last_seen)
+                    .await?
+                {
+                    return Ok(CreateOutcome::Refused);
+                }
+                self.inner.create(key, record).await
+            }
+            _ => self.inner.create_within_limit(key, record, limit).await,
+        }
+    }
+
     async fn update(
         &self,
         key: &StoreKey,
@@ -159,6 +237,9 @@ impl Store for FlawedStore {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
         self.write_failure(key)?;
+        let Some(changes) = &self.limit_in_change_set(changes, now).await? else {
+            return Ok(UpdateOutcome::Refused);
+        };
         if self.flaw == Flaw::NoUserIndex && changes.sets_own_lifetime() {
             return Err(StoreError::Unsupported("a session's own lifetime"));
         }
@@ -214,6 +295,9 @@ impl Store for FlawedStore {
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
         self.write_failure(from)?;
+        let Some(changes) = &self.limit_in_change_set(changes, now).await? else {
+            return Ok(RotateOutcome::Refused);
+        };
         if self.flaw == Flaw::NoUserIndex && changes.sets_own_lifetime() {
             return Err(StoreError::Unsupported("a session's own lifetime"));
         }
@@ -406,6 +490,20 @@ fn a_lookup_that_hides_or_misnames_expiry_fails_the_lookup_cases() {
         cases::lookup_names_the_deadline_of_an_expired_record,
         Flaw::MisnamesDeadline
     ));
+}
+
+#[test]
+fn a_limit_counted_apart_from_its_write_fails_the_concurrent_sign_in_case() {
+    assert!(case_fails(
+        cases::concurrent_sign_ins_leave_exactly_the_limit,
+        Flaw::NonAtomicLimit
+    ));
+    assert!(!case_fails(
+        cases::concurrent_sign_ins_leave_exactly_the_limit,
+        Flaw::None
+    ));
+    // A store that enforces the limit is not one that cannot.
+    assert!(case_fails(cases::per_user_limit_is_unsupported, Flaw::None));
 }
 
 #[test]

@@ -602,7 +602,7 @@ impl Store for SequelizeStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
-        layout::refuse_own_lifetime(changes)?;
+        layout::refuse_what_node_documents_lack(changes)?;
         let id = self.inner.table.row_id(key)?;
         let modified = self.modify(&id, &id, now, layout::apply(changes)).await?;
         modified.update_outcome()
@@ -615,7 +615,7 @@ impl Store for SequelizeStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
-        layout::refuse_own_lifetime(changes)?;
+        layout::refuse_what_node_documents_lack(changes)?;
         let table = &self.inner.table;
         let (from, to) = (table.row_id(from)?, table.row_id(to)?);
         let modified = self.modify(&from, &to, now, layout::apply(changes)).await?;

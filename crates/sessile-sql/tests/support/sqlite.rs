@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use sessile::limit::UserLimit;
 use sessile::store::{Lookup, ScanPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionId, Store,
@@ -74,6 +75,15 @@ impl Store for TempSqliteStore {
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
         self.store.create(key, record).await
+    }
+
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.store.create_within_limit(key, record, limit).await
     }
 
     async fn update(

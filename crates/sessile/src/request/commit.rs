@@ -7,8 +7,11 @@ use crate::codec::HeaderList;
 use crate::document::Operation as DocumentOperation;
 use crate::events::Event;
 use crate::id::SessionId;
+use crate::limit::UserLimit;
 use crate::record::{Device, Record, SessionData};
-use crate::store::{CreateOutcome, Lookup, RotateOutcome, StoreError, UpdateOutcome};
+use crate::store::{
+    CreateOutcome, Lookup, RotateOutcome, StoreError, UpdateOutcome, PER_USER_LIMIT,
+};
 use crate::telemetry::{Committed, Operation};
 use crate::time::Timestamp;
 
@@ -246,7 +249,10 @@ impl Shared {
                     .touch(None, now)
                     .idle_deadline_for(record.idle_timeout)
                     .min(record.absolute_deadline);
-                let (id, headers) = self.create(&target, &record, now).await?;
+                self.limit_sign_in(changes, Some(None));
+                let (id, headers) = self
+                    .create(&target, &record, changes.user_limit.as_ref(), now)
+                    .await?;
                 out.stored = Some(match target {
                     Target::Store(_) => Stored::Key(id.store_key()),
                     Target::Cookie(_) => Stored::Sealed(Box::new(record.data)),
@@ -302,6 +308,8 @@ impl Shared {
                     }
                     None => self.check_written_size(changes)?,
                 }
+                let before = record.as_deref().map(|record| record.user.as_deref());
+                self.limit_sign_in(changes, before);
                 changes.touch = Some(self.touch(None, now));
                 // Hashed once: the key also names the session for `Session::stored_data`.
                 let key = id.store_key();
@@ -314,6 +322,7 @@ impl Shared {
                 };
                 match corrupt_or(answer, id)? {
                     Err(corrupt) => return Ok(corrupt),
+                    Ok(UpdateOutcome::Refused) => return Err(SessionError::TooManySessions),
                     Ok(UpdateOutcome::Applied) => {
                         self.telemetry.committed(Committed::Applied);
                         out.outcome = CommitOutcome::Saved;
@@ -360,6 +369,7 @@ impl Shared {
                 self.end_anonymous_timeout(changes, record.idle_timeout);
                 changes.touch = Some(self.touch(None, now));
                 let before = record.user.clone();
+                self.limit_sign_in(changes, Some(before.as_deref()));
                 // Rotation loaded the record: its operations become plain key changes against
                 // it, which every store's rotation applies.
                 changes.resolve_operations(&record.data)?;
@@ -396,6 +406,7 @@ impl Shared {
                             break;
                         }
                         Ok(RotateOutcome::Collision) => continue,
+                        Ok(RotateOutcome::Refused) => return Err(SessionError::TooManySessions),
                     }
                 }
                 match outcome? {
@@ -442,6 +453,10 @@ impl Shared {
                 self.end_anonymous_timeout(changes, record.idle_timeout);
                 changes.touch = Some(self.touch(None, now));
                 let before = record.user.clone();
+                self.limit_sign_in(changes, Some(before.as_deref()));
+                if changes.user_limit.is_some() {
+                    return Err(StoreError::Unsupported(PER_USER_LIMIT).into());
+                }
                 changes.apply_to(record)?;
                 let rotated;
                 let id = if rotate {
@@ -543,6 +558,18 @@ impl Shared {
         self.config.events.emit(&event);
     }
 
+    /// Puts the manager's per-user limit on the change set when it signs a user in who was
+    /// not signed in on the session before (`before`: who was, `None` when unknown, as in
+    /// [`Shared::user_changed`]): setting the user a session already has counts nothing.
+    fn limit_sign_in(&self, changes: &mut ChangeSet, before: Option<Option<&str>>) {
+        changes.user_limit = match &changes.user {
+            Some(Some(user)) if before != Some(Some(user.as_str())) => {
+                self.config.max_sessions_per_user
+            }
+            _ => None,
+        };
+    }
+
     /// A sign-in ends the anonymous idle timeout the session was created with (the one a
     /// session has as its own while nobody is signed in), unless the handler set a timeout in
     /// this request. Only that one: a timeout the app gave the session, or a Node session's
@@ -628,14 +655,20 @@ impl Shared {
         }
     }
 
-    /// Stores a new record under a fresh id and returns the headers that hand it out.
+    /// Stores a new record under a fresh id and returns the headers that hand it out; a
+    /// signed-in one within `limit`, when the manager has a per-user limit.
     async fn create(
         &self,
         target: &Target<'_>,
         record: &Record,
+        limit: Option<&UserLimit>,
         now: Timestamp,
     ) -> Result<(SessionId, HeaderList), SessionError> {
         match target {
+            // A client-side session has no store to count the user's sessions in.
+            Target::Cookie(_) if limit.is_some() => {
+                Err(StoreError::Unsupported(PER_USER_LIMIT).into())
+            }
             Target::Cookie(codec) => {
                 let id = SessionId::generate();
                 let headers = codec.seal(&id, record, now)?;
@@ -644,13 +677,21 @@ impl Shared {
             Target::Store(backend) => {
                 for _ in 0..ID_ATTEMPTS {
                     let id = backend.ids.generate();
-                    match self
-                        .call(
-                            Operation::Create,
-                            backend.store.create(&id.store_key(), record),
-                        )
-                        .await?
-                    {
+                    let key = id.store_key();
+                    let created = match limit {
+                        Some(limit) => {
+                            self.call(
+                                Operation::Create,
+                                backend.store.create_within_limit(&key, record, limit),
+                            )
+                            .await?
+                        }
+                        None => {
+                            self.call(Operation::Create, backend.store.create(&key, record))
+                                .await?
+                        }
+                    };
+                    match created {
                         CreateOutcome::Created => {
                             let headers = backend.ids.issue(&id, record, now);
                             return Ok((id, headers));
@@ -659,6 +700,7 @@ impl Shared {
                             self.telemetry.committed(Committed::Collision);
                             continue;
                         }
+                        CreateOutcome::Refused => return Err(SessionError::TooManySessions),
                     }
                 }
                 Err(SessionError::IdCollisions)

@@ -44,6 +44,11 @@ pub enum SessionError {
         /// The limit.
         limit: usize,
     },
+    /// A sign-in would take its user past [`crate::ConfigBuilder::max_sessions_per_user`]
+    /// and the limit's policy refuses it: nothing of the commit was written, the session stays
+    /// as it was. Adapters answer 403: the user signs out elsewhere first.
+    #[error("the user already holds the most sessions the per-user limit allows")]
+    TooManySessions,
     /// The store reported a collision for several freshly generated ids in a row.
     #[error("the store reported an id collision for {0} fresh ids in a row", 3)]
     IdCollisions,
@@ -67,6 +72,8 @@ impl SessionError {
     pub const SESSION_ENDED_BODY: &'static str = "session ended";
     /// Body of the 413 answered when a commit would take a session over its size limit.
     pub const TOO_LARGE_BODY: &'static str = "session too large";
+    /// Body of the 403 answered when a sign-in is refused by the per-user session limit.
+    pub const TOO_MANY_SESSIONS_BODY: &'static str = "too many sessions";
     /// Body of the 500 answered for any other session failure.
     pub const FAILURE_BODY: &'static str = "session error";
 
@@ -79,7 +86,9 @@ impl SessionError {
     /// [`UNAVAILABLE_BODY`](Self::UNAVAILABLE_BODY) when the store is unreachable or too slow,
     /// 409 [`SESSION_ENDED_BODY`](Self::SESSION_ENDED_BODY) when the session ended elsewhere
     /// while the request used it ([`SessionError::Gone`]), 413
-    /// [`TOO_LARGE_BODY`](Self::TOO_LARGE_BODY) for [`SessionError::SessionTooLarge`], 500
+    /// [`TOO_LARGE_BODY`](Self::TOO_LARGE_BODY) for [`SessionError::SessionTooLarge`], 403
+    /// [`TOO_MANY_SESSIONS_BODY`](Self::TOO_MANY_SESSIONS_BODY) for a sign-in the per-user
+    /// limit refused ([`SessionError::TooManySessions`]), 500
     /// [`FAILURE_BODY`](Self::FAILURE_BODY) otherwise. The details belong in the log, never in
     /// the response.
     ///
@@ -97,6 +106,8 @@ impl SessionError {
             (http::StatusCode::CONFLICT, Self::SESSION_ENDED_BODY)
         } else if matches!(self, SessionError::SessionTooLarge { .. }) {
             (http::StatusCode::PAYLOAD_TOO_LARGE, Self::TOO_LARGE_BODY)
+        } else if matches!(self, SessionError::TooManySessions) {
+            (http::StatusCode::FORBIDDEN, Self::TOO_MANY_SESSIONS_BODY)
         } else {
             (http::StatusCode::INTERNAL_SERVER_ERROR, Self::FAILURE_BODY)
         }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::change::{ChangeSet, Touch};
 use crate::document::OperationError;
 use crate::id::StoreKey;
+use crate::limit::{LimitDecision, UserLimit};
 use crate::record::{Record, SessionSummary};
 use crate::store::{
     CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, ScannedSession, Store,
@@ -144,6 +145,54 @@ impl Inner {
         freed as u64
     }
 
+    /// A per-user limit on a sign-in of `user` at `now`: the user's live sessions other than
+    /// `signing_in` (the keys the signing-in session lives under) are counted, and
+    /// [`UserLimit::decide`] answers. `None`: refused; else the keys to evict once the write
+    /// has succeeded (a refused document operation evicts nobody).
+    fn admit(
+        &self,
+        user: &str,
+        signing_in: &[&Digest],
+        limit: &UserLimit,
+        now: Timestamp,
+    ) -> Option<Vec<Digest>> {
+        let others: Vec<(Timestamp, Digest)> = self
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter(|key| !signing_in.contains(key))
+            .filter_map(|key| self.live(key, now).map(|entry| (entry.last_seen(), *key)))
+            .collect();
+        match limit.decide(others) {
+            LimitDecision::Refuse => None,
+            LimitDecision::Admit { evict } => Some(evict),
+        }
+    }
+
+    /// [`Inner::admit`] for the sign-in `changes` make, if they carry one and a limit, on the
+    /// live session under `from` moving to `to`; no sign-in, or no such session, evicts nobody.
+    fn admit_changes(
+        &self,
+        from: &Digest,
+        to: &Digest,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Option<Vec<Digest>> {
+        match (&changes.user, &changes.user_limit) {
+            (Some(Some(user)), Some(limit)) if self.live(from, now).is_some() => {
+                self.admit(user, &[from, to], limit, now)
+            }
+            _ => Some(Vec::new()),
+        }
+    }
+
+    fn evict(&mut self, keys: &[Digest]) {
+        for key in keys {
+            self.remove(key);
+        }
+    }
+
     /// Applies `changes` to the live record under `key`, moving it to `to`.
     fn apply(
         &mut self,
@@ -253,6 +302,30 @@ impl MemoryStore {
         inner.free_expired(now, EXPIRED_FREED_PER_WRITE);
         inner
     }
+
+    /// [`Store::create`] under the lock a caller holds: the capacity bound's eviction, then
+    /// the insert.
+    fn create_in(&self, inner: &mut Inner, key: &StoreKey, record: &Record) -> CreateOutcome {
+        let now = record.last_seen;
+        if inner.live(key.as_bytes(), now).is_some() {
+            return CreateOutcome::Collision;
+        }
+        if let Some(capacity) = self.capacity {
+            while inner.records.len() >= capacity {
+                let soonest = inner
+                    .anonymous_by_expiry
+                    .first()
+                    .or_else(|| inner.signed_in_by_expiry.first())
+                    .map(|(_, key)| *key);
+                let Some(soonest) = soonest else {
+                    break;
+                };
+                inner.remove(&soonest);
+            }
+        }
+        inner.insert(*key.as_bytes(), Entry::from_record(record.clone()));
+        CreateOutcome::Created
+    }
 }
 
 #[async_trait]
@@ -281,26 +354,29 @@ impl Store for MemoryStore {
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
+        let mut inner = self.write(record.last_seen);
+        Ok(self.create_in(&mut inner, key, record))
+    }
+
+    /// Counts, evicts and inserts under the one lock.
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
         let now = record.last_seen;
         let mut inner = self.write(now);
-        if inner.live(key.as_bytes(), now).is_some() {
-            return Ok(CreateOutcome::Collision);
-        }
-        if let Some(capacity) = self.capacity {
-            while inner.records.len() >= capacity {
-                let soonest = inner
-                    .anonymous_by_expiry
-                    .first()
-                    .or_else(|| inner.signed_in_by_expiry.first())
-                    .map(|(_, key)| *key);
-                let Some(soonest) = soonest else {
-                    break;
-                };
-                inner.remove(&soonest);
+        if let Some(user) = &record.user {
+            if inner.live(key.as_bytes(), now).is_some() {
+                return Ok(CreateOutcome::Collision);
             }
+            let Some(evicted) = inner.admit(user, &[key.as_bytes()], limit, now) else {
+                return Ok(CreateOutcome::Refused);
+            };
+            inner.evict(&evicted);
         }
-        inner.insert(*key.as_bytes(), Entry::from_record(record.clone()));
-        Ok(CreateOutcome::Created)
+        Ok(self.create_in(&mut inner, key, record))
     }
 
     async fn update(
@@ -310,7 +386,12 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
         let key = key.as_bytes();
-        let applied = self.write(now).apply(key, key, changes, now)?;
+        let mut inner = self.write(now);
+        let Some(evicted) = inner.admit_changes(key, key, changes, now) else {
+            return Ok(UpdateOutcome::Refused);
+        };
+        let applied = inner.apply(key, key, changes, now)?;
+        inner.evict(&evicted);
         Ok(if applied {
             UpdateOutcome::Applied
         } else {
@@ -329,8 +410,13 @@ impl Store for MemoryStore {
         if inner.live(to.as_bytes(), now).is_some() {
             return Ok(RotateOutcome::Collision);
         }
+        let Some(evicted) = inner.admit_changes(from.as_bytes(), to.as_bytes(), changes, now)
+        else {
+            return Ok(RotateOutcome::Refused);
+        };
         Ok(
             if inner.apply(from.as_bytes(), to.as_bytes(), changes, now)? {
+                inner.evict(&evicted);
                 if let Some(forward) = &changes.forward {
                     if inner.forwards.len() >= FORWARDS_BEFORE_SWEEP {
                         inner.forwards.retain(|_, lapsed| now < lapsed.until);

@@ -39,6 +39,7 @@ pub use super::lifetime_cases::{
     change_set_sets_and_takes_back_own_lifetime, own_idle_timeout_moves_every_touch,
     revocations_keep_a_not_before_per_user,
 };
+pub use super::limit_cases::*;
 pub use super::operation_cases::*;
 
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
@@ -1844,6 +1845,7 @@ pub async fn create_over_expired_key_is_consistent<S: Store>(store: S) {
                 "the expired record stays dead"
             );
         }
+        CreateOutcome::Refused => panic!("a create without a limit answered Refused"),
     }
     assert!(
         list(&store, &old_user, later).await.is_empty(),

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
+use crate::limit::UserLimit;
 use crate::record::Record;
 use crate::store::{
     CreateOutcome, IncrementOutcome, Lookup, RotateOutcome, ScanPage, Store, StoreError,
@@ -177,6 +178,16 @@ impl<S: Store> Store for CountingStore<S> {
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<CreateOutcome, StoreError> {
         bump(&self.counters.create);
         self.store.create(key, record).await
+    }
+
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        bump(&self.counters.create);
+        self.store.create_within_limit(key, record, limit).await
     }
 
     async fn update(

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::change::{ChangeSet, Touch};
 use crate::id::StoreKey;
+use crate::limit::UserLimit;
 use crate::record::Record;
 use crate::store::{
     CreateOutcome, IncrementOutcome, RotateOutcome, Store, StoreError, UpdateOutcome,
@@ -44,6 +45,15 @@ impl Store for HangingStore {
     }
 
     async fn create(&self, _key: &StoreKey, _record: &Record) -> Result<CreateOutcome, StoreError> {
+        never().await
+    }
+
+    async fn create_within_limit(
+        &self,
+        _key: &StoreKey,
+        _record: &Record,
+        _limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
         never().await
     }
 

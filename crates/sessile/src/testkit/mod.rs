@@ -28,6 +28,7 @@ mod counting;
 mod grace_cases;
 mod hanging;
 mod lifetime_cases;
+mod limit_cases;
 #[doc(hidden)] // the cases run through `node_layout_conformance!`
 pub mod node_cases;
 mod operation_cases;
@@ -119,6 +120,10 @@ macro_rules! store_conformance {
             forward_pointer_is_no_session,
             delete_removes_a_forward_pointer,
             rotation_of_a_gone_session_leaves_no_pointer,
+            user_limit_evicts_the_least_recently_used,
+            user_limit_refuses_a_new_session_past_it,
+            user_limit_applies_to_sign_ins_by_rotation_and_update,
+            concurrent_sign_ins_leave_exactly_the_limit,
         );
         $crate::__cases_every_layout_passes!($make_store);
         $( $crate::__store_conformance_option!($flag, $make_store); )*
@@ -175,6 +180,7 @@ macro_rules! node_layout_conformance {
             user_changes_persist,
             user_index_lists_and_revokes,
             concurrent_increments_of_many_sessions_get_their_own_outcomes,
+            per_user_limit_is_unsupported,
         );
         $crate::__cases_every_layout_passes!($make_store);
 
@@ -197,6 +203,7 @@ macro_rules! node_layout_conformance {
             revocations_are_unsupported,
             rotation_keeps_no_forward_pointer,
             concurrent_increments_of_many_sessions_get_their_own_outcomes,
+            per_user_limit_is_unsupported,
         );
         $crate::__cases_every_layout_passes!($make_store);
 

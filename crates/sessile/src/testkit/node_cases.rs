@@ -22,6 +22,7 @@ use super::cases::{
     rotate, scan_exactly_once, setting, touched, update, HOUR, IDLE, MINUTE,
 };
 pub use super::lifetime_cases::{own_lifetime_is_unsupported, revocations_are_unsupported};
+pub use super::limit_cases::per_user_limit_is_unsupported;
 use crate::change::{ChangeSet, Forward};
 use crate::record::{Record, SessionData, SessionSummary};
 use crate::store::{

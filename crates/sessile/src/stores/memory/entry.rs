@@ -110,6 +110,10 @@ impl Entry {
         }
     }
 
+    pub(super) fn last_seen(&self) -> Timestamp {
+        self.last_seen
+    }
+
     pub(super) fn user(&self) -> Option<&str> {
         self.rare.as_deref().and_then(|rare| rare.user.as_deref())
     }
