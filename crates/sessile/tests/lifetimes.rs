@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
+use sessile::limit::LimitPolicy;
 use sessile::{
     Config, Keys, ManualClock, MemoryStore, Record, ResponseHeaders, SealedCookies, Session,
-    SessionManager, SignedIds, Store, StoreKey, Timestamp,
+    SessionManager, SignedIds, Store, StoreError, StoreKey, Timestamp,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -271,4 +272,64 @@ async fn a_commit_over_the_size_limit_writes_nothing() {
         1,
         "only the first note was ever written: {data:?}"
     );
+}
+
+#[tokio::test]
+async fn a_per_user_limit_on_cookie_sessions_refuses_the_sign_in_it_cannot_count() {
+    let config = Config::builder()
+        .max_sessions_per_user(3, LimitPolicy::EvictLeastRecentlyUsed)
+        .build()
+        .unwrap();
+    let manager = SessionManager::client_side(SealedCookies::new(Keys::generate()), config);
+    // Anonymous cookie sessions are unaffected.
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("theme", "dark").unwrap();
+    let cookie = cookie_of(&session.finish().await.unwrap()).unwrap();
+    // A sign-in, on a new cookie session or an existing one, cannot be counted: refused
+    // with Unsupported (500), never let through past the limit.
+    for presented in [None, Some(cookie.as_str())] {
+        let session = manager.start(&request(presented), None);
+        session.set_user(Some("ada"));
+        let error = session.finish().await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                sessile::SessionError::Store(StoreError::Unsupported(reason))
+                    if reason == sessile::store::PER_USER_LIMIT
+            ),
+            "{error:?}"
+        );
+        assert_eq!(error.response().0, http::StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_answers_403_and_leaves_the_session_as_it_was() {
+    let store = Arc::new(MemoryStore::new());
+    let config = Config::builder()
+        .max_sessions_per_user(1, LimitPolicy::Refuse)
+        .build()
+        .unwrap();
+    let manager = SessionManager::new(Arc::clone(&store), SignedIds::new(Keys::generate()), config);
+    let session = manager.start(&HeaderMap::new(), None);
+    session.set_user(Some("ada"));
+    session.finish().await.unwrap();
+
+    // A visitor with an anonymous session signs in as the same user: refused, and the
+    // anonymous session keeps its data, nobody signed in on it.
+    let session = manager.start(&HeaderMap::new(), None);
+    session.insert("cart", 3).unwrap();
+    let cookie = cookie_of(&session.finish().await.unwrap()).unwrap();
+    let session = manager.start(&request(Some(&cookie)), None);
+    session.set_user(Some("ada"));
+    let error = session.finish().await.unwrap_err();
+    assert!(
+        matches!(error, sessile::SessionError::TooManySessions),
+        "{error:?}"
+    );
+    assert_eq!(error.response().0, http::StatusCode::FORBIDDEN);
+    let session = manager.start(&request(Some(&cookie)), None);
+    assert_eq!(session.user().await.unwrap(), None);
+    assert_eq!(session.get::<i64>("cart").await.unwrap(), Some(3));
+    assert_eq!(store.len(), 2);
 }

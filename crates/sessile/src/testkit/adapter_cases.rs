@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::{Barrier, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::limit::LimitPolicy;
 use crate::testkit::{CountingStore, HangingStore};
 use crate::{
     Config, Keys, MemoryStore, SealedCookies, Session, SessionError, SessionId, SessionManager,
@@ -667,6 +668,74 @@ where
     assert_eq!(session_cookie_changes(&too_big), vec![]);
     assert_eq!(too_big.text().await.unwrap(), SessionError::TOO_LARGE_BODY);
     assert!(store.is_empty(), "nothing was stored");
+}
+
+/// Under a per-user limit of one session: with `Refuse`, a second sign-in of the same user
+/// answers 403 with [`SessionError::TOO_MANY_SESSIONS_BODY`], sets no cookie and stores
+/// nothing, and the first browser stays signed in; with `EvictLeastRecentlyUsed`, it goes
+/// through and the first browser's session is gone.
+pub async fn a_sign_in_past_the_user_limit_is_refused_or_evicts<F, Fut>(serve: F)
+where
+    F: Fn(SessionManager, Contract) -> Fut,
+    Fut: Future<Output = TestApp>,
+{
+    let signed_in_user = |body: String| -> Value {
+        serde_json::from_str::<Value>(&body).expect("/data answers JSON")["user"].clone()
+    };
+    for policy in [LimitPolicy::Refuse, LimitPolicy::EvictLeastRecentlyUsed] {
+        let store = Arc::new(MemoryStore::new());
+        let config = Config::builder()
+            .max_sessions_per_user(1, policy)
+            .build()
+            .unwrap();
+        let manager = SessionManager::new(store.clone(), SignedIds::new(Keys::generate()), config);
+        let (app, _) = Client::start(&serve, manager).await;
+        let first = app.post("/login", None).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let first_cookie = issued_cookie(&first);
+
+        let second = app.post("/login", None).await;
+        let first_user = signed_in_user(
+            app.get("/data", Some(&first_cookie))
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+        match policy {
+            LimitPolicy::Refuse => {
+                assert_eq!(second.status(), StatusCode::FORBIDDEN);
+                assert_eq!(session_cookie_changes(&second), vec![]);
+                assert_eq!(
+                    second.text().await.unwrap(),
+                    SessionError::TOO_MANY_SESSIONS_BODY
+                );
+                assert_eq!(
+                    first_user,
+                    json!("alice"),
+                    "the first browser stays signed in"
+                );
+            }
+            _ => {
+                assert_eq!(second.status(), StatusCode::OK);
+                let second_cookie = issued_cookie(&second);
+                assert_eq!(
+                    first_user,
+                    Value::Null,
+                    "the least recently used is signed out"
+                );
+                let second_user = signed_in_user(
+                    app.get("/data", Some(&second_cookie))
+                        .await
+                        .text()
+                        .await
+                        .unwrap(),
+                );
+                assert_eq!(second_user, json!("alice"));
+            }
+        }
+        assert_eq!(store.len(), 1, "{policy:?}: one session is stored");
+    }
 }
 
 /// With `clear_site_data_on_destroy`, the sign-out response carries

@@ -371,6 +371,7 @@ macro_rules! adapter_http_suite {
             other_session_failures_answer_500,
             the_client_address_reaches_the_device_record,
             a_session_over_its_size_limit_answers_413,
+            a_sign_in_past_the_user_limit_is_refused_or_evicts,
             logout_clears_site_data_when_configured,
         );
     };
