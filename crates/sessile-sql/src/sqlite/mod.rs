@@ -240,7 +240,7 @@ impl SqliteStore {
                     let broken = broken.clone();
                     let sql = sql.clone();
                     async move {
-                        let result = batch::run(&mut writer, &sql.table, &queued)
+                        let result = batch::run(&mut writer, &sql.increment_batch, &queued)
                             .await
                             .map_err(to_store_error);
                         if let Err(error) = &result {

@@ -1,6 +1,7 @@
 //! The statements of a [`super::SqliteStore`], rendered once for its table. Times are Unix
 //! milliseconds in `INTEGER` columns.
 
+use super::batch::BatchStatements;
 use crate::names::TableNames;
 
 /// The SQL of the store operations on one table.
@@ -21,6 +22,8 @@ pub(super) struct Statements {
     pub(super) forward_insert: String,
     pub(super) forward_delete: String,
     pub(super) forwards_delete_lapsed: String,
+    /// The group-committed increments' statements, one per batch size.
+    pub(super) increment_batch: BatchStatements,
 }
 
 impl Statements {
@@ -88,6 +91,7 @@ impl Statements {
                  WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
             ),
             count_live: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?"),
+            increment_batch: BatchStatements::new(&t),
             table: t,
         }
     }
