@@ -169,6 +169,10 @@ pub struct Settings {
     pub table: Option<String>,
     /// `$REDIS_PREFIX`: the Redis store's key prefix instead of its default.
     pub redis_prefix: Option<String>,
+    /// `$SQLITE_PRAGMAS`: extra `name=value` pragmas, comma-separated, for every connection of
+    /// the SQLite store (an A/B of `cache_size` or `mmap_size` without a new build); the store
+    /// is then opened on a pool set up like [`sessile_sql::SqliteStoreOptions::open`]'s.
+    pub sqlite_pragmas: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -179,6 +183,18 @@ impl Settings {
     /// let settings = sessile_bench::Settings::from_lookup(|name| (name == "PORT").then(|| "3151".to_owned())).unwrap();
     /// assert_eq!(settings.port, 3151);
     /// assert_eq!(settings.redis_url, "redis://127.0.0.1:6379/9");
+    /// assert!(settings.sqlite_pragmas.is_empty());
+    ///
+    /// let pragmas = |name: &str| {
+    ///     (name == "SQLITE_PRAGMAS").then(|| "cache_size=-65536, mmap_size=0".to_owned())
+    /// };
+    /// let settings = sessile_bench::Settings::from_lookup(pragmas).unwrap();
+    /// assert_eq!(
+    ///     settings.sqlite_pragmas,
+    ///     [("cache_size".to_owned(), "-65536".to_owned()), ("mmap_size".to_owned(), "0".to_owned())]
+    /// );
+    /// let bad = |name: &str| (name == "SQLITE_PRAGMAS").then(|| "cache_size".to_owned());
+    /// assert!(sessile_bench::Settings::from_lookup(bad).is_err());
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
         let or = |name: &str, default: &str| lookup(name).unwrap_or_else(|| default.to_owned());
@@ -200,6 +216,10 @@ impl Settings {
             redis_url: or("REDIS_URL", "redis://127.0.0.1:6379/9"),
             table: lookup("SESSILE_TABLE"),
             redis_prefix: lookup("REDIS_PREFIX"),
+            sqlite_pragmas: match lookup("SQLITE_PRAGMAS") {
+                None => Vec::new(),
+                Some(text) => parse_pragmas(&text)?,
+            },
         })
     }
 
@@ -207,6 +227,19 @@ impl Settings {
     pub fn from_env() -> Result<Self, SetupError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
+}
+
+/// `cache_size=-65536,mmap_size=268435456` as name/value pairs.
+fn parse_pragmas(text: &str) -> Result<Vec<(String, String)>, SetupError> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_owned(), value.trim().to_owned()))
+            }
+            _ => Err(SetupError::BadPragma(pair.to_owned())),
+        })
+        .collect()
 }
 
 /// Why the server could not start.
@@ -218,6 +251,9 @@ pub enum SetupError {
     /// `$PORT` is not a port number.
     #[error("PORT={0:?} is not a port number")]
     BadPort(String),
+    /// An entry of `$SQLITE_PRAGMAS` is not `name=value`.
+    #[error("SQLITE_PRAGMAS entry {0:?} is not name=value")]
+    BadPragma(String),
     /// The store exists but this binary was built without it.
     #[error(
         "store {store:?} is not compiled into this binary; build it with `--features {feature}`"
@@ -299,16 +335,43 @@ pub async fn open_store(
             if let Some(table) = &settings.table {
                 options = options.table(table);
             }
-            let store = options
-                .open(&settings.sqlite_path)
-                .await
-                .map_err(|error| SetupError::store(kind, error))?;
+            let store = if settings.sqlite_pragmas.is_empty() {
+                options.open(&settings.sqlite_path).await
+            } else {
+                options.from_pool(sqlite_pool(settings).await?).await
+            }
+            .map_err(|error| SetupError::store(kind, error))?;
             Ok(Arc::new(store))
         }
         StoreKind::Postgres => postgres(settings).await,
         StoreKind::Mysql => mysql(settings).await,
         StoreKind::Redis => redis(settings).await,
     }
+}
+
+/// The pool `SqliteStoreOptions::open` makes (WAL, `synchronous=NORMAL`, foreign keys, 5 s busy
+/// timeout, 8 connections, 5 s acquire timeout, no test on checkout) plus `$SQLITE_PRAGMAS`.
+async fn sqlite_pool(settings: &Settings) -> Result<sqlx::SqlitePool, SetupError> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let mut connect = SqliteConnectOptions::new()
+        .filename(&settings.sqlite_path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(std::time::Duration::from_secs(5));
+    for (name, value) in &settings.sqlite_pragmas {
+        connect = connect.pragma(name.clone(), value.clone());
+    }
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .test_before_acquire(false)
+        .connect_with(connect)
+        .await
+        .map_err(|error| SetupError::store(StoreKind::Sqlite, error))
 }
 
 #[cfg(feature = "postgres")]
