@@ -133,6 +133,22 @@ pub(crate) const DEADLOCK_ATTEMPTS: usize = 3;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sequelize"))]
 pub(crate) async fn retry_on_deadlock<T, E, Fut>(
     is_deadlock: fn(&sqlx::Error) -> bool,
+    operation: impl FnMut() -> Fut,
+) -> Result<T, E>
+where
+    E: DriverError,
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry_on_deadlock_up_to(DEADLOCK_ATTEMPTS, is_deadlock, operation).await
+}
+
+/// [`retry_on_deadlock`] with another bound: for an operation whose deadlocks are expected
+/// rather than a lock cycle that keeps forming (a MySQL sign-in under a per-user limit, whose
+/// waiting gap lock another sign-in's insert runs into: see `MySqlStore::within_limit`).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sequelize"))]
+pub(crate) async fn retry_on_deadlock_up_to<T, E, Fut>(
+    attempts: usize,
+    is_deadlock: fn(&sqlx::Error) -> bool,
     mut operation: impl FnMut() -> Fut,
 ) -> Result<T, E>
 where
@@ -142,9 +158,7 @@ where
     let mut attempt = 1;
     loop {
         match operation().await {
-            Err(error)
-                if attempt < DEADLOCK_ATTEMPTS && error.driver_error().is_some_and(is_deadlock) =>
-            {
+            Err(error) if attempt < attempts && error.driver_error().is_some_and(is_deadlock) => {
                 tracing::debug!(
                     ?error,
                     attempt,

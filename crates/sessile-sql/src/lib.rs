@@ -48,6 +48,8 @@ mod error;
 mod held;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod increment_batch;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod limit;
 mod migrations;
 #[cfg(feature = "mysql")]
 mod mysql;

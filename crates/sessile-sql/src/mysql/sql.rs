@@ -13,6 +13,9 @@ pub(super) struct Statements {
     pub(super) load: String,
     pub(super) create: String,
     pub(super) select_data_for_update: String,
+    pub(super) lock_user_sessions: String,
+    pub(super) live_key_exists: String,
+    pub(super) evict: String,
     pub(super) delete_expired_key: String,
     pub(super) increment: String,
     pub(super) delete: String,
@@ -98,6 +101,21 @@ impl Statements {
             select_data_for_update: format!(
                 "SELECT CAST(data AS CHAR) FROM {t} WHERE `key` = ? AND expires_at > ? FOR UPDATE"
             ),
+            // The per-user limit (ARCHITECTURE.md, "The per-user limit in SQL"): a locking read
+            // of the user's whole range of the `user_id` index, expired rows too (expiry is
+            // decided in Rust), under REPEATABLE READ. Its next-key locks cover the gaps
+            // around the user's entries, so they also hold up another transaction's insert of
+            // a session of this user (a new one, or a rotation or update that signs one in)
+            // until the sign-in commits. The index is forced: through `expires_at` the read
+            // would lock rows of every user.
+            lock_user_sessions: format!(
+                "SELECT `key`, last_seen, expires_at FROM {t} FORCE INDEX (sessile_user_id) \
+                 WHERE user_id = ? FOR UPDATE"
+            ),
+            live_key_exists: format!(
+                "SELECT EXISTS (SELECT 1 FROM {t} WHERE `key` = ? AND expires_at > ?)"
+            ),
+            evict: format!("DELETE FROM {t} WHERE `key` = ? AND user_id = ?"),
             delete_expired_key: format!("DELETE FROM {t} WHERE `key` = ? AND expires_at <= ?"),
             increment,
             // The row and any forward pointer under the key, in one statement.

@@ -16,12 +16,13 @@ mod sql;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sessile::limit::UserLimit;
 use sessile::store::{Lookup, ScanPage, UserSessionsPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, Store, StoreError, StoreKey,
     Timestamp, Touch, UpdateOutcome,
 };
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use self::batch::{run_batch, BATCH_TURNS, MAX_BATCH};
@@ -42,6 +43,7 @@ use crate::held::{on_held, HeldConnections};
 use crate::increment_batch::{
     answer, grouped_increment, turn_of, IncrementQueue, QueuedIncrement, Ticket,
 };
+use crate::limit::{self, Limited, SignIn, UserRow};
 use crate::names::TableNames;
 
 /// Sessions in a PostgreSQL table (feature `postgres`). [`PostgresStoreOptions`] lists the
@@ -89,6 +91,10 @@ use crate::names::TableNames;
 ///   together: one `UPDATE` over arrays and one WAL flush for a whole batch.
 ///   `rotate` is one `UPDATE` of the key column with the delta; the primary key detects a taken
 ///   new key (`Collision`).
+/// - **A sign-in under a per-user limit** ([`Store::create_within_limit`], or changes carrying
+///   [`ChangeSet::user_limit`]) is one transaction instead: a transaction-scoped advisory lock
+///   on the table and user, so concurrent sign-ins of one user take turns, then the count, the
+///   evictions and the write. Writes without a limit are not slowed by it.
 /// - **Typed errors.** Refused or lost connections, pool exhaustion (the acquire timeout),
 ///   statement timeouts (SQLSTATE `57014`), server shutdown (`57P01`-`57P03`), too many
 ///   connections (class `53`) and the like are [`StoreError::Unavailable`]: the request fails
@@ -287,6 +293,140 @@ impl PostgresStore {
             .map_err(to_store_error)?
     }
 
+    /// A sign-in under a per-user limit ([`Store::create_within_limit`], or an `update` or
+    /// `rotate` whose changes carry [`ChangeSet::user_limit`]) in one transaction that first
+    /// takes the user's advisory lock (see `sql.rs`), so concurrent sign-ins of the user take
+    /// turns, each counting what the one before it committed. Committed only when written; run
+    /// again when PostgreSQL picks it as a deadlock victim (it also locks the rows it moves and
+    /// evicts, and those may be another user's).
+    async fn within_limit(
+        &self,
+        sign_in: SignIn<'_>,
+        (user, limit): (&str, &UserLimit),
+        now: Timestamp,
+    ) -> Result<Limited, StoreError> {
+        use sqlx::Connection;
+        retry_on_deadlock(is_deadlock, || async {
+            let mut lease = self.held.acquire().await.map_err(to_store_error)?;
+            let result: Result<Result<Limited, StoreError>, sqlx::Error> = async {
+                let mut transaction = lease.connection().begin().await?;
+                sqlx::query(&self.sql.lock_user)
+                    .bind(user)
+                    .execute(&mut *transaction)
+                    .await?;
+                let outcome = self
+                    .sign_in_on(&mut transaction, &sign_in, (user, limit), now)
+                    .await?;
+                if let Ok(Limited::Written) = outcome {
+                    transaction.commit().await?;
+                } else {
+                    transaction.rollback().await?;
+                }
+                Ok(outcome)
+            }
+            .await;
+            lease
+                .finish(result, postgres_unavailable)
+                .map_err(to_store_error)?
+        })
+        .await
+    }
+
+    /// The sign-in on the transaction [`PostgresStore::within_limit`] opened, under the
+    /// user's lock. A new session: refuse a taken key, count, decide, evict, insert. An update
+    /// or rotation: lock the session's row, refuse a taken new key, count and decide, apply
+    /// the changes (resolving document operations against the locked data), evict.
+    async fn sign_in_on(
+        &self,
+        connection: &mut PgConnection,
+        sign_in: &SignIn<'_>,
+        (user, limit): (&str, &UserLimit),
+        now: Timestamp,
+    ) -> Result<Result<Limited, StoreError>, sqlx::Error> {
+        let data = match *sign_in {
+            SignIn::Create { .. } => None,
+            SignIn::Change { from, .. } => {
+                let data: Option<String> = sqlx::query_scalar(&self.sql.lock_live_data)
+                    .bind(from.as_bytes().as_slice())
+                    .bind(now.as_millis())
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                if data.is_none() {
+                    return Ok(Ok(Limited::Gone));
+                }
+                data
+            }
+        };
+        if let Some(key) = sign_in.new_key() {
+            let taken: bool = sqlx::query_scalar(&self.sql.take_key)
+                .bind(key.as_bytes().as_slice())
+                .bind(now.as_millis())
+                .fetch_one(&mut *connection)
+                .await?;
+            if taken {
+                return Ok(Ok(Limited::Collision));
+            }
+        }
+        let rows: Vec<UserRow> = sqlx::query_as(&self.sql.user_sessions)
+            .bind(user)
+            .bind(now.as_millis())
+            .fetch_all(&mut *connection)
+            .await?;
+        let evicted = match limit::decide(limit, rows, &sign_in.keys(), now) {
+            Ok(Some(evicted)) => evicted,
+            Ok(None) => return Ok(Ok(Limited::Refused)),
+            Err(corrupt) => return Ok(Err(corrupt)),
+        };
+        let written = match *sign_in {
+            SignIn::Create { key, record } => {
+                let insert = match bind_new_record(sqlx::query(&self.sql.create), key, record) {
+                    Ok(insert) => insert,
+                    Err(unencodable) => return Ok(Err(unencodable)),
+                };
+                insert.execute(&mut *connection).await?.rows_affected()
+            }
+            SignIn::Change { from, to, changes } => {
+                let resolved;
+                let changes = match &data {
+                    Some(data) if !changes.operations.is_empty() => {
+                        let mut with_values = changes.clone();
+                        let refused = match decode_data(data) {
+                            Ok(data) => with_values
+                                .resolve_operations(&data)
+                                .err()
+                                .map(StoreError::from),
+                            Err(corrupt) => Some(corrupt),
+                        };
+                        if let Some(refused) = refused {
+                            return Ok(Err(refused));
+                        }
+                        resolved = with_values;
+                        &resolved
+                    }
+                    _ => changes,
+                };
+                self.update_query(from, to, changes, now)?
+                    .execute(&mut *connection)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        if written == 0 {
+            // The key was free and the row locked and live: only a write of the new key in
+            // the instant since `take_key` gets here.
+            return Ok(Ok(Limited::Collision));
+        }
+        if !evicted.is_empty() {
+            let keys: Vec<Vec<u8>> = evicted.iter().map(|key| key.as_bytes().to_vec()).collect();
+            sqlx::query(&self.sql.evict)
+                .bind(keys)
+                .bind(user)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(Ok(Limited::Written))
+    }
+
     /// One increment as one statement: the new value, or why there is none.
     async fn increment_one(
         &self,
@@ -360,13 +500,50 @@ impl Store for PostgresStore {
         Ok(upsert_outcome(result.rows_affected()))
     }
 
-    /// One `UPDATE`: `(data - removed) || set`, metadata and touch, on the live row only.
+    /// A transaction under the user's advisory lock: the collision check, the user's live
+    /// sessions counted, the evictions and the insert (see `PostgresStore::within_limit`).
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        let Some(user) = record.user.as_deref() else {
+            return self.create(key, record).await;
+        };
+        let sign_in = SignIn::Create { key, record };
+        Ok(
+            match self
+                .within_limit(sign_in, (user, limit), record.last_seen)
+                .await?
+            {
+                Limited::Written => CreateOutcome::Created,
+                Limited::Collision | Limited::Gone => CreateOutcome::Collision,
+                Limited::Refused => CreateOutcome::Refused,
+            },
+        )
+    }
+
+    /// One `UPDATE`: `(data - removed) || set`, metadata and touch, on the live row only. A
+    /// sign-in under a per-user limit is a transaction under the user's advisory lock instead.
     async fn update(
         &self,
         key: &StoreKey,
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
+        if let Some(sign_in) = limit::sign_in(changes) {
+            let change = SignIn::Change {
+                from: key,
+                to: None,
+                changes,
+            };
+            return Ok(match self.within_limit(change, sign_in, now).await? {
+                Limited::Written => UpdateOutcome::Applied,
+                Limited::Gone | Limited::Collision => UpdateOutcome::Gone,
+                Limited::Refused => UpdateOutcome::Refused,
+            });
+        }
         if !changes.operations.is_empty() {
             return self.update_with_operations(key, changes, now).await;
         }
@@ -379,7 +556,8 @@ impl Store for PostgresStore {
 
     /// One `UPDATE` that sets the key column and applies the delta. When the new key is taken
     /// (unique violation) by an expired row, that row is deleted and the move tried once more;
-    /// by a live row, it is a `Collision`. With 256-bit random ids, that path is for tests.
+    /// by a live row, it is a `Collision`. With 256-bit random ids, that path is for tests. A
+    /// sign-in under a per-user limit is a transaction under the user's advisory lock instead.
     async fn rotate(
         &self,
         from: &StoreKey,
@@ -393,6 +571,19 @@ impl Store for PostgresStore {
                 "a rotation's change set carries no document operations: resolve them first \
                  (ChangeSet::resolve_operations)",
             ));
+        }
+        if let Some(sign_in) = limit::sign_in(changes) {
+            let change = SignIn::Change {
+                from,
+                to: Some(to),
+                changes,
+            };
+            return Ok(match self.within_limit(change, sign_in, now).await? {
+                Limited::Written => RotateOutcome::Rotated,
+                Limited::Gone => RotateOutcome::Gone,
+                Limited::Collision => RotateOutcome::Collision,
+                Limited::Refused => RotateOutcome::Refused,
+            });
         }
         let outcome = |changed: u64| {
             if changed > 0 {

@@ -13,6 +13,10 @@ pub(super) struct Statements {
     pub(super) create: String,
     pub(super) update: String,
     pub(super) lock_live_data: String,
+    pub(super) lock_user: String,
+    pub(super) take_key: String,
+    pub(super) user_sessions: String,
+    pub(super) evict: String,
     pub(super) rotate: String,
     pub(super) drop_expired_key: String,
     pub(super) increment: String,
@@ -128,6 +132,31 @@ impl Statements {
                  FOR UPDATE",
                 now = at(2),
             ),
+            // The per-user limit (ARCHITECTURE.md, "The per-user limit in SQL"): sign-ins of
+            // one user under a limit take turns on a transaction-scoped advisory lock keyed on
+            // a 64-bit hash of the table and the user. A hash shared by two users only makes
+            // them take turns too. The table name is a validated identifier: no quote to escape.
+            lock_user: format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended('sessile user {table} ' || $1, 0))"
+            ),
+            // Whether a live row holds the key, dropping an expired one (which a new session
+            // may replace) in the same statement; the check reads the statement's snapshot.
+            take_key: format!(
+                "WITH dropped AS (DELETE FROM {table} WHERE \"key\" = $1 AND expires_at <= {now}) \
+                 SELECT EXISTS (SELECT 1 FROM {table} WHERE \"key\" = $1 AND expires_at > {now})",
+                now = at(2),
+            ),
+            // A user's live sessions (`crate::limit::UserRow`), read under the user's lock.
+            user_sessions: format!(
+                "SELECT \"key\", {} AS last_seen, {} AS expires_at FROM {table} \
+                 WHERE user_id = $1 AND expires_at > {}",
+                millis("last_seen"),
+                millis("expires_at"),
+                at(2),
+            ),
+            // The sessions a sign-in evicts, still the user's (the lock keeps other limited
+            // sign-ins out, not a sign-out meanwhile).
+            evict: format!("DELETE FROM {table} WHERE \"key\" = ANY($1::bytea[]) AND user_id = $2"),
             rotate: apply_changes(&table, true),
             drop_expired_key: format!(
                 "DELETE FROM {table} WHERE \"key\" = $1 AND expires_at <= {}",

@@ -58,6 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sessile::limit::UserLimit;
 use sessile::store::{Lookup, ScanPage, UserSessionsPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, Store, StoreError, StoreKey,
@@ -81,6 +82,7 @@ use crate::codec::{
 use crate::delta::{apply_data_changes, bind_all, increment_field, touch_only, DataSource};
 use crate::error::Error;
 use crate::increment_batch::{answer, IncrementQueue, Ticket};
+use crate::limit::{self, UserRow};
 use crate::names::TableNames;
 
 /// Writers start with this so they hold the write lock from their first read. A deferred
@@ -256,6 +258,38 @@ impl SqliteStore {
             .await
     }
 
+    /// [`Store::update`] of a sign-in under a per-user limit: one `BEGIN IMMEDIATE`
+    /// transaction that counts the user's other live sessions, refuses or applies the changes,
+    /// then deletes the sessions the limit evicts.
+    async fn update_within_limit(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+        (user, limit): (&str, &UserLimit),
+    ) -> Result<UpdateOutcome, StoreError> {
+        let mut writer = self.writer().await?;
+        let mut transaction = writer
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(to_store_error)?;
+        if !live_key(&mut transaction, &self.sql, key, now).await? {
+            transaction.rollback().await.map_err(to_store_error)?;
+            return Ok(UpdateOutcome::Gone);
+        }
+        let Some(evicted) = admit(&mut transaction, &self.sql, user, limit, &[key], now).await?
+        else {
+            transaction.rollback().await.map_err(to_store_error)?;
+            return Ok(UpdateOutcome::Refused);
+        };
+        // A refused document operation returns here: the dropped transaction rolls back, and
+        // nobody is evicted.
+        let applied = apply_changes(&mut transaction, &self.sql, key, key, changes, now).await?;
+        evict(&mut transaction, &self.sql, &evicted).await?;
+        transaction.commit().await.map_err(to_store_error)?;
+        Ok(update_outcome(applied))
+    }
+
     /// The increment as a read-add-write in one `BEGIN IMMEDIATE` transaction on `connection`,
     /// with the reference rule applied in Rust ([`sessile::change::incremented`]).
     async fn increment_in_transaction(
@@ -317,6 +351,57 @@ async fn live_data(
         .await
         .map_err(to_store_error)?;
     text.as_deref().map(decode_data).transpose()
+}
+
+/// Whether a live row is under `key` at `now`.
+async fn live_key(
+    connection: &mut SqliteConnection,
+    sql: &Statements,
+    key: &StoreKey,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    sqlx::query_scalar(&sql.live_key_exists)
+        .bind(key.as_bytes().as_slice())
+        .bind(now.as_millis())
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(to_store_error)
+}
+
+/// The per-user limit on a sign-in of `user` at `now`, inside the caller's write transaction
+/// (which holds SQLite's write lock, so no other sign-in can change the user's sessions until
+/// it ends): the sessions to evict once the write succeeded, or `None` to refuse.
+async fn admit(
+    connection: &mut SqliteConnection,
+    sql: &Statements,
+    user: &str,
+    limit: &UserLimit,
+    signing_in: &[&StoreKey],
+    now: Timestamp,
+) -> Result<Option<Vec<StoreKey>>, StoreError> {
+    let rows: Vec<UserRow> = sqlx::query_as(&sql.user_sessions)
+        .bind(user)
+        .bind(now.as_millis())
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(to_store_error)?;
+    limit::decide(limit, rows, signing_in, now)
+}
+
+/// Deletes the sessions a sign-in under the limit evicts, inside its transaction.
+async fn evict(
+    connection: &mut SqliteConnection,
+    sql: &Statements,
+    keys: &[StoreKey],
+) -> Result<(), StoreError> {
+    for key in keys {
+        sqlx::query(&sql.delete)
+            .bind(key.as_bytes().as_slice())
+            .execute(&mut *connection)
+            .await
+            .map_err(to_store_error)?;
+    }
+    Ok(())
 }
 
 /// Applies `changes` to the live row under `from`, moving it to `to` (the same key for an
@@ -383,14 +468,62 @@ impl Store for SqliteStore {
         )
     }
 
+    /// One `BEGIN IMMEDIATE` transaction: the collision check, the user's live sessions
+    /// counted, the evictions and the insert, or a rollback. The write lock from its first read
+    /// makes concurrent sign-ins of the user take turns.
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        let Some(user) = record.user.as_deref() else {
+            return self.create(key, record).await;
+        };
+        self.after_write(
+            async {
+                let now = record.last_seen;
+                let insert = bind_new_record(sqlx::query(&self.sql.create), key, record)?;
+                let mut writer = self.writer().await?;
+                let mut transaction = writer
+                    .begin_with(BEGIN_WRITE)
+                    .await
+                    .map_err(to_store_error)?;
+                if live_key(&mut transaction, &self.sql, key, now).await? {
+                    transaction.rollback().await.map_err(to_store_error)?;
+                    return Ok(CreateOutcome::Collision);
+                }
+                let Some(evicted) =
+                    admit(&mut transaction, &self.sql, user, limit, &[key], now).await?
+                else {
+                    transaction.rollback().await.map_err(to_store_error)?;
+                    return Ok(CreateOutcome::Refused);
+                };
+                evict(&mut transaction, &self.sql, &evicted).await?;
+                let result = insert
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(to_store_error)?;
+                transaction.commit().await.map_err(to_store_error)?;
+                Ok(upsert_outcome(result.rows_affected()))
+            }
+            .await,
+        )
+    }
+
     /// One `UPDATE` when the changed keys can be addressed by JSON paths; otherwise a
     /// read-apply-write in one `BEGIN IMMEDIATE` transaction (see the module docs of `delta`).
+    /// A sign-in under a per-user limit is always the transaction, which counts the user's
+    /// sessions too.
     async fn update(
         &self,
         key: &StoreKey,
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
+        if let Some(sign_in) = limit::sign_in(changes) {
+            return self.after_write(self.update_within_limit(key, changes, now, sign_in).await);
+        }
         self.after_write(
             async {
                 let mut writer = self.writer().await?;
@@ -414,7 +547,8 @@ impl Store for SqliteStore {
 
     /// One `BEGIN IMMEDIATE` transaction: refuse a live `to`, drop an expired one, then one
     /// `UPDATE` that moves the row to `to` with the changes applied, and the forward pointer
-    /// under `from` when the changes ask for one.
+    /// under `from` when the changes ask for one. A sign-in under a per-user limit counts the
+    /// user's other sessions first, and deletes those it evicts after the move.
     async fn rotate(
         &self,
         from: &StoreKey,
@@ -439,6 +573,22 @@ impl Store for SqliteStore {
                     transaction.rollback().await.map_err(to_store_error)?;
                     return Ok(RotateOutcome::Collision);
                 }
+                let evicted = match limit::sign_in(changes) {
+                    Some((user, limit))
+                        if live_key(&mut transaction, &self.sql, from, now).await? =>
+                    {
+                        let signing_in = [from, to];
+                        let admitted =
+                            admit(&mut transaction, &self.sql, user, limit, &signing_in, now)
+                                .await?;
+                        let Some(evicted) = admitted else {
+                            transaction.rollback().await.map_err(to_store_error)?;
+                            return Ok(RotateOutcome::Refused);
+                        };
+                        evicted
+                    }
+                    _ => Vec::new(),
+                };
                 sqlx::query(&self.sql.delete)
                     .bind(to.as_bytes().as_slice())
                     .execute(&mut *transaction)
@@ -458,6 +608,7 @@ impl Store for SqliteStore {
                         .await
                         .map_err(to_store_error)?;
                 }
+                evict(&mut transaction, &self.sql, &evicted).await?;
                 transaction.commit().await.map_err(to_store_error)?;
                 Ok(RotateOutcome::Rotated)
             }

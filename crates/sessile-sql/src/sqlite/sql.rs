@@ -15,6 +15,7 @@ pub(super) struct Statements {
     pub(super) live_key_exists: String,
     pub(super) delete: String,
     pub(super) list_user_sessions: String,
+    pub(super) user_sessions: String,
     pub(super) scan: String,
     pub(super) delete_user_sessions: String,
     pub(super) delete_expired: String,
@@ -78,6 +79,12 @@ impl Statements {
                  WHERE user_id = ? AND expires_at > ? \
                      AND (created_at > ? OR (created_at = ? AND \"key\" > ?)) \
                  ORDER BY created_at, \"key\" LIMIT ?"
+            ),
+            // A user's live sessions for the per-user limit (`crate::limit::UserRow`), read
+            // inside the sign-in's write transaction.
+            user_sessions: format!(
+                "SELECT \"key\", last_seen, expires_at FROM {t} \
+                 WHERE user_id = ? AND expires_at > ?"
             ),
             scan: format!(
                 "SELECT \"key\", user_id, created_at, last_seen, expires_at, device FROM {t} \
