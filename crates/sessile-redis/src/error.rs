@@ -53,7 +53,6 @@ pub(crate) async fn bounded<T>(
 
 /// Runs `call`, several commands whose errors are already mapped, failing it as unavailable
 /// after `timeout`.
-#[cfg(feature = "node")]
 pub(crate) async fn bounded_store<T>(
     timeout: Duration,
     what: &str,

@@ -62,6 +62,12 @@ impl KeyNames {
         format!("{}user:{{{user}}}", self.prefix)
     }
 
+    /// `<prefix>user-lease:{<user>}`: the lease (Cluster) that serializes the user's sign-ins
+    /// under a per-user limit; the same hash tag as [`Self::user_index`], so the same slot.
+    pub(crate) fn user_lease(&self, user: &str) -> String {
+        format!("{}user-lease:{{{user}}}", self.prefix)
+    }
+
     /// `<prefix>expiry`: a sorted set of hex store keys scored by absolute deadline,
     /// for `delete_expired`.
     pub(crate) fn expiry_index(&self) -> String {
@@ -497,6 +503,7 @@ mod tests {
         let key = StoreKey::from_bytes([0xab; 32]);
         assert_eq!(names.session(&key), format!("app:{{{}}}", "ab".repeat(32)));
         assert_eq!(names.user_index("bob"), "app:user:{bob}");
+        assert_eq!(names.user_lease("bob"), "app:user-lease:{bob}");
         assert_eq!(names.expiry_index(), "app:expiry");
     }
 }

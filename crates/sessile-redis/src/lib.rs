@@ -99,6 +99,27 @@
 //!   idleness earlier is already gone from Redis (its `PEXPIREAT`), and only its index entry
 //!   waits for cleanup. The expiry index is one key, on one node.
 //!
+//! # The per-user session limit
+//!
+//! [`Store::create_within_limit`](sessile::Store::create_within_limit) and `update`/`rotate`
+//! with [`ChangeSet::user_limit`](sessile::ChangeSet::user_limit) count the user's other
+//! sessions live at `now` (each index entry checked against its hash: user and both deadlines),
+//! decide with [`UserLimit::decide`](sessile::limit::UserLimit::decide), delete the evicted
+//! sessions as `delete` does, and write, or answer `Refused` and write nothing.
+//!
+//! - **Standalone:** all of it inside the one script of the write (its limited variant), so
+//!   it is atomic like every other standalone operation.
+//! - **Cluster:** a user's sessions are in as many slots as they have sessions, so no script
+//!   sees them all. Sign-ins under a limit take turns holding the user's lease,
+//!   `<prefix>user-lease:{<user>}` (`SET NX PX`, in the user index's slot), and count, write
+//!   and evict while holding it; concurrent sign-ins of one user through one store wait in the
+//!   process first and do not poll Redis. The lease lapses after the statement timeout, which
+//!   also bounds the whole call, so a crashed holder blocks the user's sign-ins at most that
+//!   long. What the lease cannot cover: a holder paused (not crashed) past its lease, and writes
+//!   that sign a user in *without* a limit (none, when the manager has one), can let a user
+//!   hold more than the limit until the next sign-in evicts. A sign-in costs about six round
+//!   trips (nine for a rotation), and concurrent sign-ins of one user run one after another.
+//!
 //! # The client
 //!
 //! This crate uses redis-rs (the `redis` crate) rather than fred:

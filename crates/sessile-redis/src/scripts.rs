@@ -138,6 +138,34 @@ const DELETE_IF_EXPIRED: &str = include_str!("lua/delete_if_expired.lua");
 /// millisecond) are walked inside the script, atomically.
 const SCAN_EXPIRY: &str = include_str!("lua/scan_expiry.lua");
 
+/// The per-user limit (standalone): `take_limit` removes the limit the Rust side appends to a
+/// script's own arguments (user, max, policy `'1'` evict / `'0'` refuse, now, the members the
+/// count skips, their number), `admit` counts the user's other live sessions and decides as
+/// `sessile::limit::UserLimit::decide` does, `evict_sessions` deletes as `DELETE` does.
+const LIMIT: &str = include_str!("lua/limit.lua");
+
+/// Standalone only. `CREATE` under a limit: `CREATE`'s arguments, then the limit. Returns 1
+/// created, 0 collision, 3 refused (nothing written).
+const CREATE_LIMITED: &str = include_str!("lua/create_limited.lua");
+
+/// Standalone only. `UPDATE` or `UPDATE_CHECKED` under a limit: their arguments, then the limit.
+/// Returns as they do, or `{3, '0', ''}` refused (nothing written).
+const UPDATE_LIMITED: &str = include_str!("lua/update_limited.lua");
+
+/// Standalone only. `ROTATE` under a limit: its arguments, then the limit. Returns as it does,
+/// or 3 refused (nothing moved).
+const ROTATE_LIMITED: &str = include_str!("lua/rotate_limited.lua");
+
+/// Cluster: `KEYS[1]` = a user's lease, `KEYS[2]` = the user's index (one slot); `ARGV[3]` =
+/// the holder's token, `ARGV[4]` = milliseconds until the lease lapses. Returns the index's
+/// members once the lease is the caller's, `nil` while someone else holds it.
+const TAKE_LEASE: &str = include_str!("lua/take_lease.lua");
+
+/// Cluster: `KEYS[1]` = a user's lease, `KEYS[2]` = the user's index; `ARGV[3]` = the holder's
+/// token, `ARGV[4..]` = members to remove from the index. Removes them, then deletes the lease
+/// if it is still that holder's.
+const RELEASE_LEASE: &str = include_str!("lua/release_lease.lua");
+
 /// The compiled scripts (their SHA1 digests are computed once, at first use).
 pub(crate) struct Scripts {
     pub create: Script,
@@ -154,6 +182,12 @@ pub(crate) struct Scripts {
     pub delete_if_user: Script,
     pub delete_if_expired: Script,
     pub scan_expiry: Script,
+    pub create_limited: Script,
+    pub update_limited: Script,
+    pub update_checked_limited: Script,
+    pub rotate_limited: Script,
+    pub take_lease: Script,
+    pub release_lease: Script,
 }
 
 /// One script: the common arguments, the helpers it calls (in dependency order), then its body.
@@ -163,6 +197,23 @@ fn compose(helpers: &[&str], body: &str) -> Script {
         code.push_str(helper);
     }
     code.push_str(body);
+    Script::new(&code)
+}
+
+/// A script under a per-user limit: the common arguments, the helpers, the limit's helpers, the
+/// unlimited script's body as the function `body` (its `return`s return from it), then
+/// `wrapper`, which takes the limit, decides, calls `body` and evicts. The unlimited scripts
+/// stay as they are: only writes that carry a limit pay for it.
+fn compose_limited(helpers: &[&str], body: &str, wrapper: &str) -> Script {
+    let mut code = String::from(COMMON);
+    for helper in helpers {
+        code.push_str(helper);
+    }
+    code.push_str(LIMIT);
+    code.push_str("local function body()\n");
+    code.push_str(body);
+    code.push_str("\nend\n");
+    code.push_str(wrapper);
     Script::new(&code)
 }
 
@@ -191,11 +242,33 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         delete_if_user: compose(&[], DELETE_IF_USER),
         delete_if_expired: compose(&[DEADLINES], DELETE_IF_EXPIRED),
         scan_expiry: compose(&[], SCAN_EXPIRY),
+        create_limited: compose_limited(
+            &[&indexes[..], &[DEADLINES, CHUNKED]].concat(),
+            CREATE,
+            CREATE_LIMITED,
+        ),
+        update_limited: compose_limited(
+            &[&changes[..], &[DEADLINES]].concat(),
+            UPDATE,
+            UPDATE_LIMITED,
+        ),
+        update_checked_limited: compose_limited(
+            &[&changes[..], &[DEADLINES]].concat(),
+            UPDATE_CHECKED,
+            UPDATE_LIMITED,
+        ),
+        rotate_limited: compose_limited(
+            &[&changes[..], &[DEADLINES]].concat(),
+            ROTATE,
+            ROTATE_LIMITED,
+        ),
+        take_lease: compose(&[], TAKE_LEASE),
+        release_lease: compose(&[], RELEASE_LEASE),
     }
 });
 
 /// Every script, for loading them ahead of the first call.
-pub(crate) fn all() -> [&'static Script; 14] {
+pub(crate) fn all() -> [&'static Script; 20] {
     let s = &*SCRIPTS;
     [
         &s.create,
@@ -212,5 +285,11 @@ pub(crate) fn all() -> [&'static Script; 14] {
         &s.delete_if_user,
         &s.delete_if_expired,
         &s.scan_expiry,
+        &s.create_limited,
+        &s.update_limited,
+        &s.update_checked_limited,
+        &s.rotate_limited,
+        &s.take_lease,
+        &s.release_lease,
     ]
 }

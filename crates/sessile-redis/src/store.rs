@@ -1,6 +1,7 @@
 //! [`RedisStore`]: the [`Store`] implementation, its builder and its two connection modes.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,6 +9,7 @@ use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
+use sessile::limit::{LimitDecision, LimitPolicy, UserLimit};
 use sessile::store::{Lookup, ScanPage, ScannedSession, UserCursor, UserSessionsPage};
 use sessile::{
     ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionSummary, Store,
@@ -15,7 +17,7 @@ use sessile::{
 };
 
 use crate::connect;
-use crate::error::{bounded, store_error, timed_out, Error};
+use crate::error::{bounded, bounded_store, store_error, timed_out, Error};
 use crate::layout::{self, KeyNames, DATA, SUMMARY_FIELDS};
 use crate::options::{shared_options, SharedOptions};
 use crate::scripts::{self, SCRIPTS};
@@ -181,6 +183,7 @@ pub struct RedisStore {
     connection: Connection,
     names: KeyNames,
     timeout: Duration,
+    turns: Arc<SignInTurns>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -243,6 +246,7 @@ impl RedisStore {
             connection,
             names,
             timeout,
+            turns: Arc::new(SignInTurns::default()),
         };
         store
             .bounded("loading scripts", async {
@@ -382,11 +386,14 @@ impl RedisStore {
         }
     }
 
+    /// The create script; under a per-user limit (standalone) when `limit` holds its
+    /// [`limit_args`].
     async fn create_script(
         &self,
         key: &StoreKey,
         record: &Record,
         now: Timestamp,
+        limit: Option<&[String]>,
     ) -> Result<CreateOutcome, RedisError> {
         let hash = self.names.session(key);
         let member = layout::member(key);
@@ -403,11 +410,18 @@ impl RedisStore {
             record.user.as_deref().unwrap_or_default(),
         ];
         args.extend(fields.iter().map(String::as_str));
-        let created: i64 = self.script(&SCRIPTS.create, &[&hash], &args).await?;
-        Ok(if created == 1 {
-            CreateOutcome::Created
-        } else {
-            CreateOutcome::Collision
+        let script = match limit {
+            Some(limit) => {
+                args.extend(limit.iter().map(String::as_str));
+                &SCRIPTS.create_limited
+            }
+            None => &SCRIPTS.create,
+        };
+        let created: i64 = self.script(script, &[&hash], &args).await?;
+        Ok(match created {
+            1 => CreateOutcome::Created,
+            3 => CreateOutcome::Refused,
+            _ => CreateOutcome::Collision,
         })
     }
 
@@ -440,7 +454,7 @@ impl RedisStore {
             })?;
             self.index_before_write(&to_member, moved.user.as_deref(), moved.absolute_deadline)
                 .await?;
-            if self.create_script(to, &moved, now).await? == CreateOutcome::Collision {
+            if self.create_script(to, &moved, now, None).await? == CreateOutcome::Collision {
                 return Ok(RotateOutcome::Collision);
             }
             let mut evalsha =
@@ -523,6 +537,52 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// [`Store::update`] itself. A sign-in under a per-user limit (standalone) runs the limited
+    /// script; on a Cluster the caller holds the user's lease, and the script is the plain one.
+    async fn update_unleased(
+        &self,
+        key: &StoreKey,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        if !changes.operations.is_empty() {
+            return self.update_with_operations(key, changes, now).await;
+        }
+        let hash = self.names.session(key);
+        let member = layout::member(key);
+        let now_text = now.as_millis().to_string();
+        let change_args = layout::change_args(changes);
+        let limit = self.limit_in_script(changes, now, &member);
+        let mut args: Vec<&str> = vec![&member, &now_text];
+        args.extend(change_args.iter().map(String::as_str));
+        let script = match &limit {
+            Some(limit) => {
+                args.extend(limit.iter().map(String::as_str));
+                &SCRIPTS.update_limited
+            }
+            None => &SCRIPTS.update,
+        };
+        self.bounded("update", async {
+            let outcome = self
+                .update_script(script, &hash, &member, &args, changes)
+                .await?;
+            Ok(outcome.unwrap_or(UpdateOutcome::Gone))
+        })
+        .await
+    }
+
+    /// The [`limit_args`] an update script appends when `changes` sign a user in under a limit
+    /// and the script can count (standalone).
+    fn limit_in_script(
+        &self,
+        changes: &ChangeSet,
+        now: Timestamp,
+        member: &str,
+    ) -> Option<Vec<String>> {
+        let (user, limit) = limited_sign_in(changes).filter(|_| self.indexed())?;
+        Some(limit_args(user, limit, now, &[member]))
+    }
+
     /// A change set with document operations: read the data fields the operations touch,
     /// apply the operations to them with the reference semantics, and write the resulting
     /// fields with the update script behind a compare of what was read; a field changed
@@ -543,10 +603,17 @@ impl RedisStore {
             let texts: Vec<Option<String>> = self.bounded("update", self.query(&hmget)).await?;
             let (checks, resolved) = layout::checked_update(changes, &touched, &fields, &texts)?;
             let change_args = layout::change_args(&resolved);
+            let limit = self.limit_in_script(changes, now, &member);
             let mut args: Vec<&str> = vec![&member, &now_text];
             args.extend(checks.iter().map(String::as_str));
             args.extend(change_args.iter().map(String::as_str));
-            let script = &SCRIPTS.update_checked;
+            let script = match &limit {
+                Some(limit) => {
+                    args.extend(limit.iter().map(String::as_str));
+                    &SCRIPTS.update_checked_limited
+                }
+                None => &SCRIPTS.update_checked,
+            };
             let answer = self.update_script(script, &hash, &member, &args, &resolved);
             if let Some(outcome) = self.bounded("update", answer).await? {
                 return Ok(outcome);
@@ -587,6 +654,7 @@ impl RedisStore {
         match applied {
             0 => return Ok(Some(UpdateOutcome::Gone)),
             2 => return Ok(None),
+            3 => return Ok(Some(UpdateOutcome::Refused)),
             _ => {}
         }
         let user_changed = match &changes.user {
@@ -713,8 +781,48 @@ impl Store for RedisStore {
                 )
                 .await?;
             }
-            self.create_script(key, record, record.last_seen).await
+            self.create_script(key, record, record.last_seen, None)
+                .await
         })
+        .await
+    }
+
+    /// Standalone: the create script with the limit in it. Cluster: under the user's lease
+    /// (see the crate documentation, "The per-user session limit").
+    async fn create_within_limit(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        limit: &UserLimit,
+    ) -> Result<CreateOutcome, StoreError> {
+        let Some(user) = record.user.as_deref() else {
+            return self.create(key, record).await;
+        };
+        let now = record.last_seen;
+        if self.indexed() {
+            let limit = limit_args(user, limit, now, &[&layout::member(key)]);
+            return self
+                .bounded("create", self.create_script(key, record, now, Some(&limit)))
+                .await;
+        }
+        let ready = SignInNeeds {
+            live: None,
+            free: Some(key),
+            skip: &[key],
+        };
+        let write = async {
+            let outcome = self.create(key, record).await?;
+            Ok((outcome, outcome == CreateOutcome::Created))
+        };
+        self.under_lease(
+            "create",
+            user,
+            limit,
+            now,
+            ready,
+            CreateOutcome::Refused,
+            write,
+        )
         .await
     }
 
@@ -724,22 +832,29 @@ impl Store for RedisStore {
         changes: &ChangeSet,
         now: Timestamp,
     ) -> Result<UpdateOutcome, StoreError> {
-        if !changes.operations.is_empty() {
-            return self.update_with_operations(key, changes, now).await;
+        if let (Some((user, limit)), false) = (limited_sign_in(changes), self.indexed()) {
+            let ready = SignInNeeds {
+                live: Some(key),
+                free: None,
+                skip: &[key],
+            };
+            let write = async {
+                let outcome = self.update_unleased(key, changes, now).await?;
+                Ok((outcome, outcome == UpdateOutcome::Applied))
+            };
+            return self
+                .under_lease(
+                    "update",
+                    user,
+                    limit,
+                    now,
+                    ready,
+                    UpdateOutcome::Refused,
+                    write,
+                )
+                .await;
         }
-        let hash = self.names.session(key);
-        let member = layout::member(key);
-        let now_text = now.as_millis().to_string();
-        let change_args = layout::change_args(changes);
-        let mut args: Vec<&str> = vec![&member, &now_text];
-        args.extend(change_args.iter().map(String::as_str));
-        self.bounded("update", async {
-            let outcome = self
-                .update_script(&SCRIPTS.update, &hash, &member, &args, changes)
-                .await?;
-            Ok(outcome.unwrap_or(UpdateOutcome::Gone))
-        })
-        .await
+        self.update_unleased(key, changes, now).await
     }
     async fn rotate(
         &self,
@@ -754,9 +869,31 @@ impl Store for RedisStore {
         if !changes.operations.is_empty() {
             return Err(rotation_takes_no_operations());
         }
+        let limited = limited_sign_in(changes);
         if !self.indexed() {
+            let rotate = self.bounded("rotate", self.rotate_across_slots(from, to, changes, now));
+            let Some((user, limit)) = limited else {
+                return rotate.await;
+            };
+            let ready = SignInNeeds {
+                live: Some(from),
+                free: Some(to),
+                skip: &[from, to],
+            };
+            let write = async {
+                let outcome = rotate.await?;
+                Ok((outcome, outcome == RotateOutcome::Rotated))
+            };
             return self
-                .bounded("rotate", self.rotate_across_slots(from, to, changes, now))
+                .under_lease(
+                    "rotate",
+                    user,
+                    limit,
+                    now,
+                    ready,
+                    RotateOutcome::Refused,
+                    write,
+                )
                 .await;
         }
         let (from_hash, to_hash) = (self.names.session(from), self.names.session(to));
@@ -764,20 +901,29 @@ impl Store for RedisStore {
         let now_text = now.as_millis().to_string();
         let change_args = layout::change_args(changes);
         let until = forward_until(changes);
-        let mut evalsha = self.evalsha(&SCRIPTS.rotate, &[&from_hash, &to_hash]);
+        let (script, limit) = match limited {
+            Some((user, limit)) => (
+                &SCRIPTS.rotate_limited,
+                limit_args(user, limit, now, &[&from_member, &to_member]),
+            ),
+            None => (&SCRIPTS.rotate, Vec::new()),
+        };
+        let mut evalsha = self.evalsha(script, &[&from_hash, &to_hash]);
         evalsha
             .arg(&from_member)
             .arg(&to_member)
             .arg(&now_text)
             .arg(&until)
             .arg(forward_sealed(changes))
-            .arg(&change_args);
+            .arg(&change_args)
+            .arg(&limit);
         let outcome: i64 = self
-            .bounded("rotate", self.run_script(&SCRIPTS.rotate, &evalsha))
+            .bounded("rotate", self.run_script(script, &evalsha))
             .await?;
         Ok(match outcome {
             1 => RotateOutcome::Rotated,
             2 => RotateOutcome::Collision,
+            3 => RotateOutcome::Refused,
             _ => RotateOutcome::Gone,
         })
     }
@@ -892,33 +1038,7 @@ impl Store for RedisStore {
                 .query(Cmd::new().arg("ZRANGE").arg(&index).arg(0).arg(-1))
                 .await?;
             let doomed: Vec<&String> = members.iter().filter(|member| **member != keep).collect();
-            let deletions = doomed.iter().map(|member| async move {
-                let hash = self.names.session_of_member(member);
-                self.script::<i64>(&SCRIPTS.delete_if_user, &[&hash], &[user])
-                    .await
-            });
-            let mut count = 0;
-            let mut deleted_members = Vec::new();
-            for (member, deleted) in doomed.iter().zip(join_all(deletions).await) {
-                if deleted? == 1 {
-                    count += 1;
-                    deleted_members.push(member.as_str());
-                }
-            }
-            if !doomed.is_empty() {
-                self.query::<i64>(Cmd::new().arg("ZREM").arg(&index).arg(&doomed))
-                    .await?;
-            }
-            if !deleted_members.is_empty() {
-                self.query::<i64>(
-                    Cmd::new()
-                        .arg("ZREM")
-                        .arg(self.names.expiry_index())
-                        .arg(&deleted_members),
-                )
-                .await?;
-            }
-            Ok(count)
+            self.delete_members_of_user(user, &doomed).await
         })
         .await
     }
@@ -1009,6 +1129,325 @@ impl Store for RedisStore {
         })
         .await
     }
+}
+
+/// Cluster: the turns this process's sign-ins under a per-user limit take before asking Redis
+/// for the user's lease, one FIFO mutex per stripe of users. Waiting here costs Redis nothing;
+/// only one sign-in per user and process at a time asks for the lease, so concurrent sign-ins of
+/// one user through one store do not poll Redis while they wait (and rarely wait there at all).
+struct SignInTurns([tokio::sync::Mutex<()>; SIGN_IN_STRIPES]);
+
+/// How many stripes [`SignInTurns`] holds: users sharing one only take turns in this process.
+const SIGN_IN_STRIPES: usize = 64;
+
+impl Default for SignInTurns {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
+    }
+}
+
+impl SignInTurns {
+    fn of(&self, user: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(user);
+        &self.0[(hash % SIGN_IN_STRIPES as u64) as usize]
+    }
+}
+
+/// What a sign-in under a per-user limit needs before it is counted at all (else its write
+/// answers `Gone` or `Collision` by itself, and nothing is refused or evicted): the session it
+/// signs in live, the key it writes free; and the keys the count skips.
+struct SignInNeeds<'a> {
+    live: Option<&'a StoreKey>,
+    free: Option<&'a StoreKey>,
+    skip: &'a [&'a StoreKey],
+}
+
+/// What a session's hash holds, as a sign-in's write would judge it.
+#[derive(PartialEq)]
+enum HashState {
+    /// Nothing, or a record dead at `now`: a create or rotation may write there.
+    Free,
+    Live,
+    /// A forward pointer or unreadable deadlines: no session, but no write goes there either.
+    Held,
+}
+
+/// Cluster: a user's sessions live in as many slots as they have sessions, so no script sees
+/// them all. A sign-in under the user's limit therefore holds the user's lease (one key in the
+/// slot of the user's index) while it counts, decides, writes and evicts; every limited sign-in
+/// of the user takes the same lease, so they happen one after another. Taking the lease reads
+/// the index in the same script, and giving it back removes the evicted entries in the same
+/// script: the turn costs no round trip of its own.
+impl RedisStore {
+    /// Runs `write` (answering its outcome and whether it wrote) under `user`'s lease, once the
+    /// limit admits it, then deletes the sessions the limit evicts; answers `refused` without
+    /// writing when the limit refuses. The whole call is bounded by the statement timeout, and
+    /// the lease lapses after that same time, so a holder that never gives it back (timed out,
+    /// dropped, crashed) blocks the user's next sign-ins at most that long.
+    #[allow(clippy::too_many_arguments)]
+    async fn under_lease<T>(
+        &self,
+        what: &str,
+        user: &str,
+        limit: &UserLimit,
+        now: Timestamp,
+        needs: SignInNeeds<'_>,
+        refused: T,
+        write: impl Future<Output = Result<(T, bool), StoreError>>,
+    ) -> Result<T, StoreError> {
+        let lease = self.names.user_lease(user);
+        let index = self.names.user_index(user);
+        let token = layout::member(&sessile::SessionId::generate().store_key());
+        bounded_store(self.timeout, what, async {
+            let _turn = self.turns.of(user).lock().await;
+            let members = self.take_lease(&lease, &index, &token).await?;
+            let mut evicted = Vec::new();
+            let outcome = self
+                .sign_in_holding_lease(
+                    user,
+                    limit,
+                    now,
+                    members,
+                    needs,
+                    refused,
+                    write,
+                    &mut evicted,
+                )
+                .await;
+            let mut release = self.evalsha(&SCRIPTS.release_lease, &[&lease, &index]);
+            release.arg(&token).arg(&evicted);
+            let expiry_rem = async {
+                if evicted.is_empty() {
+                    return Ok(0);
+                }
+                let mut zrem = Cmd::new();
+                zrem.arg("ZREM")
+                    .arg(self.names.expiry_index())
+                    .arg(&evicted);
+                self.query::<i64>(&zrem).await
+            };
+            let (released, expiry_rem) = tokio::join!(
+                self.run_script::<i64>(&SCRIPTS.release_lease, &release),
+                expiry_rem
+            );
+            let outcome = outcome?;
+            released.map_err(store_error)?;
+            expiry_rem.map_err(store_error)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// Takes the lease, waiting a little longer each time it is held (with jitter, so waiters
+    /// do not retry in step; with many waiters one of them retries soon after it is given
+    /// back). The caller's timeout bounds the wait. Answers the user's index members.
+    async fn take_lease(
+        &self,
+        lease: &str,
+        index: &str,
+        token: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        use std::hash::{BuildHasher, Hasher};
+        let lapses_after = u64::try_from(self.timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut take = self.evalsha(&SCRIPTS.take_lease, &[lease, index]);
+        take.arg(token).arg(lapses_after);
+        let mut wait = Duration::from_micros(500);
+        loop {
+            let members: Option<Vec<String>> = self
+                .run_script(&SCRIPTS.take_lease, &take)
+                .await
+                .map_err(store_error)?;
+            if let Some(members) = members {
+                return Ok(members);
+            }
+            // A fresh RandomState is seeded differently each time: a cheap jitter in [0.5, 1.5).
+            let jitter = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish() as f64
+                / u64::MAX as f64;
+            tokio::time::sleep(wait.mul_f64(0.5 + jitter)).await;
+            wait = (wait * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// The turn itself: whether the write would go through at all (else it answers `Gone` or
+    /// `Collision` by itself and nothing is refused or evicted), the user's other live sessions
+    /// (read in the same round trip), the decision, the write, and the evicted sessions' hashes
+    /// deleted; their index entries go when the lease is given back (`evicted`).
+    #[allow(clippy::too_many_arguments)]
+    async fn sign_in_holding_lease<T>(
+        &self,
+        user: &str,
+        limit: &UserLimit,
+        now: Timestamp,
+        members: Vec<String>,
+        needs: SignInNeeds<'_>,
+        refused: T,
+        write: impl Future<Output = Result<(T, bool), StoreError>>,
+        evicted: &mut Vec<String>,
+    ) -> Result<T, StoreError> {
+        let live = async {
+            match needs.live {
+                Some(key) => Ok(self.hash_state(key, now).await? == HashState::Live),
+                None => Ok(true),
+            }
+        };
+        let free = async {
+            match needs.free {
+                Some(key) => Ok(self.hash_state(key, now).await? == HashState::Free),
+                None => Ok(true),
+            }
+        };
+        let (live, free, others) =
+            tokio::join!(live, free, self.live_others(user, members, needs.skip, now));
+        if !(live.map_err(store_error)? && free.map_err(store_error)?) {
+            return Ok(write.await?.0);
+        }
+        match limit.decide(others?) {
+            LimitDecision::Refuse => Ok(refused),
+            LimitDecision::Admit { evict } => {
+                let (outcome, wrote) = write.await?;
+                if !wrote || evict.is_empty() {
+                    return Ok(outcome);
+                }
+                let deletions = evict.iter().map(|key| async move {
+                    let hash = self.names.session(key);
+                    self.script::<i64>(&SCRIPTS.delete_if_user, &[&hash], &[user])
+                        .await
+                });
+                for (key, deleted) in evict.iter().zip(join_all(deletions).await) {
+                    deleted.map_err(store_error)?;
+                    evicted.push(layout::member(key));
+                }
+                Ok(outcome)
+            }
+        }
+    }
+
+    async fn hash_state(&self, key: &StoreKey, now: Timestamp) -> Result<HashState, RedisError> {
+        let mut hmget = Cmd::new();
+        hmget.arg("HMGET").arg(self.names.session(key)).arg(&[
+            "m:idle_deadline",
+            "m:absolute_deadline",
+            "f:to",
+        ]);
+        let values: Vec<Option<String>> = self.query(&hmget).await?;
+        let millis = |value: &Option<String>| value.as_deref()?.parse::<i64>().ok();
+        Ok(match &values[..] {
+            [None, None, None] => HashState::Free,
+            [idle, absolute, None] => match (millis(idle), millis(absolute)) {
+                (Some(idle), Some(absolute)) if idle.min(absolute) > now.as_millis() => {
+                    HashState::Live
+                }
+                (Some(_), Some(_)) => HashState::Free,
+                _ => HashState::Held,
+            },
+            _ => HashState::Held,
+        })
+    }
+
+    /// `user`'s sessions live at `now` other than `skip`, as `(last_seen, key)`: the index's
+    /// `members`, each checked against its hash (user and both deadlines).
+    async fn live_others(
+        &self,
+        user: &str,
+        members: Vec<String>,
+        skip: &[&StoreKey],
+        now: Timestamp,
+    ) -> Result<Vec<(Timestamp, StoreKey)>, StoreError> {
+        let keys: Vec<StoreKey> = members
+            .iter()
+            .filter_map(|member| StoreKey::from_hex(member))
+            .filter(|key| !skip.contains(&key))
+            .collect();
+        let reads = keys.iter().map(|key| async move {
+            let mut hmget = Cmd::new();
+            hmget
+                .arg("HMGET")
+                .arg(self.names.session(key))
+                .arg(&SUMMARY_FIELDS[..]);
+            self.query::<Vec<Option<Vec<u8>>>>(&hmget).await
+        });
+        let reads = join_all(reads).await;
+        let mut others = Vec::new();
+        for (key, read) in keys.into_iter().zip(reads) {
+            match layout::summary_fields(read.map_err(store_error)?) {
+                Ok(Some(fields))
+                    if fields.user.as_deref() == Some(user) && now < fields.expires_at =>
+                {
+                    others.push((fields.last_seen, key));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(session = %key.log_tag(), %error, "not counting a corrupt session against its user's limit");
+                }
+            }
+        }
+        Ok(others)
+    }
+
+    /// Cluster: deletes the sessions `doomed` that still belong to `user` (their hashes, each in
+    /// its own slot, then their entries in both indexes). How many were deleted.
+    async fn delete_members_of_user(
+        &self,
+        user: &str,
+        doomed: &[&String],
+    ) -> Result<u64, RedisError> {
+        let index = self.names.user_index(user);
+        let deletions = doomed.iter().map(|member| async move {
+            let hash = self.names.session_of_member(member);
+            self.script::<i64>(&SCRIPTS.delete_if_user, &[&hash], &[user])
+                .await
+        });
+        let mut count = 0;
+        let mut deleted_members = Vec::new();
+        for (member, deleted) in doomed.iter().zip(join_all(deletions).await) {
+            if deleted? == 1 {
+                count += 1;
+                deleted_members.push(member.as_str());
+            }
+        }
+        if !doomed.is_empty() {
+            self.query::<i64>(Cmd::new().arg("ZREM").arg(&index).arg(doomed))
+                .await?;
+        }
+        if !deleted_members.is_empty() {
+            self.query::<i64>(
+                Cmd::new()
+                    .arg("ZREM")
+                    .arg(self.names.expiry_index())
+                    .arg(&deleted_members),
+            )
+            .await?;
+        }
+        Ok(count)
+    }
+}
+
+/// The user and limit of a change set that signs a user in under a per-user limit.
+fn limited_sign_in(changes: &ChangeSet) -> Option<(&str, &UserLimit)> {
+    match (&changes.user, &changes.user_limit) {
+        (Some(Some(user)), Some(limit)) => Some((user.as_str(), limit)),
+        _ => None,
+    }
+}
+
+/// The arguments `take_limit` (`lua/limit.lua`) reads after a standalone script's own: the
+/// user, the most sessions, the policy (`1` evicts, `0` refuses), `now`, the members the count
+/// skips (the session signing in; a rotation's old and new key), then how many of those.
+fn limit_args(user: &str, limit: &UserLimit, now: Timestamp, skip: &[&str]) -> Vec<String> {
+    let evicts = matches!(limit.policy, LimitPolicy::EvictLeastRecentlyUsed);
+    let mut args = Vec::with_capacity(5 + skip.len());
+    args.push(user.to_owned());
+    args.push(limit.max.to_string());
+    args.push(layout::flag(evicts).to_owned());
+    args.push(now.as_millis().to_string());
+    args.extend(skip.iter().map(|member| (*member).to_owned()));
+    args.push(skip.len().to_string());
+    args
 }
 
 /// The answer to a rotation carrying document operations, which the rotate script does not

@@ -20,3 +20,4 @@ mod node_interop;
 mod round_trips;
 mod standalone_conformance;
 mod tls;
+mod user_limit;
