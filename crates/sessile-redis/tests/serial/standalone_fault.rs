@@ -27,7 +27,17 @@ fn redis_is_up() -> bool {
 }
 
 fn start_redis() {
-    let status = std::process::Command::new("redis-server")
+    // The daemon must not inherit this process's open files: run under `flock`, it would hold
+    // the test lock for as long as it runs, and nothing could take the lock exclusively again
+    // (`scripts/services`, which the Cluster failover test runs, closes them the same way).
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(concat!(
+            r#"for fd in /proc/$$/fd/*; do fd=${fd##*/}; "#,
+            r#"if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi; "#,
+            r#"done; exec redis-server "$@""#
+        ))
+        .arg("bash")
         .args([
             "--daemonize",
             "yes",
