@@ -43,8 +43,9 @@ empty() { # store side
     sqlite) rm -f "$sqlite_dir/$2.sqlite" "$sqlite_dir/$2.sqlite-wal" "$sqlite_dir/$2.sqlite-shm" ;;
     postgres) psql -q "$DATABASE_URL" -c "DROP TABLE IF EXISTS $table, ${table}_forwards, ${table}_schema_versions" \
       >/dev/null 2>&1 || true ;;
-    mysql) mysql -h 127.0.0.1 -u root test \
-      -e "DROP TABLE IF EXISTS $table, ${table}_forwards, ${table}_schema_versions" 2>/dev/null || true ;;
+    # MySQL records applied migrations per table in one shared table: forget them with the table.
+    mysql) mysql -h 127.0.0.1 -u root test -e "DROP TABLE IF EXISTS $table, ${table}_forwards;
+      DELETE FROM sessile_schema_versions WHERE table_name = '$table'" 2>/dev/null || true ;;
     redis) redis-cli -n "$redis_db" --scan --pattern "sessile-scale-$2:*" \
       | xargs -r -n 5000 redis-cli -n "$redis_db" UNLINK >/dev/null ;;
   esac
