@@ -4,9 +4,9 @@
 //! apart is the dialect's own (ARCHITECTURE.md, "The per-user limit in SQL").
 
 use sessile::limit::{LimitDecision, UserLimit};
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use sessile::Record;
 use sessile::{ChangeSet, StoreError, StoreKey, Timestamp};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use sessile::{CreateOutcome, Record, RotateOutcome, UpdateOutcome};
 
 use crate::codec::decode_key;
 
@@ -62,6 +62,37 @@ pub(crate) enum Limited {
     /// The new key is taken.
     Collision,
     Refused,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl Limited {
+    /// As `Store::create_within_limit` answers it (a create finds no session gone).
+    pub(crate) fn created(self) -> CreateOutcome {
+        match self {
+            Limited::Written => CreateOutcome::Created,
+            Limited::Collision | Limited::Gone => CreateOutcome::Collision,
+            Limited::Refused => CreateOutcome::Refused,
+        }
+    }
+
+    /// As `update` answers it (an update writes under its own key: no collision).
+    pub(crate) fn updated(self) -> UpdateOutcome {
+        match self {
+            Limited::Written => UpdateOutcome::Applied,
+            Limited::Gone | Limited::Collision => UpdateOutcome::Gone,
+            Limited::Refused => UpdateOutcome::Refused,
+        }
+    }
+
+    /// As `rotate` answers it.
+    pub(crate) fn rotated(self) -> RotateOutcome {
+        match self {
+            Limited::Written => RotateOutcome::Rotated,
+            Limited::Gone => RotateOutcome::Gone,
+            Limited::Collision => RotateOutcome::Collision,
+            Limited::Refused => RotateOutcome::Refused,
+        }
+    }
 }
 
 /// The user and limit of the sign-in `changes` make, if they make one under a limit: an

@@ -720,16 +720,10 @@ impl Store for MySqlStore {
             return self.create(key, record).await;
         };
         let sign_in = SignIn::Create { key, record };
-        Ok(
-            match self
-                .within_limit(sign_in, (user, limit), record.last_seen)
-                .await?
-            {
-                Limited::Written => CreateOutcome::Created,
-                Limited::Collision | Limited::Gone => CreateOutcome::Collision,
-                Limited::Refused => CreateOutcome::Refused,
-            },
-        )
+        Ok(self
+            .within_limit(sign_in, (user, limit), record.last_seen)
+            .await?
+            .created())
     }
 
     /// One `UPDATE` when the changed keys can be addressed by JSON paths; otherwise a
@@ -747,11 +741,7 @@ impl Store for MySqlStore {
                 to: None,
                 changes,
             };
-            return Ok(match self.within_limit(change, sign_in, now).await? {
-                Limited::Written => UpdateOutcome::Applied,
-                Limited::Gone | Limited::Collision => UpdateOutcome::Gone,
-                Limited::Refused => UpdateOutcome::Refused,
-            });
+            return Ok(self.within_limit(change, sign_in, now).await?.updated());
         }
         let applied = retry_on_deadlock(|| self.apply_changes(key, key, changes, now)).await?;
         Ok(update_outcome(applied))
@@ -773,12 +763,7 @@ impl Store for MySqlStore {
                 to: Some(to),
                 changes,
             };
-            return Ok(match self.within_limit(change, sign_in, now).await? {
-                Limited::Written => RotateOutcome::Rotated,
-                Limited::Gone => RotateOutcome::Gone,
-                Limited::Collision => RotateOutcome::Collision,
-                Limited::Refused => RotateOutcome::Refused,
-            });
+            return Ok(self.within_limit(change, sign_in, now).await?.rotated());
         }
         retry_on_deadlock(|| self.try_rotate(from, to, changes, now)).await
     }

@@ -512,16 +512,10 @@ impl Store for PostgresStore {
             return self.create(key, record).await;
         };
         let sign_in = SignIn::Create { key, record };
-        Ok(
-            match self
-                .within_limit(sign_in, (user, limit), record.last_seen)
-                .await?
-            {
-                Limited::Written => CreateOutcome::Created,
-                Limited::Collision | Limited::Gone => CreateOutcome::Collision,
-                Limited::Refused => CreateOutcome::Refused,
-            },
-        )
+        Ok(self
+            .within_limit(sign_in, (user, limit), record.last_seen)
+            .await?
+            .created())
     }
 
     /// One `UPDATE`: `(data - removed) || set`, metadata and touch, on the live row only. A
@@ -538,11 +532,7 @@ impl Store for PostgresStore {
                 to: None,
                 changes,
             };
-            return Ok(match self.within_limit(change, sign_in, now).await? {
-                Limited::Written => UpdateOutcome::Applied,
-                Limited::Gone | Limited::Collision => UpdateOutcome::Gone,
-                Limited::Refused => UpdateOutcome::Refused,
-            });
+            return Ok(self.within_limit(change, sign_in, now).await?.updated());
         }
         if !changes.operations.is_empty() {
             return self.update_with_operations(key, changes, now).await;
@@ -578,12 +568,7 @@ impl Store for PostgresStore {
                 to: Some(to),
                 changes,
             };
-            return Ok(match self.within_limit(change, sign_in, now).await? {
-                Limited::Written => RotateOutcome::Rotated,
-                Limited::Gone => RotateOutcome::Gone,
-                Limited::Collision => RotateOutcome::Collision,
-                Limited::Refused => RotateOutcome::Refused,
-            });
+            return Ok(self.within_limit(change, sign_in, now).await?.rotated());
         }
         let outcome = |changed: u64| {
             if changed > 0 {
