@@ -116,6 +116,29 @@ pub async fn user_limit_evicts_the_least_recently_used<S: Store>(store: S) {
     );
 }
 
+/// Sessions last used at the same moment are evicted smallest key first (the keys' bytes), so
+/// every store evicts the same session for the same data.
+pub async fn user_limit_breaks_last_seen_ties_by_the_smallest_key<S: Store>(store: S) {
+    let t = now();
+    let user = fresh_user();
+    let limit = UserLimit::new(2, LimitPolicy::EvictLeastRecentlyUsed);
+    let tied = sorted(vec![fresh_key(), fresh_key()]);
+    for key in &tied {
+        create(&store, key, &signed_in(&user, t)).await;
+    }
+    let newest = fresh_key();
+    let at = t + MINUTE;
+    assert_eq!(
+        create_within(&store, &newest, &signed_in(&user, at), limit).await,
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        live_keys(&store, &user, at).await,
+        sorted(vec![tied[1].clone(), newest]),
+        "of two sessions last used at the same moment, the smaller key is evicted"
+    );
+}
+
 /// With the `Refuse` policy, a new session's sign-in at the limit writes nothing and answers
 /// `Refused`; a sign-out elsewhere makes room again. A collision is a collision, not a refusal.
 pub async fn user_limit_refuses_a_new_session_past_it<S: Store>(store: S) {

@@ -121,6 +121,7 @@ macro_rules! store_conformance {
             delete_removes_a_forward_pointer,
             rotation_of_a_gone_session_leaves_no_pointer,
             user_limit_evicts_the_least_recently_used,
+            user_limit_breaks_last_seen_ties_by_the_smallest_key,
             user_limit_refuses_a_new_session_past_it,
             user_limit_applies_to_sign_ins_by_rotation_and_update,
             concurrent_sign_ins_leave_exactly_the_limit,
