@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::Query;
 use axum::routing::get;
@@ -59,13 +60,24 @@ pub async fn serve(app: Router) -> SocketAddr {
     address
 }
 
+/// The bound on each store call in these apps. They test that no concurrent write is lost,
+/// not how long one waits: 200 writes of one session's row run one after another in the
+/// database, and on a loaded CI machine (its commits waiting on a shared disk) the last of
+/// them can wait, pool queue included, longer than the default 5 s. The store timeout itself
+/// is tested by the fault tests.
+const STORE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// An app instance on `store`, signing with `keys`, served on a free loopback port until the
 /// runtime stops; its base URL.
 pub async fn spawn_instance(store: impl Store, keys: Keys) -> String {
+    let config = Config::builder()
+        .store_timeout(STORE_TIMEOUT)
+        .build()
+        .expect("a valid config");
     let manager = SessionManager::new(
         store,
         SignedIds::new(keys).with_cookie(CookieConfig::builder().secure(false).build().unwrap()),
-        Config::default(),
+        config,
     );
     format!("http://{}", serve(app(manager)).await)
 }
@@ -102,7 +114,10 @@ pub async fn get_text(client: &reqwest::Client, url: &str, cookie: Option<&str>)
     }
     // A failed request (connection reset, no answer) would mean the app panicked or hung: the
     // clients' timeouts are far above every store timeout, so it is a failure, not a status.
-    let response = request.send().await.expect("the app answers every request");
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("the app answers every request: {url}: {error}"));
     let status = response.status().as_u16();
     (status, response.text().await.expect("response body"))
 }
@@ -119,10 +134,11 @@ pub async fn two_instances_share_one_session(instances: &[String; 2], requests: 
     for index in 0..requests {
         let url = format!("{}/set?k=key{index}", instances[index % 2]);
         let (client, cookie) = (client.clone(), cookie.clone());
-        sets.spawn(async move { get_text(&client, &url, Some(&cookie)).await.0 });
+        sets.spawn(async move { (url.clone(), get_text(&client, &url, Some(&cookie)).await) });
     }
-    while let Some(status) = sets.join_next().await {
-        assert_eq!(status.expect("the request task"), 200, "every set succeeds");
+    while let Some(result) = sets.join_next().await {
+        let (url, (status, body)) = result.expect("the request task");
+        assert_eq!(status, 200, "every set succeeds: {url} answered {body:?}");
     }
     let (status, body) = get_text(&client, &format!("{}/keys", instances[1]), Some(&cookie)).await;
     assert_eq!(status, 200);
@@ -139,12 +155,16 @@ pub async fn two_instances_share_one_session(instances: &[String; 2], requests: 
     for index in 0..requests {
         let url = format!("{}/count", instances[index % 2]);
         let (client, cookie) = (client.clone(), cookie.clone());
-        increments.spawn(async move { get_text(&client, &url, Some(&cookie)).await });
+        increments
+            .spawn(async move { (url.clone(), get_text(&client, &url, Some(&cookie)).await) });
     }
     let mut seen = BTreeSet::new();
     while let Some(result) = increments.join_next().await {
-        let (status, body) = result.expect("the request task");
-        assert_eq!(status, 200, "every increment succeeds");
+        let (url, (status, body)) = result.expect("the request task");
+        assert_eq!(
+            status, 200,
+            "every increment succeeds: {url} answered {body:?}"
+        );
         seen.insert(body.parse::<i64>().expect("an increment returns a number"));
     }
     assert_eq!(
