@@ -3,7 +3,7 @@
 
 #![cfg(feature = "mysql")]
 
-use crate::support::http::two_instances_share_one_session;
+use crate::support::http::{two_instances_share_one_session, STORE_TIMEOUT};
 use crate::support::mysql::{connect, drop_table, spawn_instance};
 use sessile::Keys;
 use sessile_sql::MySqlStoreOptions;
@@ -18,7 +18,9 @@ async fn two_instances_share_one_session_without_losing_changes() {
     setup.migrate().await.expect("create the test table");
 
     let keys = Keys::generate();
-    let options = MySqlStoreOptions::new().max_connections(8);
+    let options = MySqlStoreOptions::new()
+        .max_connections(8)
+        .statement_timeout(STORE_TIMEOUT);
     let instances = [
         spawn_instance(options.clone(), TABLE, keys.clone()).await,
         spawn_instance(options, TABLE, keys).await,

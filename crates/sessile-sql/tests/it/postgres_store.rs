@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::support::http::{spawn_instance, two_instances_share_one_session};
+use crate::support::http::{spawn_instance, two_instances_share_one_session, STORE_TIMEOUT};
 use crate::support::postgres::{admin_pool, connect, database_url, drop_table, TEST_SCHEMA};
 use crate::support::record_at;
 use serde_json::json;
@@ -22,8 +22,9 @@ const WRITERS: usize = 200;
 async fn two_instances_share_one_session_without_losing_writes() {
     const TABLE: &str = "two_instances";
     let keys = Keys::generate();
-    let first = connect(TABLE, PostgresStore::options()).await;
-    let second = connect(TABLE, PostgresStore::options()).await;
+    let options = || PostgresStore::options().statement_timeout(STORE_TIMEOUT);
+    let first = connect(TABLE, options()).await;
+    let second = connect(TABLE, options()).await;
     let instances = [
         spawn_instance(first.clone(), keys.clone()).await,
         spawn_instance(second, keys).await,
