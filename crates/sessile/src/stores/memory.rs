@@ -17,8 +17,10 @@ use crate::store::{
 use crate::time::Timestamp;
 
 mod entry;
+mod records;
 
 use entry::{Digest, Entry};
+use records::Records;
 
 /// How many expired entries one write frees on its way, so memory is reclaimed without waiting
 /// for lookups of those keys and without one write paying for a large backlog.
@@ -45,7 +47,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    records: HashMap<Digest, Entry, KeyHashing>,
+    records: Records,
     /// The anonymous sessions by expiry, which a full store evicts first. Every record is in
     /// exactly one of the two expiry indexes, so none pays for two entries.
     anonymous_by_expiry: BTreeSet<(Timestamp, Digest)>,
@@ -551,9 +553,12 @@ impl Store for MemoryStore {
         let sessions = keys
             .into_iter()
             .take(limit)
-            .map(|key| {
-                let entry = &inner.records[key];
-                ScannedSession::new(entry.summary(key), entry.user().map(str::to_owned))
+            .filter_map(|key| {
+                let entry = inner.records.get(key)?;
+                Some(ScannedSession::new(
+                    entry.summary(key),
+                    entry.user().map(str::to_owned),
+                ))
             })
             .collect();
         Ok(ScanPage::new(sessions, next))
