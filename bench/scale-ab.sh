@@ -6,14 +6,15 @@
 #
 # For each store: two tables (SQL) or key prefixes (Redis), `sessile_scale_small` holding only the
 # HOT sessions the load replays and `sessile_scale_big` holding SIZE - HOT more, filled through the
-# store's own `create` (`sessile-bench fill`); one server on each; then ROUNDS rounds of
+# store's own `create` (`sessile-bench fill`; the memory store, which lives in its server, by
+# `FILL` in the big side's server before it listens); one server on each; then ROUNDS rounds of
 # `wrk -t2 -c50` for DUR seconds on each, the order swapped every round. Prints every round's
 # pair and the median of the per-round ratios big / small. Everything filled is removed at the end.
 #
 #   BIN=target/release STORES="postgres mysql redis" SIZE=1000000 bench/scale-ab.sh
 #
 # Environment: BIN (folder of sessile-bench, target/release), HARNESS (../shared/bench/peers),
-# STORES (postgres mysql redis), SIZE (1000000), HOT (1000), ROUNDS (6), DUR (5), PORT (3197 and
+# STORES (postgres mysql redis; memory and sqlite too), SIZE (1000000), HOT (1000), ROUNDS (6), DUR (5), PORT (3197 and
 # the next), SQLITE_DIR, DATABASE_URL, MYSQL_URL, REDIS_DB (14).
 set -euo pipefail
 bin=${BIN:-target/release}/sessile-bench
@@ -61,8 +62,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_side() { # store side port
-  env $(side_env "$2") PORT="$3" "$bin" "$1" >"$work/$2.log" 2>&1 &
+start_side() { # store side port [sessions the server fills itself]
+  env $(side_env "$2") PORT="$3" ${4:+FILL=$4} "$bin" "$1" >"$work/$2.log" 2>&1 &
   servers+=($!)
   local pid=$!
   until curl -s -o /dev/null "localhost:$3/plain"; do
@@ -82,10 +83,15 @@ for store in $stores; do
   empty "$store" small
   empty "$store" big
   start=$(date +%s)
-  env $(side_env big) "$bin" fill "$store" "$((size - hot))" >"$work/fill.log"
-  echo "# $store: filled $((size - hot)) sessions in $(($(date +%s) - start)) s" >&2
+  in_server=
+  if [ "$store" = memory ]; then
+    in_server=$((size - hot))
+  else
+    env $(side_env big) "$bin" fill "$store" "$((size - hot))" >"$work/fill.log"
+  fi
   start_side "$store" small "$port"
-  start_side "$store" big "$((port + 1))"
+  start_side "$store" big "$((port + 1))" "$in_server"
+  echo "# $store: filled $((size - hot)) sessions in $(($(date +%s) - start)) s" >&2
   load small "$port" 2 >/dev/null
   load big "$((port + 1))" 2 >/dev/null
   ratios=()
