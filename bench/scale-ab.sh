@@ -14,8 +14,8 @@
 #   BIN=target/release STORES="postgres mysql redis" SIZE=1000000 bench/scale-ab.sh
 #
 # Environment: BIN (folder of sessile-bench, target/release), HARNESS (../shared/bench/peers),
-# STORES (postgres mysql redis; memory and sqlite too), SIZE (1000000), HOT (1000), ROUNDS (6), DUR (5), PORT (3197 and
-# the next), SQLITE_DIR, DATABASE_URL, MYSQL_URL, REDIS_DB (14).
+# STORES (postgres mysql redis; memory and sqlite too), SIZE (1000000), HOT (1000), ROUNDS (6),
+# DUR (5), PORT (3197 and the next), SQLITE_DIR, DATABASE_URL, MYSQL_URL, REDIS_DB (14).
 set -euo pipefail
 bin=${BIN:-target/release}/sessile-bench
 harness=${HARNESS:-../shared/bench/peers}
