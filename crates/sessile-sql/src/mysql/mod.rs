@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use sessile::limit::UserLimit;
 use sessile::store::{Lookup, ScanPage, UserSessionsPage};
 use sessile::{
-    ChangeSet, CreateOutcome, IncrementOutcome, Record, RotateOutcome, SessionData, Store,
+    ChangeSet, CreateOutcome, Forward, IncrementOutcome, Record, RotateOutcome, SessionData, Store,
     StoreError, StoreKey, Timestamp, Touch, UpdateOutcome,
 };
 use sqlx::{Connection, Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder};
@@ -257,17 +257,30 @@ impl MySqlStore {
             .write_changes(&mut transaction, from, to, changes, source, now)
             .await?;
         if let (true, Some(forward)) = (applied, forward) {
-            sqlx::query(&self.sql.forward_insert)
-                .bind(from.as_bytes().as_slice())
-                .bind(to.as_bytes().as_slice())
-                .bind(forward.sealed_id.as_slice())
-                .bind(forward.until.as_millis())
-                .execute(&mut *transaction)
-                .await
-                .map_err(to_store_error)?;
+            self.insert_forward(&mut transaction, from, to, forward)
+                .await?;
         }
         transaction.commit().await.map_err(to_store_error)?;
         Ok(applied)
+    }
+
+    /// The forward pointer a rotation from `from` to `to` leaves, in the rotation's transaction.
+    async fn insert_forward(
+        &self,
+        connection: &mut MySqlConnection,
+        from: &StoreKey,
+        to: &StoreKey,
+        forward: &Forward,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&self.sql.forward_insert)
+            .bind(from.as_bytes().as_slice())
+            .bind(to.as_bytes().as_slice())
+            .bind(forward.sealed_id.as_slice())
+            .bind(forward.until.as_millis())
+            .execute(&mut *connection)
+            .await
+            .map_err(to_store_error)?;
+        Ok(())
     }
 
     async fn write_changes(
@@ -447,48 +460,36 @@ impl MySqlStore {
                         DataSource::Replace(encode_data(&data)?)
                     })
                 };
-                match self
-                    .write_changes(connection, from, to, changes, source()?, now)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => return Ok(Limited::Gone),
-                    // The new key is taken (InnoDB undid only the statement): by an expired
-                    // row, which is dropped and the move made once more; or a live one.
-                    Err(error) if is_duplicate_key(&error) => {
-                        let dropped = sqlx::query(&self.sql.delete_expired_key)
-                            .bind(to.as_bytes().as_slice())
-                            .bind(now.as_millis())
-                            .execute(&mut *connection)
-                            .await
-                            .map_err(to_store_error)?
-                            .rows_affected();
-                        if dropped == 0 {
-                            return Ok(Limited::Collision);
-                        }
-                        match self
-                            .write_changes(connection, from, to, changes, source()?, now)
-                            .await
-                        {
-                            Ok(true) => {}
-                            Ok(false) => return Ok(Limited::Gone),
-                            Err(error) if is_duplicate_key(&error) => {
-                                return Ok(Limited::Collision)
+                // The move, as `try_rotate` makes it: a new key taken by an expired row (InnoDB
+                // undid only the statement) has that row dropped and the move made once more;
+                // taken by a live one, it is a collision.
+                let mut dropped_expired = false;
+                loop {
+                    match self
+                        .write_changes(connection, from, to, changes, source()?, now)
+                        .await
+                    {
+                        Ok(true) => break,
+                        Ok(false) => return Ok(Limited::Gone),
+                        Err(error) if is_duplicate_key(&error) && !dropped_expired => {
+                            let dropped = sqlx::query(&self.sql.delete_expired_key)
+                                .bind(to.as_bytes().as_slice())
+                                .bind(now.as_millis())
+                                .execute(&mut *connection)
+                                .await
+                                .map_err(to_store_error)?
+                                .rows_affected();
+                            if dropped == 0 {
+                                return Ok(Limited::Collision);
                             }
-                            Err(error) => return Err(error),
+                            dropped_expired = true;
                         }
+                        Err(error) if is_duplicate_key(&error) => return Ok(Limited::Collision),
+                        Err(error) => return Err(error),
                     }
-                    Err(error) => return Err(error),
                 }
                 if let (true, Some(forward)) = (from != to, &changes.forward) {
-                    sqlx::query(&self.sql.forward_insert)
-                        .bind(from.as_bytes().as_slice())
-                        .bind(to.as_bytes().as_slice())
-                        .bind(forward.sealed_id.as_slice())
-                        .bind(forward.until.as_millis())
-                        .execute(&mut *connection)
-                        .await
-                        .map_err(to_store_error)?;
+                    self.insert_forward(connection, from, to, forward).await?;
                 }
                 evicted
             }
