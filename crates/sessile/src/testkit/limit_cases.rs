@@ -16,8 +16,8 @@ use crate::store::{
 use crate::time::Timestamp;
 
 use super::cases::{
-    create, fresh_key, fresh_user, list, load, now, record_at, rotate, touched, update,
-    CONCURRENT_WRITERS, MINUTE,
+    create, data, fresh_key, fresh_user, list, load, now, record_at, rotate, touched, update,
+    CONCURRENT_WRITERS, HOUR, IDLE, MINUTE,
 };
 
 /// The limit of the concurrency cases: what the "N = 3" asks for.
@@ -243,6 +243,54 @@ pub async fn user_limit_applies_to_sign_ins_by_rotation_and_update<S: Store>(sto
         UpdateOutcome::Applied
     );
     assert_eq!(live_keys(&store, &user, later).await, vec![second]);
+}
+
+/// A rotation onto a key whose record has expired, a plain one and one that signs a user in
+/// under a limit, replaces that record or reports `Collision`, as `create` over an expired key
+/// may: after `Rotated` the moved session loads under the new key with its own data and none of
+/// the expired record's, and nothing under the old key; after `Collision` nothing loads under
+/// the new key and the session stays under the old one.
+pub async fn rotation_onto_an_expired_key_is_consistent<S: Store>(store: S) {
+    let t = now();
+    let later = t + IDLE + HOUR;
+    let user = fresh_user();
+    let limit = UserLimit::new(1, LimitPolicy::Refuse);
+    let plain = touched(ChangeSet::default(), later);
+    for (kind, changes) in [
+        ("plain", plain),
+        ("limited", signing_in(&user, limit, later)),
+    ] {
+        let (from, to) = (fresh_key(), fresh_key());
+        let mut expired = record_at(t);
+        expired.data = data(serde_json::json!({"expired": true}));
+        create(&store, &to, &expired).await;
+        let mut live = record_at(later);
+        live.data = data(serde_json::json!({"live": true}));
+        create(&store, &from, &live).await;
+        match rotate(&store, &from, &to, &changes, later).await {
+            RotateOutcome::Rotated => {
+                let moved = load(&store, &to, later)
+                    .await
+                    .unwrap_or_else(|| panic!("{kind}: the rotated session loads"));
+                assert_eq!(moved.data, live.data, "{kind}: with its own data only");
+                assert!(
+                    load(&store, &from, later).await.is_none(),
+                    "{kind}: nothing stays under the old key"
+                );
+            }
+            RotateOutcome::Collision => {
+                assert!(
+                    load(&store, &to, later).await.is_none(),
+                    "{kind}: the expired record stays dead"
+                );
+                assert!(
+                    load(&store, &from, later).await.is_some(),
+                    "{kind}: the session stays under its old key"
+                );
+            }
+            other => panic!("{kind}: a rotation onto an expired key answered {other:?}"),
+        }
+    }
 }
 
 /// 200 concurrent sign-ins of one user with a limit of 3, half as new sessions and half by

@@ -124,6 +124,7 @@ macro_rules! store_conformance {
             user_limit_breaks_last_seen_ties_by_the_smallest_key,
             user_limit_refuses_a_new_session_past_it,
             user_limit_applies_to_sign_ins_by_rotation_and_update,
+            rotation_onto_an_expired_key_is_consistent,
             concurrent_sign_ins_leave_exactly_the_limit,
         );
         $crate::__cases_every_layout_passes!($make_store);
