@@ -1,8 +1,9 @@
-//! The per-user limit on Redis beyond the conformance cases: the rule's tie-break (equally
-//! recent sessions: the smallest key goes first), which the Lua script applies itself on a
-//! standalone server and `UserLimit::decide` applies on a Cluster; and the Cluster's lease,
-//! which a sign-in gives back, and which a holder that never gave it back (a crash) blocks only
-//! until it lapses.
+//! The per-user limit on Redis beyond the conformance cases: that an evicted session leaves
+//! the user index too, checked on the tie-break (equally recent sessions: the smallest key goes
+//! first; a conformance case of its own, `user_limit_breaks_last_seen_ties_by_the_smallest_key`),
+//! which the Lua script applies itself on a standalone server and `UserLimit::decide` applies on
+//! a Cluster; and the Cluster's lease, which a sign-in gives back, and which a holder that never
+//! gave it back (a crash) blocks only until it lapses.
 
 use crate::common;
 
